@@ -1,0 +1,1 @@
+"""Kubernetes: CRD models, manifests from a plan, the operator, submit."""

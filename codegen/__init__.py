@@ -1,0 +1,1 @@
+"""Device programs and the kernels they bind (LLM engine, encoders, search, tools)."""

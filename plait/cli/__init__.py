@@ -1,0 +1,22 @@
+"""The `plait` command. Each subcommand lives in its own module and imports its layer lazily."""
+
+from __future__ import annotations
+
+import typer
+
+from plait.cli import cost_cmd, graph_cmd, ir_cmd
+
+app = typer.Typer(
+    name="plait",
+    help="Compile agent workflows, plan them onto a mixed GPU/CPU fleet under an SLA, and run them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("graph")(graph_cmd.graph)
+app.command("ir")(ir_cmd.ir)
+app.command("cost")(cost_cmd.cost)
+
+
+def main() -> None:
+    app()

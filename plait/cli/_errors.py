@@ -1,0 +1,21 @@
+"""Turn user errors into a short message and exit status 2, with no traceback."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import typer
+
+from plait.sdk.errors import PlaitError
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Print a PlaitError's message to stderr and exit 2; let real bugs show their traceback."""
+    try:
+        yield
+    except PlaitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise typer.Exit(code=2) from None

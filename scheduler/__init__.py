@@ -1,0 +1,1 @@
+"""The runtime: workers, routing, batching and the transfer layer."""

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Set up plait on a fresh machine of this kind: a virtual environment in .venv with the
+# CPU build of torch (pinned in constraints.txt), the test tools and upstream MLIR's bindings.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -c constraints.txt -e '.[dev,mlir]'
+# Headless Chromium renders the planning report in its test (Debian's package).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "warning: chromium not installed; the report's browser test will be skipped" >&2
+  else
+    echo "warning: chromium is not installed and this user cannot apt-get it; the report's browser test will be skipped" >&2
+  fi
+fi

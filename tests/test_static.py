@@ -1,0 +1,59 @@
+"""Static checks run with the suite: ruff, the one-way layer contract (import-linter) and mypy."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+LAYER_FOLDERS = {"ir": "ir", "planner": "planner", "codegen": "codegen",
+                 "scheduler": "scheduler", "cluster": "cluster"}
+
+
+@pytest.fixture(scope="module")
+def wheel_layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package as the wheel lays it out (layers under plait/), which import-linter and mypy walk."""
+    site = tmp_path_factory.mktemp("layout")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "plait", site / "plait", ignore=ignore)
+    for folder, sub in LAYER_FOLDERS.items():
+        shutil.copytree(ROOT / folder, site / "plait" / sub, ignore=ignore)
+    shutil.copy(ROOT / "pyproject.toml", site / "pyproject.toml")
+    return site
+
+
+def _run(cmd: list[str], cwd: Path, env_path: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": str(BIN) + ":/usr/bin:/bin"}
+    if env_path is not None:
+        env["PYTHONPATH"] = str(env_path)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
+
+
+def test_ruff_is_clean() -> None:
+    done = _run([str(BIN / "ruff"), "check", "."], ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_layers_flow_one_way(wheel_layout: Path) -> None:
+    done = _run([str(BIN / "lint-imports"), "--no-cache"], wheel_layout, env_path=wheel_layout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 kept, 0 broken" in done.stdout
+
+
+def test_mypy_is_clean(wheel_layout: Path) -> None:
+    done = _run([sys.executable, "-m", "mypy", "--no-incremental", "-p", "plait"], wheel_layout,
+                env_path=wheel_layout)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_import_plait_loads_the_sdk_only() -> None:
+    code = ("import sys, plait; heavy = [m for m in sys.modules if m.split('.')[0] in "
+            "('torch', 'xdsl', 'scipy', 'matplotlib') or m.startswith(('plait.ir', 'plait.planner', "
+            "'plait.codegen', 'plait.scheduler', 'plait.cluster', 'plait.cli'))]; print(heavy)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
