@@ -1,0 +1,114 @@
+"""The plan: what `plait plan` decided, as a pydantic model written to plan.json and read by every report."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StageChoice(_Model):
+    """Where one stage runs, and what the cost model predicts for it there."""
+
+    stage: str = Field(description="stage name, e.g. 'llm_1.decode'")
+    description: str = Field(description="what the stage does, in words")
+    ops: list[str] = Field(description="the op-dialect operators the stage groups")
+    device: str = Field(description="device type from the catalog")
+    replicas: int = Field(ge=1)
+    devices_per_replica: int = Field(ge=1, description="tensor-parallel degree")
+    batch: int = Field(ge=1, description="maximum batch")
+    mode: str = Field(description="eager or graph (CUDA graphs)")
+    visits: float = Field(description="expected executions per request (loops and branches folded in)")
+    service_s: float = Field(description="seconds per execution at the chosen batch")
+    latency_p50_s: float = Field(description="seconds per request in this stage at p50, queueing included")
+    latency_p95_s: float = Field(description="seconds per request in this stage at p95, queueing included")
+    utilization: float = Field(description="busy fraction of the replicas at the planned rate")
+    cost_per_hour: float = Field(description="USD per hour for all replicas of this stage")
+
+
+class Candidate(_Model):
+    """One configuration the solver considered for a stage (for the plan table)."""
+
+    stage: str
+    device: str
+    replicas: int
+    batch: int
+    mode: str
+    devices_per_replica: int
+    latency_p95_s: float
+    cost_per_hour: float
+    chosen: bool
+
+
+class PathStep(_Model):
+    """One stage on the critical path, with the time it adds."""
+
+    stage: str
+    device: str
+    p50_s: float
+    p95_s: float
+    transfer_s: float = 0.0
+
+
+class Transfer(_Model):
+    """A value crossing from one device pool to another."""
+
+    src_stage: str
+    dst_stage: str
+    src_device: str
+    dst_device: str
+    bytes_per_request: float
+    bandwidth_gbps: float = Field(description="GB/s the edge needs at the planned rate")
+    seconds: float = Field(description="latency the transfer adds per request")
+
+
+class Baseline(_Model):
+    """The cheapest fleet made of one device type only (stages that cannot run there keep their best)."""
+
+    device: str
+    feasible: bool
+    cost_per_hour: float | None = None
+    p95_s: float | None = None
+    reason: str = ""
+
+
+class FrontierPoint(_Model):
+    """The cheapest fleet for one SLA target (None where no fleet meets it)."""
+
+    sla_p95_s: float
+    cost_per_hour: float | None
+
+
+class SolverStats(_Model):
+    status: str
+    objective: float
+    mip_gap: float
+    seconds: float
+    variables: int
+    constraints: int
+
+
+class Plan(_Model):
+    """The answer to: what is the cheapest fleet that meets the SLA, and where does each operator run?"""
+
+    agent: str
+    source: str = Field(description="FILE:AGENT the plan was made from")
+    qps: float = Field(description="planned request rate, requests per second")
+    sla_p50_s: float | None = None
+    sla_p95_s: float | None = None
+    price_basis: str = Field(description="cloud ($/hour on demand) or tco (capex over 4 years + power)")
+    stages: list[StageChoice]
+    fleet: dict[str, int] = Field(description="device type -> devices")
+    cost_per_hour: float
+    cost_per_million_requests: float
+    p50_s: float
+    p95_s: float
+    critical_path: list[PathStep]
+    transfers: list[Transfer] = []
+    baselines: list[Baseline] = []
+    frontier: list[FrontierPoint] = []
+    candidates: list[Candidate] = []
+    assumptions: list[str] = []
+    solver: SolverStats

@@ -1,0 +1,89 @@
+"""The report's tables as plain rows, built once and rendered to Markdown, HTML and the terminal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from plait.planner.plan import Plan
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e3:.1f}"
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def summary(plan: Plan) -> Table:
+    sla = " / ".join(f"{k} {_ms(v)} ms" for k, v in (("p50", plan.sla_p50_s), ("p95", plan.sla_p95_s)) if v)
+    rows = [
+        ["agent", plan.source],
+        ["rate", f"{plan.qps:g} requests/s"],
+        ["SLA", sla or "none"],
+        ["fleet", ", ".join(f"{n} x {d}" for d, n in sorted(plan.fleet.items()))],
+        [f"$ per hour ({plan.price_basis})", _usd(plan.cost_per_hour)],
+        ["$ per million requests", _usd(plan.cost_per_million_requests)],
+        ["predicted p50 / p95", f"{_ms(plan.p50_s)} / {_ms(plan.p95_s)} ms"],
+        ["solver", f"HiGHS {plan.solver.status}, gap {plan.solver.mip_gap:.2%}, "
+                   f"{plan.solver.seconds * 1e3:.0f} ms, {plan.solver.variables} variables"],
+    ]
+    return Table("Summary", ["", ""], rows)
+
+
+def stages(plan: Plan) -> Table:
+    rows = [[s.stage, s.device, str(s.replicas), str(s.devices_per_replica), str(s.batch), s.mode,
+             f"{s.visits:g}", _ms(s.latency_p50_s), _ms(s.latency_p95_s), f"{s.utilization:.0%}",
+             _usd(s.cost_per_hour)] for s in plan.stages]
+    header = ["stage", "device", "replicas", "TP", "batch", "mode", "visits", "p50 ms", "p95 ms", "util",
+              "$/hour"]
+    return Table("Stages", header, rows)
+
+
+def candidates(plan: Plan) -> Table:
+    rows = [[c.stage, c.device, str(c.replicas), str(c.batch), c.mode, _ms(c.latency_p95_s),
+             _usd(c.cost_per_hour), "✔" if c.chosen else ""] for c in plan.candidates]
+    return Table("Configurations considered", ["stage", "device", "replicas", "batch", "mode", "p95 ms",
+                                               "$/hour", "chosen"], rows)
+
+
+def critical_path(plan: Plan) -> Table:
+    rows = [[s.stage, s.device, _ms(s.p50_s), _ms(s.p95_s), _ms(s.transfer_s)] for s in plan.critical_path]
+    rows.append(["total", "", _ms(plan.p50_s), _ms(plan.p95_s), ""])
+    return Table("Critical path", ["stage", "device", "p50 ms", "p95 ms", "transfer in ms"], rows)
+
+
+def baselines(plan: Plan) -> Table:
+    rows = []
+    for b in sorted(plan.baselines, key=lambda b: (not b.feasible, b.cost_per_hour or 0.0)):
+        saving = (f"{1 - plan.cost_per_hour / b.cost_per_hour:.0%}"
+                  if b.feasible and b.cost_per_hour else "-")
+        rows.append([b.device, _usd(b.cost_per_hour) if b.feasible else "infeasible", _ms(b.p95_s), saving,
+                     b.reason])
+    return Table("Homogeneous baselines (same SLA and rate)",
+                 ["device", "$/hour", "p95 ms", "plait saves", "note"], rows)
+
+
+def frontier(plan: Plan) -> Table:
+    rows = [[_ms(p.sla_p95_s), _usd(p.cost_per_hour) if p.cost_per_hour is not None else "infeasible"]
+            for p in plan.frontier]
+    return Table("TCO versus SLA", ["SLA p95 ms", "$/hour"], rows)
+
+
+def transfers(plan: Plan) -> Table:
+    rows = [[f"{t.src_stage} -> {t.dst_stage}", f"{t.src_device} -> {t.dst_device}",
+             f"{t.bytes_per_request / 1e6:.3f}", f"{t.bandwidth_gbps:.3f}", _ms(t.seconds)]
+            for t in plan.transfers]
+    return Table("Transfers between pools", ["edge", "pools", "MB/request", "GB/s needed", "ms"], rows)
+
+
+def all_tables(plan: Plan) -> list[Table]:
+    return [summary(plan), stages(plan), critical_path(plan), baselines(plan), frontier(plan),
+            transfers(plan), candidates(plan)]
