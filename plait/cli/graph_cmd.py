@@ -1,10 +1,33 @@
-"""`plait graph`: (being written)."""
+"""`plait graph FILE:AGENT`: trace an agent and print its AgentGraph as text or JSON."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from plait.cli._errors import user_errors
 
-def graph() -> None:
-    """Not written yet."""
-    raise typer.Exit(code=1)
+
+def graph(
+    target: Annotated[str, typer.Argument(metavar="FILE:AGENT", help="e.g. examples/rag.py:answer")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the graph as JSON.")] = False,
+    sla_p95_ms: Annotated[float | None, typer.Option(
+        "--sla-p95-ms", help="p95 latency target, ms; overrides the decorator's SLA p95.")] = None,
+    qps: Annotated[float | None, typer.Option(
+        "--qps", help="Request rate, requests/s; overrides the decorator's qps.")] = None,
+) -> None:
+    """Trace FILE:AGENT and print its graph: one line per step, regions indented."""
+    for flag, value in (("--sla-p95-ms", sla_p95_ms), ("--qps", qps)):
+        if value is not None and value <= 0:
+            raise typer.BadParameter(f"must be > 0, got {value:g}", param_hint=flag)
+    with user_errors():
+        from plait.sdk import SLA, trace
+        from plait.sdk.loader import load_agent
+
+        agent = load_agent(target)
+        sla = agent.sla
+        if sla_p95_ms is not None:
+            sla = (sla or SLA()).model_copy(update={"p95_ms": sla_p95_ms})
+        result = trace(agent, sla=sla, qps=qps)
+    typer.echo(result.to_json() if as_json else str(result))

@@ -1,0 +1,1 @@
+"""plait's three dialects: `agent` (workflow steps), `op` (per-device operators), `xfer` (transfers)."""

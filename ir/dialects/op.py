@@ -1,0 +1,266 @@
+"""The `op` dialect: per-device operators that an agent step lowers to, each carrying what the cost model needs.
+
+Every op class has `BATCHABLE`: whether a worker may batch several requests' instances of it into one
+kernel call (model forwards may; Python tools and prompt formatting may not). Control flow stays at the
+agent level: agent.loop, agent.branch, agent.map and agent.call are kept as they are, and lowering
+rewrites their bodies (func.func symbols) like any other function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from plait.ir.dialects._base import check_figures, f64, fail, i64, num, show
+from plait.ir.dialects.agent import (
+    AudioType,
+    DocsType,
+    KVType,
+    TemplateOpBase,
+    TextsType,
+    TextType,
+    TokensType,
+    ToolValue,
+    VecType,
+)
+from xdsl.dialects.builtin import FloatAttr, IntegerAttr, IntegerType, StringAttr
+from xdsl.ir import Attribute, Dialect, Operation, SSAValue
+from xdsl.irdl import (
+    AttrSizedOperandSegments,
+    IRDLOperation,
+    attr_def,
+    base,
+    irdl_op_definition,
+    operand_def,
+    opt_operand_def,
+    result_def,
+    var_operand_def,
+)
+
+
+class ModelOpBase(IRDLOperation):
+    """An operator that runs (part of) `model`."""
+
+    BATCHABLE: ClassVar[bool] = True
+    model = attr_def(StringAttr)
+
+
+class TokenCountOpBase(ModelOpBase):
+    """An operator whose cost scales with `tokens` sequence positions (mean; tokens_p95 at the tail)."""
+
+    tokens = attr_def(FloatAttr)
+    tokens_p95 = attr_def(FloatAttr)
+
+    @staticmethod
+    def counts(model: str, tokens: float, tokens_p95: float | None) -> dict[str, Attribute]:
+        return {"model": StringAttr(model), "tokens": f64(tokens),
+                "tokens_p95": f64(tokens if tokens_p95 is None else tokens_p95)}
+
+    def verify_(self) -> None:
+        check_figures(self, "tokens", "tokens_p95")
+
+
+def _check_kv_model(op: IRDLOperation, kv: Attribute, model: StringAttr, what: str) -> None:
+    if isinstance(kv, KVType) and kv.model != model:
+        fail(op, f"{what} is a KV cache of model {kv.model.data!r}, but the op runs {model.data!r}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Text in and out
+# ----------------------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class FormatOp(TemplateOpBase):
+    """Format a prompt from a template (CPU string work; lowered from agent.prompt)."""
+
+    name = "op.format"
+    BATCHABLE: ClassVar[bool] = False
+
+
+@irdl_op_definition
+class TokenizeOp(TokenCountOpBase):
+    """Split `text` into `model`'s tokens (about `tokens` of them)."""
+
+    name = "op.tokenize"
+    text = operand_def(base(TextType) | base(TextsType))
+    result = result_def(TokensType)
+
+    def __init__(self, text: SSAValue | Operation, *, model: str, tokens: float, tokens_p95: float | None = None):
+        super().__init__(operands=[text], result_types=[TokensType()],
+                         attributes=self.counts(model, tokens, tokens_p95))
+
+
+@irdl_op_definition
+class DetokenizeOp(TokenCountOpBase):
+    """Turn `model`'s tokens back into text."""
+
+    name = "op.detokenize"
+    tokens_in = operand_def(TokensType)
+    result = result_def(TextType)
+
+    def __init__(self, tokens_in: SSAValue | Operation, *, model: str, tokens: float,
+                 tokens_p95: float | None = None):
+        super().__init__(operands=[tokens_in], result_types=[TextType()],
+                         attributes=self.counts(model, tokens, tokens_p95))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Model forwards
+# ----------------------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class PrefillOp(ModelOpBase):
+    """Run `prompt` (and/or an encoder's `context`, for speech decoders) through `model` once.
+
+    Compute-bound; yields the KV cache that op.decode consumes.
+    """
+
+    name = "op.prefill"
+    prompt = opt_operand_def(TokensType)
+    context = opt_operand_def(VecType)
+    kv = result_def(KVType)
+    prompt_tokens = attr_def(FloatAttr)
+    prompt_tokens_p95 = attr_def(FloatAttr)
+    irdl_options = (AttrSizedOperandSegments(),)
+
+    def __init__(self, prompt: SSAValue | Operation | None, *, model: str, prompt_tokens: float,
+                 prompt_tokens_p95: float | None = None, context: SSAValue | Operation | None = None):
+        p95 = prompt_tokens if prompt_tokens_p95 is None else prompt_tokens_p95
+        super().__init__(operands=[[] if prompt is None else [prompt], [] if context is None else [context]],
+                         result_types=[KVType(model)],
+                         attributes={"model": StringAttr(model), "prompt_tokens": f64(prompt_tokens),
+                                     "prompt_tokens_p95": f64(p95)})
+
+    def verify_(self) -> None:
+        if self.prompt is None and self.context is None:
+            fail(self, "needs a 'prompt' operand, a 'context' operand, or both; it has neither")
+        _check_kv_model(self, self.kv.type, self.model, "result 'kv'")
+        check_figures(self, "prompt_tokens", "prompt_tokens_p95")
+
+
+@irdl_op_definition
+class DecodeOp(ModelOpBase):
+    """Generate up to `max_tokens` tokens from a KV cache, one step per token (memory-bandwidth-bound)."""
+
+    name = "op.decode"
+    kv = operand_def(KVType)
+    result = result_def(TokensType)
+    max_tokens = attr_def(IntegerAttr)
+    output_tokens = attr_def(FloatAttr)
+    output_tokens_p95 = attr_def(FloatAttr)
+
+    def __init__(self, kv: SSAValue | Operation, *, max_tokens: int, output_tokens: float,
+                 output_tokens_p95: float | None = None, model: str | None = None):
+        kv_type = SSAValue.get(kv).type
+        if model is None:
+            assert isinstance(kv_type, KVType), f"op.decode needs a !agent.kv operand, got {show(kv_type)}"
+            model = kv_type.model.data
+        p95 = output_tokens if output_tokens_p95 is None else output_tokens_p95
+        super().__init__(operands=[kv], result_types=[TokensType()],
+                         attributes={"model": StringAttr(model), "max_tokens": i64(max_tokens),
+                                     "output_tokens": f64(output_tokens), "output_tokens_p95": f64(p95)})
+
+    def verify_(self) -> None:
+        _check_kv_model(self, self.kv.type, self.model, "operand 'kv'")
+        if (limit := num(self.max_tokens)) < 1:
+            fail(self, f"attribute 'max_tokens' must be >= 1, got {limit}")
+        check_figures(self, "output_tokens", "output_tokens_p95", "max_tokens")
+
+
+@irdl_op_definition
+class EncodeOp(TokenCountOpBase):
+    """An encoder forward: text tokens -> embeddings, or audio -> a speech encoder's hidden states.
+
+    `tokens` counts the encoder's input positions (text tokens, or audio frames).
+    """
+
+    name = "op.encode"
+    input = operand_def(base(TokensType) | base(AudioType))
+    result = result_def(VecType)
+
+    def __init__(self, input: SSAValue | Operation, *, model: str, tokens: float, tokens_p95: float | None = None):
+        super().__init__(operands=[input], result_types=[VecType()],
+                         attributes=self.counts(model, tokens, tokens_p95))
+
+
+@irdl_op_definition
+class VocodeOp(TokenCountOpBase):
+    """A vocoder forward: audio codes (`tokens` of them) from a TTS decoder -> a waveform."""
+
+    name = "op.vocode"
+    codes = operand_def(TokensType)
+    result = result_def(AudioType)
+
+    def __init__(self, codes: SSAValue | Operation, *, model: str, tokens: float, tokens_p95: float | None = None):
+        super().__init__(operands=[codes], result_types=[AudioType()],
+                         attributes=self.counts(model, tokens, tokens_p95))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Search and tools
+# ----------------------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class AnnSearchOp(IRDLOperation):
+    """Approximate nearest-neighbour search: the `k` documents of `index` nearest to `query`."""
+
+    name = "op.ann_search"
+    BATCHABLE: ClassVar[bool] = True
+    query = operand_def(VecType)
+    result = result_def(DocsType)
+    index = attr_def(StringAttr)
+    k = attr_def(IntegerAttr)
+    doc_tokens = attr_def(IntegerAttr)
+
+    def __init__(self, query: SSAValue | Operation, *, index: str, k: int, doc_tokens: int):
+        super().__init__(operands=[query], result_types=[DocsType()],
+                         attributes={"index": StringAttr(index), "k": i64(k), "doc_tokens": i64(doc_tokens)})
+
+    def verify_(self) -> None:
+        if (k := num(self.k)) < 1:
+            fail(self, f"attribute 'k' must be >= 1, got {k}")
+        if (d := num(self.doc_tokens)) < 0:
+            fail(self, f"attribute 'doc_tokens' must be >= 0, got {d}")
+
+
+@irdl_op_definition
+class PyCallOp(IRDLOperation):
+    """Call the Python function `tool` on a CPU worker (tools, predicates, selectors); not batchable."""
+
+    name = "op.py_call"
+    BATCHABLE: ClassVar[bool] = False
+    args = var_operand_def(ToolValue)
+    result = result_def(ToolValue)
+    tool = attr_def(StringAttr)
+    latency_ms = attr_def(FloatAttr)
+    cpu = attr_def(FloatAttr)
+
+    def __init__(self, tool: str, args: Sequence[SSAValue | Operation], result_type: Attribute, *,
+                 latency_ms: float, cpu: float = 1.0):
+        super().__init__(operands=[args], result_types=[result_type],
+                         attributes={"tool": StringAttr(tool), "latency_ms": f64(latency_ms), "cpu": f64(cpu)})
+
+    def verify_(self) -> None:
+        if (ms := num(self.latency_ms)) < 0:
+            fail(self, f"attribute 'latency_ms' must be >= 0, got {ms}")
+        if (cpu := num(self.cpu)) <= 0:
+            fail(self, f"attribute 'cpu' (cores) must be > 0, got {cpu}")
+        if isinstance(t := self.result.type, IntegerType) and t.width.data not in (1, 64):
+            fail(self, f"result must be i1 (a predicate) or i64 (a selector), got {show(t)}")
+
+
+Op = Dialect(
+    "op",
+    [
+        # text in and out
+        FormatOp, TokenizeOp, DetokenizeOp,
+        # model forwards
+        PrefillOp, DecodeOp, EncodeOp, VocodeOp,
+        # search and tools
+        AnnSearchOp, PyCallOp,
+    ],
+    [],
+)

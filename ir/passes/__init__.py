@@ -1,0 +1,1 @@
+"""Passes over plait modules: lowering agent -> op."""

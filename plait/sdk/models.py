@@ -1,0 +1,51 @@
+"""The models an agent may name, by kind; a misspelt or wrongly kinded name is a TraceError."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Literal
+
+from plait.sdk.errors import TraceError
+
+ModelKind = Literal["llm", "encoder", "stt", "tts"]
+
+MODELS: dict[str, ModelKind] = {
+    "llama-3.2-1b": "llm",
+    "llama-3.1-8b": "llm",
+    "llama-3.1-70b": "llm",
+    "qwen2.5-32b": "llm",
+    "mistral-7b": "llm",
+    "mixtral-8x7b": "llm",
+    "minilm-l6": "encoder",
+    "bge-base": "encoder",
+    "whisper-small": "stt",
+    "parler-tts-mini": "tts",
+}
+
+EMBED_DIMS: dict[str, int] = {"minilm-l6": 384, "bge-base": 768}
+"""Width of each encoder's embedding vector (the `dim` attribute of embed and retrieve nodes)."""
+
+_ARTICLE = {"llm": "an llm", "encoder": "an encoder", "stt": "a speech-to-text (stt)",
+            "tts": "a text-to-speech (tts)"}
+
+
+def models_of(kind: ModelKind) -> list[str]:
+    """The catalog's model names of one kind, in catalog order."""
+    return [name for name, k in MODELS.items() if k == kind]
+
+
+def check_model(name: object, kind: ModelKind, step: str, where: str) -> str:
+    """Return `name` when the catalog has it as a model of `kind`; else raise TraceError.
+
+    `step` is the SDK call (`plait.llm`), `where` the user's "file:line" line of the message.
+    """
+    choices = models_of(kind)
+    if not isinstance(name, str) or name not in MODELS:
+        close = difflib.get_close_matches(str(name), list(MODELS), n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise TraceError(f"unknown model {name!r} for {step}\n  {where}\n"
+                         f"  To fix: {hint}{step} takes one of: {', '.join(choices)}")
+    if MODELS[name] != kind:
+        raise TraceError(f"model {name!r} is {_ARTICLE[MODELS[name]]} model, but {step} needs "
+                         f"{_ARTICLE[kind]} model\n  {where}\n  To fix: use one of: {', '.join(choices)}")
+    return name

@@ -1,0 +1,278 @@
+"""The tracer: symbolic values (Sym), scopes that build one graph or region each, and the rules they enforce."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, NoReturn
+
+from plait.sdk.errors import TraceError
+from plait.sdk.estimate import node_tokens
+from plait.sdk.graph import AgentGraph, AttrValue, Node, NodeKind, Param
+from plait.sdk.types import ValueType, accepts
+from plait.sdk.where import here, loc, source_line, user_frame
+
+DOCS = "See docs/tracing.md#limitations-of-tracing"
+
+
+class Sym:
+    """A symbolic value: the result of one traced step, known only at run time (a torch.fx Proxy).
+
+    Pass it to other steps. Python control flow on it (`if`, `while`, `for`, `len`, `bool`)
+    asks the tracer, whose default is to raise a TraceError naming the construct to use.
+    """
+
+    __slots__ = ("node", "scope")
+
+    def __init__(self, node: Node, scope: Scope) -> None:
+        self.node = node
+        self.scope = scope
+
+    @property
+    def type(self) -> ValueType:
+        """The value's type (text, vec, docs, audio, bool, texts, json)."""
+        assert self.node.type is not None
+        return self.node.type
+
+    def __repr__(self) -> str:
+        return f"Sym(%{self.node.name} : {self.node.type})"
+
+    def __bool__(self) -> bool:
+        return self.scope.tracer.to_bool(self)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.scope.tracer.iter(self)
+
+    def __len__(self) -> int:
+        return self.scope.tracer.len(self)
+
+    def __format__(self, spec: str) -> str:
+        self.scope.tracer.python_op(self, "formatting it into a Python string")
+
+    def __add__(self, other: object) -> Any:
+        self.scope.tracer.python_op(self, "`+` on it")
+
+    __radd__ = __add__
+
+    def __getitem__(self, key: object) -> Any:
+        self.scope.tracer.python_op(self, "indexing it")
+
+    def __eq__(self, other: object) -> Any:
+        self.scope.tracer.python_op(self, "comparing it with `==`")
+
+    def __ne__(self, other: object) -> Any:
+        self.scope.tracer.python_op(self, "comparing it with `!=`")
+
+    __hash__ = object.__hash__
+
+
+def describe(sym: Sym) -> str:
+    """"`name` is the output of step %x (kind[target], file:line)", naming the user's variable if found."""
+    frame = user_frame()
+    var = next((k for k, v in (frame.f_locals.items() if frame else ()) if v is sym), None)
+    node = sym.node
+    what = f"{node.kind}[{node.target}]" if node.target else node.kind
+    origin = f"{what}, {node.loc}" if node.loc else what
+    subject = f"`{var}`" if var else "the value"
+    if node.kind == "input":
+        return f"{subject} is parameter %{node.name} ({origin}); its value is only known at run time."
+    return f"{subject} is the output of step %{node.name} ({origin}); its value is only known at run time."
+
+
+class Scope:
+    """Builds one graph: the agent, a callee agent, or one region of a loop, branch or map.
+
+    A region may read values of enclosing scopes: each such value becomes a capture, a
+    parameter of the region after its own, fed by an operand of the op that owns the region.
+    """
+
+    def __init__(self, tracer: Tracer, name: str, parent: Scope | None, owner: str) -> None:
+        self.tracer = tracer
+        self.parent = parent
+        self.owner = owner  # "agent 'x'" or "plait.loop body 'step'", for messages
+        self.graph = AgentGraph(name=name)
+        self.captures: list[tuple[Sym, Sym]] = []  # (value in parent scope, param here)
+
+    def param(self, name: str, type_: ValueType, target: str, where: str,
+              tokens: float | None = None) -> Sym:
+        """Add a parameter (an `input` node) and return its value; `tokens` is its expected size."""
+        node = Node(name=self.tracer.fresh(name, numbered=False), kind="input", target=target,
+                    type=type_, loc=where)
+        self.graph.params = [*self.graph.params, Param(name=node.name, type=type_)]
+        if tokens is not None:
+            self.tracer.known[node.name] = tokens
+        return Sym(self.graph.add(node), self)
+
+    def local(self, sym: Sym) -> Sym:
+        """`sym` as a value of this scope, capturing it from an enclosing scope if needed."""
+        if sym.scope is self:
+            return sym
+        for outer, inner in self.captures:
+            if outer.node is sym.node:
+                return inner
+        if self.parent is None or not self._encloses(sym.scope):
+            self.tracer.fail(
+                f"value %{sym.node.name} cannot be used outside the {sym.scope.owner} that made it",
+                f"it is used in {self.owner}.",
+                "To fix: return the value from the function that makes it (a loop body, branch arm, "
+                "map function or agent) and use the returned value.")
+        outer = self.parent.local(sym)
+        inner = self.param(outer.node.name, outer.type, outer.node.name, sym.node.loc,
+                           self.tracer.tokens(outer))
+        self.captures.append((outer, inner))
+        return inner
+
+    def _encloses(self, other: Scope) -> bool:
+        scope = self.parent
+        while scope is not None:
+            if scope is other:
+                return True
+            scope = scope.parent
+        return False
+
+    def add(self, kind: NodeKind, inputs: list[Sym], type_: ValueType | None, *, base: str = "",
+            target: str = "", attrs: dict[str, AttrValue] | None = None,
+            regions: dict[str, AgentGraph] | None = None, where: str | None = None) -> Sym:
+        """Record a step reading `inputs` (captured as needed) and return its result."""
+        names = [self.local(s).node.name for s in inputs]
+        node = Node(name=self.tracer.fresh(base or kind, numbered=kind != "output"), kind=kind,
+                    target=target, inputs=names, attrs=attrs or {}, type=type_,
+                    loc=loc() if where is None else where, regions=regions or {})
+        return Sym(self.graph.add(node), self)
+
+
+class Tracer:
+    """Runs agent functions on symbolic values and records each step; one per `plait.trace` call."""
+
+    def __init__(self) -> None:
+        self.scopes: list[Scope] = []
+        self.agents: list[str] = []
+        self._taken: set[str] = set()
+        self._counts: dict[str, int] = {}
+        self.known: dict[str, float] = {}  # expected tokens of parameters and of sized values
+
+    def tokens(self, sym: Sym) -> float:
+        """Expected size in tokens of `sym`'s value (see plait.sdk.estimate)."""
+        if sym.node.name not in self.known:
+            self.known[sym.node.name] = node_tokens(sym.scope.graph, sym.node, self.known)
+        return self.known[sym.node.name]
+
+    # --- naming and scopes ----------------------------------------------------------------
+    def fresh(self, base: str, numbered: bool = True) -> str:
+        """A node name unique in the whole trace: `llm_1`, `llm_2`; parameters keep their name."""
+        if not numbered and base not in self._taken:
+            self._taken.add(base)
+            return base
+        while True:
+            self._counts[base] = self._counts.get(base, 0) + 1
+            name = f"{base}_{self._counts[base]}"
+            if name not in self._taken:
+                self._taken.add(name)
+                return name
+
+    @property
+    def scope(self) -> Scope:
+        """The scope now being built."""
+        return self.scopes[-1]
+
+    def new_scope(self, name: str, owner: str, isolated: bool = False) -> Scope:
+        """A scope for a region (child of the current one) or, if isolated, a callee agent."""
+        return Scope(self, name, None if isolated or not self.scopes else self.scope, owner)
+
+    @contextmanager
+    def entering(self, scope: Scope) -> Iterator[Scope]:
+        """Make `scope` current while the body runs."""
+        self.scopes.append(scope)
+        try:
+            yield scope
+        finally:
+            self.scopes.pop()
+
+    # --- values ---------------------------------------------------------------------------
+    def value(self, x: object, step: str, slot: str, expected: ValueType) -> Sym:
+        """`x` checked to be a symbolic value of a type `expected` accepts, for `step`'s `slot`."""
+        if not isinstance(x, Sym):
+            self.fail(f"{step}'s {slot} must be a value produced by a step, got {type(x).__name__} {x!r:.40}",
+                      f"To fix: pass the {expected} result of an earlier step (or an agent parameter).")
+        if not accepts(expected, x.type):
+            self.mismatch(x, step, slot, expected)
+        return x
+
+    def mismatch(self, x: Sym, step: str, slot: str, expected: ValueType) -> NoReturn:
+        """Raise the type-mismatch error for `x` flowing into `step`'s `slot`."""
+        self.fail(f"type mismatch between steps: {step}'s {slot} takes {expected}, "
+                  f"but %{x.node.name} gives {x.type}",
+                  describe(x).split(";")[0] + ".",
+                  f"To fix: pass a {expected} value, or convert it with a @plait.tool whose "
+                  f"return annotation gives {expected}.")
+
+    # --- errors and hooks -----------------------------------------------------------------
+    def fail(self, rule: str, *lines: str) -> NoReturn:
+        """Raise a TraceError: the rule, the user's place, then the given lines."""
+        agent = self.agents[-1] if self.agents else ""
+        body = "\n".join(f"  {line}" for line in (here(agent), *lines))
+        raise TraceError(f"{rule}\n{body}")
+
+    def to_bool(self, sym: Sym) -> bool:
+        """Python asked for the truth value of `sym` (if, while, and/or/not, bool())."""
+        line = source_line(user_frame())
+        word = line.split(" ", 1)[0].rstrip(":")
+        if word in ("if", "elif") or " if " in line:
+            self.fail("symbolic values cannot decide a Python `if`", describe(sym),
+                      "To fix: choose between sub-graphs with plait.branch(selector, *args, arms=[...], "
+                      "p=[...]), where the selector is a @plait.tool. " + DOCS)
+        if word == "while":
+            self.fail("symbolic values cannot decide a Python `while`", describe(sym),
+                      "To fix: use plait.loop(body, init=..., until=<@plait.tool predicate>, "
+                      "max_iters=N, expected_iters=M). " + DOCS)
+        self.fail("symbolic values have no truth value at trace time (bool(), and, or, not)",
+                  describe(sym),
+                  "To fix: compute the condition in a @plait.tool returning bool and pass it to "
+                  "plait.branch or plait.loop's until=. " + DOCS)
+
+    def iter(self, sym: Sym) -> Iterator[Any]:
+        """Python asked to iterate `sym` (for, unpacking, list())."""
+        self.fail("symbolic values cannot be iterated by a Python `for` (or unpacked)", describe(sym),
+                  "To fix: run a function on each element with plait.map(fn, items, "
+                  "expected_len=N). " + DOCS)
+
+    def len(self, sym: Sym) -> int:
+        """Python asked for `len(sym)`."""
+        self.fail("symbolic values have no len() at trace time", describe(sym),
+                  "To fix: give the planner a count with plait.map(..., expected_len=N), or compute "
+                  "the length at run time inside a @plait.tool. " + DOCS)
+
+    def python_op(self, sym: Sym, what: str) -> NoReturn:
+        """Python tried another operation on `sym` (format, +, [], ==)."""
+        self.fail(f"symbolic values cannot be used in Python operations ({what})", describe(sym),
+                  "To fix: build text with plait.prompt(TEMPLATE, name=value), and compute on values "
+                  "inside a @plait.tool. " + DOCS)
+
+
+_ACTIVE: ContextVar[Tracer | None] = ContextVar("plait_tracer", default=None)
+
+
+def active() -> Tracer | None:
+    """The tracer of the `plait.trace` call in progress, if any."""
+    return _ACTIVE.get()
+
+
+def require(step: str) -> Tracer:
+    """The active tracer, or a TraceError saying `step` only works while tracing."""
+    tracer = _ACTIVE.get()
+    if tracer is None:
+        raise TraceError(f"{step} can only be called while an agent is being traced\n  {here()}\n"
+                         "  To fix: call it inside a @plait.agent function and trace that agent with "
+                         "plait.trace(agent) or `plait graph FILE:AGENT`.")
+    return tracer
+
+
+@contextmanager
+def tracing(tracer: Tracer) -> Iterator[Tracer]:
+    """Make `tracer` the active one."""
+    token = _ACTIVE.set(tracer)
+    try:
+        yield tracer
+    finally:
+        _ACTIVE.reset(token)
