@@ -1,10 +1,110 @@
-"""`plait cost`: (being written)."""
+"""`plait cost`: predict operator latencies from JSON lines, or print the cost model's fit report."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
+from plait.cli._errors import user_errors
+from plait.sdk.errors import PlaitError
 
-def cost() -> None:
-    """Not written yet."""
-    raise typer.Exit(code=1)
+RUN_KEYS = ("device", "batch", "mode", "tp")
+
+
+class CostInputError(PlaitError, ValueError):
+    """A line of `plait cost --jsonl` input is not a valid operator."""
+
+
+def _line_error(where: str, msg: str) -> CostInputError:
+    return CostInputError(f"{where}: {msg}")
+
+
+def cost_line(obj: Any, where: str, catalog: Any) -> dict[str, Any]:
+    """One input object with "seconds" added. Raises CostInputError naming `where` (file:line)."""
+    from pydantic import ValidationError
+
+    from plait.planner.catalog import CatalogError, did_you_mean
+    from plait.planner.costmodel import estimate
+    from plait.planner.workload import OP_KINDS, OpSpec
+
+    if not isinstance(obj, dict):
+        raise _line_error(where, f"expected a JSON object, got {type(obj).__name__}.\n"
+                                 'To fix: write one object per line, e.g. {"device": "h200", "op": "decode", ...}.')
+    if "device" not in obj or "op" not in obj:
+        missing = " and ".join(k for k in ("device", "op") if k not in obj)
+        raise _line_error(where, f"missing {missing}.\nTo fix: every line needs \"device\" and \"op\".")
+    if obj["op"] not in OP_KINDS:
+        raise _line_error(where, f"unknown op {obj['op']!r}.{did_you_mean(str(obj['op']), list(OP_KINDS))}\n"
+                                 f"To fix: use one of {', '.join(OP_KINDS)}.")
+    fields = {k: v for k, v in obj.items() if k not in RUN_KEYS and k != "seconds"}
+    known = [*OpSpec.model_fields, *RUN_KEYS]
+    for key in fields:
+        if key not in OpSpec.model_fields:
+            raise _line_error(where, f"unknown field {key!r}.{did_you_mean(key, known)}\n"
+                                     f"To fix: use only {', '.join(known)}.")
+    try:
+        op = OpSpec.model_validate(fields)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        loc = ".".join(str(p) for p in e["loc"])
+        raise _line_error(where, f"field {loc!r}: {e['msg']}.\nTo fix: correct that value.") from None
+    mode = {"cudagraph": "graph"}.get(str(obj.get("mode", "graph")), str(obj.get("mode", "graph")))
+    batch, tp = obj.get("batch", 1), obj.get("tp", 1)
+    for name, val in (("batch", batch), ("tp", tp)):
+        if not isinstance(val, int) or isinstance(val, bool) or val < 1:
+            raise _line_error(where, f"{name} must be a positive integer, got {val!r}.\nTo fix: e.g. \"{name}\": 1.")
+    try:
+        c = estimate(op, str(obj["device"]), batch, mode, tp, catalog=catalog)  # type: ignore[arg-type]
+    except CatalogError as exc:
+        raise _line_error(where, str(exc)) from None
+    out = {**obj, "seconds": float(f"{c.seconds:.6g}")}
+    if not c.fits:   # the time is what it would be; say that it cannot run so
+        out["fits"] = False
+    return out
+
+
+def _read(path: str) -> tuple[str, list[str]]:
+    if path == "-":
+        return "<stdin>", sys.stdin.read().splitlines()
+    p = Path(path)
+    if not p.is_file():
+        raise CostInputError(f"input file {path!r} does not exist.\nTo fix: pass a JSON-lines file, or - for stdin.")
+    return path, p.read_text().splitlines()
+
+
+def cost(
+    jsonl: Annotated[str | None, typer.Option("--jsonl", help="JSON-lines file of operators ('-': stdin); prints "
+                                                              "each line with \"seconds\" added.")] = None,
+    fit_report: Annotated[bool, typer.Option("--fit-report", help="Print the fitted efficiency factors and the "
+                                                                  "residual of every calibration row, by regime.")] = False,
+    catalog: Annotated[str | None, typer.Option("--catalog", help="Extra catalog YAML (devices/models).")] = None,
+) -> None:
+    """Predict operator latencies with plait's cost model, or show how it was fitted."""
+    with user_errors():
+        if jsonl is None and not fit_report:
+            raise CostInputError("nothing to do.\nTo fix: pass --jsonl FILE (or - for stdin), or --fit-report.")
+        from plait.planner.catalog import load_catalog
+
+        cat = load_catalog(catalog)
+        if fit_report:
+            from plait.planner.fitreport import fit_report as render
+
+            typer.echo(render(cat), nl=False)
+        if jsonl is not None:
+            name, lines = _read(jsonl)
+            out = []
+            for i, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise _line_error(f"{name} line {i}", f"not valid JSON ({exc.msg} at column {exc.colno}).\n"
+                                                     "To fix: one JSON object per line.") from None
+                out.append(json.dumps(cost_line(obj, f"{name} line {i}", cat)))
+            for line in out:
+                typer.echo(line)

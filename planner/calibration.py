@@ -1,0 +1,142 @@
+"""Calibration rows: measured timings (../shared/calibration, and this machine's CPU) as cost-model inputs.
+
+Names are mapped to plait's: device "gpu" is the h200, mode "cudagraph" is "graph", encoders "minilm-l6-384"
+and "bert-base-768" are minilm-l6 and bge-base. Micro-benchmarks (gemm, copy, launch) become Work directly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Literal
+
+from plait.planner.catalog import Catalog, DeviceSpec, Figure, ModelSpec, Source, StackSpec, load_catalog
+from plait.planner.workload import OpSpec, Work, decode_work, op_work, prefill_work
+
+DEVICE_NAMES = {"gpu": "h200"}
+MODE_NAMES = {"cudagraph": "graph", "eager": "eager"}   # the calibration file's mode names -> plait's
+MODEL_NAMES = {"minilm-l6-384": "minilm-l6", "bert-base-768": "bge-base"}
+GPU_FILE = "h200-torch-eager.jsonl"
+CPU_FILE = "cpu_timings.jsonl"
+
+Split = Literal["fit", "predict", "other", "link"]
+
+
+@dataclass(frozen=True)
+class CalRow:
+    """One measured timing with what the cost model needs to predict it."""
+
+    label: str                 # e.g. "llm_decode llama-3.1-8b b=32 ctx=1024 graph"
+    section: str
+    split: Split               # fit: used to fit factors; predict: held out; other: reported only; link: copies
+    device: str                # catalog device name, or "local-cpu"
+    mode: Literal["eager", "graph"]
+    seconds: float             # measured
+    work: Work                 # what the op does
+    op: OpSpec | None = None   # the catalog op, when there is one
+    batch: int = 1
+
+
+def read_jsonl(package: str, name: str) -> list[dict[str, Any]]:
+    text = resources.files(package).joinpath(name).read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def gemm_work(m: int, n: int, k: int, dtype: str = "bf16", elem: int = 2) -> Work:
+    return Work(flops=2.0 * m * n * k, bytes=float(elem * (m * k + k * n + m * n)), kernels=1, dtype=dtype)
+
+
+def gpu_rows(catalog: Catalog | None = None) -> list[CalRow]:
+    """The H200 calibration file as CalRows (fit: llama-3.2-1b and micro-benchmarks; predict: llama-3.1-8b)."""
+    cat = catalog or load_catalog()
+    out: list[CalRow] = []
+    for r in read_jsonl("plait.planner.data.calibration", GPU_FILE):
+        sec = r["section"]
+        if "wall_s" in r or ("ms" not in r and sec != "launch"):
+            continue
+        if sec == "launch":
+            out.append(CalRow("launch eager tiny op", sec, "fit", "h200", "eager", r["eager_tiny_op_us"] * 1e-6,
+                              Work(kernels=1, fixed=False)))
+            out.append(CalRow("launch graphed tiny op", sec, "fit", "h200", "graph", r["graphed_tiny_op_us"] * 1e-6,
+                              Work(kernels=1, fixed=False)))
+        elif sec == "gemm":
+            out.append(CalRow(f"gemm {r['m']}x{r['n']}x{r['k']}", sec, "fit", "h200", "eager", r["ms"] * 1e-3,
+                              gemm_work(r["m"], r["n"], r["k"])))
+        elif sec == "copy":
+            if r["kind"] == "d2d":
+                out.append(CalRow("copy d2d 1 GiB", sec, "fit", "h200", "eager", r["ms"] * 1e-3,
+                                  Work(bytes=2.0 * r["bytes"], kernels=1)))
+            elif "pinned" in r["kind"]:
+                out.append(CalRow(f"copy {r['kind']} {r['bytes']} B", sec, "link", "h200", "eager", r["ms"] * 1e-3,
+                                  Work(bytes=float(r["bytes"]))))
+        elif sec in ("llm_prefill", "llm_decode", "embed", "vsearch") and r.get("device") == "gpu":
+            mode: Literal["eager", "graph"] = "graph" if r.get("mode") == "cudagraph" else "eager"
+            if sec == "llm_prefill":
+                op = OpSpec(op="prefill", model=r["model"], tokens=r["tokens"])
+                label = f"prefill {r['model']} T={r['tokens']}"
+            elif sec == "llm_decode":
+                op = OpSpec(op="decode", model=r["model"], ctx=r["ctx"])
+                label = f"decode {r['model']} b={r['batch']} ctx={r['ctx']} {mode}"
+            elif sec == "embed":
+                op = OpSpec(op="encode", model=MODEL_NAMES.get(r["model"], r["model"]), tokens=r["tokens"])
+                label = f"encode {op.model} b={r['batch']} T={r['tokens']}"
+            else:
+                op = OpSpec(op="ann_search", n=r["n"], dim=r["dim"], k=r["k"])
+                label = f"ann_search n={r['n']} q={r['queries']}"
+            batch = r.get("batch", r.get("queries", 1))
+            model = cat.model(op.model) if op.model else None
+            split: Split = "other"
+            if op.model == "llama-3.2-1b":
+                split = "fit"
+            elif op.model == "llama-3.1-8b":
+                split = "predict"
+            out.append(CalRow(label, sec, split, "h200", mode, r["ms"] * 1e-3, op_work(op, model, batch), op, batch))
+    return out
+
+
+def _tiny_model(arch: dict[str, Any]) -> ModelSpec:
+    stack = StackSpec(layers=arch["layers"], d_model=arch["d_model"], heads=arch["heads"], kv_heads=arch["kv_heads"],
+                      ffn=arch["ffn"], vocab=arch["vocab"])
+    return ModelSpec(name=arch["name"], source=Source(title="bench/cpu_timings.py", url="bench/cpu_timings.py"),
+                     dtype="fp32", decoder=stack)
+
+
+def local_cpu(env: dict[str, Any], copy_gbps: float, bw_eff: float) -> DeviceSpec:
+    """This machine as a catalog CPU: peak = cores x clock x FLOP/cycle; peak bandwidth = measured copy / `bw_eff`."""
+    def a(v: float, unit: str, note: str) -> Figure:
+        return Figure(value=v, unit=unit, tag="assumption", note=note)
+    peak = env["cores"] * env["ghz"] * env["fp32_flops_per_cycle"] / 1e3
+    return DeviceSpec(
+        name="local-cpu", label=env["cpu"], kind="cpu",
+        flops={"fp32": a(peak, "TFLOP/s", f"{env['cores']} cores x {env['ghz']} GHz x "
+                                          f"{env['fp32_flops_per_cycle']} FLOP/cycle ({env['flops_per_cycle_note']})")},
+        mem_gb=a(16, "GB", "this machine"), mem_bw_gbps=a(copy_gbps / bw_eff, "GB/s", "measured copy / bw_eff"),
+        tdp_w=a(0, "W", "n/a"), capex_usd=a(0, "USD", "n/a"), cloud_usd_per_hour=a(0, "USD/hour", "n/a"),
+        cores=a(env["cores"], "cores", "this machine"), clock_ghz=a(env["ghz"], "GHz", "this machine"))
+
+
+def cpu_rows(bw_eff: float) -> tuple[DeviceSpec, list[CalRow]]:
+    """This machine's timings (bench/cpu_timings.py output, checked in) and the DeviceSpec they describe."""
+    rows = read_jsonl("plait.planner.data", CPU_FILE)
+    env = next(r for r in rows if r["section"] == "env")
+    copy = next(r for r in rows if r["section"] == "copy")
+    dev = local_cpu(env, copy["gbps_rw"], bw_eff)
+    out: list[CalRow] = []
+    for r in rows:
+        sec = r["section"]
+        if sec == "launch":
+            out.append(CalRow("launch eager tiny op", sec, "fit", "local-cpu", "eager", r["eager_tiny_op_us"] * 1e-6,
+                              Work(kernels=1, dtype="fp32", fixed=False)))
+        elif sec == "gemm":
+            out.append(CalRow(f"gemm {r['m']}x{r['n']}x{r['k']}", sec, "fit", "local-cpu", "eager", r["ms"] * 1e-3,
+                              gemm_work(r["m"], r["n"], r["k"], "fp32", 4)))
+        elif sec == "llm_prefill":
+            m = _tiny_model(r["arch"])
+            out.append(CalRow(f"prefill {m.name} T={r['tokens']}", sec, "fit", "local-cpu", "eager", r["ms"] * 1e-3,
+                              prefill_work(m, r["batch"], r["tokens"])))
+        elif sec == "llm_decode":
+            m = _tiny_model(r["arch"])
+            out.append(CalRow(f"decode {m.name} b={r['batch']} ctx={r['ctx']}", sec, "fit", "local-cpu", "eager",
+                              r["ms"] * 1e-3, decode_work(m, r["batch"], r["ctx"]), batch=r["batch"]))
+    return dev, out

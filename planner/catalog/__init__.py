@@ -1,0 +1,172 @@
+"""The built-in device and model catalogs (YAML data) loaded into pydantic rows, plus pure lookups.
+
+    >>> cat = load_catalog()
+    >>> cat.device("h200").mem_gb.value
+    141.0
+    >>> cat.model("bert-base-768").name        # aliases resolve to the catalog key
+    'bge-base'
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from plait.planner.catalog.schema import (
+    DTYPE_BYTES,
+    DeviceSpec,
+    Figure,
+    ModelSpec,
+    Source,
+    StackSpec,
+    VocoderSpec,
+)
+from pydantic import ValidationError
+
+from plait.sdk.errors import PlaitError
+
+__all__ = ["DTYPE_BYTES", "Catalog", "CatalogError", "DeviceSpec", "Figure", "ModelSpec", "Source", "StackSpec",
+           "VocoderSpec", "did_you_mean", "load_catalog"]
+
+TOP_KEYS = ("defaults", "devices", "models")
+_ROW_CLASSES = (DeviceSpec, ModelSpec, StackSpec, VocoderSpec, Figure, Source)
+
+
+class CatalogError(PlaitError, ValueError):
+    """A catalog file is broken, or a lookup named a device or model the catalog does not have."""
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """' Did you mean: a, b?' for the closest choices, or ''."""
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Devices, models and the shared default figures (network, host cores, usable memory)."""
+
+    devices: dict[str, DeviceSpec]
+    models: dict[str, ModelSpec]
+    defaults: dict[str, Figure]
+    files: tuple[str, ...] = ()
+    _aliases: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def device(self, name: str) -> DeviceSpec:
+        """The device called `name` (case-insensitive). Raises CatalogError with suggestions if unknown."""
+        key = name.lower()
+        if key not in self.devices:
+            raise CatalogError(f"unknown device {name!r}.{did_you_mean(key, sorted(self.devices))}\n"
+                               f"To fix: use one of {', '.join(sorted(self.devices))}, or add it to a catalog "
+                               "YAML passed as load_catalog(extra=...).")
+        return self.devices[key]
+
+    def model(self, name: str) -> ModelSpec:
+        """The model called `name` or one of its aliases. Raises CatalogError with suggestions if unknown."""
+        key = self._aliases.get(name.lower(), name.lower())
+        if key not in self.models:
+            names = sorted(self.models) + sorted(self._aliases)
+            raise CatalogError(f"unknown model {name!r}.{did_you_mean(key, names)}\n"
+                               f"To fix: use one of {', '.join(sorted(self.models))}, or add it to a catalog YAML.")
+        return self.models[key]
+
+    def default(self, name: str) -> Figure:
+        return self.defaults[name]
+
+
+def _location(err: Any, section: str) -> str:
+    return ".".join([section, *(str(p) for p in err["loc"])])
+
+
+def _parse(data: Any, where: str) -> tuple[dict[str, DeviceSpec], dict[str, ModelSpec], dict[str, Figure]]:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise CatalogError(f"catalog {where} must be a mapping with keys {', '.join(TOP_KEYS)}, "
+                           f"got {type(data).__name__}.\nTo fix: start the file with `devices:` or `models:`.")
+    for key in data:
+        if key not in TOP_KEYS:
+            raise CatalogError(f"catalog {where}: unknown top-level key {key!r}.{did_you_mean(str(key), list(TOP_KEYS))}"
+                               f"\nTo fix: use only {', '.join(TOP_KEYS)}.")
+    devices: dict[str, DeviceSpec] = {}
+    models: dict[str, ModelSpec] = {}
+    defaults: dict[str, Figure] = {}
+    tables: tuple[tuple[str, Any, dict[str, Any]], ...] = (
+        ("devices", DeviceSpec, devices), ("models", ModelSpec, models), ("defaults", Figure, defaults))
+    for section, cls, out in tables:
+        rows = data.get(section) or {}
+        if not isinstance(rows, dict):
+            raise CatalogError(f"catalog {where}: `{section}` must map names to entries.\n"
+                               f"To fix: write `{section}:` then `  my-name: {{...}}` lines.")
+        for name, row in rows.items():
+            if not isinstance(row, dict):
+                raise CatalogError(f"catalog {where}: {section}.{name} must be a mapping, got {row!r}.")
+            body = dict(row) if cls is Figure else {**row, "name": str(name).lower()}
+            try:
+                out[str(name).lower()] = cls.model_validate(body)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                loc = _location(first, f"{section}.{name}")
+                hint = ""
+                if first["type"] == "extra_forbidden":
+                    fields = sorted({f for c in _ROW_CLASSES for f in c.model_fields})
+                    hint = did_you_mean(str(first["loc"][-1]), fields)
+                raise CatalogError(f"catalog {where}: {loc}: {first['msg']}.{hint}\n"
+                                   f"To fix: correct `{loc}` ({len(exc.errors())} problem(s) in this entry).") from None
+    return devices, models, defaults
+
+
+def _read_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CatalogError(f"catalog {where} is not valid YAML:{at}: {problem}.\n"
+                           "To fix: check indentation and quoting there.") from None
+
+
+@lru_cache(maxsize=1)
+def _builtin() -> Catalog:
+    base = resources.files("plait.planner.catalog")
+    devices, models, defaults = {}, {}, {}
+    for fname in ("devices.yaml", "models.yaml"):
+        d, m, f = _parse(_read_yaml(base.joinpath(fname).read_text(), fname), fname)
+        devices.update(d)
+        models.update(m)
+        defaults.update(f)
+    return _build(devices, models, defaults, ("devices.yaml", "models.yaml"))
+
+
+def _build(devices: dict[str, DeviceSpec], models: dict[str, ModelSpec], defaults: dict[str, Figure],
+           files: tuple[str, ...]) -> Catalog:
+    aliases = {a.lower(): name for name, m in models.items() for a in m.aliases}
+    return Catalog(devices=devices, models=models, defaults=defaults, files=files, _aliases=aliases)
+
+
+def load_catalog(extra: str | Path | None = None) -> Catalog:
+    """The built-in catalog, extended by a user YAML file.
+
+    Args:
+        extra: None for the built-in catalog only; or a path to a YAML file with any of the top-level keys
+            `devices`, `models`, `defaults`, in the built-in files' format. An entry with a built-in name
+            replaces the built-in row; a new name adds one.
+
+    Returns:
+        A Catalog. Raises CatalogError naming the file and the key when the YAML is broken or has an
+        unknown field.
+    """
+    base = _builtin()
+    if extra is None:
+        return base
+    path = Path(extra)
+    if not path.is_file():
+        raise CatalogError(f"catalog file {str(path)!r} does not exist.\nTo fix: pass the path of a YAML file.")
+    d, m, f = _parse(_read_yaml(path.read_text(), str(path)), str(path))
+    return _build({**base.devices, **d}, {**base.models, **m}, {**base.defaults, **f}, (*base.files, str(path)))

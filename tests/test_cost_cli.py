@@ -1,0 +1,70 @@
+"""`plait cost`: JSON lines in, JSON lines with seconds out; the fit report; bad input exits 2 without a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from plait.cli import app
+
+RUN = CliRunner()
+LINES = [
+    {"device": "h200", "op": "prefill", "model": "llama-3.1-8b", "batch": 1, "tokens": 2048, "mode": "eager"},
+    {"device": "h200", "op": "decode", "model": "qwen2.5-32b", "batch": 16, "ctx": 2048, "mode": "graph"},
+    {"device": "genoa-64", "op": "ann_search", "n": 1000000, "dim": 384, "batch": 8},
+    {"device": "l4", "op": "vocode", "model": "parler-tts-mini", "audio_seconds": 4},
+]
+
+
+def test_jsonl_file(tmp_path: Path) -> None:
+    f = tmp_path / "ops.jsonl"
+    f.write_text("\n".join(json.dumps(x) for x in LINES) + "\n")
+    done = RUN.invoke(app, ["cost", "--jsonl", str(f)])
+    assert done.exit_code == 0, done.output
+    out = [json.loads(line) for line in done.output.splitlines()]
+    assert len(out) == len(LINES)
+    for given, got in zip(LINES, out, strict=True):
+        assert {k: v for k, v in got.items() if k != "seconds"} == given
+        assert got["seconds"] > 0
+    assert 0.03 < out[0]["seconds"] < 0.08      # 8B prefill of 2048 tokens on an H200: ~55 ms measured
+
+
+def test_jsonl_stdin() -> None:
+    done = RUN.invoke(app, ["cost", "--jsonl", "-"], input=json.dumps(LINES[1]) + "\n")
+    assert done.exit_code == 0 and json.loads(done.output)["seconds"] > 0
+
+
+def test_unknown_device_names_the_line_and_suggests(tmp_path: Path) -> None:
+    f = tmp_path / "bad.jsonl"
+    f.write_text(json.dumps(LINES[0]) + "\n" + json.dumps({**LINES[1], "device": "h20"}) + "\n")
+    done = RUN.invoke(app, ["cost", "--jsonl", str(f)])
+    assert done.exit_code == 2
+    assert "line 2: unknown device 'h20'. Did you mean: h200" in done.output
+    assert "Traceback" not in done.output
+
+
+def test_bad_op_model_json_and_field() -> None:
+    for text, expect in [('{"device": "h200", "op": "decod", "model": "llama-3.1-8b"}', "Did you mean: decode"),
+                         ('{"device": "h200", "op": "decode", "model": "llama-8b"}', "unknown model 'llama-8b'"),
+                         ('{"device": "h200", "op": "decode", "modle": "x"}', "Did you mean: mode, model"),
+                         ('{"device": "h200", "op": "decode", "model": "llama-3.1-8b", "batch": 0}', "batch must be"),
+                         ("{not json", "not valid JSON")]:
+        done = RUN.invoke(app, ["cost", "--jsonl", "-"], input=text + "\n")
+        assert done.exit_code == 2, (text, done.output)
+        assert expect in done.output and "<stdin> line 1" in done.output
+        assert "Traceback" not in done.output
+
+
+def test_no_option_is_an_error() -> None:
+    done = RUN.invoke(app, ["cost"])
+    assert done.exit_code == 2 and "--fit-report" in done.output
+
+
+def test_fit_report_shows_regimes_and_cpu_fit() -> None:
+    done = RUN.invoke(app, ["cost", "--fit-report"])
+    assert done.exit_code == 0, done.output
+    for text in ("compute_eff", "-- launch-bound", "-- compute-bound", "-- bandwidth-bound",
+                 "decode llama-3.1-8b b=32 ctx=1024 graph", "CPU class", "predict  15 rows"):
+        assert text in done.output
