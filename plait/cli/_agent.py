@@ -1,0 +1,28 @@
+"""Load FILE:AGENT and trace it, with the command line's SLA and rate overriding the decorator's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from plait.sdk.graph import AgentGraph
+
+
+def check_positive(**flags: float | None) -> None:
+    for flag, value in flags.items():
+        if value is not None and value <= 0:
+            raise typer.BadParameter(f"must be > 0, got {value:g}", param_hint="--" + flag.replace("_", "-"))
+
+
+def traced(target: str, sla_p95_ms: float | None = None, qps: float | None = None) -> AgentGraph:
+    """The AgentGraph of FILE:AGENT; raises LoadError/TraceError (PlaitErrors) on bad input."""
+    from plait.sdk import SLA, trace
+    from plait.sdk.loader import load_agent
+
+    agent = load_agent(target)
+    sla = agent.sla
+    if sla_p95_ms is not None:
+        sla = (sla or SLA()).model_copy(update={"p95_ms": sla_p95_ms})
+    return trace(agent, sla=sla, qps=qps)

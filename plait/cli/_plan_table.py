@@ -1,0 +1,30 @@
+"""The plan table printed by `plait plan`: the chosen configuration per stage beside its alternatives."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from plait.planner.plan import Plan
+from plait.planner.report import tables
+
+
+def plan_table(plan: Plan) -> Table:
+    """One row per configuration considered (chosen rows marked ✔), captioned with the fleet's totals."""
+    considered = tables.candidates(plan)
+    table = Table(title=f"plait plan: {plan.source}", caption=_caption(plan))
+    for column in considered.header:
+        table.add_column(column, justify="left" if column in ("stage", "device", "mode") else "right")
+    last = None
+    for row in considered.rows:
+        stage = row[0] if row[0] != last else ""
+        last = row[0]
+        table.add_row(stage, *row[1:], style="bold green" if row[-1] else "dim")
+    return table
+
+
+def _caption(plan: Plan) -> str:
+    fleet = ", ".join(f"{n} x {d}" for d, n in plan.fleet.items())
+    sla = f" (SLA {plan.sla_p95_s * 1e3:.0f} ms)" if plan.sla_p95_s else ""
+    return (f"fleet {fleet}: ${plan.cost_per_hour:,.2f}/hour ({plan.price_basis}), "
+            f"${plan.cost_per_million_requests:,.2f} per million requests; "
+            f"predicted p50 {plan.p50_s * 1e3:.0f} ms, p95 {plan.p95_s * 1e3:.0f} ms{sla}")

@@ -1,0 +1,50 @@
+"""`plait plan FILE:AGENT --out DIR`: the cheapest fleet that meets the SLA, the placed IR and the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from plait.cli._agent import check_positive, traced
+from plait.cli._errors import user_errors
+
+
+def plan(
+    target: Annotated[str, typer.Argument(metavar="FILE:AGENT", help="e.g. examples/rag.py:answer")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for plan.json, placed.mlir, report.md/html.")],
+    inventory: Annotated[Path | None, typer.Option(
+        "--inventory", help="YAML file: device types and counts available, and links. Default: any, unlimited.")] = None,
+    sla_p95_ms: Annotated[float | None, typer.Option(
+        "--sla-p95-ms", help="End-to-end p95 target, ms; overrides the decorator's.")] = None,
+    qps: Annotated[float | None, typer.Option("--qps", help="Request rate, requests/s; overrides the decorator's.")] = None,
+    price: Annotated[Literal["cloud", "tco"], typer.Option(
+        "--price", help="cloud: on-demand $/hour; tco: capex over 4 years at 8% plus power at TDP.")] = "cloud",
+    sweep: Annotated[int, typer.Option("--sweep", help="SLA targets in the TCO-versus-SLA frontier (0: none).")] = 9,
+) -> None:
+    """Plan FILE:AGENT: per stage the device, replicas, batch and mode at minimum $/hour under the SLA."""
+    check_positive(sla_p95_ms=sla_p95_ms, qps=qps)
+    with user_errors():
+        from rich.console import Console
+        from rich.progress import Progress
+
+        from plait.cli._plan_table import plan_table
+        from plait.planner.planning import plan_agent
+        from plait.planner.report import write_report
+
+        graph = traced(target, sla_p95_ms, qps)
+        console = Console(stderr=True)
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("sweeping SLA targets", total=max(sweep, 1))
+
+            def tick(done: int, total: int, sla_s: float) -> None:
+                progress.update(task, completed=done, total=total,
+                                description=f"frontier: SLA {sla_s * 1e3:.0f} ms")
+
+            result = plan_agent(graph, source=target, inventory_file=inventory, price_basis=price,
+                                sweep_points=sweep, progress=tick)
+        written = write_report(result.plan, out)
+        (out / "placed.mlir").write_text(result.placed_text)
+    Console().print(plan_table(result.plan))
+    typer.echo(f"wrote {written['plan']}, {out / 'placed.mlir'}, {written['markdown']}, {written['html']}")

@@ -1,0 +1,259 @@
+"""Group a lowered (op-dialect) module into placement stages, each with its expected visits per request.
+
+A stage is the unit the solver places: one LLM call's prefill, its decode, an encoder, a vector search,
+a tool, a vocoder. Cheap glue (tokenize, detokenize, format, box, unbox, gather) rides with the stage
+that consumes or produces it. Loops, branches, maps and sub-agent calls are walked into their body
+functions, multiplying visits by expected_iters, the arm's probability and expected_len.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from xdsl.dialects.builtin import ArrayAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr, SymbolRefAttr
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import Attribute, Operation, SSAValue
+
+from plait.planner.catalog import Catalog
+from plait.planner.workload import OpSpec, kv_cache_bytes
+from plait.sdk.errors import PlaitError
+
+# op name -> stage kind; every other op is glue and belongs to a neighbouring stage.
+STAGE_KINDS = {"op.prefill": "prefill", "op.decode": "decode", "op.encode": "encode",
+               "op.ann_search": "search", "op.py_call": "tool", "op.vocode": "vocode"}
+# Figures the IR does not carry yet: stated as assumptions in every report that uses them.
+DEFAULT_INDEX_DOCS = 1_000_000
+WHISPER_FRAMES = 1500          # a 30 s window encodes to 1500 frames
+CODEC_FRAMES_PER_S = 86.0      # DAC 44.1 kHz codec frames per second of audio (Parler-TTS)
+BYTES_PER_TOKEN_TEXT = 4.0
+
+
+class StageError(PlaitError):
+    """The lowered module cannot be grouped into stages."""
+
+
+@dataclass
+class StageWork:
+    """One stage: what it runs, how often per request, and the IR ops it groups."""
+
+    name: str
+    kind: str
+    description: str
+    spec: OpSpec
+    visits: float
+    loc: str
+    steps: float = 1.0                 # decode: output tokens generated per execution
+    tool_latency_s: float = 0.0        # tool: declared latency of one call
+    tool_cpu: float = 1.0              # tool: cores one call keeps busy
+    ops: list[Operation] = field(default_factory=list)
+
+
+@dataclass
+class StageEdge:
+    src: str
+    dst: str
+    bytes: float
+
+
+@dataclass
+class StageGraph:
+    stages: list[StageWork]
+    edges: list[StageEdge]
+    assumptions: list[str]
+
+    def stage(self, name: str) -> StageWork:
+        return next(s for s in self.stages if s.name == name)
+
+
+def _num(op: Operation, name: str, default: float = 0.0) -> float:
+    attr = op.attributes.get(name)
+    if isinstance(attr, FloatAttr | IntegerAttr):
+        return float(attr.value.data)
+    return default
+
+
+def _str(op: Operation, name: str) -> str:
+    attr = op.attributes.get(name)
+    return attr.data if isinstance(attr, StringAttr) else ""
+
+
+def _model(op: Operation) -> str:
+    if model := _str(op, "model"):
+        return model
+    kv = op.operands[0].type if op.operands else None   # op.decode takes its model from the kv type
+    return str(getattr(kv, "model", StringAttr("")).data) if kv is not None else ""
+
+
+def _loc(op: Operation) -> str:
+    loc = getattr(op, "location", None)
+    file, line = getattr(loc, "filename", None), getattr(loc, "line", None)
+    if file is not None and line is not None:
+        return f"{getattr(file, 'data', file)}:{getattr(line, 'data', line)}"
+    return ""
+
+
+def _sym(attr: Attribute) -> str:
+    assert isinstance(attr, SymbolRefAttr)
+    return attr.root_reference.data
+
+
+class _Walker:
+    """Walks functions from the entry, keeping for each SSA value the stages it depends on."""
+
+    def __init__(self, module: ModuleOp, catalog: Catalog):
+        self.funcs = {f.sym_name.data: f for f in module.ops if isinstance(f, FuncOp)}
+        self.catalog = catalog
+        self.stages: dict[str, StageWork] = {}
+        self.edges: dict[tuple[str, str], float] = {}
+        self.assumptions: list[str] = []
+        self.counts: dict[str, int] = {}
+
+    def _name(self, kind: str, what: str, loc: str) -> str:
+        base = f"{kind}:{what}" + (f"@{loc}" if loc else "")
+        self.counts[base] = self.counts.get(base, 0) + 1
+        return base if self.counts[base] == 1 else f"{base}#{self.counts[base]}"
+
+    def _assume(self, text: str) -> None:
+        if text not in self.assumptions:
+            self.assumptions.append(text)
+
+    def walk(self, name: str, args: list[frozenset[str]], visits: float,
+             stack: tuple[str, ...] = ()) -> list[frozenset[str]]:
+        if name in stack:
+            raise StageError(f"agent function @{name} calls itself (through {' -> '.join(stack)}).\n"
+                             "To fix: recursion cannot be planned; bound it with plait.loop(max_iters=...).")
+        func = self.funcs.get(name)
+        if func is None:
+            raise StageError(f"the module has no function @{name}.\nTo fix: lower the whole module.")
+        env: dict[SSAValue, frozenset[str]] = dict(zip(func.body.block.args, args, strict=True))
+        for op in func.body.block.ops:
+            deps = frozenset().union(*(env.get(v, frozenset()) for v in op.operands))
+            if isinstance(op, ReturnOp):
+                return [env.get(v, frozenset()) for v in op.operands]
+            if op.name in STAGE_KINDS:
+                stage = self._stage(op, visits)
+                for dep in deps:
+                    self.edges[(dep, stage.name)] = self.edges.get((dep, stage.name), 0.0) + self._bytes(op)
+                produced = frozenset({stage.name})
+            elif op.name == "agent.loop":
+                iters = _num(op, "expected_iters", 1.0)
+                outs = self.walk(_sym(op.attributes["body"]), [env.get(v, frozenset()) for v in op.operands],
+                                 visits * iters, (*stack, name))
+                produced = frozenset().union(*outs[1:]) if len(outs) > 1 else deps
+            elif op.name == "agent.branch":
+                arms = op.attributes["arms"]
+                probs = op.attributes["probabilities"]
+                assert isinstance(arms, ArrayAttr) and isinstance(probs, ArrayAttr)
+                arm_args = [env.get(v, frozenset()) for v in op.operands[1:]]
+                union: set[str] = set()
+                for arm, p in zip(arms.data, probs.data, strict=True):
+                    assert isinstance(p, FloatAttr)
+                    outs = self.walk(_sym(arm), [a | deps for a in arm_args], visits * float(p.value.data),
+                                     (*stack, name))
+                    union.update(*outs)
+                produced = frozenset(union) or deps
+            elif op.name == "agent.map":
+                outs = self.walk(_sym(op.attributes["body"]), [env.get(v, frozenset()) for v in op.operands],
+                                 visits * _num(op, "expected_len", 1.0), (*stack, name))
+                produced = frozenset().union(*outs) or deps
+            elif op.name == "agent.call":
+                outs = self.walk(_sym(op.attributes["callee"]), [env.get(v, frozenset()) for v in op.operands],
+                                 visits, (*stack, name))
+                produced = frozenset().union(*outs) or deps
+            else:   # glue (tokenize, format, box, ...): placed with its neighbours by PlacePass
+                produced = deps
+            for result in op.results:
+                env[result] = produced
+        raise StageError(f"function @{name} has no func.return.")
+
+    def _bytes(self, op: Operation) -> float:
+        """Bytes the stage's inputs carry per execution (the KV cache for a decode, text otherwise)."""
+        if op.name == "op.decode":
+            prefill = op.operands[0].owner
+            model = self.catalog.model(_model(op))
+            tokens = int(_num(prefill, "prompt_tokens", 1.0)) if isinstance(prefill, Operation) else 1
+            return float(kv_cache_bytes(model, max(tokens, 1)))
+        if op.name == "op.vocode":
+            return _num(op, "tokens", 1.0) * 9 * 2      # codebook ids
+        return max(_num(op, "tokens", 0.0), _num(op, "prompt_tokens", 0.0), 64.0) * BYTES_PER_TOKEN_TEXT
+
+    def _stage(self, op: Operation, visits: float) -> StageWork:
+        kind, loc = STAGE_KINDS[op.name], _loc(op)
+        model = _model(op)
+        if kind == "prefill":
+            tokens = max(1, round(_num(op, "prompt_tokens", 1.0)))
+            cross = None
+            if len(op.operands) and any(str(v.type) == "!agent.vec" for v in op.operands):
+                cross = WHISPER_FRAMES
+            spec = OpSpec(op="prefill", model=model, tokens=tokens, cross_tokens=cross)
+            what, desc = model, f"prefill of {model} ({tokens} prompt tokens)"
+        elif kind == "decode":
+            prefill = op.operands[0].owner
+            prompt = _num(prefill, "prompt_tokens", 1.0) if isinstance(prefill, Operation) else 1.0
+            steps = max(1.0, _num(op, "output_tokens", 1.0))
+            spec = OpSpec(op="decode", model=model, ctx=int(prompt + steps / 2))
+            what, desc = model, f"decode of {model} ({steps:g} output tokens)"
+        elif kind == "encode":
+            audio = any(str(v.type) == "!agent.audio" for v in op.operands)
+            tokens = WHISPER_FRAMES if audio else max(1, round(_num(op, "tokens", 1.0)))
+            if audio:
+                self._assume(f"speech encoder input: {WHISPER_FRAMES} frames (one 30 s window) per clip")
+            spec = OpSpec(op="encode", model=model, tokens=tokens)
+            what, desc = model, f"encoder {model} ({tokens} tokens)"
+        elif kind == "search":
+            index, k = _str(op, "index"), int(_num(op, "k", 10.0))
+            dim = int(_num(op, "dim", 384.0))
+            n = int(_num(op, "index_docs", DEFAULT_INDEX_DOCS))
+            if "index_docs" not in op.attributes:
+                self._assume(f"vector index '{index}' holds {n:,} vectors of dim {dim}")
+            spec = OpSpec(op="ann_search", n=n, dim=dim, k=k)
+            what, desc = index, f"vector search in '{index}' (top {k})"
+        elif kind == "vocode":
+            seconds = max(_num(op, "tokens", 1.0) / CODEC_FRAMES_PER_S, 0.1)
+            self._assume(f"vocoder: {CODEC_FRAMES_PER_S:g} codec frames per second of audio")
+            spec = OpSpec(op="vocode", model=model, audio_seconds=seconds)
+            what, desc = model, f"vocoder of {model} ({seconds:.1f} s of audio)"
+        else:
+            tool = _str(op, "tool")
+            spec = OpSpec(op="py_call", cpu_seconds=_num(op, "latency_ms", 1.0) / 1e3)
+            what, desc = tool, f"tool {tool}"
+        name = self._name(kind, what, loc)
+        stage = StageWork(name=name, kind=kind, description=desc, spec=spec, visits=visits, loc=loc, ops=[op])
+        if kind == "decode":
+            stage.steps = max(1.0, _num(op, "output_tokens", 1.0))
+        if kind == "tool":
+            stage.tool_latency_s = _num(op, "latency_ms", 1.0) / 1e3
+            stage.tool_cpu = max(_num(op, "cpu", 1.0), 0.01)
+        self.stages[name] = stage
+        op.attributes.setdefault("stage", StringAttr(name))   # the placed module maps stages to pools
+        return stage
+
+
+def entry_function(module: ModuleOp, agent: str | None = None) -> str:
+    funcs = [f.sym_name.data for f in module.ops if isinstance(f, FuncOp)]
+    if not funcs:
+        raise StageError("the module has no func.func.\nTo fix: emit the agent before planning it.")
+    if agent is not None and agent in funcs:
+        return agent
+    return funcs[0]
+
+
+def extract_stages(module: ModuleOp, catalog: Catalog, agent: str | None = None) -> StageGraph:
+    """Stages of the lowered `module` (entry: the function named `agent`, else the first).
+
+    Tags every op it groups with a `stage` attribute (the first call site wins where a function is
+    called from several), which `plait.ir.place.PlacePass` maps to pools.
+    """
+    walker = _Walker(module, catalog)
+    entry = walker.funcs[entry_function(module, agent)]
+    walker.walk(entry.sym_name.data, [frozenset() for _ in entry.body.block.args], 1.0)
+    if not walker.stages:
+        raise StageError("the agent has no operator to place (no model call, search or tool).\n"
+                         "To fix: plan an agent that calls plait.llm, plait.embed, plait.retrieve or a tool.")
+    edges = [StageEdge(src, dst, b) for (src, dst), b in walker.edges.items() if src != dst]
+    return StageGraph(list(walker.stages.values()), edges, walker.assumptions)
+
+
+def visits_of(stages: Iterable[StageWork]) -> dict[str, float]:
+    return {s.name: s.visits for s in stages}

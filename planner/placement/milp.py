@@ -1,0 +1,277 @@
+"""The placement MILP, solved by HiGHS (scipy.optimize.milp), and `solve`, the planner's entry point.
+
+Notation
+    i, j        stages; e = (i, j) an edge of the stage DAG; D a device type
+    k in K_i    the kept (candidate, replicas) pairs of stage i (options.py), with
+                c_ik $/hour, d_ik per-request latency (p95 clock: d95, p50 clock: d50),
+                n_ik devices, D_ik its device type
+    x_ik        1 when stage i runs pair k (binary)
+    X_iD        sum of x_ik over k with D_ik = D (an expression, not a variable)
+    t_i         start of stage i on the p95 clock (u_i on the p50 clock), seconds
+    tau_e       transfer time on e, seconds; T_e(D, D') its value when i is on D and j on D'
+                (0 when D = D'); T_e = min over D != D' of T_e(D, D')
+    s_eD        in [0, 1]: both ends of e on type D (co-located, no transfer)
+    L95, L50    the SLA; N_D the inventory of type D
+
+Objective
+    minimize  sum_ik c_ik x_ik                                    ($/hour of the whole fleet)
+
+Constraints
+    (1) sum_k x_ik = 1                                            one pair per stage
+    (2) t_j >= t_i + sum_k d_ik x_ik + tau_e    for every edge    precedence on each clock
+        t_i + sum_k d_ik x_ik <= L              for every sink    end-to-end target
+    (3) tau_e >= T_e * (1 - sum_D s_eD),  s_eD <= X_iD,  s_eD <= X_jD
+        and, when links differ by pair, for each D:
+        tau_e >= sum_D' T_e(D, D') X_jD' - M_eD (1 - X_iD),  M_eD = max_D' T_e(D, D')
+    (4) sum_ik n_ik x_ik [D_ik = D] <= N_D       for limited D    inventory
+    (5) per-stage caps remove candidates before enumeration (options.py)
+Bounds: t_i lies in [head_i, L - tail_i], from the latency floors (fastest pair per stage); a pair
+whose floor path head_i + d_ik + tail_i - f_i exceeds L is fixed to 0.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from plait.planner.placement import highs
+from plait.planner.placement.errors import InfeasibleInventory, InfeasiblePlacement, InfeasibleSLA
+from plait.planner.placement.evaluate import to_placement
+from plait.planner.placement.floors import check_floors, floor_bounds
+from plait.planner.placement.graph import StageGraph, build_graph, max_edge_times
+from plait.planner.placement.options import Enumeration, enumerate_options
+from plait.planner.placement.problem import Placement, PlacementProblem, SolveOptions, Stats
+from plait.planner.placement.rounding import round_lp
+
+INF = float("inf")
+
+
+@dataclass
+class Model:
+    """The MILP in scipy.optimize.milp form, plus where each stage's x columns start."""
+
+    c: list[float] = field(default_factory=list)
+    lb: list[float] = field(default_factory=list)
+    ub: list[float] = field(default_factory=list)
+    integ: list[int] = field(default_factory=list)
+    ri: list[int] = field(default_factory=list)
+    ci: list[int] = field(default_factory=list)
+    vals: list[float] = field(default_factory=list)
+    rlb: list[float] = field(default_factory=list)
+    rub: list[float] = field(default_factory=list)
+    x_off: list[int] = field(default_factory=list)
+
+    def col(self, cost: float, lo: float, hi: float, integer: bool = False) -> int:
+        self.c.append(cost)
+        self.lb.append(lo)
+        self.ub.append(hi)
+        self.integ.append(1 if integer else 0)
+        return len(self.c) - 1
+
+    def row(self, cols: list[int], vals: list[float], lo: float, hi: float) -> None:
+        r = len(self.rlb)
+        self.ri.extend([r] * len(cols))
+        self.ci.extend(cols)
+        self.vals.extend(vals)
+        self.rlb.append(lo)
+        self.rub.append(hi)
+
+
+def build(problem: PlacementProblem, g: StageGraph, en: Enumeration,
+          objective: Literal["cost", "makespan"] = "cost") -> Model:
+    """The MILP of the module docstring; `makespan` minimizes the p95 clock instead (for diagnostics)."""
+    m = Model()
+    so = en.stages
+    S = len(so)
+    # x_ik
+    for i in range(S):
+        m.x_off.append(len(m.c))
+        for k in range(len(so[i])):
+            m.col(float(so[i].cost[k]) if objective == "cost" else 0.0, 0.0, 1.0, integer=True)
+    xcols = [np.arange(m.x_off[i], m.x_off[i] + len(so[i])) for i in range(S)]
+    X = [{int(D): xcols[i][so[i].device == D].tolist() for D in np.unique(so[i].device)} for i in range(S)]
+    # (1) one pair per stage
+    for i in range(S):
+        m.row(xcols[i].tolist(), [1.0] * len(so[i]), 1.0, 1.0)
+    # (3) transfer time per edge
+    tau: list[int | None] = []
+    for e, (i, j) in enumerate(g.edges):
+        Ti, Tj = sorted(X[i]), sorted(X[j])
+        T = {(a, b): g.transfer_s(problem, e, en.devices[a], en.devices[b]) for a in Ti for b in Tj}
+        cross = [v for (a, b), v in T.items() if a != b]
+        if not cross or max(cross) <= 0:
+            tau.append(None)
+            continue
+        t_min = min(cross)
+        common = sorted(set(Ti) & set(Tj))
+        te = m.col(0.0, 0.0 if common else t_min, INF)
+        tau.append(te)
+        if common and t_min > 0:
+            s_cols = [m.col(0.0, 0.0, 1.0) for _ in common]
+            m.row([te, *s_cols], [1.0] + [t_min] * len(s_cols), t_min, INF)
+            for sc, D in zip(s_cols, common, strict=True):
+                m.row([sc, *X[i][D]], [1.0] + [-1.0] * len(X[i][D]), -INF, 0.0)
+                m.row([sc, *X[j][D]], [1.0] + [-1.0] * len(X[j][D]), -INF, 0.0)
+        if max(cross) > t_min * (1 + 1e-12):
+            for a in Ti:
+                big = max(T[a, b] for b in Tj)
+                if big <= 0:
+                    continue
+                cols, vals = [te], [1.0]
+                for b in Tj:
+                    if T[a, b] > 0:
+                        cols += X[j][b]
+                        vals += [-T[a, b]] * len(X[j][b])
+                cols += X[i][a]
+                vals += [-big] * len(X[i][a])
+                m.row(cols, vals, -big, INF)
+    # (2) precedence and end-to-end target, one clock per latency target
+    clocks: list[tuple[str, float | None]] = []
+    if objective == "makespan":
+        clocks.append(("d95", None))
+    else:
+        if problem.sla.p95_s is not None:
+            clocks.append(("d95", problem.sla.p95_s))
+        if problem.sla.p50_s is not None:
+            clocks.append(("d50", problem.sla.p50_s))
+    z = m.col(1.0, 0.0, INF) if objective == "makespan" else None
+    for attr, L in clocks:
+        d = [getattr(s, attr) for s in so]
+        head, tail, f = floor_bounds(g, [float(a.min()) for a in d])
+        if L is not None:
+            for i in range(S):
+                late = head[i] + d[i] + tail[i] - f[i] > L * (1 + 1e-9)
+                for late_k in np.flatnonzero(late).tolist():
+                    m.ub[m.x_off[i] + late_k] = 0.0
+        t = [m.col(0.0, head[i], INF if L is None else max(head[i], L - tail[i])) for i in range(S)]
+        for e, (i, j) in enumerate(g.edges):
+            cols = [t[i], t[j], *xcols[i].tolist()]
+            vals = [1.0, -1.0, *d[i].tolist()]
+            if (tau_e := tau[e]) is not None:
+                cols.append(tau_e)
+                vals.append(1.0)
+            m.row(cols, vals, -INF, 0.0)
+        for i in range(S):
+            if not g.succs[i]:
+                cols, vals = [t[i], *xcols[i].tolist()], [1.0, *d[i].tolist()]
+                if z is not None:
+                    m.row([*cols, z], [*vals, -1.0], -INF, 0.0)
+                else:
+                    m.row(cols, vals, -INF, float(L if L is not None else INF))
+    # (4) inventory
+    for D, name in enumerate(en.devices):
+        if name in problem.inventory:
+            cols, vals = [], []
+            for i in range(S):
+                on = np.flatnonzero(so[i].device == D)
+                cols += (m.x_off[i] + on).tolist()
+                vals += so[i].ndev[on].astype(float).tolist()
+            if cols:
+                m.row(cols, vals, -INF, float(problem.inventory[name]))
+    return m
+
+
+@dataclass
+class Solution:
+    status: str
+    picks: list[int] | None
+    objective: float
+    gap: float
+    seconds: float
+
+
+def optimize(problem: PlacementProblem, g: StageGraph, en: Enumeration, m: Model,
+             opts: SolveOptions) -> Solution:
+    """HiGHS on the model; above `opts.lp_rounding_above` binaries, first an incumbent from the LP.
+
+    The gap reported is (objective - best bound) / objective, the bound being the larger of the LP
+    relaxation's value and HiGHS's MIP dual bound.
+    """
+    t0 = time.perf_counter()
+    incumbent: list[int] | None = None
+    bound = -INF
+    if sum(m.integ) > opts.lp_rounding_above:
+        lp = highs.run(m, False, opts.time_limit_s, opts.mip_rel_gap)
+        if lp.status == "infeasible":
+            return Solution("infeasible", None, INF, INF, time.perf_counter() - t0)
+        if lp.x is not None:
+            bound = lp.objective
+            incumbent = round_lp(problem, g, en, m.x_off, lp.x)
+    picks, obj, status = incumbent, INF, "time limit"
+    if incumbent is not None:
+        obj = sum(float(en.stages[i].cost[k]) for i, k in enumerate(incumbent))
+    left = opts.time_limit_s - (time.perf_counter() - t0)
+    if left > opts.min_mip_s and (incumbent is None or obj - bound > opts.mip_rel_gap * abs(obj)):
+        cols = None if incumbent is None else [m.x_off[i] + k for i, k in enumerate(incumbent)]
+        mip = highs.run(m, True, left, opts.mip_rel_gap, cols)
+        if mip.status == "infeasible":
+            return Solution("infeasible", None, INF, INF, time.perf_counter() - t0)
+        bound = max(bound, mip.bound)
+        if mip.x is not None and mip.objective <= obj:
+            x = mip.x
+            picks = [int(np.argmax(x[o:o + len(s)])) for o, s in zip(m.x_off, en.stages, strict=True)]
+            obj, status = mip.objective, mip.status
+        elif mip.status == "optimal":
+            status = "optimal"
+    elif incumbent is not None:
+        status = "optimal" if obj - bound <= opts.mip_rel_gap * abs(obj) else "time limit (LP rounding)"
+    gap = max(0.0, (obj - bound) / abs(obj)) if picks is not None and obj != 0 else 0.0
+    if picks is None:
+        status = "no solution within the time limit"
+    return Solution(status, picks, obj, gap, time.perf_counter() - t0)
+
+
+def solve(problem: PlacementProblem, options: SolveOptions | None = None) -> Placement:
+    """The cheapest (candidate, replicas) per stage that meets the SLA within the inventory.
+
+    Raises InfeasibleSLA / InfeasibleInventory naming the stage or path that breaks the targets,
+    and PlacementInputError on a malformed problem.
+    """
+    opts = options or SolveOptions()
+    t0 = time.perf_counter()
+    g = build_graph(problem)
+    en = enumerate_options(problem, opts, max_edge_times(problem, g))
+    if opts.check_floors:
+        check_floors(problem, g, en)
+    m = build(problem, g, en)
+    t_build = time.perf_counter() - t0
+    sol = optimize(problem, g, en, m, opts)
+    stats = Stats(stages=len(problem.stages), candidates=sum(len(s.candidates) for s in problem.stages),
+                  options_enumerated=en.enumerated, options_kept=en.kept, variables=len(m.c),
+                  constraints=len(m.rlb), status=sol.status, objective=sol.objective, mip_gap=sol.gap,
+                  build_s=t_build, solve_s=sol.seconds)
+    if sol.picks is None:
+        raise _explain(problem, g, en, opts, sol.status)
+    out = to_placement(problem, g, en, sol.picks, stats)
+    out.stats = stats.model_copy(update={"total_s": time.perf_counter() - t0})
+    return out
+
+
+def _explain(problem: PlacementProblem, g: StageGraph, en: Enumeration, opts: SolveOptions,
+             status: str) -> InfeasiblePlacement:
+    """Why the MILP found nothing, found by solving for the fastest placement within the inventory."""
+    if status != "infeasible":
+        return InfeasiblePlacement(
+            f"the placement solver stopped without a placement ({status}).\n"
+            f"To fix: raise SolveOptions.time_limit_s (now {opts.time_limit_s:g} s).")
+    fast = optimize(problem, g, en, build(problem, g, en, objective="makespan"), opts)
+    if fast.picks is None:
+        return InfeasibleInventory(
+            "the inventory cannot hold one stable replica set per stage at the request rate "
+            f"({problem.qps:g} qps).\nTo fix: add devices to the inventory or lower the rate.")
+    best = to_placement(problem, g, en, fast.picks)
+    target = problem.sla.p95_s if problem.sla.p95_s is not None else INF
+    path = " -> ".join(best.critical_path)
+    if best.p95_s > target * (1 + 1e-7):
+        return InfeasibleSLA(
+            f"no placement within the inventory meets the p95 SLA of {target * 1e3:.4g} ms: the fastest "
+            f"reaches {best.p95_s * 1e3:.4g} ms (over by {(best.p95_s - target) * 1e3:.4g} ms), "
+            f"transfers between device types included.\n  critical path: {path}\n"
+            "To fix: relax the SLA, add devices of the fast types to the inventory, or add faster candidates.")
+    p50 = problem.sla.p50_s
+    return InfeasibleSLA(
+        f"no placement within the inventory meets the p95 and p50 SLA together (p50 target "
+        f"{(p50 or INF) * 1e3:.4g} ms; the fastest p95 placement has p50 {best.p50_s * 1e3:.4g} ms).\n"
+        f"  critical path: {path}\nTo fix: relax the p50 target or add devices to the inventory.")

@@ -1,0 +1,192 @@
+"""The placement problem and its answer as plain pydantic models of numbers (no IR objects)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- inputs
+
+
+class Candidate(_Model):
+    """One way to run a stage: a (device, batch, mode, tensor-parallel degree) configuration."""
+
+    device: str = Field(description="device type, e.g. 'H100-80GB' or 'cpu-c7i-32'")
+    batch: int = Field(default=1, ge=1, description="maximum batch")
+    mode: Literal["eager", "graph"] = "eager"
+    tp: int = Field(default=1, ge=1, description="devices per replica (tensor-parallel degree)")
+    latency_s: float = Field(gt=0, description="seconds one execution takes at this batch (service time)")
+    throughput: float = Field(gt=0, description="executions per second one replica sustains")
+    price_per_hour: float = Field(ge=0, description="USD per hour for one replica (all tp devices)")
+    label: str = ""
+
+
+class LatencyCap(_Model):
+    """A per-stage limit on service latency, e.g. TTFT for a prefill or time per output token for a decode.
+
+    A candidate passes when `latency_s / units <= max_s`: for a decode stage whose execution makes 512
+    tokens, `units=512, per='token', name='time per output token'`.
+    """
+
+    max_s: float = Field(gt=0)
+    units: float = Field(default=1.0, gt=0, description="how many `per` one execution is")
+    per: str = "execution"
+    name: str = "latency cap"
+
+
+class Stage(_Model):
+    """A group of operators placed together (one LLM call's prefill, its decode, a tool, a search)."""
+
+    name: str
+    description: str = Field(default="", description="in words, for errors: 'decode of llama-3.1-70b'")
+    visits: float = Field(default=1.0, ge=0, description="expected executions per request (loops, branches folded)")
+    candidates: list[Candidate] = Field(min_length=1)
+    caps: list[LatencyCap] = []
+
+    @property
+    def what(self) -> str:
+        return self.description or f"stage '{self.name}'"
+
+
+class Edge(_Model):
+    """Data flowing from `src` to `dst`; `bytes` move per traversal."""
+
+    src: str
+    dst: str
+    bytes: float = Field(default=0.0, ge=0)
+    visits: float | None = Field(default=None, ge=0, description="traversals per request; default min of the ends")
+
+
+class Link(_Model):
+    """Transfer cost between two different device types (same type: co-located, no transfer)."""
+
+    a: str = "*"
+    b: str = "*"
+    bandwidth_gb_s: float = Field(default=25.0, gt=0, description="GB/s (1e9 bytes); 25 = 200 Gb/s Ethernet/RoCE")
+    latency_s: float = Field(default=10e-6, ge=0)
+
+
+class SLA(_Model):
+    """End-to-end targets for one request (loops and branches at their expected counts)."""
+
+    p95_s: float | None = Field(default=None, gt=0)
+    p50_s: float | None = Field(default=None, gt=0)
+
+
+class PlacementProblem(_Model):
+    """Everything the solver sees: stages, their DAG, candidates, the SLA, the rate and the fleet limits."""
+
+    stages: list[Stage] = Field(min_length=1)
+    edges: list[Edge] = []
+    sla: SLA = SLA()
+    qps: float = Field(default=1.0, ge=0, description="requests per second")
+    inventory: dict[str, int] = Field(default_factory=dict, description="device type -> max devices")
+    links: list[Link] = Field(default_factory=list, description="per pair of device types; first match wins")
+    default_link: Link = Link()
+
+    @model_validator(mode="after")
+    def _names(self) -> PlacementProblem:
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"stage names must be unique; repeated: {dup}")
+        return self
+
+    def link(self, a: str, b: str) -> Link:
+        """The link between device types a and b (a != b): the first of `links` naming both, else default."""
+        for ln in self.links:
+            if (ln.a in (a, "*") and ln.b in (b, "*")) or (ln.a in (b, "*") and ln.b in (a, "*")):
+                return ln
+        return self.default_link
+
+
+class SolveOptions(_Model):
+    """Knobs of option enumeration and of HiGHS."""
+
+    max_utilization: float = Field(default=0.85, gt=0, lt=1, description="replicas run at most this busy")
+    extra_replicas: int = Field(default=8, ge=0, description="replica counts tried above the minimum stable one")
+    stage_quantile: float = Field(default=0.95, gt=0.5, lt=1, description="per-stage quantile summed for the p95")
+    prune: bool = True
+    time_limit_s: float = Field(default=30.0, gt=0, description="for LP, rounding and MILP together")
+    mip_rel_gap: float = Field(default=1e-6, ge=0)
+    lp_rounding_above: int = Field(default=2000, ge=0, description="binaries above which HiGHS starts from an "
+                                   "incumbent rounded from the LP relaxation")
+    min_mip_s: float = Field(default=0.25, ge=0, description="with an LP incumbent, run the MILP only when at "
+                             "least this much of the time limit is left")
+    check_floors: bool = True
+
+
+# ---------------------------------------------------------------- outputs
+
+
+class Choice(_Model):
+    """The (candidate, replicas) pair chosen for one stage, with what the queueing model predicts."""
+
+    stage: str
+    candidate: int = Field(description="index into the stage's candidates")
+    device: str
+    replicas: int
+    devices_per_replica: int
+    batch: int
+    mode: str
+    label: str
+    visits: float
+    service_s: float
+    latency_p50_s: float = Field(description="per request: visits x p50 sojourn (queueing + service)")
+    latency_p95_s: float = Field(description="per request: visits x stage-quantile sojourn")
+    utilization: float
+    cost_per_hour: float
+
+
+class Transfer(_Model):
+    """A value crossing from one device type to another on an edge."""
+
+    src_stage: str
+    dst_stage: str
+    src_device: str
+    dst_device: str
+    bytes_per_request: float
+    bandwidth_gb_s: float = Field(description="GB/s the edge needs at the planned rate")
+    seconds: float = Field(description="latency the transfer adds per request")
+
+
+class Stats(_Model):
+    """Size of the model and how the solve went."""
+
+    stages: int
+    candidates: int = Field(description="(device, batch, mode, tp) candidates in the input")
+    options_enumerated: int = Field(description="(candidate, replicas) pairs before pruning")
+    options_kept: int = Field(description="pairs after dropping dominated ones")
+    variables: int = 0
+    constraints: int = 0
+    status: str = ""
+    objective: float = 0.0
+    mip_gap: float = 0.0
+    build_s: float = 0.0
+    solve_s: float = 0.0
+    total_s: float = 0.0
+
+
+class Placement(_Model):
+    """The answer: one choice per stage, its cost and its predicted end-to-end latency."""
+
+    choices: list[Choice]
+    cost_per_hour: float
+    p95_s: float = Field(description="longest path of per-stage p95s and transfers (critical-path estimate)")
+    p50_s: float
+    critical_path: list[str]
+    start_s: dict[str, float] = Field(description="p95 clock: when each stage starts on the critical-path model")
+    transfers: list[Transfer] = []
+    devices: dict[str, int] = Field(description="device type -> devices used")
+    feasible: bool = True
+    violations: list[str] = []
+    stats: Stats | None = None
+
+    def choice(self, stage: str) -> Choice:
+        return next(c for c in self.choices if c.stage == stage)

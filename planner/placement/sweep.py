@@ -1,0 +1,69 @@
+"""Many solves of one problem: the homogeneous baselines (one device type each) and the cost-vs-SLA frontier."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from plait.planner.placement.errors import InfeasiblePlacement
+from plait.planner.placement.milp import solve
+from plait.planner.placement.problem import SLA, Placement, PlacementProblem, SolveOptions
+from pydantic import BaseModel, ConfigDict
+
+
+class Baseline(BaseModel):
+    """The cheapest fleet of one device type (stages without a candidate on it keep all theirs)."""
+
+    model_config = ConfigDict(extra="forbid")
+    device: str
+    feasible: bool
+    cost_per_hour: float | None = None
+    p95_s: float | None = None
+    reason: str = ""
+    placement: Placement | None = None
+
+
+class FrontierPoint(BaseModel):
+    """The cheapest fleet for one p95 target; None where no fleet meets it."""
+
+    model_config = ConfigDict(extra="forbid")
+    sla_p95_s: float
+    cost_per_hour: float | None
+    p95_s: float | None = None
+
+
+def restrict(problem: PlacementProblem, device: str) -> PlacementProblem:
+    """The problem with every stage that has a candidate on `device` limited to those candidates."""
+    stages = []
+    for st in problem.stages:
+        on = [c for c in st.candidates if c.device == device]
+        stages.append(st.model_copy(update={"candidates": on or st.candidates}))
+    return problem.model_copy(update={"stages": stages})
+
+
+def homogeneous_baselines(problem: PlacementProblem, options: SolveOptions | None = None) -> list[Baseline]:
+    """For each device type, the cheapest fleet that puts every stage it can run on that type."""
+    out = []
+    for device in sorted({c.device for s in problem.stages for c in s.candidates}):
+        try:
+            p = solve(restrict(problem, device), options)
+        except InfeasiblePlacement as err:
+            out.append(Baseline(device=device, feasible=False, reason=str(err).splitlines()[0]))
+            continue
+        out.append(Baseline(device=device, feasible=True, cost_per_hour=p.cost_per_hour, p95_s=p.p95_s,
+                            placement=p))
+    return out
+
+
+def frontier(problem: PlacementProblem, slas_p95_s: Sequence[float], options: SolveOptions | None = None,
+             progress: Callable[[int, int, float], None] | None = None) -> list[FrontierPoint]:
+    """Cheapest $/hour at each p95 target; `progress(done, total, sla)` is called after each solve."""
+    out = []
+    for n, sla in enumerate(slas_p95_s, start=1):
+        try:
+            p = solve(problem.model_copy(update={"sla": SLA(p95_s=sla, p50_s=problem.sla.p50_s)}), options)
+            out.append(FrontierPoint(sla_p95_s=sla, cost_per_hour=p.cost_per_hour, p95_s=p.p95_s))
+        except InfeasiblePlacement:
+            out.append(FrontierPoint(sla_p95_s=sla, cost_per_hour=None))
+        if progress is not None:
+            progress(n, len(slas_p95_s), sla)
+    return out

@@ -1,0 +1,278 @@
+"""From a lowered module to a Plan: stages, their candidates from the cost model, the MILP, the baselines.
+
+    module (op dialect) --extract_stages--> stages --build_problem--> PlacementProblem
+        --placement.solve--> Placement --to_plan--> Plan (plan.json, the report)
+
+Nothing here launches anything: the planner returns a plan (SkyPilot's optimizer keeps the same line).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from xdsl.dialects.builtin import ModuleOp
+
+from plait.ir.module import context
+from plait.planner.catalog import Catalog, load_catalog
+from plait.planner.costmodel import PriceBasis, price_assumptions, price_per_hour
+from plait.planner.factors import builtin_factors
+from plait.planner.grouping import StageGraph, StageWork, extract_stages
+from plait.planner.inventory import Inventory, load_inventory
+from plait.planner.placement import (
+    SLA,
+    Candidate,
+    Edge,
+    LatencyCap,
+    Link,
+    Placement,
+    PlacementProblem,
+    SolveOptions,
+    Stage,
+    solve,
+)
+from plait.planner.placement.sweep import frontier, homogeneous_baselines
+from plait.planner.plan import (
+    Baseline,
+    FrontierPoint,
+    PathStep,
+    Plan,
+    SolverStats,
+    StageChoice,
+    Transfer,
+)
+from plait.planner.plan import Candidate as ConsideredRow
+from plait.planner.stage import candidates as cost_candidates
+from plait.sdk.graph import AgentGraph
+from plait.sdk.models import MODELS
+
+BATCHES = (1, 2, 4, 8, 16, 32, 64)
+QUEUEING_NOTE = ("p95 per stage: M/D/c queueing (Erlang C wait quantile) plus service time, times expected "
+                 "visits; end-to-end p95 bounded by the sum of stage p95s along the critical path")
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the user asks for: the rate, the end-to-end SLA and the optional per-LLM-stage bounds (seconds)."""
+
+    qps: float
+    p95_s: float | None = None
+    p50_s: float | None = None
+    ttft_s: float | None = None
+    tpot_s: float | None = None
+
+
+def _devices(catalog: Catalog, inventory: Inventory | None) -> list[str]:
+    if inventory is None or inventory.devices is None:
+        return sorted(catalog.devices)
+    return sorted(name.lower() for name, n in inventory.devices.items() if n > 0)
+
+
+def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis,
+                     catalog: Catalog) -> tuple[list[Candidate], list[str]]:
+    """The (device, batch, mode, degree) configurations of one stage, as numbers the solver reads."""
+    notes: list[str] = []
+    out: list[Candidate] = []
+    if stage.kind == "tool":
+        # A tool replica is one worker process holding `cpu` cores of a CPU server for each call's declared
+        # latency; it pays for its share of the server, so small tools do not each rent a whole machine.
+        for name in devices:
+            dev = catalog.device(name)
+            if dev.kind != "cpu" or dev.cores is None:
+                continue
+            latency = max(stage.tool_latency_s, 1e-4)
+            share = min(stage.tool_cpu / dev.cores.value, 1.0)
+            out.append(Candidate(device=name, batch=1, mode="eager", tp=1, latency_s=latency,
+                                 throughput=1.0 / latency, price_per_hour=price_per_hour(dev, basis) * share,
+                                 label=f"{name} worker ({stage.tool_cpu:g} cores)"))
+            notes += price_assumptions(dev, basis)
+        return out, notes
+    for c in cost_candidates(stage.spec, devices, batches=BATCHES, basis=basis, catalog=catalog,
+                             factors=builtin_factors()):
+        latency = c.latency_s * stage.steps          # a decode execution generates `steps` tokens
+        out.append(Candidate(device=c.device, batch=c.batch, mode=c.mode, tp=c.tp, latency_s=latency,
+                             throughput=c.batch / latency, price_per_hour=c.usd_per_hour,
+                             label=f"{c.device} tp{c.tp} b{c.batch} {c.mode}"))
+        notes += c.assumptions
+    return out, notes
+
+
+def _caps(stage: StageWork, targets: Targets) -> list[LatencyCap]:
+    if MODELS.get(stage.spec.model or "") != "llm":
+        return []
+    if stage.kind == "prefill" and targets.ttft_s is not None:
+        return [LatencyCap(max_s=targets.ttft_s, name="time to first token")]
+    if stage.kind == "decode" and targets.tpot_s is not None:
+        return [LatencyCap(max_s=targets.tpot_s, units=stage.steps, per="token", name="time per output token")]
+    return []
+
+
+def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, catalog: Catalog,
+                  inventory: Inventory | None = None) -> tuple[PlacementProblem, list[str]]:
+    """The placement problem for `stages`, and the assumptions its numbers rest on."""
+    devices = _devices(catalog, inventory)
+    notes = list(stages.assumptions)
+    problem_stages = []
+    for st in stages.stages:
+        cands, cnotes = stage_candidates(st, devices, basis, catalog)
+        notes += cnotes
+        if not cands:
+            from plait.planner.placement import InfeasiblePlacement
+
+            where = "the inventory" if inventory is not None and inventory.devices is not None else "the catalog"
+            raise InfeasiblePlacement(
+                f"{st.description} ({st.loc}) fits on no device in {where}.\n"
+                "To fix: add a device with more memory (or more of them for tensor parallelism) to the "
+                "inventory, or use a smaller model.")
+        problem_stages.append(Stage(name=st.name, description=st.description, visits=st.visits,
+                                    candidates=cands, caps=_caps(st, targets)))
+    links = [Link(a=ln.between[0], b=ln.between[1], bandwidth_gb_s=ln.bandwidth_gbps, latency_s=ln.latency_us * 1e-6)
+             for ln in (inventory.links if inventory is not None else [])]
+    default = Link(bandwidth_gb_s=catalog.default("network_gbps").value,
+                   latency_s=catalog.default("network_latency_us").value * 1e-6)
+    problem = PlacementProblem(
+        stages=problem_stages, edges=[Edge(src=e.src, dst=e.dst, bytes=e.bytes) for e in stages.edges],
+        sla=SLA(p95_s=targets.p95_s, p50_s=targets.p50_s), qps=targets.qps,
+        inventory={k.lower(): v for k, v in (inventory.devices or {}).items()} if inventory else {},
+        links=links, default_link=default)
+    return problem, list(dict.fromkeys(notes))
+
+
+def _considered(problem: PlacementProblem, placement: Placement, per_stage: int = 4) -> list[ConsideredRow]:
+    """The chosen configuration and the cheapest alternatives on other devices, for the plan table."""
+    rows: list[ConsideredRow] = []
+    for st in problem.stages:
+        ch = placement.choice(st.name)
+        rows.append(ConsideredRow(stage=st.name, device=ch.device, replicas=ch.replicas, batch=ch.batch,
+                                  mode=ch.mode, devices_per_replica=ch.devices_per_replica,
+                                  latency_p95_s=ch.latency_p95_s, cost_per_hour=ch.cost_per_hour, chosen=True))
+        best: dict[str, Candidate] = {}
+        for c in st.candidates:
+            if c.device != ch.device and (c.device not in best or c.latency_s < best[c.device].latency_s):
+                best[c.device] = c
+        need = problem.qps * st.visits
+        alts = []
+        for c in best.values():
+            replicas = max(1, -(-need // (c.throughput * 0.85)))
+            alts.append((c.price_per_hour * replicas, c, int(replicas)))
+        for cost, c, replicas in sorted(alts, key=lambda a: a[0])[:per_stage - 1]:
+            rows.append(ConsideredRow(stage=st.name, device=c.device, replicas=replicas, batch=c.batch,
+                                      mode=c.mode, devices_per_replica=c.tp,
+                                      latency_p95_s=c.latency_s * st.visits, cost_per_hour=cost, chosen=False))
+    return rows
+
+
+def _fleet(placement: Placement, stages: StageGraph, catalog: Catalog) -> dict[str, int]:
+    """Devices per type: whole devices for model stages, tool workers packed onto CPU servers by cores."""
+    whole: dict[str, int] = {}
+    cores: dict[str, float] = {}
+    for c in placement.choices:
+        st = stages.stage(c.stage)
+        if st.kind == "tool":
+            cores[c.device] = cores.get(c.device, 0.0) + c.replicas * st.tool_cpu
+        else:
+            whole[c.device] = whole.get(c.device, 0) + c.replicas * c.devices_per_replica
+    for device, used in cores.items():
+        per_server = catalog.device(device).cores
+        whole[device] = whole.get(device, 0) + math.ceil(used / (per_server.value if per_server else 1.0))
+    return dict(sorted(whole.items()))
+
+
+def to_plan(placement: Placement, problem: PlacementProblem, stages: StageGraph, *, agent: str, source: str,
+            catalog: Catalog, basis: PriceBasis, targets: Targets, assumptions: list[str], baselines: list[Baseline],
+            points: list[FrontierPoint]) -> Plan:
+    by_name = {s.name: s for s in stages.stages}
+    choices = [StageChoice(stage=c.stage, description=by_name[c.stage].description,
+                           ops=[f"{op.name}" + (f"@{by_name[c.stage].loc}" if by_name[c.stage].loc else "")
+                                for op in by_name[c.stage].ops],
+                           device=c.device, replicas=c.replicas, devices_per_replica=c.devices_per_replica,
+                           batch=c.batch, mode=c.mode, visits=c.visits, service_s=c.service_s,
+                           latency_p50_s=c.latency_p50_s, latency_p95_s=c.latency_p95_s,
+                           utilization=c.utilization, cost_per_hour=c.cost_per_hour)
+               for c in placement.choices]
+    xfer_in = {t.dst_stage: t.seconds for t in placement.transfers}
+    path = [PathStep(stage=name, device=placement.choice(name).device, p50_s=placement.choice(name).latency_p50_s,
+                     p95_s=placement.choice(name).latency_p95_s, transfer_s=xfer_in.get(name, 0.0))
+            for name in placement.critical_path]
+    transfers = [Transfer(src_stage=t.src_stage, dst_stage=t.dst_stage, src_device=t.src_device,
+                          dst_device=t.dst_device, bytes_per_request=t.bytes_per_request,
+                          bandwidth_gbps=t.bandwidth_gb_s, seconds=t.seconds) for t in placement.transfers]
+    stats = placement.stats
+    assert stats is not None
+    fleet = _fleet(placement, stages, catalog)
+    per_million = placement.cost_per_hour / (targets.qps * 3600.0) * 1e6 if targets.qps > 0 else 0.0
+    return Plan(agent=agent, source=source, qps=targets.qps, sla_p50_s=targets.p50_s, sla_p95_s=targets.p95_s,
+                price_basis=basis, stages=choices, fleet=fleet,
+                cost_per_hour=placement.cost_per_hour, cost_per_million_requests=per_million,
+                p50_s=placement.p50_s, p95_s=placement.p95_s, critical_path=path, transfers=transfers,
+                baselines=baselines, frontier=points, candidates=_considered(problem, placement),
+                assumptions=[QUEUEING_NOTE, *assumptions],
+                solver=SolverStats(status=stats.status, objective=stats.objective, mip_gap=stats.mip_gap,
+                                   seconds=stats.total_s, variables=stats.variables, constraints=stats.constraints))
+
+
+def sla_sweep(target: float, points: int = 9) -> list[float]:
+    """SLA targets from a quarter of the chosen one to four times it, evenly spaced in log scale."""
+    return [target * 4 ** ((i - (points - 1) / 2) / ((points - 1) / 2)) for i in range(points)]
+
+
+def plan_module(module: ModuleOp, *, agent: str, source: str, targets: Targets, basis: PriceBasis,
+                catalog: Catalog, inventory: Inventory | None = None, sweep_points: int = 9,
+                options: SolveOptions | None = None,
+                progress: Callable[[int, int, float], None] | None = None) -> tuple[Plan, StageGraph, Placement]:
+    """Plan a lowered module: the cheapest placement that meets `targets`, with baselines and frontier."""
+    stages = extract_stages(module, catalog, agent)
+    problem, notes = build_problem(stages, targets, basis=basis, catalog=catalog, inventory=inventory)
+    placement = solve(problem, options)
+    baselines = [Baseline(device=b.device, feasible=b.feasible, cost_per_hour=b.cost_per_hour, p95_s=b.p95_s,
+                          reason=b.reason) for b in homogeneous_baselines(problem, options)]
+    points: list[FrontierPoint] = []
+    if targets.p95_s is not None and sweep_points > 0:
+        points = [FrontierPoint(sla_p95_s=p.sla_p95_s, cost_per_hour=p.cost_per_hour)
+                  for p in frontier(problem, sla_sweep(targets.p95_s, sweep_points), options, progress)]
+    plan = to_plan(placement, problem, stages, agent=agent, source=source, catalog=catalog, basis=basis, targets=targets,
+                   assumptions=notes, baselines=baselines, points=points)
+    return plan, stages, placement
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    plan: Plan
+    placed: ModuleOp
+    placed_text: str
+
+
+def targets_of(graph: AgentGraph) -> Targets:
+    """The rate and SLA the traced graph carries (the decorator's, or the command line's overrides)."""
+    sla = graph.sla
+
+    def seconds(ms: float | None) -> float | None:
+        return None if ms is None else ms / 1e3
+
+    return Targets(qps=graph.qps or 1.0, p95_s=seconds(sla.p95_ms) if sla else None,
+                   p50_s=seconds(sla.p50_ms) if sla else None, ttft_s=seconds(sla.ttft_ms) if sla else None,
+                   tpot_s=seconds(sla.tpot_ms) if sla else None)
+
+
+def plan_agent(graph: AgentGraph, *, source: str, inventory_file: str | Path | None = None,
+               price_basis: PriceBasis = "cloud", sweep_points: int = 9, catalog: Catalog | None = None,
+               options: SolveOptions | None = None,
+               progress: Callable[[int, int, float], None] | None = None) -> PlanResult:
+    """Compile `graph` to the ops stage, plan it, and place the module (every op in a pool, xfer at borders)."""
+    from plait.ir.module import print_module, verify_module
+    from plait.ir.pipeline import compile_graph
+    from plait.ir.place import PlacePass
+
+    cat = catalog or load_catalog()
+    inventory = load_inventory(inventory_file, cat) if inventory_file is not None else None
+    module = compile_graph(graph, "ops")
+    plan, stages, placement = plan_module(module, agent=graph.name, source=source, targets=targets_of(graph),
+                                          basis=price_basis, catalog=cat, inventory=inventory,
+                                          sweep_points=sweep_points, options=options, progress=progress)
+    edge_bytes = tuple((e.src, e.dst, int(e.bytes)) for e in stages.edges)
+    pools = tuple((c.stage, c.device) for c in placement.choices)
+    PlacePass(pools=pools, edge_bytes=edge_bytes).apply(context(), module)
+    verify_module(module)
+    return PlanResult(plan=plan, placed=module, placed_text=print_module(module))

@@ -1,0 +1,89 @@
+"""The MILP is an optimizer: it equals brute force on seeded random chains and DAGs, and beats greedy."""
+
+from __future__ import annotations
+
+import pytest
+from plait.planner.placement import (
+    SLA,
+    Candidate,
+    Edge,
+    InfeasiblePlacement,
+    PlacementProblem,
+    SolveOptions,
+    Stage,
+    solve,
+)
+from plait.planner.placement.bruteforce import brute_force
+from plait.planner.placement.generate import random_problem
+from plait.planner.placement.greedy import greedy
+
+OPTS = SolveOptions(extra_replicas=2)
+
+
+def _cost_or_none(problem: PlacementProblem, opts: SolveOptions) -> float | None:
+    try:
+        return solve(problem, opts).cost_per_hour
+    except InfeasiblePlacement:
+        return None
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_milp_equals_brute_force(seed: int) -> None:
+    problem = random_problem(seed, dag=seed % 2 == 1)
+    truth = brute_force(problem, OPTS)
+    got = _cost_or_none(problem, OPTS)
+    if truth is None:
+        assert got is None
+        return
+    assert got == pytest.approx(truth.cost_per_hour, rel=1e-6)
+    placed = solve(problem, OPTS)
+    assert placed.feasible and placed.stats is not None and placed.stats.status == "optimal"
+    assert placed.p95_s <= problem.sla.p95_s * (1 + 1e-7)  # type: ignore[operator]
+    # the LP-rounding incumbent path gives the same optimum
+    assert _cost_or_none(problem, OPTS.model_copy(update={"lp_rounding_above": 0})) == pytest.approx(
+        truth.cost_per_hour, rel=1e-6)
+
+
+def test_random_cases_cover_feasible_infeasible_and_dags() -> None:
+    outcomes = {brute_force(random_problem(s, dag=s % 2 == 1), OPTS) is None for s in range(24)}
+    assert outcomes == {True, False}
+
+
+def _stage(name: str, *cands: tuple[str, float, float]) -> Stage:
+    return Stage(name=name, candidates=[Candidate(device=d, latency_s=lat, throughput=1000.0, price_per_hour=p)
+                                        for d, lat, p in cands])
+
+
+def test_greedy_pays_more_than_the_milp() -> None:
+    """Greedy gives each stage half the SLA, so both take the fast $4 device; the MILP mixes for $5."""
+    problem = PlacementProblem(
+        stages=[_stage("a", ("gpu", 0.020, 4.0), ("cpu", 0.070, 1.0)),
+                _stage("b", ("gpu", 0.020, 4.0), ("cpu", 0.070, 1.0))],
+        edges=[Edge(src="a", dst="b")], sla=SLA(p95_s=0.100), qps=1.0)
+    g, m = greedy(problem), solve(problem)
+    assert g.feasible and g.cost_per_hour == pytest.approx(8.0)
+    assert m.cost_per_hour == pytest.approx(5.0) and m.p95_s <= 0.100
+
+
+def test_greedy_is_infeasible_where_the_milp_is_not() -> None:
+    """Greedy puts a on cpu and b on gpu, each cheapest within its share; the KV transfer breaks the SLA."""
+    problem = PlacementProblem(
+        stages=[_stage("a", ("cpu", 0.050, 1.0), ("gpu", 0.045, 3.0)),
+                _stage("b", ("gpu", 0.045, 1.0), ("cpu", 0.050, 3.0))],
+        edges=[Edge(src="a", dst="b", bytes=0.25e9)], sla=SLA(p95_s=0.100), qps=1.0)
+    g, m = greedy(problem), solve(problem)
+    assert not g.feasible and "exceeds the SLA" in g.violations[0]
+    assert m.feasible and m.cost_per_hour == pytest.approx(4.0)
+    assert {c.device for c in m.choices} in ({"cpu"}, {"gpu"}) and not m.transfers
+
+
+def test_prefill_and_decode_split_when_the_transfer_pays() -> None:
+    """Disaggregation: prefill on the compute-rich type, decode on the bandwidth-rich one, KV costed."""
+    problem = PlacementProblem(
+        stages=[_stage("prefill", ("h100", 0.05, 6.0), ("mi300", 0.12, 5.0)),
+                _stage("decode", ("h100", 0.40, 6.0), ("mi300", 0.25, 5.0))],
+        edges=[Edge(src="prefill", dst="decode", bytes=1e9)], sla=SLA(p95_s=0.35), qps=1.0)
+    m = solve(problem)
+    assert [c.device for c in m.choices] == ["h100", "mi300"]
+    assert m.transfers[0].seconds == pytest.approx(1e9 / 25e9 + 10e-6)
+    assert m.p95_s == pytest.approx(0.05 + 0.04001 + 0.25, rel=1e-3)
