@@ -4,11 +4,6 @@ from __future__ import annotations
 
 from io import StringIO
 
-from plait.ir.dialects.agent import Agent
-from plait.ir.dialects.op import Op
-from plait.ir.dialects.xfer import Xfer
-from plait.ir.errors import IRVerifyError
-from plait.ir.location import where
 from xdsl.context import Context
 from xdsl.dialects.builtin import Builtin, ModuleOp
 from xdsl.dialects.func import Func
@@ -16,6 +11,12 @@ from xdsl.ir import Operation
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
+
+from plait.ir.dialects.agent import Agent
+from plait.ir.dialects.op import Op
+from plait.ir.dialects.xfer import Xfer
+from plait.ir.errors import IRVerifyError
+from plait.ir.location import where
 
 DIALECTS = (Builtin, Func, Agent, Op, Xfer)
 

@@ -11,9 +11,10 @@ import functools
 from importlib import resources
 from typing import Any
 
+from xdsl.ir import Operation
+
 from plait.ir.errors import UpstreamMLIRError
 from plait.ir.module import print_module
-from xdsl.ir import Operation
 
 IRDL_FILES = ("agent.irdl.mlir", "op.irdl.mlir", "xfer.irdl.mlir")
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from plait.planner.catalog import (
     DTYPE_BYTES,
     Catalog,
@@ -26,7 +28,6 @@ from plait.planner.catalog import (
 )
 from plait.planner.factors import ClassFactors, Factors, builtin_factors
 from plait.planner.workload import HOST_OPS, OpSpec, Work, kv_cache_bytes, op_work
-from pydantic import BaseModel, ConfigDict, Field
 
 Mode = Literal["eager", "graph"]
 Regime = Literal["launch-bound", "compute-bound", "bandwidth-bound", "host-bound"]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+
 from plait.planner.calibration import CalRow, cpu_rows, gpu_rows
 from plait.planner.catalog import Catalog, DeviceSpec, load_catalog
 from plait.planner.costmodel import regime_of, time_work

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from xdsl.dialects.builtin import ModuleOp
 
@@ -20,7 +19,7 @@ from plait.planner.catalog import Catalog, load_catalog
 from plait.planner.costmodel import PriceBasis, price_assumptions, price_per_hour
 from plait.planner.factors import builtin_factors
 from plait.planner.grouping import StageGraph, StageWork, extract_stages
-from plait.planner.inventory import Inventory, load_inventory
+from plait.planner.inventory import Inventory
 from plait.planner.placement import (
     SLA,
     Candidate,
@@ -49,6 +48,9 @@ from plait.sdk.graph import AgentGraph
 from plait.sdk.models import MODELS
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
+SHARING_NOTE = ("small stages may take a half or a quarter of an accelerator (MIG or MPS), priced pro rata and "
+                "running proportionally slower; tool workers pay for their cores; the solver minimizes these "
+                "pro-rata prices and the fleet rounds them up to whole devices, whose price is the plan's $/hour")
 QUEUEING_NOTE = ("p95 per stage: M/D/c queueing (Erlang C wait quantile) plus service time, times expected "
                  "visits; end-to-end p95 bounded by the sum of stage p95s along the critical path")
 
@@ -70,11 +72,28 @@ def _devices(catalog: Catalog, inventory: Inventory | None) -> list[str]:
     return sorted(name.lower() for name, n in inventory.devices.items() if n > 0)
 
 
+SHARES = (0.5, 0.25)
+"""Fractions of one accelerator a small stage may take (MIG partitions or MPS-style sharing)."""
+
+
+@dataclass(frozen=True)
+class Option:
+    """A candidate for the solver, and the fraction of a device (or CPU server) one replica occupies."""
+
+    candidate: Candidate
+    share: float = 1.0
+
+
 def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis,
-                     catalog: Catalog) -> tuple[list[Candidate], list[str]]:
-    """The (device, batch, mode, degree) configurations of one stage, as numbers the solver reads."""
+                     catalog: Catalog) -> tuple[list[Option], list[str]]:
+    """The (device, batch, mode, degree, share) configurations of one stage, as numbers the solver reads.
+
+    A stage whose footprint fits in a fraction of an accelerator may also take a slice of it (half or a
+    quarter: a MIG partition, or MPS sharing): the slice costs that fraction of the device's price and
+    runs that many times slower, so small encoders and searches need not rent a whole GPU each.
+    """
     notes: list[str] = []
-    out: list[Candidate] = []
+    out: list[Option] = []
     if stage.kind == "tool":
         # A tool replica is one worker process holding `cpu` cores of a CPU server for each call's declared
         # latency; it pays for its share of the server, so small tools do not each rent a whole machine.
@@ -84,18 +103,26 @@ def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis,
                 continue
             latency = max(stage.tool_latency_s, 1e-4)
             share = min(stage.tool_cpu / dev.cores.value, 1.0)
-            out.append(Candidate(device=name, batch=1, mode="eager", tp=1, latency_s=latency,
-                                 throughput=1.0 / latency, price_per_hour=price_per_hour(dev, basis) * share,
-                                 label=f"{name} worker ({stage.tool_cpu:g} cores)"))
+            out.append(Option(Candidate(device=name, batch=1, mode="eager", tp=1, latency_s=latency,
+                                        throughput=1.0 / latency, price_per_hour=price_per_hour(dev, basis) * share,
+                                        label=f"{name} worker ({stage.tool_cpu:g} cores)"), share))
             notes += price_assumptions(dev, basis)
         return out, notes
+    usable = catalog.default("usable_memory_fraction").value
     for c in cost_candidates(stage.spec, devices, batches=BATCHES, basis=basis, catalog=catalog,
                              factors=builtin_factors()):
         latency = c.latency_s * stage.steps          # a decode execution generates `steps` tokens
-        out.append(Candidate(device=c.device, batch=c.batch, mode=c.mode, tp=c.tp, latency_s=latency,
-                             throughput=c.batch / latency, price_per_hour=c.usd_per_hour,
-                             label=f"{c.device} tp{c.tp} b{c.batch} {c.mode}"))
         notes += c.assumptions
+        dev = catalog.device(c.device)
+        for share in (1.0, *SHARES):
+            if share < 1.0 and (dev.kind != "gpu" or c.tp > 1
+                                or c.footprint_bytes > share * dev.mem_gb.value * 1e9 * usable):
+                continue
+            slow = latency / share
+            label = f"{c.device} tp{c.tp} b{c.batch} {c.mode}" + (f" {share:g} slice" if share < 1 else "")
+            out.append(Option(Candidate(device=c.device, batch=c.batch, mode=c.mode, tp=c.tp, latency_s=slow,
+                                        throughput=c.batch / slow, price_per_hour=c.usd_per_hour * share,
+                                        label=label), share))
     return out, notes
 
 
@@ -109,14 +136,26 @@ def _caps(stage: StageWork, targets: Targets) -> list[LatencyCap]:
     return []
 
 
+@dataclass(frozen=True)
+class Problem:
+    """The solver's input, what each candidate occupies, and the assumptions behind the numbers."""
+
+    placement: PlacementProblem
+    shares: dict[str, list[float]]
+    assumptions: list[str]
+
+
 def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, catalog: Catalog,
-                  inventory: Inventory | None = None) -> tuple[PlacementProblem, list[str]]:
-    """The placement problem for `stages`, and the assumptions its numbers rest on."""
+                  inventory: Inventory | None = None) -> Problem:
+    """The placement problem for `stages`, with each candidate's device share and the assumptions used."""
     devices = _devices(catalog, inventory)
     notes = list(stages.assumptions)
     problem_stages = []
+    shares: dict[str, list[float]] = {}
     for st in stages.stages:
-        cands, cnotes = stage_candidates(st, devices, basis, catalog)
+        options, cnotes = stage_candidates(st, devices, basis, catalog)
+        cands = [o.candidate for o in options]
+        shares[st.name] = [o.share for o in options]
         notes += cnotes
         if not cands:
             from plait.planner.placement import InfeasiblePlacement
@@ -137,7 +176,7 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
         sla=SLA(p95_s=targets.p95_s, p50_s=targets.p50_s), qps=targets.qps,
         inventory={k.lower(): v for k, v in (inventory.devices or {}).items()} if inventory else {},
         links=links, default_link=default)
-    return problem, list(dict.fromkeys(notes))
+    return Problem(problem, shares, list(dict.fromkeys(notes)))
 
 
 def _considered(problem: PlacementProblem, placement: Placement, per_stage: int = 4) -> list[ConsideredRow]:
@@ -164,24 +203,22 @@ def _considered(problem: PlacementProblem, placement: Placement, per_stage: int 
     return rows
 
 
-def _fleet(placement: Placement, stages: StageGraph, catalog: Catalog) -> dict[str, int]:
-    """Devices per type: whole devices for model stages, tool workers packed onto CPU servers by cores."""
-    whole: dict[str, int] = {}
-    cores: dict[str, float] = {}
+def fleet_of(placement: Placement, shares: dict[str, list[float]]) -> dict[str, int]:
+    """Whole devices per type: slices of accelerators and tool workers' cores packed onto whole devices."""
+    used: dict[str, float] = {}
     for c in placement.choices:
-        st = stages.stage(c.stage)
-        if st.kind == "tool":
-            cores[c.device] = cores.get(c.device, 0.0) + c.replicas * st.tool_cpu
-        else:
-            whole[c.device] = whole.get(c.device, 0) + c.replicas * c.devices_per_replica
-    for device, used in cores.items():
-        per_server = catalog.device(device).cores
-        whole[device] = whole.get(device, 0) + math.ceil(used / (per_server.value if per_server else 1.0))
-    return dict(sorted(whole.items()))
+        units = c.replicas * c.devices_per_replica * shares[c.stage][c.candidate]
+        used[c.device] = used.get(c.device, 0.0) + units
+    return {device: math.ceil(units - 1e-9) for device, units in sorted(used.items())}
 
 
-def to_plan(placement: Placement, problem: PlacementProblem, stages: StageGraph, *, agent: str, source: str,
-            catalog: Catalog, basis: PriceBasis, targets: Targets, assumptions: list[str], baselines: list[Baseline],
+def fleet_cost(fleet: dict[str, int], basis: PriceBasis, catalog: Catalog) -> float:
+    """$/hour of renting (or owning) these whole devices."""
+    return sum(n * price_per_hour(catalog.device(d), basis) for d, n in fleet.items())
+
+
+def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent: str, source: str,
+            catalog: Catalog, basis: PriceBasis, targets: Targets, baselines: list[Baseline],
             points: list[FrontierPoint]) -> Plan:
     by_name = {s.name: s for s in stages.stages}
     choices = [StageChoice(stage=c.stage, description=by_name[c.stage].description,
@@ -201,14 +238,15 @@ def to_plan(placement: Placement, problem: PlacementProblem, stages: StageGraph,
                           bandwidth_gbps=t.bandwidth_gb_s, seconds=t.seconds) for t in placement.transfers]
     stats = placement.stats
     assert stats is not None
-    fleet = _fleet(placement, stages, catalog)
-    per_million = placement.cost_per_hour / (targets.qps * 3600.0) * 1e6 if targets.qps > 0 else 0.0
+    fleet = fleet_of(placement, problem.shares)
+    cost = fleet_cost(fleet, basis, catalog)
+    per_million = cost / (targets.qps * 3600.0) * 1e6 if targets.qps > 0 else 0.0
     return Plan(agent=agent, source=source, qps=targets.qps, sla_p50_s=targets.p50_s, sla_p95_s=targets.p95_s,
                 price_basis=basis, stages=choices, fleet=fleet,
-                cost_per_hour=placement.cost_per_hour, cost_per_million_requests=per_million,
+                cost_per_hour=cost, cost_per_million_requests=per_million,
                 p50_s=placement.p50_s, p95_s=placement.p95_s, critical_path=path, transfers=transfers,
-                baselines=baselines, frontier=points, candidates=_considered(problem, placement),
-                assumptions=[QUEUEING_NOTE, *assumptions],
+                baselines=baselines, frontier=points, candidates=_considered(problem.placement, placement),
+                assumptions=[QUEUEING_NOTE, SHARING_NOTE, *problem.assumptions],
                 solver=SolverStats(status=stats.status, objective=stats.objective, mip_gap=stats.mip_gap,
                                    seconds=stats.total_s, variables=stats.variables, constraints=stats.constraints))
 
@@ -224,16 +262,19 @@ def plan_module(module: ModuleOp, *, agent: str, source: str, targets: Targets, 
                 progress: Callable[[int, int, float], None] | None = None) -> tuple[Plan, StageGraph, Placement]:
     """Plan a lowered module: the cheapest placement that meets `targets`, with baselines and frontier."""
     stages = extract_stages(module, catalog, agent)
-    problem, notes = build_problem(stages, targets, basis=basis, catalog=catalog, inventory=inventory)
-    placement = solve(problem, options)
-    baselines = [Baseline(device=b.device, feasible=b.feasible, cost_per_hour=b.cost_per_hour, p95_s=b.p95_s,
-                          reason=b.reason) for b in homogeneous_baselines(problem, options)]
+    problem = build_problem(stages, targets, basis=basis, catalog=catalog, inventory=inventory)
+    placement = solve(problem.placement, options)
+    baselines = []
+    for b in homogeneous_baselines(problem.placement, options):
+        whole = fleet_cost(fleet_of(b.placement, problem.shares), basis, catalog) if b.placement else None
+        baselines.append(Baseline(device=b.device, feasible=b.feasible, cost_per_hour=whole, p95_s=b.p95_s,
+                                  reason=b.reason))
     points: list[FrontierPoint] = []
     if targets.p95_s is not None and sweep_points > 0:
         points = [FrontierPoint(sla_p95_s=p.sla_p95_s, cost_per_hour=p.cost_per_hour)
-                  for p in frontier(problem, sla_sweep(targets.p95_s, sweep_points), options, progress)]
-    plan = to_plan(placement, problem, stages, agent=agent, source=source, catalog=catalog, basis=basis, targets=targets,
-                   assumptions=notes, baselines=baselines, points=points)
+                  for p in frontier(problem.placement, sla_sweep(targets.p95_s, sweep_points), options, progress)]
+    plan = to_plan(placement, problem, stages, agent=agent, source=source, catalog=catalog, basis=basis,
+                   targets=targets, baselines=baselines, points=points)
     return plan, stages, placement
 
 
@@ -256,7 +297,7 @@ def targets_of(graph: AgentGraph) -> Targets:
                    tpot_s=seconds(sla.tpot_ms) if sla else None)
 
 
-def plan_agent(graph: AgentGraph, *, source: str, inventory_file: str | Path | None = None,
+def plan_agent(graph: AgentGraph, *, source: str, inventory: Inventory | None = None,
                price_basis: PriceBasis = "cloud", sweep_points: int = 9, catalog: Catalog | None = None,
                options: SolveOptions | None = None,
                progress: Callable[[int, int, float], None] | None = None) -> PlanResult:
@@ -266,7 +307,6 @@ def plan_agent(graph: AgentGraph, *, source: str, inventory_file: str | Path | N
     from plait.ir.place import PlacePass
 
     cat = catalog or load_catalog()
-    inventory = load_inventory(inventory_file, cat) if inventory_file is not None else None
     module = compile_graph(graph, "ops")
     plan, stages, placement = plan_module(module, agent=graph.name, source=source, targets=targets_of(graph),
                                           basis=price_basis, catalog=cat, inventory=inventory,

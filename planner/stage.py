@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from plait.planner.catalog import Catalog, CatalogError, load_catalog
 from plait.planner.costmodel import (
     Mode,
@@ -22,7 +24,6 @@ from plait.planner.costmodel import (
 )
 from plait.planner.factors import Factors
 from plait.planner.workload import HOST_OPS, OpSpec
-from pydantic import BaseModel, ConfigDict, Field
 
 
 class StageCost(BaseModel):
@@ -67,19 +68,22 @@ def stage_cost(op: OpSpec, device: str, batch: int = 1, mode: Mode = "graph", tp
 
 def candidates(op: OpSpec, devices: Iterable[str] | None = None,
                batches: Iterable[int] = (1, 2, 4, 8, 16, 32, 64, 128), modes: Iterable[Mode] = ("eager", "graph"),
-               degrees: Iterable[int] = (1, 2, 4, 8), *, basis: PriceBasis = "cloud", tco: TcoParams | None = None,
+               degrees: Iterable[int] = (1, 2, 4, 8), *, extra_degrees: int = 1, basis: PriceBasis = "cloud",
+               tco: TcoParams | None = None,
                allow_offload: bool = False, catalog: Catalog | None = None,
                factors: Factors | None = None) -> list[StageCost]:
     """Every candidate that fits, in a deterministic order (device, degree, mode, batch).
 
-    Degrees above 1 are tried only on accelerators and only where degree 1 does not fit (a replica that fits
-    on one device is cheaper as more replicas). CPUs run eager only.
+    Degrees above 1 are tried only on accelerators: from the smallest degree that fits, `extra_degrees` more
+    (a larger degree costs more devices per replica but cuts latency, which a tight SLA may need).
+    CPUs run eager only.
     """
     cat = catalog or load_catalog()
     out: list[StageCost] = []
     for name in (devices if devices is not None else sorted(cat.devices)):
         dev = cat.device(name)
         host_op = op.op in HOST_OPS
+        fitting = 0
         for t in (1,) if (dev.kind == "cpu" or host_op) else tuple(degrees):
             found = False
             for mode in ("eager",) if (dev.kind == "cpu" or host_op) else tuple(modes):
@@ -92,6 +96,7 @@ def candidates(op: OpSpec, devices: Iterable[str] | None = None,
                         break   # larger batches need more memory
                     out.append(c)
                     found = True
-            if found and t == 1:
+            fitting += found
+            if fitting > extra_degrees:
                 break
     return out

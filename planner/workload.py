@@ -9,8 +9,9 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from plait.planner.catalog import DTYPE_BYTES, CatalogError, ModelSpec, StackSpec, VocoderSpec
 from pydantic import BaseModel, ConfigDict, Field
+
+from plait.planner.catalog import DTYPE_BYTES, CatalogError, ModelSpec, StackSpec, VocoderSpec
 
 OpKind = Literal["tokenize", "detokenize", "py_call", "prefill", "decode", "encode", "ann_search", "vocode"]
 OP_KINDS: tuple[str, ...] = ("tokenize", "detokenize", "py_call", "prefill", "decode", "encode", "ann_search", "vocode")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from plait.planner.catalog import CatalogError, load_catalog
 from plait.planner.costmodel import TcoParams, estimate, price_assumptions, price_per_hour
 from plait.planner.stage import candidates, stage_cost

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from plait.planner.calibration import gpu_rows
 from plait.planner.catalog import load_catalog
 from plait.planner.costmodel import estimate, max_batch, min_degree, transfer_seconds

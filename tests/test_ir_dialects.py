@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pytest
+from xdsl.dialects.builtin import FunctionType, ModuleOp, StringAttr, i1, i64
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.utils.exceptions import VerifyException
+
 from plait.ir import IRVerifyError, parse_module, print_module, set_loc, user_loc, verify_module
 from plait.ir.dialects import agent as A
 from plait.ir.dialects import op as O
 from plait.ir.dialects import xfer as X
 from plait.ir.dialects._base import f64
 from plait.ir.dialects._base import i64 as int64
-from xdsl.dialects.builtin import FunctionType, ModuleOp, StringAttr, i1, i64
-from xdsl.dialects.func import FuncOp, ReturnOp
-from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
-from xdsl.utils.exceptions import VerifyException
 
 TEXT, TEXTS, JSON, VEC, DOCS, AUDIO, TOKENS = (A.TextType(), A.TextsType(), A.JsonType(), A.VecType(),
                                                A.DocsType(), A.AudioType(), A.TokensType())

@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 
 import pytest
+from test_ir_dialects import agent_module, op_module
+from xdsl.dialects.irdl import AttributesOp, DialectOp, OperandsOp, OperationOp, ResultsOp
+from xdsl.irdl import IRDLOperation
+from xdsl.parser import Parser
+
 from plait.ir import UpstreamMLIRError, print_module
 from plait.ir.dialects.agent import Agent
 from plait.ir.dialects.op import Op
 from plait.ir.dialects.xfer import Xfer
 from plait.ir.upstream import IRDL_FILES, available, check_module, check_text, irdl_text
-from test_ir_dialects import agent_module, op_module
-from xdsl.dialects.irdl import AttributesOp, DialectOp, OperandsOp, OperationOp, ResultsOp
-from xdsl.irdl import IRDLOperation
-from xdsl.parser import Parser
 
 needs_mlir = pytest.mark.skipif(not available(), reason="upstream MLIR bindings (torch-mlir) not installed")
 

@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from io import StringIO
 from typing import NoReturn
 
-from plait.ir.errors import IRVerifyError
-from plait.ir.location import where
 from xdsl.dialects.builtin import FloatAttr, FunctionType, IntegerAttr, ModuleOp, StringAttr, SymbolRefAttr
 from xdsl.dialects.func import FuncOp
 from xdsl.ir import Attribute, Operation
 from xdsl.printer import Printer
 from xdsl.traits import SymbolTable
+
+from plait.ir.errors import IRVerifyError
+from plait.ir.location import where
 
 
 def i64(value: int | IntegerAttr) -> IntegerAttr:

@@ -12,17 +12,6 @@ import string as _string
 from collections.abc import Sequence
 from typing import ClassVar
 
-from plait.ir.dialects._base import (
-    callee_type,
-    check_figures,
-    check_signature,
-    f64,
-    fail,
-    i64,
-    num,
-    show,
-    string,
-)
 from xdsl.dialects.builtin import (
     I64,
     ArrayAttr,
@@ -39,12 +28,29 @@ from xdsl.irdl import (
     IRDLOperation,
     attr_def,
     base,
+    eq,
     irdl_attr_definition,
     irdl_op_definition,
+    lazy_traits_def,
     operand_def,
     result_def,
+    traits_def,
     var_operand_def,
     var_result_def,
+)
+from xdsl.pattern_rewriter import RewritePattern
+from xdsl.traits import HasCanonicalizationPatternsTrait, Pure
+
+from plait.ir.dialects._base import (
+    callee_type,
+    check_figures,
+    check_signature,
+    f64,
+    fail,
+    i64,
+    num,
+    show,
+    string,
 )
 
 # ----------------------------------------------------------------------------------------------------
@@ -137,12 +143,33 @@ def template_fields(template: str) -> int:
     return auto + len(named)
 
 
+class TemplateCanonicalization(HasCanonicalizationPatternsTrait):
+    """agent.prompt / op.format of the template `{0}` over one text is that text."""
+
+    @classmethod
+    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
+        from plait.ir.dialects.canonical import IdentityTemplate
+
+        return (IdentityTemplate(),)
+
+
+class UnboxCanonicalization(HasCanonicalizationPatternsTrait):
+    """agent.unbox(agent.box(x)) is x."""
+
+    @classmethod
+    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
+        from plait.ir.dialects.canonical import UnboxOfBox
+
+        return (UnboxOfBox(),)
+
+
 class TemplateOpBase(IRDLOperation):
     """Format `args` into `template` (str.format syntax): one value per field."""
 
     args = var_operand_def(AgentValue)
     result = result_def(TextType)
     template = attr_def(StringAttr)
+    traits = lazy_traits_def(lambda: (Pure(), TemplateCanonicalization()))
 
     def __init__(self, template: str, args: Sequence[SSAValue | Operation]):
         super().__init__(operands=[args], result_types=[TextType()],
@@ -188,6 +215,38 @@ class LLMFiguresBase(IRDLOperation):
             fail(self, f"attribute 'max_tokens' must be >= 1, got {limit}")
         check_figures(self, "prompt_tokens", "prompt_tokens_p95")
         check_figures(self, "output_tokens", "output_tokens_p95", "max_tokens")
+
+
+def search_attributes(index: str, k: int, doc_tokens: int, index_docs: int, dim: int) -> dict[str, Attribute]:
+    """The attributes of agent.retrieve and op.ann_search."""
+    return {"index": StringAttr(index), "k": i64(k), "doc_tokens": i64(doc_tokens),
+            "index_docs": i64(index_docs), "dim": i64(dim)}
+
+
+def check_search(op: Operation) -> None:
+    """k >= 1; doc_tokens, index_docs and dim >= 0 (agent.retrieve, op.ann_search)."""
+    if (k := num(op.attributes["k"])) < 1:
+        fail(op, f"attribute 'k' must be >= 1, got {k}")
+    for name in ("doc_tokens", "index_docs", "dim"):
+        if (value := num(op.attributes[name])) < 0:
+            fail(op, f"attribute '{name}' must be >= 0, got {value}")
+
+
+def tool_attributes(tool: str, latency_ms: float, latency_ms_p95: float | None, cpu: float) -> dict[str, Attribute]:
+    """The attributes of agent.tool_call and op.py_call; a missing p95 defaults to the mean."""
+    return {"tool": StringAttr(tool), "latency_ms": f64(latency_ms),
+            "latency_ms_p95": f64(latency_ms if latency_ms_p95 is None else latency_ms_p95), "cpu": f64(cpu)}
+
+
+def check_tool(op: Operation) -> None:
+    """latency_ms >= 0, latency_ms_p95 >= latency_ms, cpu > 0, an integer result is i1 or i64."""
+    if (ms := num(op.attributes["latency_ms"])) < 0:
+        fail(op, f"attribute 'latency_ms' must be >= 0, got {ms}")
+    if (cpu := num(op.attributes["cpu"])) <= 0:
+        fail(op, f"attribute 'cpu' (cores) must be > 0, got {cpu}")
+    check_figures(op, "latency_ms", "latency_ms_p95")
+    if isinstance(t := op.results[0].type, IntegerType) and t.width.data not in (1, 64):
+        fail(op, f"result must be i1 (a predicate) or i64 (a selector), got {show(t)}")
 
 
 def _symbol(name: str | SymbolRefAttr) -> SymbolRefAttr:
@@ -266,6 +325,7 @@ class EmbedOp(IRDLOperation):
     model = attr_def(StringAttr)
     input_tokens = attr_def(FloatAttr)
     input_tokens_p95 = attr_def(FloatAttr)
+    traits = traits_def(Pure())
 
     def __init__(self, text: SSAValue | Operation, *, model: str, input_tokens: float,
                  input_tokens_p95: float | None = None):
@@ -280,7 +340,10 @@ class EmbedOp(IRDLOperation):
 
 @irdl_op_definition
 class RetrieveOp(IRDLOperation):
-    """Find the `k` documents of `index` nearest to `query`; each is about `doc_tokens` tokens long."""
+    """Find the `k` documents of `index` nearest to `query`; each is about `doc_tokens` tokens long.
+
+    `index_docs` (vectors in the index) and `dim` (vector width) size the search; 0 means unknown.
+    """
 
     name = "agent.retrieve"
     query = operand_def(VecType)
@@ -288,41 +351,41 @@ class RetrieveOp(IRDLOperation):
     index = attr_def(StringAttr)
     k = attr_def(IntegerAttr)
     doc_tokens = attr_def(IntegerAttr)
+    index_docs = attr_def(IntegerAttr)
+    dim = attr_def(IntegerAttr)
+    traits = traits_def(Pure())
 
-    def __init__(self, query: SSAValue | Operation, *, index: str, k: int, doc_tokens: int):
+    def __init__(self, query: SSAValue | Operation, *, index: str, k: int, doc_tokens: int,
+                 index_docs: int = 0, dim: int = 0):
         super().__init__(operands=[query], result_types=[DocsType()],
-                         attributes={"index": StringAttr(index), "k": i64(k), "doc_tokens": i64(doc_tokens)})
+                         attributes=search_attributes(index, k, doc_tokens, index_docs, dim))
 
     def verify_(self) -> None:
-        if (k := num(self.k)) < 1:
-            fail(self, f"attribute 'k' must be >= 1, got {k}")
-        if (d := num(self.doc_tokens)) < 0:
-            fail(self, f"attribute 'doc_tokens' must be >= 0, got {d}")
+        check_search(self)
 
 
 @irdl_op_definition
 class ToolCallOp(IRDLOperation):
-    """Call the Python tool `tool` (also predicates: i1, and selectors: i64); it takes about latency_ms."""
+    """Call the Python tool `tool` (also predicates: i1, and selectors: i64); it takes about latency_ms.
+
+    Not pure: a tool may have effects (a search API, a clock), so it is never merged or dropped.
+    """
 
     name = "agent.tool_call"
     args = var_operand_def(ToolValue)
     result = result_def(ToolValue)
     tool = attr_def(StringAttr)
     latency_ms = attr_def(FloatAttr)
+    latency_ms_p95 = attr_def(FloatAttr)
     cpu = attr_def(FloatAttr)
 
     def __init__(self, tool: str, args: Sequence[SSAValue | Operation], result_type: Attribute, *,
-                 latency_ms: float, cpu: float = 1.0):
+                 latency_ms: float, cpu: float = 1.0, latency_ms_p95: float | None = None):
         super().__init__(operands=[args], result_types=[result_type],
-                         attributes={"tool": StringAttr(tool), "latency_ms": f64(latency_ms), "cpu": f64(cpu)})
+                         attributes=tool_attributes(tool, latency_ms, latency_ms_p95, cpu))
 
     def verify_(self) -> None:
-        if (ms := num(self.latency_ms)) < 0:
-            fail(self, f"attribute 'latency_ms' must be >= 0, got {ms}")
-        if (cpu := num(self.cpu)) <= 0:
-            fail(self, f"attribute 'cpu' (cores) must be > 0, got {cpu}")
-        if isinstance(t := self.result.type, IntegerType) and t.width.data not in (1, 64):
-            fail(self, f"result must be i1 (a predicate) or i64 (a selector), got {show(t)}")
+        check_tool(self)
 
 
 @irdl_op_definition
@@ -332,6 +395,7 @@ class GatherOp(IRDLOperation):
     name = "agent.gather"
     parts = var_operand_def(AgentValue)
     result = result_def(ListResult)
+    traits = traits_def(Pure())
 
     def __init__(self, parts: Sequence[SSAValue | Operation]):
         values = [SSAValue.get(p) for p in parts]
@@ -346,6 +410,64 @@ class GatherOp(IRDLOperation):
         if self.result.type != want:
             fail(self, f"result must be {show(want)} for parts of types "
                        f"({', '.join(show(t) for t in self.parts.types)}), got {show(self.result.type)}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Plumbing: no model runs, nothing to place; these survive lowering unchanged and cost nothing
+# ----------------------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class BoxOp(IRDLOperation):
+    """Carries a value of any type through a variadic slot of mixed types (as !agent.json).
+
+    Upstream IRDL binds one type per variadic slot, so the emitter boxes the values of a slot whose
+    types differ; agent.unbox gives the value back with its type.
+    """
+
+    name = "agent.box"
+    value = operand_def(ToolValue)
+    result = result_def(JsonType)
+    traits = traits_def(Pure())
+
+    def __init__(self, value: SSAValue | Operation):
+        super().__init__(operands=[value], result_types=[JsonType()])
+
+
+@irdl_op_definition
+class UnboxOp(IRDLOperation):
+    """The value an agent.box carried, with its own type back (see agent.box)."""
+
+    name = "agent.unbox"
+    boxed = operand_def(JsonType)
+    result = result_def(ToolValue)
+    traits = lazy_traits_def(lambda: (Pure(), UnboxCanonicalization()))
+
+    def __init__(self, boxed: SSAValue | Operation, result_type: Attribute):
+        super().__init__(operands=[boxed], result_types=[result_type])
+
+
+@irdl_op_definition
+class SelectArmOp(IRDLOperation):
+    """The index of the arm to run, for agent.branch: the position of the text `selector` in `arms`,
+    or, for an i1 selector (exactly two arms), 0 when true and 1 when false.
+    """
+
+    name = "agent.select_arm"
+    selector = operand_def(base(TextType) | eq(i1))
+    result = result_def(I64)
+    arms = attr_def(ArrayAttr[StringAttr])
+    traits = traits_def(Pure())
+
+    def __init__(self, selector: SSAValue | Operation, arms: Sequence[str]):
+        super().__init__(operands=[selector], result_types=[IntegerType(64)],
+                         attributes={"arms": ArrayAttr([StringAttr(a) for a in arms])})
+
+    def verify_(self) -> None:
+        if len(arms := self.arms.data) < 2:
+            fail(self, f"needs at least 2 arms, got {len(arms)}")
+        if self.selector.type == i1 and len(arms) != 2:
+            fail(self, f"an i1 selector picks one of exactly 2 arms, but attribute 'arms' has {len(arms)}")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -368,14 +490,17 @@ class LoopOp(IRDLOperation):
     body = attr_def(SymbolRefAttr)
     max_iters = attr_def(IntegerAttr)
     expected_iters = attr_def(FloatAttr)
+    expected_iters_p95 = attr_def(FloatAttr)
     irdl_options = (AttrSizedOperandSegments(),)
 
     def __init__(self, body: str | SymbolRefAttr, invariants: Sequence[SSAValue | Operation],
-                 inits: Sequence[SSAValue | Operation], *, max_iters: int, expected_iters: float):
+                 inits: Sequence[SSAValue | Operation], *, max_iters: int, expected_iters: float,
+                 expected_iters_p95: float | None = None):
         carried = [SSAValue.get(v) for v in inits]
+        p95 = expected_iters if expected_iters_p95 is None else expected_iters_p95
         super().__init__(operands=[invariants, carried], result_types=[[v.type for v in carried]],
                          attributes={"body": _symbol(body), "max_iters": i64(max_iters),
-                                     "expected_iters": f64(expected_iters)})
+                                     "expected_iters": f64(expected_iters), "expected_iters_p95": f64(p95)})
 
     def verify_(self) -> None:
         most, expected = num(self.max_iters), num(self.expected_iters)
@@ -383,6 +508,7 @@ class LoopOp(IRDLOperation):
             fail(self, f"attribute 'max_iters' must be >= 1, got {most}")
         if not 1 <= expected <= most:
             fail(self, f"attribute 'expected_iters' must be between 1 and max_iters ({most}), got {expected}")
+        check_figures(self, "expected_iters", "expected_iters_p95", "max_iters")
         if tuple(self.results_.types) != tuple(self.inits.types):
             fail(self, f"results ({', '.join(map(show, self.results_.types))}) must have the types of "
                        f"'inits' ({', '.join(map(show, self.inits.types))})")
@@ -425,28 +551,32 @@ class BranchOp(IRDLOperation):
 
 @irdl_op_definition
 class MapOp(IRDLOperation):
-    """Run @body on every element of `items` (expected_len of them, concurrently); collect the results.
+    """Run @body on every element of `items` (texts or docs; expected_len of them, concurrently).
 
     @body has type (!agent.text, invariants...) -> (T); the result is !agent.texts if T is text,
     else !agent.json.
     """
 
     name = "agent.map"
-    items = operand_def(TextsType)
+    items = operand_def(base(TextsType) | base(DocsType))
     invariants = var_operand_def(ToolValue)
     result = result_def(ListResult)
     body = attr_def(SymbolRefAttr)
     expected_len = attr_def(FloatAttr)
+    expected_len_p95 = attr_def(FloatAttr)
 
     def __init__(self, body: str | SymbolRefAttr, items: SSAValue | Operation,
                  invariants: Sequence[SSAValue | Operation] = (), *, expected_len: float,
-                 text_result: bool = True):
+                 text_result: bool = True, expected_len_p95: float | None = None):
+        p95 = expected_len if expected_len_p95 is None else expected_len_p95
         super().__init__(operands=[items, invariants], result_types=[TextsType() if text_result else JsonType()],
-                         attributes={"body": _symbol(body), "expected_len": f64(expected_len)})
+                         attributes={"body": _symbol(body), "expected_len": f64(expected_len),
+                                     "expected_len_p95": f64(p95)})
 
     def verify_(self) -> None:
         if (n := num(self.expected_len)) < 0:
             fail(self, f"attribute 'expected_len' must be >= 0, got {n}")
+        check_figures(self, "expected_len", "expected_len_p95")
         if (ftype := callee_type(self, self.body, "body")) is None:
             return
         inputs, outputs = (TextType(), *self.invariants.types), ftype.outputs.data
@@ -482,6 +612,8 @@ Agent = Dialect(
     [
         # model steps
         PromptOp, LLMCallOp, STTOp, TTSOp, EmbedOp, RetrieveOp, ToolCallOp, GatherOp,
+        # plumbing
+        BoxOp, UnboxOp, SelectArmOp,
         # control flow
         LoopOp, BranchOp, MapOp, CallOp,
     ],

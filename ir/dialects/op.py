@@ -11,6 +11,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+from xdsl.dialects.builtin import FloatAttr, IntegerAttr, StringAttr
+from xdsl.ir import Attribute, Dialect, Operation, SSAValue
+from xdsl.irdl import (
+    AttrSizedOperandSegments,
+    IRDLOperation,
+    attr_def,
+    base,
+    irdl_op_definition,
+    lazy_traits_def,
+    operand_def,
+    opt_operand_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+)
+from xdsl.pattern_rewriter import RewritePattern
+from xdsl.traits import HasCanonicalizationPatternsTrait, Pure
+
 from plait.ir.dialects._base import check_figures, f64, fail, i64, num, show
 from plait.ir.dialects.agent import (
     AudioType,
@@ -22,19 +40,10 @@ from plait.ir.dialects.agent import (
     TokensType,
     ToolValue,
     VecType,
-)
-from xdsl.dialects.builtin import FloatAttr, IntegerAttr, IntegerType, StringAttr
-from xdsl.ir import Attribute, Dialect, Operation, SSAValue
-from xdsl.irdl import (
-    AttrSizedOperandSegments,
-    IRDLOperation,
-    attr_def,
-    base,
-    irdl_op_definition,
-    operand_def,
-    opt_operand_def,
-    result_def,
-    var_operand_def,
+    check_search,
+    check_tool,
+    search_attributes,
+    tool_attributes,
 )
 
 
@@ -46,10 +55,14 @@ class ModelOpBase(IRDLOperation):
 
 
 class TokenCountOpBase(ModelOpBase):
-    """An operator whose cost scales with `tokens` sequence positions (mean; tokens_p95 at the tail)."""
+    """An operator whose cost scales with `tokens` sequence positions (mean; tokens_p95 at the tail).
+
+    Pure: the same input through the same model gives the same output (so cse shares it).
+    """
 
     tokens = attr_def(FloatAttr)
     tokens_p95 = attr_def(FloatAttr)
+    traits = traits_def(Pure())
 
     @staticmethod
     def counts(model: str, tokens: float, tokens_p95: float | None) -> dict[str, Attribute]:
@@ -58,6 +71,16 @@ class TokenCountOpBase(ModelOpBase):
 
     def verify_(self) -> None:
         check_figures(self, "tokens", "tokens_p95")
+
+
+class RetokenizeCanonicalization(HasCanonicalizationPatternsTrait):
+    """op.tokenize(op.detokenize(t)) for one model is t."""
+
+    @classmethod
+    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
+        from plait.ir.dialects.canonical import RetokenizeDetokenized
+
+        return (RetokenizeDetokenized(),)
 
 
 def _check_kv_model(op: IRDLOperation, kv: Attribute, model: StringAttr, what: str) -> None:
@@ -85,6 +108,7 @@ class TokenizeOp(TokenCountOpBase):
     name = "op.tokenize"
     text = operand_def(base(TextType) | base(TextsType))
     result = result_def(TokensType)
+    traits = lazy_traits_def(lambda: (Pure(), RetokenizeCanonicalization()))
 
     def __init__(self, text: SSAValue | Operation, *, model: str, tokens: float, tokens_p95: float | None = None):
         super().__init__(operands=[text], result_types=[TokensType()],
@@ -114,7 +138,8 @@ class DetokenizeOp(TokenCountOpBase):
 class PrefillOp(ModelOpBase):
     """Run `prompt` (and/or an encoder's `context`, for speech decoders) through `model` once.
 
-    Compute-bound; yields the KV cache that op.decode consumes.
+    Compute-bound; yields the KV cache that op.decode consumes. Pure: one prompt's prefill is shared
+    by every decode of it (cse merges them; the runtime forks the cache, as prefix caching does).
     """
 
     name = "op.prefill"
@@ -124,6 +149,7 @@ class PrefillOp(ModelOpBase):
     prompt_tokens = attr_def(FloatAttr)
     prompt_tokens_p95 = attr_def(FloatAttr)
     irdl_options = (AttrSizedOperandSegments(),)
+    traits = traits_def(Pure())
 
     def __init__(self, prompt: SSAValue | Operation | None, *, model: str, prompt_tokens: float,
                  prompt_tokens_p95: float | None = None, context: SSAValue | Operation | None = None):
@@ -142,7 +168,10 @@ class PrefillOp(ModelOpBase):
 
 @irdl_op_definition
 class DecodeOp(ModelOpBase):
-    """Generate up to `max_tokens` tokens from a KV cache, one step per token (memory-bandwidth-bound)."""
+    """Generate up to `max_tokens` tokens from a KV cache, one step per token (memory-bandwidth-bound).
+
+    Not pure: it samples, so two decodes of one cache are two answers and are never merged.
+    """
 
     name = "op.decode"
     kv = operand_def(KVType)
@@ -205,7 +234,10 @@ class VocodeOp(TokenCountOpBase):
 
 @irdl_op_definition
 class AnnSearchOp(IRDLOperation):
-    """Approximate nearest-neighbour search: the `k` documents of `index` nearest to `query`."""
+    """Approximate nearest-neighbour search: the `k` documents of `index` nearest to `query`.
+
+    `index_docs` vectors of width `dim` are searched (0: unknown). Pure: it only reads the index.
+    """
 
     name = "op.ann_search"
     BATCHABLE: ClassVar[bool] = True
@@ -214,16 +246,17 @@ class AnnSearchOp(IRDLOperation):
     index = attr_def(StringAttr)
     k = attr_def(IntegerAttr)
     doc_tokens = attr_def(IntegerAttr)
+    index_docs = attr_def(IntegerAttr)
+    dim = attr_def(IntegerAttr)
+    traits = traits_def(Pure())
 
-    def __init__(self, query: SSAValue | Operation, *, index: str, k: int, doc_tokens: int):
+    def __init__(self, query: SSAValue | Operation, *, index: str, k: int, doc_tokens: int,
+                 index_docs: int = 0, dim: int = 0):
         super().__init__(operands=[query], result_types=[DocsType()],
-                         attributes={"index": StringAttr(index), "k": i64(k), "doc_tokens": i64(doc_tokens)})
+                         attributes=search_attributes(index, k, doc_tokens, index_docs, dim))
 
     def verify_(self) -> None:
-        if (k := num(self.k)) < 1:
-            fail(self, f"attribute 'k' must be >= 1, got {k}")
-        if (d := num(self.doc_tokens)) < 0:
-            fail(self, f"attribute 'doc_tokens' must be >= 0, got {d}")
+        check_search(self)
 
 
 @irdl_op_definition
@@ -236,20 +269,16 @@ class PyCallOp(IRDLOperation):
     result = result_def(ToolValue)
     tool = attr_def(StringAttr)
     latency_ms = attr_def(FloatAttr)
+    latency_ms_p95 = attr_def(FloatAttr)
     cpu = attr_def(FloatAttr)
 
     def __init__(self, tool: str, args: Sequence[SSAValue | Operation], result_type: Attribute, *,
-                 latency_ms: float, cpu: float = 1.0):
+                 latency_ms: float, cpu: float = 1.0, latency_ms_p95: float | None = None):
         super().__init__(operands=[args], result_types=[result_type],
-                         attributes={"tool": StringAttr(tool), "latency_ms": f64(latency_ms), "cpu": f64(cpu)})
+                         attributes=tool_attributes(tool, latency_ms, latency_ms_p95, cpu))
 
     def verify_(self) -> None:
-        if (ms := num(self.latency_ms)) < 0:
-            fail(self, f"attribute 'latency_ms' must be >= 0, got {ms}")
-        if (cpu := num(self.cpu)) <= 0:
-            fail(self, f"attribute 'cpu' (cores) must be > 0, got {cpu}")
-        if isinstance(t := self.result.type, IntegerType) and t.width.data not in (1, 64):
-            fail(self, f"result must be i1 (a predicate) or i64 (a selector), got {show(t)}")
+        check_tool(self)
 
 
 Op = Dialect(

@@ -7,8 +7,6 @@ pool the handle keeps the data dependence explicit; after the split it names the
 
 from __future__ import annotations
 
-from plait.ir.dialects._base import fail, i64, num, show
-from plait.ir.dialects.agent import ToolValue
 from xdsl.dialects.builtin import IntegerAttr, StringAttr
 from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue, TypeAttribute
 from xdsl.irdl import (
@@ -19,6 +17,9 @@ from xdsl.irdl import (
     operand_def,
     result_def,
 )
+
+from plait.ir.dialects._base import fail, i64, num, show
+from plait.ir.dialects.agent import ToolValue
 
 
 @irdl_attr_definition

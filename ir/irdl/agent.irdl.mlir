@@ -92,7 +92,9 @@ irdl.dialect @agent {
     %index = irdl.base "#builtin.string"
     %k = irdl.base "#builtin.integer"
     %doc_tokens = irdl.base "#builtin.integer"
-    irdl.attributes {"index" = %index, "k" = %k, "doc_tokens" = %doc_tokens}
+    %index_docs = irdl.base "#builtin.integer"
+    %dim = irdl.base "#builtin.integer"
+    irdl.attributes {"index" = %index, "k" = %k, "doc_tokens" = %doc_tokens, "index_docs" = %index_docs, "dim" = %dim}
   }
 
   irdl.operation @tool_call {
@@ -102,8 +104,9 @@ irdl.dialect @agent {
     irdl.results(result: %result)
     %tool = irdl.base "#builtin.string"
     %latency_ms = irdl.base "#builtin.float"
+    %latency_ms_p95 = irdl.base "#builtin.float"
     %cpu = irdl.base "#builtin.float"
-    irdl.attributes {"tool" = %tool, "latency_ms" = %latency_ms, "cpu" = %cpu}
+    irdl.attributes {"tool" = %tool, "latency_ms" = %latency_ms, "latency_ms_p95" = %latency_ms_p95, "cpu" = %cpu}
   }
 
   irdl.operation @gather {
@@ -115,6 +118,32 @@ irdl.dialect @agent {
     irdl.results(result: %result)
   }
 
+  // Plumbing: box/unbox carry a value of any type through a variadic slot of mixed types.
+  irdl.operation @box {
+    %value = irdl.any
+    irdl.operands(value: %value)
+    %result = irdl.base @agent::@json
+    irdl.results(result: %result)
+  }
+
+  irdl.operation @unbox {
+    %boxed = irdl.base @agent::@json
+    irdl.operands(boxed: %boxed)
+    %result = irdl.any
+    irdl.results(result: %result)
+  }
+
+  irdl.operation @select_arm {
+    %selector0 = irdl.base @agent::@text
+    %selector1 = irdl.is i1
+    %selector = irdl.any_of(%selector0, %selector1)
+    irdl.operands(selector: %selector)
+    %result = irdl.is i64
+    irdl.results(result: %result)
+    %arms = irdl.base "#builtin.array"
+    irdl.attributes {"arms" = %arms}
+  }
+
   irdl.operation @loop {
     %invariants = irdl.any
     %inits = irdl.any
@@ -124,7 +153,8 @@ irdl.dialect @agent {
     %body = irdl.base "#builtin.symbol_ref"
     %max_iters = irdl.base "#builtin.integer"
     %expected_iters = irdl.base "#builtin.float"
-    irdl.attributes {"body" = %body, "max_iters" = %max_iters, "expected_iters" = %expected_iters}
+    %expected_iters_p95 = irdl.base "#builtin.float"
+    irdl.attributes {"body" = %body, "max_iters" = %max_iters, "expected_iters" = %expected_iters, "expected_iters_p95" = %expected_iters_p95}
   }
 
   irdl.operation @branch {
@@ -139,7 +169,9 @@ irdl.dialect @agent {
   }
 
   irdl.operation @map {
-    %items = irdl.base @agent::@texts
+    %items0 = irdl.base @agent::@texts
+    %items1 = irdl.base @agent::@docs
+    %items = irdl.any_of(%items0, %items1)
     %invariants = irdl.any
     irdl.operands(items: %items, invariants: variadic %invariants)
     %result0 = irdl.base @agent::@texts
@@ -148,7 +180,8 @@ irdl.dialect @agent {
     irdl.results(result: %result)
     %body = irdl.base "#builtin.symbol_ref"
     %expected_len = irdl.base "#builtin.float"
-    irdl.attributes {"body" = %body, "expected_len" = %expected_len}
+    %expected_len_p95 = irdl.base "#builtin.float"
+    irdl.attributes {"body" = %body, "expected_len" = %expected_len, "expected_len_p95" = %expected_len_p95}
   }
 
   irdl.operation @call {

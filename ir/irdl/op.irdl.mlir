@@ -94,7 +94,9 @@ irdl.dialect @op {
     %index = irdl.base "#builtin.string"
     %k = irdl.base "#builtin.integer"
     %doc_tokens = irdl.base "#builtin.integer"
-    irdl.attributes {"index" = %index, "k" = %k, "doc_tokens" = %doc_tokens}
+    %index_docs = irdl.base "#builtin.integer"
+    %dim = irdl.base "#builtin.integer"
+    irdl.attributes {"index" = %index, "k" = %k, "doc_tokens" = %doc_tokens, "index_docs" = %index_docs, "dim" = %dim}
   }
 
   irdl.operation @py_call {
@@ -104,7 +106,8 @@ irdl.dialect @op {
     irdl.results(result: %result)
     %tool = irdl.base "#builtin.string"
     %latency_ms = irdl.base "#builtin.float"
+    %latency_ms_p95 = irdl.base "#builtin.float"
     %cpu = irdl.base "#builtin.float"
-    irdl.attributes {"tool" = %tool, "latency_ms" = %latency_ms, "cpu" = %cpu}
+    irdl.attributes {"tool" = %tool, "latency_ms" = %latency_ms, "latency_ms_p95" = %latency_ms_p95, "cpu" = %cpu}
   }
 }

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from plait.cli._agent import check_positive, traced
 from plait.cli._errors import user_errors
 
 
@@ -18,16 +19,7 @@ def graph(
         "--qps", help="Request rate, requests/s; overrides the decorator's qps.")] = None,
 ) -> None:
     """Trace FILE:AGENT and print its graph: one line per step, regions indented."""
-    for flag, value in (("--sla-p95-ms", sla_p95_ms), ("--qps", qps)):
-        if value is not None and value <= 0:
-            raise typer.BadParameter(f"must be > 0, got {value:g}", param_hint=flag)
+    check_positive(sla_p95_ms=sla_p95_ms, qps=qps)
     with user_errors():
-        from plait.sdk import SLA, trace
-        from plait.sdk.loader import load_agent
-
-        agent = load_agent(target)
-        sla = agent.sla
-        if sla_p95_ms is not None:
-            sla = (sla or SLA()).model_copy(update={"p95_ms": sla_p95_ms})
-        result = trace(agent, sla=sla, qps=qps)
+        result = traced(target, sla_p95_ms, qps)
     typer.echo(result.to_json() if as_json else str(result))

@@ -30,9 +30,13 @@ def plan(
         from rich.progress import Progress
 
         from plait.cli._plan_table import plan_table
+        from plait.planner.catalog import load_catalog
+        from plait.planner.inventory import load_inventory
         from plait.planner.planning import plan_agent
         from plait.planner.report import write_report
 
+        catalog = load_catalog()
+        fleet = load_inventory(inventory, catalog) if inventory is not None else None
         graph = traced(target, sla_p95_ms, qps)
         console = Console(stderr=True)
         with Progress(console=console, transient=True) as progress:
@@ -42,7 +46,7 @@ def plan(
                 progress.update(task, completed=done, total=total,
                                 description=f"frontier: SLA {sla_s * 1e3:.0f} ms")
 
-            result = plan_agent(graph, source=target, inventory_file=inventory, price_basis=price,
+            result = plan_agent(graph, source=target, inventory=fleet, price_basis=price, catalog=catalog,
                                 sweep_points=sweep, progress=tick)
         written = write_report(result.plan, out)
         (out / "placed.mlir").write_text(result.placed_text)

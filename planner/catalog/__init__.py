@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
+
 from plait.planner.catalog.schema import (
     DTYPE_BYTES,
     DeviceSpec,
@@ -26,8 +28,6 @@ from plait.planner.catalog.schema import (
     StackSpec,
     VocoderSpec,
 )
-from pydantic import ValidationError
-
 from plait.sdk.errors import PlaitError
 
 __all__ = ["DTYPE_BYTES", "Catalog", "CatalogError", "DeviceSpec", "Figure", "ModelSpec", "Source", "StackSpec",

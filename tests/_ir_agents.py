@@ -1,0 +1,71 @@
+"""Small agents for the IR tests: a reused prompt, a dead step, an answer fed back, mixed captures, maps, calls."""
+
+from __future__ import annotations
+
+import plait
+
+
+@plait.tool(latency_ms=1.0)
+def good_enough(text: str) -> bool:
+    return len(text) > 10
+
+
+@plait.tool(latency_ms=2.0)
+def shout(text: str) -> str:
+    return text.upper()
+
+
+@plait.agent
+def twice(question: str) -> str:
+    """One prompt, two answers: the prompt is tokenized and prefilled once, decoded twice."""
+    p = plait.prompt("Q: {q}", q=question)
+    short = plait.llm("llama-3.1-8b", prompt=p, max_tokens=32)
+    long = plait.llm("llama-3.1-8b", prompt=p, max_tokens=256)
+    return plait.prompt("{a}\n{b}", a=short, b=long)
+
+
+@plait.agent
+def dead_embed(question: str) -> str:
+    """An embedding nobody reads: dropped at the ops stage."""
+    plait.embed(question, model="minilm-l6")
+    return plait.llm("llama-3.1-8b", prompt=question, max_tokens=64)
+
+
+@plait.agent
+def chain(question: str) -> str:
+    """An answer fed straight back as the next prompt (same model): its tokens are reused."""
+    first = plait.llm("llama-3.1-8b", prompt=question, max_tokens=64)
+    return plait.llm("llama-3.1-8b", prompt=first, max_tokens=64)
+
+
+@plait.agent
+def mixed_loop(question: str) -> str:
+    """A loop capturing a text and docs: the captures are boxed, the body unboxes them."""
+    docs = plait.retrieve(index="wiki", query=plait.embed(question, model="minilm-l6"), k=4, doc_tokens=100)
+
+    def step(draft: str) -> plait.Sym:
+        return plait.llm("llama-3.1-8b", prompt=plait.prompt("{q} {d} {x}", q=question, d=docs, x=draft),
+                         max_tokens=64)
+
+    return plait.loop(step, init=question, until=good_enough, max_iters=3, expected_iters=2)
+
+
+@plait.agent
+def helper(text: str) -> str:
+    return plait.llm("llama-3.1-8b", prompt=text, max_tokens=16)
+
+
+@plait.agent
+def calls_twice(question: str) -> str:
+    """The same sub-agent called twice: emitted once."""
+    return helper(helper(question))
+
+
+@plait.agent
+def mapped(question: str) -> str:
+    """A map over retrieved docs with a capture, and a bool branch."""
+    docs = plait.retrieve(index="wiki", query=plait.embed(question, model="minilm-l6"), k=4, doc_tokens=100)
+    notes = plait.map(lambda d: plait.llm("llama-3.2-1b", prompt=plait.prompt("{q}: {d}", q=question, d=d),
+                                          max_tokens=32), docs)
+    joined = plait.prompt("{n}", n=notes)
+    return plait.branch(good_enough(joined), joined, arms={"keep": lambda t: t, "loud": shout}, p=[0.7, 0.3])
