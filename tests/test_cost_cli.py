@@ -68,3 +68,27 @@ def test_fit_report_shows_regimes_and_cpu_fit() -> None:
     for text in ("compute_eff", "-- launch-bound", "-- compute-bound", "-- bandwidth-bound",
                  "decode llama-3.1-8b b=32 ctx=1024 graph", "CPU class", "predict  15 rows"):
         assert text in done.output
+
+
+def test_answers_for_every_catalog_device_and_model() -> None:
+    from plait.planner.catalog import load_catalog
+
+    catalog = load_catalog()
+    lines = []
+    for device in sorted(catalog.devices):
+        for name, model in sorted(catalog.models.items()):
+            if model.decoder is not None:
+                lines.append({"device": device, "op": "decode", "model": name, "batch": 4, "ctx": 1024,
+                              "mode": "graph"})
+                lines.append({"device": device, "op": "prefill", "model": name, "batch": 1, "tokens": 512,
+                              "mode": "eager"})
+            else:
+                lines.append({"device": device, "op": "encode", "model": name, "batch": 8, "tokens": 128})
+    done = RUN.invoke(app, ["cost", "--jsonl", "-"], input="\n".join(json.dumps(x) for x in lines) + "\n")
+    assert done.exit_code == 0, done.output
+    out = [json.loads(line) for line in done.output.splitlines()]
+    assert len(out) == len(lines) and len({o["device"] for o in out}) >= 15
+    assert all(o["seconds"] > 0 for o in out)
+    # a 70B model cannot fit one 16 GB T4: the answer says so instead of printing a silent time
+    t4_70b = next(o for o in out if o["device"] == "t4" and o["model"] == "llama-3.1-70b")
+    assert t4_70b.get("fits") is False
