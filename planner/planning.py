@@ -8,7 +8,6 @@ Nothing here launches anything: the planner returns a plan (SkyPilot's optimizer
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,9 +47,9 @@ from plait.sdk.graph import AgentGraph
 from plait.sdk.models import MODELS
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
-SHARING_NOTE = ("small stages may take a half or a quarter of an accelerator (MIG or MPS), priced pro rata and "
-                "running proportionally slower; tool workers pay for their cores; the solver minimizes these "
-                "pro-rata prices and the fleet rounds them up to whole devices, whose price is the plan's $/hour")
+SHARING_NOTE = ("small stages may take a half or a quarter of an accelerator (MIG or MPS), running proportionally "
+                "slower, and tool workers take cores of a CPU server; the solver packs these slices onto whole "
+                "devices and minimizes the whole-device bill, which is the plan's $/hour")
 QUEUEING_NOTE = ("p95 per stage: M/D/c queueing (Erlang C wait quantile) plus service time, times expected "
                  "visits; end-to-end p95 bounded by the sum of stage p95s along the critical path")
 
@@ -82,17 +81,16 @@ class Option:
 
     candidate: Candidate
     share: float = 1.0
+    notes: tuple[str, ...] = ()   # unsourced figures and assumed factors behind this option's numbers
 
 
-def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis,
-                     catalog: Catalog) -> tuple[list[Option], list[str]]:
+def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis, catalog: Catalog) -> list[Option]:
     """The (device, batch, mode, degree, share) configurations of one stage, as numbers the solver reads.
 
     A stage whose footprint fits in a fraction of an accelerator may also take a slice of it (half or a
     quarter: a MIG partition, or MPS sharing): the slice costs that fraction of the device's price and
     runs that many times slower, so small encoders and searches need not rent a whole GPU each.
     """
-    notes: list[str] = []
     out: list[Option] = []
     if stage.kind == "tool":
         # A tool replica is one worker process holding `cpu` cores of a CPU server for each call's declared
@@ -105,14 +103,13 @@ def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis,
             share = min(stage.tool_cpu / dev.cores.value, 1.0)
             out.append(Option(Candidate(device=name, batch=1, mode="eager", tp=1, latency_s=latency,
                                         throughput=1.0 / latency, price_per_hour=price_per_hour(dev, basis) * share,
-                                        label=f"{name} worker ({stage.tool_cpu:g} cores)"), share))
-            notes += price_assumptions(dev, basis)
-        return out, notes
+                                        label=f"{name} worker ({stage.tool_cpu:g} cores)", share=share), share,
+                              tuple(price_assumptions(dev, basis))))
+        return out
     usable = catalog.default("usable_memory_fraction").value
     for c in cost_candidates(stage.spec, devices, batches=BATCHES, basis=basis, catalog=catalog,
                              factors=builtin_factors()):
         latency = c.latency_s * stage.steps          # a decode execution generates `steps` tokens
-        notes += c.assumptions
         dev = catalog.device(c.device)
         for share in (1.0, *SHARES):
             if share < 1.0 and (dev.kind != "gpu" or c.tp > 1
@@ -122,8 +119,8 @@ def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis,
             label = f"{c.device} tp{c.tp} b{c.batch} {c.mode}" + (f" {share:g} slice" if share < 1 else "")
             out.append(Option(Candidate(device=c.device, batch=c.batch, mode=c.mode, tp=c.tp, latency_s=slow,
                                         throughput=c.batch / slow, price_per_hour=c.usd_per_hour * share,
-                                        label=label), share))
-    return out, notes
+                                        label=label, share=share), share, c.assumptions))
+    return out
 
 
 def _caps(stage: StageWork, targets: Targets) -> list[LatencyCap]:
@@ -141,8 +138,8 @@ class Problem:
     """The solver's input, what each candidate occupies, and the assumptions behind the numbers."""
 
     placement: PlacementProblem
-    shares: dict[str, list[float]]
-    assumptions: list[str]
+    options: dict[str, list[Option]]
+    assumptions: list[str]   # about the stages themselves (index sizes, speech frames, ...)
 
 
 def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, catalog: Catalog,
@@ -151,12 +148,10 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
     devices = _devices(catalog, inventory)
     notes = list(stages.assumptions)
     problem_stages = []
-    shares: dict[str, list[float]] = {}
+    options: dict[str, list[Option]] = {}
     for st in stages.stages:
-        options, cnotes = stage_candidates(st, devices, basis, catalog)
-        cands = [o.candidate for o in options]
-        shares[st.name] = [o.share for o in options]
-        notes += cnotes
+        options[st.name] = stage_candidates(st, devices, basis, catalog)
+        cands = [o.candidate for o in options[st.name]]
         if not cands:
             from plait.planner.placement import InfeasiblePlacement
 
@@ -176,7 +171,7 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
         sla=SLA(p95_s=targets.p95_s, p50_s=targets.p50_s), qps=targets.qps,
         inventory={k.lower(): v for k, v in (inventory.devices or {}).items()} if inventory else {},
         links=links, default_link=default)
-    return Problem(problem, shares, list(dict.fromkeys(notes)))
+    return Problem(problem, options, notes)
 
 
 def _considered(problem: PlacementProblem, placement: Placement, per_stage: int = 4) -> list[ConsideredRow]:
@@ -203,18 +198,16 @@ def _considered(problem: PlacementProblem, placement: Placement, per_stage: int 
     return rows
 
 
-def fleet_of(placement: Placement, shares: dict[str, list[float]]) -> dict[str, int]:
-    """Whole devices per type: slices of accelerators and tool workers' cores packed onto whole devices."""
-    used: dict[str, float] = {}
-    for c in placement.choices:
-        units = c.replicas * c.devices_per_replica * shares[c.stage][c.candidate]
-        used[c.device] = used.get(c.device, 0.0) + units
-    return {device: math.ceil(units - 1e-9) for device, units in sorted(used.items())}
-
-
-def fleet_cost(fleet: dict[str, int], basis: PriceBasis, catalog: Catalog) -> float:
-    """$/hour of renting (or owning) these whole devices."""
-    return sum(n * price_per_hour(catalog.device(d), basis) for d, n in fleet.items())
+def _assumptions(placement: Placement, problem: Problem, catalog: Catalog) -> list[str]:
+    """What the chosen plan's numbers rest on: the models, the fitted factors, unsourced figures it used."""
+    factors = builtin_factors()
+    kinds = {catalog.device(c.device).kind for c in placement.choices}
+    fitted = [f"{kind} efficiency factors ({(f := factors.for_kind(kind)).fitted_on or 'assumed'}): compute "
+              f"{f.compute_eff:.2f} of peak, bandwidth {f.bw_eff:.2f} of peak, launch {f.launch_eager_s * 1e6:.1f} us "
+              f"eager / {f.launch_graph_s * 1e6:.2f} us graph, fixed {f.fixed_s * 1e6:.1f} us per op"
+              for kind in sorted(kinds)]
+    used = [n for c in placement.choices for n in problem.options[c.stage][c.candidate].notes]
+    return list(dict.fromkeys([QUEUEING_NOTE, SHARING_NOTE, *fitted, *problem.assumptions, *used]))
 
 
 def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent: str, source: str,
@@ -238,15 +231,14 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
                           bandwidth_gbps=t.bandwidth_gb_s, seconds=t.seconds) for t in placement.transfers]
     stats = placement.stats
     assert stats is not None
-    fleet = fleet_of(placement, problem.shares)
-    cost = fleet_cost(fleet, basis, catalog)
+    cost = placement.cost_per_hour          # whole devices: slices and tool workers packed onto them
     per_million = cost / (targets.qps * 3600.0) * 1e6 if targets.qps > 0 else 0.0
     return Plan(agent=agent, source=source, qps=targets.qps, sla_p50_s=targets.p50_s, sla_p95_s=targets.p95_s,
-                price_basis=basis, stages=choices, fleet=fleet,
+                price_basis=basis, stages=choices, fleet=dict(sorted(placement.devices.items())),
                 cost_per_hour=cost, cost_per_million_requests=per_million,
                 p50_s=placement.p50_s, p95_s=placement.p95_s, critical_path=path, transfers=transfers,
                 baselines=baselines, frontier=points, candidates=_considered(problem.placement, placement),
-                assumptions=[QUEUEING_NOTE, SHARING_NOTE, *problem.assumptions],
+                assumptions=_assumptions(placement, problem, catalog),
                 solver=SolverStats(status=stats.status, objective=stats.objective, mip_gap=stats.mip_gap,
                                    seconds=stats.total_s, variables=stats.variables, constraints=stats.constraints))
 
@@ -264,11 +256,8 @@ def plan_module(module: ModuleOp, *, agent: str, source: str, targets: Targets, 
     stages = extract_stages(module, catalog, agent)
     problem = build_problem(stages, targets, basis=basis, catalog=catalog, inventory=inventory)
     placement = solve(problem.placement, options)
-    baselines = []
-    for b in homogeneous_baselines(problem.placement, options):
-        whole = fleet_cost(fleet_of(b.placement, problem.shares), basis, catalog) if b.placement else None
-        baselines.append(Baseline(device=b.device, feasible=b.feasible, cost_per_hour=whole, p95_s=b.p95_s,
-                                  reason=b.reason))
+    baselines = [Baseline(device=b.device, feasible=b.feasible, cost_per_hour=b.cost_per_hour, p95_s=b.p95_s,
+                          reason=b.reason) for b in homogeneous_baselines(problem.placement, options)]
     points: list[FrontierPoint] = []
     if targets.p95_s is not None and sweep_points > 0:
         points = [FrontierPoint(sla_p95_s=p.sla_p95_s, cost_per_hour=p.cost_per_hour)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from plait.planner.placement import (
     SLA,
     Candidate,
@@ -15,7 +16,6 @@ from plait.planner.placement import (
     Stage,
     solve,
 )
-
 from plait.sdk.errors import PlaitError
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from plait.planner.placement import SLA, Candidate, PlacementProblem, SolveOptions, Stage
 from plait.planner.placement.options import enumerate_options
 from plait.planner.placement.queueing import erlang_c, wait_quantile, wait_quantiles_table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from plait.planner.placement import SLA, Candidate, Edge, PlacementProblem, Stage, solve
 from plait.planner.placement.sweep import frontier, homogeneous_baselines
 

@@ -1,12 +1,33 @@
-"""Exact evaluation of one pair per stage (cost, longest paths, inventory) and the Placement it makes."""
+"""Exact evaluation of one pair per stage (whole-device cost, longest paths, inventory) and its Placement."""
 
 from __future__ import annotations
 
 from plait.planner.placement.graph import Evaluation, StageGraph, longest_path
-from plait.planner.placement.options import Enumeration
+from plait.planner.placement.options import Enumeration, whole
 from plait.planner.placement.problem import Choice, Placement, PlacementProblem, Stats, Transfer
 
 REL_TOL = 1e-7
+
+
+def fleet(en: Enumeration, picks: list[int]) -> tuple[float, dict[str, int], dict[str, float]]:
+    """(whole-device bill, whole devices per type, units per type) of picking pair picks[i] for stage i.
+
+    A type without slices costs the sum of its pairs' costs (its units are integral); a sliced type
+    costs its device price times its units rounded up: slices of different stages share devices.
+    """
+    units: dict[str, float] = {}
+    cost = 0.0
+    for i, k in enumerate(picks):
+        s = en.stages[i]
+        D = int(s.device[k])
+        units[en.devices[D]] = units.get(en.devices[D], 0.0) + float(s.units[k])
+        if not en.sliced[D]:
+            cost += float(s.cost[k])
+    devices = {d: whole(u) for d, u in units.items()}
+    for D, d in enumerate(en.devices):
+        if en.sliced[D] and d in devices:
+            cost += en.price[D] * devices[d]
+    return cost, devices, units
 
 
 def evaluate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: list[int]) -> Evaluation:
@@ -18,10 +39,7 @@ def evaluate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: l
     xfer = [g.transfer_s(problem, e, dev[i], dev[j]) for e, (i, j) in enumerate(g.edges)]
     p95, start, crit = longest_path(g, d95, xfer)
     p50, _, _ = longest_path(g, d50, xfer)
-    devices: dict[str, int] = {}
-    for i, k in enumerate(picks):
-        devices[dev[i]] = devices.get(dev[i], 0) + int(so[i].ndev[k])
-    cost = sum(float(so[i].cost[k]) for i, k in enumerate(picks))
+    cost, devices, _ = fleet(en, picks)
     bad = []
     if problem.sla.p95_s is not None and p95 > problem.sla.p95_s * (1 + REL_TOL):
         bad.append(f"p95 {p95 * 1e3:.3f} ms exceeds the SLA's {problem.sla.p95_s * 1e3:.3f} ms")
@@ -43,7 +61,7 @@ def to_placement(problem: PlacementProblem, g: StageGraph, en: Enumeration, pick
         c = st.candidates[int(so.cand[k])]
         choices.append(Choice(
             stage=st.name, candidate=int(so.cand[k]), device=c.device, replicas=int(so.replicas[k]),
-            devices_per_replica=c.tp, batch=c.batch, mode=c.mode, label=c.label, visits=st.visits,
+            devices_per_replica=c.tp, share=c.share, batch=c.batch, mode=c.mode, label=c.label, visits=st.visits,
             service_s=c.latency_s, latency_p50_s=float(so.d50[k]), latency_p95_s=float(so.d95[k]),
             utilization=float(so.util[k]), cost_per_hour=float(so.cost[k])))
     transfers = []

@@ -9,9 +9,10 @@ and the error names the stages that make it so.
 from __future__ import annotations
 
 import numpy as np
+
 from plait.planner.placement.errors import InfeasibleInventory, InfeasibleSLA
 from plait.planner.placement.graph import StageGraph, longest_path
-from plait.planner.placement.options import Enumeration, passes_caps
+from plait.planner.placement.options import Enumeration, passes_caps, whole
 from plait.planner.placement.problem import PlacementProblem
 
 
@@ -87,27 +88,31 @@ def check_floors(problem: PlacementProblem, g: StageGraph, en: Enumeration) -> N
 
 
 def _check_inventory(problem: PlacementProblem, en: Enumeration) -> None:
-    """Throughput floor vs inventory: each stage alone, then stages tied to one limited type."""
+    """Throughput floor vs inventory: each stage alone, then stages tied to one limited type.
+
+    Needs are in units (slices pack), compared as whole devices.
+    """
     inv = problem.inventory
-    tied: dict[str, list[tuple[int, int]]] = {}
+    tied: dict[str, list[tuple[int, float]]] = {}
     for i, (st, so) in enumerate(zip(problem.stages, en.stages, strict=True)):
-        need: dict[str, int] = {}
-        for D, n in zip(so.device, so.ndev, strict=True):
+        need: dict[str, float] = {}
+        for D, n in zip(so.device, so.units, strict=True):
             name = en.devices[int(D)]
-            need[name] = min(need.get(name, 1 << 62), int(n))
-        if any(d not in inv or n <= inv[d] for d, n in need.items()):
+            need[name] = min(need.get(name, np.inf), float(n))
+        if any(d not in inv or whole(n) <= inv[d] for d, n in need.items()):
             if len(need) == 1 and (d := next(iter(need))) in inv:
                 tied.setdefault(d, []).append((i, need[d]))
             continue
-        d, n = min(need.items(), key=lambda kv: kv[1] - inv[kv[0]])
+        d, n = min(need.items(), key=lambda kv: whole(kv[1]) - inv[kv[0]])
+        w = whole(n)
         raise InfeasibleInventory(
-            f"{st.what} needs at least {n} {d} devices to serve {problem.qps * st.visits:g} executions/s "
+            f"{st.what} needs at least {w} {d} devices to serve {problem.qps * st.visits:g} executions/s "
             f"at a stable utilization; the inventory has {inv[d]}.\n"
-            f"To fix: add {n - inv[d]} {d} to the inventory, lower the request rate, or allow another device.")
+            f"To fix: add {w - inv[d]} {d} to the inventory, lower the request rate, or allow another device.")
     for d, users in tied.items():
-        total = sum(n for _, n in users)
+        total = whole(sum(n for _, n in users))
         if total > inv[d]:
-            names = ", ".join(f"{problem.stages[i].name} ({n})" for i, n in users)
+            names = ", ".join(f"{problem.stages[i].name} ({n:g})" for i, n in users)
             raise InfeasibleInventory(
                 f"stages that can only run on {d} need at least {total} of them together; the inventory "
                 f"has {inv[d]}.\n  {names}\nTo fix: add {total - inv[d]} {d} to the inventory.")

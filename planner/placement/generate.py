@@ -50,6 +50,41 @@ def random_problem(seed: int, n_stages: int | None = None, dag: bool | None = No
     return PlacementProblem(stages=stages, edges=edges, sla=sla, qps=qps, inventory=inventory)
 
 
+def random_shared_problem(seed: int, n_stages: int | None = None) -> PlacementProblem:
+    """A small random chain or DAG where candidates may take a slice (share 1/2, 1/4) of a device.
+
+    Each type has one device price; a candidate costs price x tp x share and a slice runs 1/share times
+    slower. Low rates keep replica counts small, so slices of several stages can share a device.
+    """
+    rng = random.Random(10_000 + seed)
+    n = n_stages or rng.randint(2, 5)
+    price = {"gpu-a": rng.uniform(3.0, 6.0), "gpu-b": rng.uniform(1.0, 3.0), "cpu": rng.uniform(0.3, 1.0)}
+    stages = []
+    for i in range(n):
+        cands = []
+        for _ in range(rng.randint(2, 4 if n < 5 else 3)):
+            dev = rng.choice(list(price))
+            share = rng.choice([1.0, 0.5, 0.25, 0.25])
+            tp = rng.choice([1, 1, 2]) if share == 1 else 1
+            lat = rng.uniform(0.005, 0.1) / share
+            batch = rng.choice([1, 4])
+            cands.append(Candidate(device=dev, batch=batch, tp=tp, share=share, latency_s=lat,
+                                   throughput=batch / lat * rng.uniform(0.5, 1.0),
+                                   price_per_hour=price[dev] * tp * share))
+        stages.append(Stage(name=f"s{i}", visits=rng.choice([1.0, 1.0, 2.0, 0.5]), candidates=cands))
+    edges = [Edge(src=f"s{i}", dst=f"s{i + 1}", bytes=rng.choice([0.0, 1e6, 5e8])) for i in range(n - 1)]
+    if rng.random() < 0.5 and n >= 3:
+        for _ in range(rng.randint(1, n)):
+            a, b = sorted(rng.sample(range(n), 2))
+            if all((e.src, e.dst) != (f"s{a}", f"s{b}") for e in edges):
+                edges.append(Edge(src=f"s{a}", dst=f"s{b}", bytes=rng.choice([0.0, 2e8])))
+    qps = rng.uniform(0.5, 12.0)
+    lo = sum(min(c.latency_s for c in s.candidates) * s.visits for s in stages)
+    sla = SLA(p95_s=lo * rng.uniform(0.8, 3.0), p50_s=lo * rng.uniform(1.5, 3.0) if rng.random() < 0.3 else None)
+    inventory = {"gpu-a": rng.randint(1, 3)} if rng.random() < 0.4 else {}
+    return PlacementProblem(stages=stages, edges=edges, sla=sla, qps=qps, inventory=inventory)
+
+
 def _llm_candidates(rng: random.Random, kind: str, work: float, devices: list[tuple[str, float, float, float]],
                     ) -> list[Candidate]:
     """Candidates of an LLM stage: prefill is compute-bound, decode bandwidth-bound; batch, mode, tp vary."""
@@ -68,20 +103,27 @@ def _llm_candidates(rng: random.Random, kind: str, work: float, devices: list[tu
 
 
 def _simple_candidates(rng: random.Random, work: float, devices: list[tuple[str, float, float, float]],
-                       ) -> list[Candidate]:
+                       shares: tuple[float, ...] = (1.0,)) -> list[Candidate]:
+    """Candidates of a tool, embed or search stage; a share < 1 (a slice) runs 1/share times slower."""
     out = []
     for name, price, flops, _ in devices:
         for batch in (1, 16):
-            lat = 0.002 + work / (flops ** 0.5) * (1 + 0.05 * (batch - 1))
-            out.append(Candidate(device=name, batch=batch, latency_s=lat, throughput=batch / lat,
-                                 price_per_hour=price, label=f"b{batch}"))
+            base = 0.002 + work / (flops ** 0.5) * (1 + 0.05 * (batch - 1))
+            for share in shares:
+                lat = base / share
+                out.append(Candidate(device=name, batch=batch, share=share, latency_s=lat, throughput=batch / lat,
+                                     price_per_hour=price * share,
+                                     label=f"b{batch}" + (f" {share:g} slice" if share < 1 else "")))
     return out
 
 
-def agent_graph(seed: int = 0, n_stages: int = 1000, qps: float = 5.0, slack: float = 0.35) -> PlacementProblem:
+def agent_graph(seed: int = 0, n_stages: int = 1000, qps: float = 5.0, slack: float = 0.35,
+                slices: bool = False) -> PlacementProblem:
     """A large agent: chains of LLM calls (prefill, decode), tools, embeds and searches, with fan-out/in.
 
     The SLA sits `slack` of the way from the fastest possible critical path to the cheapest-per-stage one.
+    With `slices`, embeds and searches may also take a half or a quarter of a GPU, and tools a quarter
+    or an eighth of a CPU server (the same random draws: only candidates are added).
     """
     rng = random.Random(seed)
     stages: list[Stage] = []
@@ -93,10 +135,13 @@ def agent_graph(seed: int = 0, n_stages: int = 1000, qps: float = 5.0, slack: fl
             work = rng.uniform(0.01, 0.06) if kind == "prefill" else rng.uniform(0.3, 2.0)
             cands = _llm_candidates(rng, kind, work, GPUS)
         elif kind == "tool":
-            cands = _simple_candidates(rng, rng.uniform(0.0005, 0.003), CPUS)
+            cands = _simple_candidates(rng, rng.uniform(0.0005, 0.003), CPUS,
+                                       (1.0, 0.25, 0.125) if slices else (1.0,))
         else:  # embed, search: GPU or CPU
-            pool = rng.sample(GPUS, 4) + CPUS
-            cands = _simple_candidates(rng, rng.uniform(0.0002, 0.002), pool)
+            gpus = rng.sample(GPUS, 4)
+            work = rng.uniform(0.0002, 0.002)
+            cands = (_simple_candidates(rng, work, gpus, (1.0, 0.5, 0.25) if slices else (1.0,))
+                     + _simple_candidates(rng, work, CPUS))
         stages.append(Stage(name=name, description=f"{kind} #{len(stages)}", visits=visits, candidates=cands))
         return name
 

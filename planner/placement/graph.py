@@ -6,6 +6,7 @@ import difflib
 from dataclasses import dataclass, field
 
 import networkx as nx
+
 from plait.planner.placement.errors import PlacementInputError
 from plait.planner.placement.problem import PlacementProblem
 

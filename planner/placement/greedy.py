@@ -8,6 +8,7 @@ greedy answer is feasible, but it never trades time between stages, nor sees tra
 from __future__ import annotations
 
 import numpy as np
+
 from plait.planner.placement.evaluate import to_placement
 from plait.planner.placement.floors import floor_bounds
 from plait.planner.placement.graph import build_graph

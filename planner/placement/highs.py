@@ -40,8 +40,9 @@ def _quiet_highs(highspy: Any) -> Any:
 
 
 def run(model: Any, integer: bool, time_limit_s: float, mip_rel_gap: float,
-        incumbent: list[int] | None = None) -> HighsResult:
-    """Solve `model` (milp.Model); `incumbent` lists column indices set to 1 in a known feasible point."""
+        incumbent: tuple[list[int], list[float]] | None = None) -> HighsResult:
+    """Solve `model` (milp.Model); `incumbent` = (columns, values) of a known feasible point (its integer
+    columns; HiGHS completes the continuous ones)."""
     import highspy
     from scipy.sparse import csc_array
 
@@ -67,8 +68,8 @@ def run(model: Any, integer: bool, time_limit_s: float, mip_rel_gap: float,
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     h.passModel(lp)
     if integer and incumbent:
-        idx = np.asarray(incumbent, dtype=np.int32)
-        h.setSolution(len(idx), idx, np.ones(len(idx)))
+        idx = np.asarray(incumbent[0], dtype=np.int32)
+        h.setSolution(len(idx), idx, np.asarray(incumbent[1], dtype=float))
     h.run()
     st = h.getModelStatus()
     info = h.getInfo()

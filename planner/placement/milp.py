@@ -3,18 +3,21 @@
 Notation
     i, j        stages; e = (i, j) an edge of the stage DAG; D a device type
     k in K_i    the kept (candidate, replicas) pairs of stage i (options.py), with
-                c_ik $/hour, d_ik per-request latency (p95 clock: d95, p50 clock: d50),
-                n_ik devices, D_ik its device type
+                c_ik $/hour pro rata (replicas x price_per_hour), d_ik per-request latency (p95 clock:
+                d95, p50 clock: d50), u_ik = replicas x tp x share the devices it occupies (fractional
+                for slices), D_ik its device type
+    p_D         $/hour of one whole device of type D (= price_per_hour / (tp x share), one per type)
     x_ik        1 when stage i runs pair k (binary)
     X_iD        sum of x_ik over k with D_ik = D (an expression, not a variable)
+    N_D         whole devices of type D rented (integer)
     t_i         start of stage i on the p95 clock (u_i on the p50 clock), seconds
     tau_e       transfer time on e, seconds; T_e(D, D') its value when i is on D and j on D'
                 (0 when D = D'); T_e = min over D != D' of T_e(D, D')
     s_eD        in [0, 1]: both ends of e on type D (co-located, no transfer)
-    L95, L50    the SLA; N_D the inventory of type D
+    L95, L50    the SLA; I_D the inventory of type D
 
 Objective
-    minimize  sum_ik c_ik x_ik                                    ($/hour of the whole fleet)
+    minimize  sum_D p_D N_D                                      (the whole-device bill, $/hour)
 
 Constraints
     (1) sum_k x_ik = 1                                            one pair per stage
@@ -23,8 +26,14 @@ Constraints
     (3) tau_e >= T_e * (1 - sum_D s_eD),  s_eD <= X_iD,  s_eD <= X_jD
         and, when links differ by pair, for each D:
         tau_e >= sum_D' T_e(D, D') X_jD' - M_eD (1 - X_iD),  M_eD = max_D' T_e(D, D')
-    (4) sum_ik n_ik x_ik [D_ik = D] <= N_D       for limited D    inventory
+    (4) sum_ik u_ik x_ik [D_ik = D] <= N_D <= I_D                 devices: slices pack, inventory
+        sum_k ceil(u_ik) x_ik [D_ik = D] <= N_D  for each stage i with a fractional u_ik on D
+                                                                  (valid cuts: tighten the LP)
     (5) per-stage caps remove candidates before enumeration (options.py)
+A type without slices (every candidate share 1) has integral u_ik, so N_D = sum u_ik x_ik at the
+optimum and p_D N_D = sum c_ik x_ik: N_D is substituted out, its pairs carry c_ik in the objective
+and (4) is the old inventory row over n_ik = u_ik (only for limited types). Such a type needs no
+single price either. Only sliced types get N_D, and their pairs cost 0 in the objective.
 Bounds: t_i lies in [head_i, L - tail_i], from the latency floors (fastest pair per stage); a pair
 whose floor path head_i + d_ik + tail_i - f_i exceeds L is fixed to 0.
 """
@@ -36,12 +45,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+
 from plait.planner.placement import highs
 from plait.planner.placement.errors import InfeasibleInventory, InfeasiblePlacement, InfeasibleSLA
-from plait.planner.placement.evaluate import to_placement
+from plait.planner.placement.evaluate import fleet, to_placement
 from plait.planner.placement.floors import check_floors, floor_bounds
 from plait.planner.placement.graph import StageGraph, build_graph, max_edge_times
-from plait.planner.placement.options import Enumeration, enumerate_options
+from plait.planner.placement.options import UNIT_TOL, Enumeration, enumerate_options
 from plait.planner.placement.problem import Placement, PlacementProblem, SolveOptions, Stats
 from plait.planner.placement.rounding import round_lp
 
@@ -62,6 +72,7 @@ class Model:
     rlb: list[float] = field(default_factory=list)
     rub: list[float] = field(default_factory=list)
     x_off: list[int] = field(default_factory=list)
+    n_col: dict[int, int] = field(default_factory=dict)  # sliced device type -> its N_D column
 
     def col(self, cost: float, lo: float, hi: float, integer: bool = False) -> int:
         self.c.append(cost)
@@ -85,11 +96,13 @@ def build(problem: PlacementProblem, g: StageGraph, en: Enumeration,
     m = Model()
     so = en.stages
     S = len(so)
-    # x_ik
+    # x_ik: pro-rata cost on types without slices, 0 on sliced types (their N_D carries the cost)
+    sliced = np.asarray(en.sliced, dtype=bool)
     for i in range(S):
         m.x_off.append(len(m.c))
-        for k in range(len(so[i])):
-            m.col(float(so[i].cost[k]) if objective == "cost" else 0.0, 0.0, 1.0, integer=True)
+        cost = np.where(sliced[so[i].device], 0.0, so[i].cost) if objective == "cost" else np.zeros(len(so[i]))
+        for ck in cost.tolist():
+            m.col(ck, 0.0, 1.0, integer=True)
     xcols = [np.arange(m.x_off[i], m.x_off[i] + len(so[i])) for i in range(S)]
     X = [{int(D): xcols[i][so[i].device == D].tolist() for D in np.unique(so[i].device)} for i in range(S)]
     # (1) one pair per stage
@@ -160,16 +173,37 @@ def build(problem: PlacementProblem, g: StageGraph, en: Enumeration,
                     m.row([*cols, z], [*vals, -1.0], -INF, 0.0)
                 else:
                     m.row(cols, vals, -INF, float(L if L is not None else INF))
-    # (4) inventory
-    for D, name in enumerate(en.devices):
-        if name in problem.inventory:
-            cols, vals = [], []
-            for i in range(S):
-                on = np.flatnonzero(so[i].device == D)
-                cols += (m.x_off[i] + on).tolist()
-                vals += so[i].ndev[on].astype(float).tolist()
-            if cols:
-                m.row(cols, vals, -INF, float(problem.inventory[name]))
+    # (4) devices: N_D for sliced types (slices pack, inventory bounds N_D); limited types without slices
+    need = [D for D, name in enumerate(en.devices) if en.sliced[D] or name in problem.inventory]
+    cols_of: dict[int, list[int]] = {D: [] for D in need}
+    vals_of: dict[int, list[float]] = {D: [] for D in need}
+    cuts: dict[int, list[tuple[list[int], list[float]]]] = {D: [] for D in need}
+    for i in range(S):
+        dv = so[i].device
+        order = np.argsort(dv, kind="stable")
+        types, first = np.unique(dv[order], return_index=True)
+        for D, a, b in zip(types.tolist(), first.tolist(), [*first[1:].tolist(), len(order)], strict=True):
+            if D not in cols_of:
+                continue
+            on = order[a:b]
+            cols, u = (m.x_off[i] + on).tolist(), so[i].units[on]
+            cols_of[D] += cols
+            vals_of[D] += u.tolist()
+            if en.sliced[D] and (np.abs(u - np.round(u)) > UNIT_TOL).any():
+                cuts[D].append((cols, np.maximum(np.ceil(u - UNIT_TOL), 0.0).tolist()))
+    for D in need:
+        cap = problem.inventory.get(en.devices[D])
+        if not cols_of[D]:
+            continue
+        if en.sliced[D]:
+            n = m.col(en.price[D] if objective == "cost" else 0.0, 0.0, INF if cap is None else float(cap),
+                      integer=True)
+            m.n_col[D] = n
+            m.row([*cols_of[D], n], [*vals_of[D], -1.0], -INF, 0.0)
+            for cols, up in cuts[D]:
+                m.row([*cols, n], [*up, -1.0], -INF, 0.0)
+        elif cap is not None:
+            m.row(cols_of[D], vals_of[D], -INF, float(cap))
     return m
 
 
@@ -200,12 +234,15 @@ def optimize(problem: PlacementProblem, g: StageGraph, en: Enumeration, m: Model
             bound = lp.objective
             incumbent = round_lp(problem, g, en, m.x_off, lp.x)
     picks, obj, status = incumbent, INF, "time limit"
+    start: tuple[list[int], list[float]] | None = None
     if incumbent is not None:
-        obj = sum(float(en.stages[i].cost[k]) for i, k in enumerate(incumbent))
+        obj, devices, _ = fleet(en, incumbent)
+        cols = [m.x_off[i] + k for i, k in enumerate(incumbent)]
+        ncols = [(n, float(devices.get(en.devices[D], 0))) for D, n in m.n_col.items()]
+        start = (cols + [n for n, _ in ncols], [1.0] * len(cols) + [v for _, v in ncols])
     left = opts.time_limit_s - (time.perf_counter() - t0)
     if left > opts.min_mip_s and (incumbent is None or obj - bound > opts.mip_rel_gap * abs(obj)):
-        cols = None if incumbent is None else [m.x_off[i] + k for i, k in enumerate(incumbent)]
-        mip = highs.run(m, True, left, opts.mip_rel_gap, cols)
+        mip = highs.run(m, True, left, opts.mip_rel_gap, start)
         if mip.status == "infeasible":
             return Solution("infeasible", None, INF, INF, time.perf_counter() - t0)
         bound = max(bound, mip.bound)

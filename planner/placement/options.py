@@ -1,16 +1,30 @@
 """Enumerate (candidate, replicas) pairs per stage with their queueing latency, and drop dominated pairs.
 
-A pair o = (candidate, r) has cost c = r * price, devices n = r * tp, and per-request latencies
-d95 = visits * (Wq_q + latency_s), d50 = visits * (Wq_50 + latency_s) (see queueing.py).
-Replica counts run from the fewest that keep utilization <= max_utilization to `extra_replicas` more.
+A pair o = (candidate, r) has pro-rata cost c = r * price, units u = r * tp * share (devices it occupies,
+fractional for slices), and per-request latencies d95 = visits * (Wq_q + latency_s),
+d50 = visits * (Wq_50 + latency_s) (see queueing.py). Replica counts run from the fewest that keep
+utilization <= max_utilization to `extra_replicas` more.
 
-Pruning is exact (the optimum over the kept pairs equals the optimum over all pairs). Pair o' removes
-o of the same stage when o' is no worse in every number the solver sees:
-  c' <= c,  d95' + m <= d95,  d50' + m <= d50 (only with a p50 target),
-  same device type: n' <= n when that type has an inventory limit, and m = 0;
-  other device type: the other type has no inventory limit, and m = M_i, the largest transfer time
-  the stage's in-edge plus out-edge could add by switching type (swapping o for o' then lengthens no
-  path and raises no cost). Ties go to the lower (cost, d95, index).
+The fleet pays for whole devices: type D costs p_D * N_D with N_D >= the units placed on D. A type with
+no slice (every candidate share 1) has integral units, so its bill is the sum of its pairs' c. A
+"sliced" type (some candidate with share < 1) needs one price per device, p_D = price / (tp * share),
+the same for all its candidates that pass the stage caps (else PlacementInputError; the others never
+become pairs). Types without slices may price candidates freely (each pair's cost is what it adds).
+
+Pruning is exact (the optimum over the kept pairs equals the optimum over all pairs): pair o' removes
+o of the same stage only when swapping o for o' in any placement raises no cost, lengthens no path and
+breaks no inventory limit.
+  Same device type (margin m = 0): d95' <= d95, d50' <= d50 (only with a p50 target), and
+    c' <= c on a type without slices, u' <= u on a sliced type (its bill depends on units only);
+    also u' <= u when the type has an inventory limit.
+  Other device type: d95' + m <= d95, d50' + m <= d50, with m = M_i the largest transfer time the
+    stage's in-edge plus out-edge could add by switching type; the other type has no inventory limit;
+    and hi' <= lo, where [lo, hi] bounds the change of the whole-device bill when the pair is removed
+    from / added to any fleet: lo = p_D floor(u), hi = p_D ceil(u) on a sliced type (room left in a
+    rented device is free, so pro-rata cost is not the marginal cost), lo = hi = c when u is integral
+    (every pair of a type without slices: the old rule c' <= c). So a slice is only dropped for a pair
+    of another type costing no more than the whole devices it would free.
+Ties go to the earlier pair in (cost, d95, d50, index) order, so no two pairs remove each other.
 """
 
 from __future__ import annotations
@@ -18,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from plait.planner.placement.errors import PlacementInputError
 from plait.planner.placement.problem import PlacementProblem, SolveOptions
 from plait.planner.placement.queueing import FloatArray, IntArray, min_replicas, wait_quantiles_table
 
@@ -32,8 +48,10 @@ class StageOptions:
     cost: FloatArray
     d95: FloatArray
     d50: FloatArray
-    ndev: IntArray
+    units: FloatArray  # r * tp * share: devices occupied (fractional for slices)
     util: FloatArray
+    lo: FloatArray  # least the whole-device bill falls when this pair leaves any fleet
+    hi: FloatArray  # most the whole-device bill rises when this pair joins any fleet
 
     def __len__(self) -> int:
         return int(self.cand.shape[0])
@@ -42,14 +60,30 @@ class StageOptions:
         return StageOptions(*(getattr(self, f)[keep] for f in self.__dataclass_fields__))
 
 
+UNIT_TOL = 1e-6  # units within this of an integer count as that integer (float sums of slices)
+PRICE_RTOL = 1e-6  # candidates of one sliced type must imply the same device price to this tolerance
+
+
+def whole(units: float) -> int:
+    """Whole devices holding `units` (slices packed, rounded up)."""
+    return max(0, int(np.ceil(units - UNIT_TOL)))
+
+
 @dataclass
 class Enumeration:
-    """Every stage's kept pairs, the device-type names, and the counts for the statistics."""
+    """Every stage's kept pairs, the device-type names, and the counts for the statistics.
+
+    `sliced[D]`: type D has a candidate with share < 1 (its bill is price[D] x whole devices, and the
+    MILP gives it a variable N_D); `price[D]`: $/hour of one device of a sliced type (0 for the others,
+    whose bill is the sum of their pairs' costs).
+    """
 
     devices: list[str]
     stages: list[StageOptions]
     candidates: int
     enumerated: int
+    sliced: list[bool]
+    price: list[float]
 
     @property
     def kept(self) -> int:
@@ -66,6 +100,40 @@ def passes_caps(problem: PlacementProblem) -> list[list[int]]:
         out.append([k for k, c in enumerate(st.candidates)
                     if all(c.latency_s / cap.units <= cap.max_s * (1 + 1e-12) for cap in st.caps)])
     return out
+
+
+def device_prices(problem: PlacementProblem, rows: list[tuple[int, int]], dev: IntArray, n_types: int,
+                  price: FloatArray, tp: IntArray, share: FloatArray) -> tuple[list[bool], list[float]]:
+    """(sliced, price of one device) per device type, from the candidates `rows` (stage, index) that pass
+    the caps; PlacementInputError naming two candidates when a sliced type has two device prices."""
+    sliced = np.zeros(n_types, dtype=bool)
+    sliced[dev[share < 1]] = True
+    out = np.zeros(n_types)
+    if not sliced.any():
+        return sliced.tolist(), out.tolist()
+    on = np.flatnonzero(sliced[dev])
+    implied = price[on] / (tp[on] * share[on])
+    types, first = np.unique(dev[on], return_index=True)
+    out[types] = implied[first]
+    ref = out[dev[on]]
+    bad = np.flatnonzero(np.abs(implied - ref) > PRICE_RTOL * np.maximum(np.abs(implied), np.abs(ref)))
+    if len(bad):
+        b = int(bad[0])
+        a = int(first[np.searchsorted(types, dev[on[b]])])
+
+        def who(r: int) -> str:
+            si, k = rows[int(on[r])]
+            c = problem.stages[si].candidates[k]
+            return f"stage '{problem.stages[si].name}' candidate {k}" + (f" ({c.label})" if c.label else "")
+
+        name = problem.stages[rows[int(on[b])][0]].candidates[rows[int(on[b])][1]].device
+        raise PlacementInputError(
+            f"device type '{name}' has two prices per whole device: {who(a)} implies ${implied[a]:.6g}/hour, "
+            f"{who(b)} implies ${implied[b]:.6g}/hour (price_per_hour / (tp x share)).\n"
+            "Slices of one type share whole devices, so its candidates must be priced pro rata from one "
+            "device price.\nTo fix: price each candidate as device price x tp x share, or name the "
+            "differently priced devices as different types.")
+    return sliced.tolist(), out.tolist()
 
 
 def transfer_margin(problem: PlacementProblem, edge_times: list[float]) -> list[float]:
@@ -96,7 +164,10 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
     mu = np.array([c.throughput for c in cands], dtype=float)
     price = np.array([c.price_per_hour for c in cands], dtype=float)
     tp = np.array([c.tp for c in cands], dtype=np.int64)
+    share = np.array([c.share for c in cands], dtype=float)
     dev = np.array([dev_ix[c.device] for c in cands], dtype=np.int64)
+    sliced_l, price_l = device_prices(problem, rows, dev, len(devices), price, tp, share)
+    sliced, dev_price = np.array(sliced_l, dtype=bool), np.array(price_l, dtype=float)
     lam = problem.qps * visits
     r0 = min_replicas(lam, mu, opts.max_utilization)
     extra = opts.extra_replicas
@@ -114,26 +185,36 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
     flat = live.ravel()
     rep = lambda a: np.repeat(a, steps)[flat]  # noqa: E731
     P_stage = rep(st_of)
+    P_dev = rep(dev)
+    cost = (r * price[:, None]).ravel()[flat]
+    units = (r * (tp * share)[:, None]).ravel()[flat]
+    lo, hi = cost, cost
+    if sliced.any():  # marginal whole-device cost on sliced types: [p floor(u), p ceil(u)]
+        on = sliced[P_dev]
+        p = dev_price[P_dev]
+        lo = np.where(on, p * np.maximum(np.floor(units + UNIT_TOL), 0.0), cost)
+        hi = np.where(on, p * np.maximum(np.ceil(units - UNIT_TOL), 0.0), cost)
     P = StageOptions(
-        cand=rep(cand), replicas=r.ravel()[flat], device=rep(dev),
-        cost=(r * price[:, None]).ravel()[flat],
+        cand=rep(cand), replicas=r.ravel()[flat], device=P_dev, cost=cost,
         d95=(visits[:, None] * (w95 + lat[:, None])).ravel()[flat],
         d50=(visits[:, None] * (w50 + lat[:, None])).ravel()[flat],
-        ndev=(r * tp[:, None]).ravel()[flat],
+        units=units,
         util=np.where(lam[:, None] > 0, lam[:, None] / (r * mu[:, None]), 0.0).ravel()[flat],
+        lo=lo, hi=hi,
     )
     S = len(problem.stages)
     margins = np.asarray(transfer_margin(problem, max_edge_times) if max_edge_times is not None
                          else [0.0] * S, dtype=float)
     if opts.prune and not use50 and not limited.any():
-        keep = _sweep(P, P_stage, margins, len(devices))
+        keep = _sweep(P, P_stage, margins, len(devices), sliced)
         P, P_stage = P.take(keep), P_stage[keep]
     order = np.argsort(P_stage, kind="stable")
     bounds = np.searchsorted(P_stage[order], np.arange(S + 1))
     per_stage = [P.take(order[bounds[i]:bounds[i + 1]]) for i in range(S)]
     if opts.prune and (use50 or limited.any()):
-        per_stage = [s.take(_pareto(s, limited, m, use50)) for s, m in zip(per_stage, margins, strict=True)]
-    return Enumeration(devices, per_stage, sum(len(k) for k in ok), enumerated)
+        per_stage = [s.take(_pareto(s, limited, sliced, m, use50))
+                     for s, m in zip(per_stage, margins, strict=True)]
+    return Enumeration(devices, per_stage, sum(len(k) for k in ok), enumerated, sliced_l, price_l)
 
 
 def _prefix_min_before(v: FloatArray, grp: IntArray) -> FloatArray:
@@ -150,27 +231,42 @@ def _prefix_min_before(v: FloatArray, grp: IntArray) -> FloatArray:
     return np.minimum.accumulate(table, axis=1)[gid, pos]
 
 
-def _sweep(P: StageOptions, stage: IntArray, margin: FloatArray, n_types: int) -> IntArray:
+def _sweep(P: StageOptions, stage: IntArray, margin: FloatArray, n_types: int, sliced: np.ndarray) -> IntArray:
     """Kept rows when only (cost, d95) matter: two sorted sweeps, within a device type, then across.
 
-    After the first sweep, the kept pairs of one type have strictly falling d95 as cost rises, so an
-    earlier pair (cost' <= cost) with d95' + M <= d95 in the second sweep is of another type.
+    Within a type the size is c (units on a sliced type). After the first sweep, the kept pairs of one
+    type have strictly falling d95 as size rises. The second sweep orders a stage's pairs by (hi, d95,
+    index); pair o may be removed by the pairs before it whose hi' <= lo_o, a prefix of that order
+    (all pairs before it when every lo = hi, as without slices).
     """
     idx = np.arange(len(P))
-    o = np.lexsort((idx, P.d95, P.cost, P.device, stage))
+    size = np.where(sliced[P.device], P.units, P.cost) if sliced.any() else P.cost
+    o = np.lexsort((idx, P.d95, size, P.device, stage))
     keep1 = o[P.d95[o] < _prefix_min_before(P.d95[o], stage[o] * n_types + P.device[o])]
-    o2 = keep1[np.lexsort((keep1, P.d95[keep1], P.cost[keep1], stage[keep1]))]
-    prev = _prefix_min_before(P.d95[o2], stage[o2])
-    return np.sort(o2[prev + margin[stage[o2]] > P.d95[o2]])
+    o2 = keep1[np.lexsort((keep1, P.d95[keep1], P.hi[keep1], stage[keep1]))]
+    st2, d2 = stage[o2], P.d95[o2]
+    prev = _prefix_min_before(d2, st2)
+    hi2, lo2 = P.hi[o2], P.lo[o2]
+    if not np.array_equal(hi2, lo2):
+        n = len(o2)
+        _, inv = np.unique(np.concatenate([hi2, lo2]), return_inverse=True)
+        R = int(inv.max()) + 1
+        key_hi = st2 * R + inv[:n]  # nondecreasing: sorted by (stage, hi)
+        end = np.minimum(np.searchsorted(key_hi, st2 * R + inv[n:], side="right"), np.arange(n))
+        start = np.searchsorted(st2, st2, side="left")  # first row of the stage
+        incl = np.minimum(prev, d2)  # min of d95 over the stage's rows up to and including this one
+        prev = np.where(end > start, incl[np.maximum(end - 1, 0)], np.inf)
+    return np.sort(o2[prev + margin[st2] > d2])
 
 
-def _pareto(s: StageOptions, limited: np.ndarray, margin: float, use50: bool) -> IntArray:
+def _pareto(s: StageOptions, limited: np.ndarray, sliced: np.ndarray, margin: float, use50: bool) -> IntArray:
     """Indices of the pairs no other pair dominates (the rule in the module docstring)."""
     n = len(s)
     if n <= 1:
         return np.arange(n, dtype=np.int64)
-    # 1. within one device type: a sort-and-sweep when only (cost, d95) matter, pairwise otherwise
-    order = np.lexsort((np.arange(n), s.d95, s.cost, s.device))
+    size = np.where(sliced[s.device], s.units, s.cost)
+    # 1. within one device type: a sort-and-sweep when only (size, d95) matter, pairwise otherwise
+    order = np.lexsort((np.arange(n), s.d50 if use50 else np.zeros(n), s.d95, size, s.device))
     keep: list[int] = []
     dev_sorted = s.device[order]
     starts = np.flatnonzero(np.r_[True, dev_sorted[1:] != dev_sorted[:-1]])
@@ -182,29 +278,29 @@ def _pareto(s: StageOptions, limited: np.ndarray, margin: float, use50: bool) ->
             prev_min = np.minimum.accumulate(np.r_[np.inf, d[:-1]])
             keep.extend(g[d < prev_min].tolist())
         else:
-            keep.extend(g[_pairwise_undominated(s, g, np.zeros(len(g)), limited, use50)].tolist())
+            keep.extend(g[_pairwise_undominated(s, g, np.zeros(len(g)), limited, sliced, use50)].tolist())
     kept = np.array(sorted(keep), dtype=np.int64)
     # 2. across device types, on the survivors (few per stage)
-    g = kept[np.lexsort((kept, s.d95[kept], s.cost[kept]))]
-    mask = _pairwise_undominated(s, g, np.full(len(g), margin), limited, use50, cross=True)
+    g = kept[np.lexsort((kept, s.d50[kept] if use50 else np.zeros(len(kept)), s.d95[kept], s.hi[kept]))]
+    mask = _pairwise_undominated(s, g, np.full(len(g), margin), limited, sliced, use50, cross=True)
     return np.sort(g[mask])
 
 
 def _pairwise_undominated(s: StageOptions, g: IntArray, margin: np.ndarray, limited: np.ndarray,
-                          use50: bool, cross: bool = False) -> np.ndarray:
-    """Mask over g (sorted by cost, d95, index) of pairs that no earlier-or-better pair dominates."""
-    c, d95, d50, nd, dv = s.cost[g], s.d95[g], s.d50[g], s.ndev[g], s.device[g]
+                          sliced: np.ndarray, use50: bool, cross: bool = False) -> np.ndarray:
+    """Mask over g of pairs that no earlier pair of g dominates; g is sorted so that a pair can only
+    dominate a later one (by size within a type, by hi across types; then d95, d50, index)."""
+    d95, d50, u, dv = s.d95[g], s.d50[g], s.units[g], s.device[g]
+    size = np.where(sliced[dv], u, s.cost[g])
     rank = np.arange(len(g))
     # dom[a, b]: pair a dominates pair b
     same = dv[:, None] == dv[None, :]
     m = np.where(same, 0.0, margin[None, :]) if cross else np.zeros((len(g), len(g)))
-    dom = (c[:, None] <= c[None, :]) & (d95[:, None] + m <= d95[None, :])
+    cheaper = np.where(same, size[:, None] <= size[None, :], s.hi[g][:, None] <= s.lo[g][None, :])
+    dom = cheaper & (d95[:, None] + m <= d95[None, :])
     if use50:
         dom &= d50[:, None] + m <= d50[None, :]
     lim_b = limited[dv][None, :]
-    dom &= np.where(same, ~lim_b | (nd[:, None] <= nd[None, :]), ~limited[dv][:, None])
-    better = (c[:, None] < c[None, :]) | (d95[:, None] < d95[None, :]) | (rank[:, None] < rank[None, :])
-    if use50:
-        better |= d50[:, None] < d50[None, :]
-    dom &= better & (rank[:, None] != rank[None, :])
+    dom &= np.where(same, ~lim_b | (u[:, None] <= u[None, :]), ~limited[dv][:, None])
+    dom &= rank[:, None] < rank[None, :]
     return np.asarray(~dom.any(axis=0), dtype=bool)

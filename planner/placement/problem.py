@@ -23,7 +23,12 @@ class Candidate(_Model):
     tp: int = Field(default=1, ge=1, description="devices per replica (tensor-parallel degree)")
     latency_s: float = Field(gt=0, description="seconds one execution takes at this batch (service time)")
     throughput: float = Field(gt=0, description="executions per second one replica sustains")
-    price_per_hour: float = Field(ge=0, description="USD per hour for one replica (all tp devices)")
+    price_per_hour: float = Field(ge=0, description="USD per hour for one replica (all tp devices), pro rata "
+                                  "to `share`: one whole device of this type costs price_per_hour / (tp * share)")
+    share: float = Field(default=1.0, gt=0, le=1, description="fraction of each of its tp devices one replica "
+                         "occupies: 1 = whole devices; 0.5, 0.25 = an accelerator slice (MIG partition, MPS "
+                         "share); cores / server cores for a tool worker. Slices of one type pack onto whole "
+                         "devices, and the fleet pays for whole devices")
     label: str = ""
 
 
@@ -133,6 +138,7 @@ class Choice(_Model):
     device: str
     replicas: int
     devices_per_replica: int
+    share: float = Field(default=1.0, description="fraction of each device one replica occupies")
     batch: int
     mode: str
     label: str
@@ -141,7 +147,9 @@ class Choice(_Model):
     latency_p50_s: float = Field(description="per request: visits x p50 sojourn (queueing + service)")
     latency_p95_s: float = Field(description="per request: visits x stage-quantile sojourn")
     utilization: float
-    cost_per_hour: float
+    cost_per_hour: float = Field(description="this stage's pro-rata share (replicas x price_per_hour). Slices "
+                                 "are billed as whole devices, so the choices need not sum to "
+                                 "Placement.cost_per_hour")
 
 
 class Transfer(_Model):
@@ -177,13 +185,13 @@ class Placement(_Model):
     """The answer: one choice per stage, its cost and its predicted end-to-end latency."""
 
     choices: list[Choice]
-    cost_per_hour: float
+    cost_per_hour: float = Field(description="the whole-device bill: sum over device types of price x devices")
     p95_s: float = Field(description="longest path of per-stage p95s and transfers (critical-path estimate)")
     p50_s: float
     critical_path: list[str]
     start_s: dict[str, float] = Field(description="p95 clock: when each stage starts on the critical-path model")
     transfers: list[Transfer] = []
-    devices: dict[str, int] = Field(description="device type -> devices used")
+    devices: dict[str, int] = Field(description="device type -> whole devices rented (slices packed, rounded up)")
     feasible: bool = True
     violations: list[str] = []
     stats: Stats | None = None

@@ -3,16 +3,17 @@
 Taking, per stage, the fastest pair in the LP's support never lengthens a stage beyond its LP value,
 so the rounded point meets every path constraint unless a transfer appears that the LP priced
 fractionally (then it is checked and dropped). Stages the LP split are then moved, one at a time,
-to the cheapest pair of their support that keeps the exact evaluation feasible.
+to the cheapest pair of their support (by the whole-device bill) that keeps the exact evaluation feasible.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from plait.planner.placement.evaluate import REL_TOL, evaluate
+
+from plait.planner.placement.evaluate import REL_TOL, evaluate, fleet
 from plait.planner.placement.graph import StageGraph, longest_path
-from plait.planner.placement.options import Enumeration
+from plait.planner.placement.options import Enumeration, whole
 from plait.planner.placement.problem import PlacementProblem
 
 
@@ -38,31 +39,44 @@ def round_lp(problem: PlacementProblem, g: StageGraph, en: Enumeration, x_off: l
     d95 = [float(so[i].d95[k]) for i, k in enumerate(picks)]
     d50 = [float(so[i].d50[k]) for i, k in enumerate(picks)]
     xfer = [g.transfer_s(problem, e, dev[i], dev[j]) for e, (i, j) in enumerate(g.edges)]
-    used = dict(ev.devices)
+    units = fleet(en, picks)[2]
+    dix = {d: D for D, d in enumerate(en.devices)}
     for i, ks in split:
+        k0 = picks[i]
         for k in ks:
-            if so[i].cost[k] >= so[i].cost[picks[i]]:
-                break
-            nd = en.devices[int(so[i].device[k])]
+            D0, D1 = int(so[i].device[k0]), int(so[i].device[k])
+            if not en.sliced[D0] and not en.sliced[D1] and so[i].cost[k] >= so[i].cost[k0]:
+                break  # sorted by cost: no later pair is cheaper
+            nd = en.devices[D1]
+            t_units = dict(units)
+            t_units[dev[i]] -= float(so[i].units[k0])
+            t_units[nd] = t_units.get(nd, 0.0) + float(so[i].units[k])
+            if _bill(en, dix, i, k, t_units) >= _bill(en, dix, i, k0, units):
+                continue
             new_x = {e: g.transfer_s(problem, e, nd if a == i else dev[a], nd if b == i else dev[b])
                      for e in g.preds[i] + g.succs[i] for a, b in [g.edges[e]]}
             t_d95, t_d50, t_x = d95.copy(), d50.copy(), xfer.copy()
             t_d95[i], t_d50[i] = float(so[i].d95[k]), float(so[i].d50[k])
             for e, v in new_x.items():
                 t_x[e] = v
-            t_used = dict(used)
-            t_used[dev[i]] -= int(so[i].ndev[picks[i]])
-            t_used[nd] = t_used.get(nd, 0) + int(so[i].ndev[k])
-            if not _ok(problem, g, t_d95, t_d50, t_x, t_used):
+            if not _ok(problem, g, t_d95, t_d50, t_x, t_units):
                 continue
-            picks[i], dev[i], d95, d50, xfer, used = k, nd, t_d95, t_d50, t_x, t_used
+            picks[i], dev[i], d95, d50, xfer, units = k, nd, t_d95, t_d50, t_x, t_units
             break
     return picks
 
 
+def _bill(en: Enumeration, dix: dict[str, int], i: int, k: int, units: dict[str, float]) -> float:
+    """The part of the whole-device bill that changes when stage i moves: its own cost on a type without
+    slices, plus every sliced type's devices (the rest is the same on both sides of a comparison)."""
+    s = en.stages[i]
+    own = 0.0 if en.sliced[int(s.device[k])] else float(s.cost[k])
+    return own + sum(en.price[dix[d]] * whole(u) for d, u in units.items() if en.sliced[dix[d]])
+
+
 def _ok(problem: PlacementProblem, g: StageGraph, d95: list[float], d50: list[float], xfer: list[float],
-        used: dict[str, int]) -> bool:
-    if any(d in problem.inventory and n > problem.inventory[d] for d, n in used.items()):
+        units: dict[str, float]) -> bool:
+    if any(d in problem.inventory and whole(n) > problem.inventory[d] for d, n in units.items()):
         return False
     for d, target in ((d95, problem.sla.p95_s), (d50, problem.sla.p50_s)):
         if target is not None and longest_path(g, d, xfer)[0] > target * (1 + REL_TOL):

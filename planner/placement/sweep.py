@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from pydantic import BaseModel, ConfigDict
+
 from plait.planner.placement.errors import InfeasiblePlacement
 from plait.planner.placement.milp import solve
 from plait.planner.placement.problem import SLA, Placement, PlacementProblem, SolveOptions
-from pydantic import BaseModel, ConfigDict
 
 
 class Baseline(BaseModel):
