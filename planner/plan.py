@@ -18,6 +18,8 @@ class StageChoice(_Model):
     device: str = Field(description="device type from the catalog")
     replicas: int = Field(ge=1)
     devices_per_replica: int = Field(ge=1, description="tensor-parallel degree")
+    share: float = Field(1.0, gt=0, le=1, description="fraction of each device a replica occupies (slices, "
+                                                      "tool workers' cores)")
     batch: int = Field(ge=1, description="maximum batch")
     mode: str = Field(description="eager or graph (CUDA graphs)")
     visits: float = Field(description="expected executions per request (loops and branches folded in)")

@@ -77,10 +77,9 @@ SHARES = (0.5, 0.25)
 
 @dataclass(frozen=True)
 class Option:
-    """A candidate for the solver, and the fraction of a device (or CPU server) one replica occupies."""
+    """A candidate for the solver, with the assumptions behind its numbers."""
 
     candidate: Candidate
-    share: float = 1.0
     notes: tuple[str, ...] = ()   # unsourced figures and assumed factors behind this option's numbers
 
 
@@ -103,7 +102,7 @@ def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis, ca
             share = min(stage.tool_cpu / dev.cores.value, 1.0)
             out.append(Option(Candidate(device=name, batch=1, mode="eager", tp=1, latency_s=latency,
                                         throughput=1.0 / latency, price_per_hour=price_per_hour(dev, basis) * share,
-                                        label=f"{name} worker ({stage.tool_cpu:g} cores)", share=share), share,
+                                        label=f"{name} worker ({stage.tool_cpu:g} cores)", share=share),
                               tuple(price_assumptions(dev, basis))))
         return out
     usable = catalog.default("usable_memory_fraction").value
@@ -119,7 +118,7 @@ def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis, ca
             label = f"{c.device} tp{c.tp} b{c.batch} {c.mode}" + (f" {share:g} slice" if share < 1 else "")
             out.append(Option(Candidate(device=c.device, batch=c.batch, mode=c.mode, tp=c.tp, latency_s=slow,
                                         throughput=c.batch / slow, price_per_hour=c.usd_per_hour * share,
-                                        label=label, share=share), share, c.assumptions))
+                                        label=label, share=share), c.assumptions))
     return out
 
 
@@ -218,7 +217,7 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
                            ops=[f"{op.name}" + (f"@{by_name[c.stage].loc}" if by_name[c.stage].loc else "")
                                 for op in by_name[c.stage].ops],
                            device=c.device, replicas=c.replicas, devices_per_replica=c.devices_per_replica,
-                           batch=c.batch, mode=c.mode, visits=c.visits, service_s=c.service_s,
+                           share=c.share, batch=c.batch, mode=c.mode, visits=c.visits, service_s=c.service_s,
                            latency_p50_s=c.latency_p50_s, latency_p95_s=c.latency_p95_s,
                            utilization=c.utilization, cost_per_hour=c.cost_per_hour)
                for c in placement.choices]

@@ -163,3 +163,16 @@ def test_report_opens_in_a_browser_with_every_figure(rag_plan: Path, tmp_path: P
     assert all(width > 0 for _, width in seen["images"]), seen["images"]
     assert float(seen["cost"]) == pytest.approx(plan.cost_per_hour, abs=0.005)
     assert float(seen["million"]) == pytest.approx(plan.cost_per_million_requests, abs=0.005)
+
+
+def test_the_example_inventory_plans_within_what_it_owns(tmp_path: Path) -> None:
+    from plait.planner.inventory import load_inventory
+
+    owned = load_inventory("examples/inventory.yaml", load_catalog())
+    assert owned.devices is not None and len(owned.links) == 2
+    code, output = plan_cli("examples/rag.py:answer", "--out", str(tmp_path), "--sweep", "0",
+                            "--inventory", "examples/inventory.yaml")
+    assert code == 0, output
+    plan = Plan.model_validate_json((tmp_path / "plan.json").read_text())
+    for device, n in plan.fleet.items():
+        assert n <= owned.devices[device]

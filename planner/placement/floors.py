@@ -32,7 +32,9 @@ def floor_bounds(g: StageGraph, f: list[float]) -> tuple[list[float], list[float
 
 
 def _ms(s: float) -> str:
-    return f"{s * 1e3:.3g}"
+    """Milliseconds as people write them: 38, 2.5, 0.12, 6720 (never 6.72e+03)."""
+    ms = s * 1e3
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
 
 
 def check_caps(problem: PlacementProblem) -> None:

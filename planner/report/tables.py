@@ -39,10 +39,10 @@ def summary(plan: Plan) -> Table:
 
 
 def stages(plan: Plan) -> Table:
-    rows = [[s.stage, s.device, str(s.replicas), str(s.devices_per_replica), str(s.batch), s.mode,
+    rows = [[s.stage, s.device, str(s.replicas), str(s.devices_per_replica), f"{s.share:g}", str(s.batch), s.mode,
              f"{s.visits:g}", _ms(s.latency_p50_s), _ms(s.latency_p95_s), f"{s.utilization:.0%}",
              _usd(s.cost_per_hour)] for s in plan.stages]
-    header = ["stage", "device", "replicas", "TP", "batch", "mode", "visits", "p50 ms", "p95 ms", "util",
+    header = ["stage", "device", "replicas", "TP", "share", "batch", "mode", "visits", "p50 ms", "p95 ms", "util",
               "$/hour"]
     return Table("Stages", header, rows)
 
