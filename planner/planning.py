@@ -43,6 +43,7 @@ from plait.planner.plan import (
 )
 from plait.planner.plan import Candidate as ConsideredRow
 from plait.planner.stage import candidates as cost_candidates
+from plait.planner.workload import OpSpec
 from plait.sdk.graph import AgentGraph
 from plait.sdk.models import MODELS
 
@@ -71,6 +72,7 @@ def _devices(catalog: Catalog, inventory: Inventory | None) -> list[str]:
     return sorted(name.lower() for name, n in inventory.devices.items() if n > 0)
 
 
+_MEMO: dict[int, tuple[Catalog, dict[tuple[object, ...], list[tuple[Candidate, tuple[str, ...]]]]]] = {}
 SHARES = (0.5, 0.25)
 """Fractions of one accelerator a small stage may take (MIG partitions or MPS-style sharing)."""
 
@@ -105,10 +107,24 @@ def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis, ca
                                         label=f"{name} worker ({stage.tool_cpu:g} cores)", share=share),
                               tuple(price_assumptions(dev, basis))))
         return out
+    return [Option(c, notes) for c, notes in _model_candidates(stage.spec, stage.steps, tuple(devices), basis,
+                                                               catalog)]
+
+
+def _model_candidates(spec: OpSpec, steps: float, devices: tuple[str, ...], basis: PriceBasis,
+                      catalog: Catalog) -> list[tuple[Candidate, tuple[str, ...]]]:
+    """Candidates of a model stage; memoized per catalog, since agents repeat the same call shapes."""
+    key = (spec, steps, devices, basis)
+    memo = _MEMO.setdefault(id(catalog), (catalog, {}))[1]
+    if key in memo:
+        return memo[key]
     usable = catalog.default("usable_memory_fraction").value
-    for c in cost_candidates(stage.spec, devices, batches=BATCHES, basis=basis, catalog=catalog,
-                             factors=builtin_factors()):
-        latency = c.latency_s * stage.steps          # a decode execution generates `steps` tokens
+    out: list[tuple[Candidate, tuple[str, ...]]] = []
+    # Graph mode (CUDA graphs) is never slower than eager at the same price in the cost model (eager adds
+    # host launch time the device cannot hide), so accelerators are costed in graph mode only; CPUs run eager.
+    for c in cost_candidates(spec, list(devices), batches=BATCHES, modes=("graph",), basis=basis,
+                             catalog=catalog, factors=builtin_factors()):
+        latency = c.latency_s * steps          # a decode execution generates `steps` tokens
         dev = catalog.device(c.device)
         for share in (1.0, *SHARES):
             if share < 1.0 and (dev.kind != "gpu" or c.tp > 1
@@ -116,9 +132,10 @@ def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis, ca
                 continue
             slow = latency / share
             label = f"{c.device} tp{c.tp} b{c.batch} {c.mode}" + (f" {share:g} slice" if share < 1 else "")
-            out.append(Option(Candidate(device=c.device, batch=c.batch, mode=c.mode, tp=c.tp, latency_s=slow,
-                                        throughput=c.batch / slow, price_per_hour=c.usd_per_hour * share,
-                                        label=label, share=share), c.assumptions))
+            out.append((Candidate(device=c.device, batch=c.batch, mode=c.mode, tp=c.tp, latency_s=slow,
+                                  throughput=c.batch / slow, price_per_hour=c.usd_per_hour * share,
+                                  label=label, share=share), c.assumptions))
+    memo[key] = out
     return out
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,6 +64,7 @@ class Work:
 # ---------------------------------------------------------------- parameter counts
 
 
+@lru_cache(maxsize=256)   # pure in (frozen spec, role) and called for every candidate a planner costs
 def layer_params(s: StackSpec, role: Literal["decoder", "encoder"]) -> dict[str, int]:
     """Parameters of one layer by part. `matmul_active` is what one token multiplies through."""
     d, h, kv, hd = s.d_model, s.heads, s.n_kv, s.hd
@@ -84,6 +86,7 @@ def layer_params(s: StackSpec, role: Literal["decoder", "encoder"]) -> dict[str,
             "total": total, "matmul_active": active}
 
 
+@lru_cache(maxsize=256)
 def stack_params(s: StackSpec, role: Literal["decoder", "encoder"]) -> dict[str, int]:
     """Parameters of a whole stack: layers, embeddings, LM head, final norm, audio front end."""
     lp = layer_params(s, role)

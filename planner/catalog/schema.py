@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -54,8 +55,8 @@ class DeviceSpec(_Row):
     cores: Figure | None = Field(default=None, description="cpu: physical cores")
     clock_ghz: Figure | None = Field(default=None, description="cpu: base clock, GHz")
 
-    def figures(self) -> dict[str, Figure]:
-        """Every figure of this device by dotted name (flops.bf16, mem_gb, ...)."""
+    @cached_property   # the spec is frozen, and the cost model asks for this on every estimate
+    def _figures(self) -> dict[str, Figure]:
         out = {f"flops.{k}": v for k, v in self.flops.items()}
         for key in ("mem_gb", "mem_bw_gbps", "host_link_gbps", "scaleup_gbps", "tdp_w", "capex_usd",
                     "cloud_usd_per_hour", "cores", "clock_ghz"):
@@ -63,6 +64,10 @@ class DeviceSpec(_Row):
             if fig is not None:
                 out[key] = fig
         return out
+
+    def figures(self) -> dict[str, Figure]:
+        """Every figure of this device by dotted name (flops.bf16, mem_gb, ...)."""
+        return dict(self._figures)
 
 
 class Source(_Row):
