@@ -53,10 +53,10 @@ def agent_source(chains: int, blocks: int) -> str:
 
 def run_once(path: Path, time_limit_s: float) -> dict[str, float | int | str]:
     from plait.ir.pipeline import compile_graph
+    from plait.planner import planning
     from plait.planner.catalog import load_catalog
     from plait.planner.grouping import extract_stages
     from plait.planner.placement import SolveOptions, solve
-    from plait.planner import planning
     from plait.planner.planning import Targets, build_problem
     from plait.sdk import trace
     from plait.sdk.loader import load_agent
