@@ -176,3 +176,19 @@ def test_the_example_inventory_plans_within_what_it_owns(tmp_path: Path) -> None
     plan = Plan.model_validate_json((tmp_path / "plan.json").read_text())
     for device, n in plan.fleet.items():
         assert n <= owned.devices[device]
+
+
+def test_time_per_output_token_bound_explains_itself(tmp_path: Path) -> None:
+    code, output = plan_cli("examples/refine.py:code_review", "--out", str(tmp_path), "--tpot-ms", "2")
+    assert code == 2 and "Traceback" not in output
+    first = output.splitlines()[0]
+    assert first.startswith("error: decode of ") and "ms per token on the fastest device" in first
+    assert "the time per output token allows 2" in first
+
+
+def test_time_per_output_token_bound_holds_in_the_plan(tmp_path: Path) -> None:
+    code, output = plan_cli("examples/rag.py:answer", "--out", str(tmp_path), "--sweep", "0", "--tpot-ms", "15")
+    assert code == 0, output
+    plan = Plan.model_validate_json((tmp_path / "plan.json").read_text())
+    decode = next(s for s in plan.stages if s.stage.startswith("decode:llama-3.1-8b"))
+    assert decode.service_s / 160 <= 0.015    # 160 expected output tokens per execution

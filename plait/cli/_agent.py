@@ -16,13 +16,15 @@ def check_positive(**flags: float | None) -> None:
             raise typer.BadParameter(f"must be > 0, got {value:g}", param_hint="--" + flag.replace("_", "-"))
 
 
-def traced(target: str, sla_p95_ms: float | None = None, qps: float | None = None) -> AgentGraph:
-    """The AgentGraph of FILE:AGENT; raises LoadError/TraceError (PlaitErrors) on bad input."""
+def traced(target: str, sla_p95_ms: float | None = None, qps: float | None = None, *,
+           sla_p50_ms: float | None = None, ttft_ms: float | None = None,
+           tpot_ms: float | None = None) -> AgentGraph:
+    """The AgentGraph of FILE:AGENT, its SLA fields overridden where given; raises PlaitErrors on bad input."""
     from plait.sdk import SLA, trace
     from plait.sdk.loader import load_agent
 
     agent = load_agent(target)
-    sla = agent.sla
-    if sla_p95_ms is not None:
-        sla = (sla or SLA()).model_copy(update={"p95_ms": sla_p95_ms})
+    overrides = {k: v for k, v in (("p95_ms", sla_p95_ms), ("p50_ms", sla_p50_ms), ("ttft_ms", ttft_ms),
+                                   ("tpot_ms", tpot_ms)) if v is not None}
+    sla = (agent.sla or SLA()).model_copy(update=overrides) if overrides else agent.sla
     return trace(agent, sla=sla, qps=qps)

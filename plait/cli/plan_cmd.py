@@ -18,13 +18,19 @@ def plan(
         "--inventory", help="YAML file: device types and counts available, and links. Default: any, unlimited.")] = None,
     sla_p95_ms: Annotated[float | None, typer.Option(
         "--sla-p95-ms", help="End-to-end p95 target, ms; overrides the decorator's.")] = None,
+    sla_p50_ms: Annotated[float | None, typer.Option(
+        "--sla-p50-ms", help="End-to-end p50 target, ms; overrides the decorator's.")] = None,
+    ttft_ms: Annotated[float | None, typer.Option(
+        "--ttft-ms", help="Time to first token of every LLM call, ms (bounds each prefill).")] = None,
+    tpot_ms: Annotated[float | None, typer.Option(
+        "--tpot-ms", help="Time per output token of every LLM call, ms (bounds each decode).")] = None,
     qps: Annotated[float | None, typer.Option("--qps", help="Request rate, requests/s; overrides the decorator's.")] = None,
     price: Annotated[Literal["cloud", "tco"], typer.Option(
         "--price", help="cloud: on-demand $/hour; tco: capex over 4 years at 8% plus power at TDP.")] = "cloud",
     sweep: Annotated[int, typer.Option("--sweep", help="SLA targets in the TCO-versus-SLA frontier (0: none).")] = 9,
 ) -> None:
     """Plan FILE:AGENT: per stage the device, replicas, batch and mode at minimum $/hour under the SLA."""
-    check_positive(sla_p95_ms=sla_p95_ms, qps=qps)
+    check_positive(sla_p95_ms=sla_p95_ms, sla_p50_ms=sla_p50_ms, ttft_ms=ttft_ms, tpot_ms=tpot_ms, qps=qps)
     with user_errors():
         from rich.console import Console
         from rich.progress import Progress
@@ -37,17 +43,21 @@ def plan(
 
         catalog = load_catalog()
         fleet = load_inventory(inventory, catalog) if inventory is not None else None
-        graph = traced(target, sla_p95_ms, qps)
-        console = Console(stderr=True)
-        with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("sweeping SLA targets", total=max(sweep, 1))
+        graph = traced(target, sla_p95_ms, qps, sla_p50_ms=sla_p50_ms, ttft_ms=ttft_ms, tpot_ms=tpot_ms)
+        # The bar appears once the frontier sweep starts, so an error before it prints alone.
+        progress = Progress(console=Console(stderr=True), transient=True)
+        task = progress.add_task("sweeping SLA targets", total=max(sweep, 1), start=False)
 
-            def tick(done: int, total: int, sla_s: float) -> None:
-                progress.update(task, completed=done, total=total,
-                                description=f"frontier: SLA {sla_s * 1e3:.0f} ms")
+        def tick(done: int, total: int, sla_s: float) -> None:
+            progress.start()
+            progress.update(task, completed=done, total=total, description=f"frontier: SLA {sla_s * 1e3:.0f} ms")
 
+        try:
             result = plan_agent(graph, source=target, inventory=fleet, price_basis=price, catalog=catalog,
                                 sweep_points=sweep, progress=tick)
+        finally:
+            if progress.live.is_started:
+                progress.stop()
         written = write_report(result.plan, out)
         (out / "placed.mlir").write_text(result.placed_text)
     Console().print(plan_table(result.plan))
