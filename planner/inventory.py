@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from plait.planner.catalog import Catalog, did_you_mean
+from plait.planner.catalog import Catalog, Figure, did_you_mean
 from plait.sdk.errors import PlaitError
 
 EXAMPLE = """\
 devices:            # device type (plait cost catalog names) -> how many you have; omitted types are unavailable
-  h100-sxm: 8
   l4: 16
   spr-32: 4
+nodes:              # servers: their devices count too; a tensor-parallel group stays inside one node
+  - device: h100-sxm
+    count: 2                 # servers
+    devices_per_node: 8
+    scaleup_gbps: 450        # GB/s per direction between the node's devices (NVLink); 0: PCIe only
 links:              # between two different pools; the first match wins, '*' matches any type
   - between: [h100-sxm, l4]
     bandwidth_gbps: 50     # GB/s
@@ -36,12 +41,52 @@ class LinkSpec(BaseModel):
     latency_us: float = Field(ge=0, description="one-way latency, microseconds")
 
 
+class NodeSpec(BaseModel):
+    """Servers of one device type: how many, how many devices each, and the link between those devices."""
+
+    model_config = ConfigDict(extra="forbid")
+    device: str = Field(description="device type of every device in the node")
+    count: int = Field(ge=0, description="nodes (servers) available")
+    devices_per_node: int = Field(ge=1, description="devices in one node: the largest tensor-parallel group")
+    scaleup_gbps: float | None = Field(None, ge=0, description="GB/s per direction between the node's devices "
+                                                               "(NVLink-class); 0: none, PCIe only; default: "
+                                                               "the catalog's figure")
+
+
 class Inventory(BaseModel):
-    """Device types and counts available (None: any type, unlimited) and the links between pools."""
+    """Device types and counts available (None: any type, unlimited), nodes, and the links between pools."""
 
     model_config = ConfigDict(extra="forbid")
     devices: dict[str, int] | None = Field(None, description="device type -> devices available")
+    nodes: list[NodeSpec] = []
     links: list[LinkSpec] = []
+
+    def counts(self) -> dict[str, int] | None:
+        """Devices available per type, nodes included; None when neither limits anything."""
+        if self.devices is None and not self.nodes:
+            return None
+        out = {k.lower(): v for k, v in (self.devices or {}).items()}
+        for node in self.nodes:
+            key = node.device.lower()
+            out[key] = out.get(key, 0) + node.count * node.devices_per_node
+        return out
+
+    def max_degree(self, device: str) -> int | None:
+        """The largest tensor-parallel degree on `device`: its biggest node (None: no node says)."""
+        sizes = [n.devices_per_node for n in self.nodes if n.device.lower() == device.lower()]
+        return max(sizes) if sizes else None
+
+    def apply(self, catalog: Catalog) -> Catalog:
+        """The catalog with each node's scale-up link in place of the catalog's figure."""
+        devices = dict(catalog.devices)
+        for node in self.nodes:
+            if node.scaleup_gbps is None:
+                continue
+            key = node.device.lower()
+            figure = Figure(value=node.scaleup_gbps, unit="GB/s", tag="assumption",
+                            note="from the inventory's node description")
+            devices[key] = devices[key].model_copy(update={"scaleup_gbps": figure})
+        return replace(catalog, devices=devices)
 
 
 def load_inventory(path: str | Path, catalog: Catalog) -> Inventory:
@@ -70,6 +115,11 @@ def load_inventory(path: str | Path, catalog: Catalog) -> Inventory:
                                  f"To fix: use one of {', '.join(sorted(catalog.devices))}.")
         if count < 0:
             raise InventoryError(f"inventory file {path}: devices.{name} is {count}; counts must be >= 0.")
+    for node in inventory.nodes:
+        if node.device.lower() not in catalog.devices:
+            raise InventoryError(f"inventory file {path}: node device type {node.device!r} is unknown."
+                                 f"{did_you_mean(node.device.lower(), sorted(catalog.devices))}\n"
+                                 f"To fix: use one of {', '.join(sorted(catalog.devices))}.")
     for link in inventory.links:
         for name in link.between:
             if name != "*" and name.lower() not in catalog.devices:

@@ -67,9 +67,10 @@ class Targets:
 
 
 def _devices(catalog: Catalog, inventory: Inventory | None) -> list[str]:
-    if inventory is None or inventory.devices is None:
+    counts = inventory.counts() if inventory is not None else None
+    if counts is None:
         return sorted(catalog.devices)
-    return sorted(name.lower() for name, n in inventory.devices.items() if n > 0)
+    return sorted(name for name, n in counts.items() if n > 0)
 
 
 _MEMO: dict[int, tuple[Catalog, dict[tuple[object, ...], list[tuple[Candidate, tuple[str, ...]]]]]] = {}
@@ -85,7 +86,8 @@ class Option:
     notes: tuple[str, ...] = ()   # unsourced figures and assumed factors behind this option's numbers
 
 
-def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis, catalog: Catalog) -> list[Option]:
+def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis, catalog: Catalog,
+                     max_degree: dict[str, int] | None = None) -> list[Option]:
     """The (device, batch, mode, degree, share) configurations of one stage, as numbers the solver reads.
 
     A stage whose footprint fits in a fraction of an accelerator may also take a slice of it (half or a
@@ -107,8 +109,9 @@ def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis, ca
                                         label=f"{name} worker ({stage.tool_cpu:g} cores)", share=share),
                               tuple(price_assumptions(dev, basis))))
         return out
-    return [Option(c, notes) for c, notes in _model_candidates(stage.spec, stage.steps, tuple(devices), basis,
-                                                               catalog)]
+    limit = max_degree or {}
+    return [Option(c, notes) for c, notes in _model_candidates(stage.spec, stage.steps, tuple(devices), basis, catalog)
+            if c.tp <= limit.get(c.device, c.tp)]   # a tensor-parallel group stays inside one node
 
 
 def _model_candidates(spec: OpSpec, steps: float, devices: tuple[str, ...], basis: PriceBasis,
@@ -161,17 +164,20 @@ class Problem:
 def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, catalog: Catalog,
                   inventory: Inventory | None = None) -> Problem:
     """The placement problem for `stages`, with each candidate's device share and the assumptions used."""
+    if inventory is not None:
+        catalog = inventory.apply(catalog)      # nodes' scale-up links replace the catalog's figures
     devices = _devices(catalog, inventory)
+    max_degree = {d: n for d in devices if inventory is not None and (n := inventory.max_degree(d)) is not None}
     notes = list(stages.assumptions)
     problem_stages = []
     options: dict[str, list[Option]] = {}
     for st in stages.stages:
-        options[st.name] = stage_candidates(st, devices, basis, catalog)
+        options[st.name] = stage_candidates(st, devices, basis, catalog, max_degree)
         cands = [o.candidate for o in options[st.name]]
         if not cands:
             from plait.planner.placement import InfeasiblePlacement
 
-            where = "the inventory" if inventory is not None and inventory.devices is not None else "the catalog"
+            where = "the inventory" if inventory is not None and inventory.counts() is not None else "the catalog"
             raise InfeasiblePlacement(
                 f"{st.description} ({st.loc}) fits on no device in {where}.\n"
                 "To fix: add a device with more memory (or more of them for tensor parallelism) to the "
@@ -185,7 +191,7 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
     problem = PlacementProblem(
         stages=problem_stages, edges=[Edge(src=e.src, dst=e.dst, bytes=e.bytes) for e in stages.edges],
         sla=SLA(p95_s=targets.p95_s, p50_s=targets.p50_s), qps=targets.qps,
-        inventory={k.lower(): v for k, v in (inventory.devices or {}).items()} if inventory else {},
+        inventory=(inventory.counts() or {}) if inventory else {},
         links=links, default_link=default)
     return Problem(problem, options, notes)
 

@@ -169,13 +169,14 @@ def test_the_example_inventory_plans_within_what_it_owns(tmp_path: Path) -> None
     from plait.planner.inventory import load_inventory
 
     owned = load_inventory("examples/inventory.yaml", load_catalog())
-    assert owned.devices is not None and len(owned.links) == 2
+    counts = owned.counts()
+    assert counts is not None and counts["h100-sxm"] == 8 and len(owned.links) == 2
     code, output = plan_cli("examples/rag.py:answer", "--out", str(tmp_path), "--sweep", "0",
                             "--inventory", "examples/inventory.yaml")
     assert code == 0, output
     plan = Plan.model_validate_json((tmp_path / "plan.json").read_text())
     for device, n in plan.fleet.items():
-        assert n <= owned.devices[device]
+        assert n <= counts[device]
 
 
 def test_time_per_output_token_bound_explains_itself(tmp_path: Path) -> None:
@@ -192,3 +193,50 @@ def test_time_per_output_token_bound_holds_in_the_plan(tmp_path: Path) -> None:
     plan = Plan.model_validate_json((tmp_path / "plan.json").read_text())
     decode = next(s for s in plan.stages if s.stage.startswith("decode:llama-3.1-8b"))
     assert decode.service_s / 160 <= 0.015    # 160 expected output tokens per execution
+
+
+NODES = """\
+devices:
+  spr-32: 2
+nodes:
+  - device: l40s
+    count: 3
+    devices_per_node: {per_node}
+    scaleup_gbps: 0
+"""
+
+
+def test_tensor_parallel_groups_stay_inside_a_node(tmp_path: Path) -> None:
+    inventory = tmp_path / "nodes.yaml"
+    inventory.write_text(NODES.format(per_node=4))
+    code, output = plan_cli("examples/refine.py:code_review", "--out", str(tmp_path / "ok"), "--sweep", "0",
+                            "--inventory", str(inventory))
+    assert code == 0, output
+    plan = Plan.model_validate_json((tmp_path / "ok" / "plan.json").read_text())
+    decode_70b = next(s for s in plan.stages if s.stage.startswith("decode:llama-3.1-70b"))
+    assert decode_70b.device == "l40s" and decode_70b.devices_per_replica == 4   # 140 GB of weights, 48 GB each
+    assert plan.fleet["l40s"] <= 12
+
+    # two L40S per node cannot hold a 70B model, and two CPU servers cannot serve it: the error says so
+    inventory.write_text(NODES.format(per_node=2))
+    code, output = plan_cli("examples/refine.py:code_review", "--out", str(tmp_path / "no"), "--inventory",
+                            str(inventory))
+    assert code == 2 and "Traceback" not in output
+    assert output.startswith("error: prefill of llama-3.1-70b") and "To fix" in output
+
+
+def test_a_nodes_scaleup_link_replaces_the_catalogs() -> None:
+    from plait.planner.inventory import Inventory, NodeSpec
+
+    catalog = load_catalog()
+    owned = Inventory(nodes=[NodeSpec(device="h100-sxm", count=1, devices_per_node=8, scaleup_gbps=50)])
+    assert owned.counts() == {"h100-sxm": 8} and owned.max_degree("h100-sxm") == 8
+    slow = owned.apply(catalog)
+    assert slow.device("h100-sxm").scaleup_gbps.value == 50          # type: ignore[union-attr]
+    assert catalog.device("h100-sxm").scaleup_gbps.value == 450      # type: ignore[union-attr]
+    from plait.planner.costmodel import estimate
+    from plait.planner.workload import OpSpec
+
+    op = OpSpec(op="decode", model="llama-3.1-70b", ctx=2048)
+    assert estimate(op, "h100-sxm", 8, "graph", 4, catalog=slow).comm_s > \
+        estimate(op, "h100-sxm", 8, "graph", 4, catalog=catalog).comm_s
