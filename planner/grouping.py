@@ -8,7 +8,6 @@ functions, multiplying visits by expected_iters, the arm's probability and expec
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from xdsl.dialects.builtin import ArrayAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr, SymbolRefAttr
@@ -43,6 +42,7 @@ class StageWork:
     spec: OpSpec
     visits: float
     loc: str
+    concurrency: float = 1.0           # executions of one request that overlap (a map's elements)
     steps: float = 1.0                 # decode: output tokens generated per execution
     tool_latency_s: float = 0.0        # tool: declared latency of one call
     tool_cpu: float = 1.0              # tool: cores one call keeps busy
@@ -118,8 +118,14 @@ class _Walker:
         if text not in self.assumptions:
             self.assumptions.append(text)
 
-    def walk(self, name: str, args: list[frozenset[str]], visits: float,
-             stack: tuple[str, ...] = ()) -> list[frozenset[str]]:
+    def walk(self, name: str, args: list[frozenset[str]], visits: float, serial: float,
+             stack: tuple[str, ...] = (), after: frozenset[str] = frozenset()) -> list[frozenset[str]]:
+        """Walk function @name; return, per result, the stages it depends on.
+
+        `visits` counts executions per request (the load); `serial` counts those that follow one another
+        (the latency): a map's elements add to the first, not the second. Every stage made here also
+        waits for the stages in `after` (an earlier branch arm: one request runs its arms' visits in turn).
+        """
         if name in stack:
             raise StageError(f"agent function @{name} calls itself (through {' -> '.join(stack)}).\n"
                              "To fix: recursion cannot be planned; bound it with plait.loop(max_iters=...).")
@@ -127,39 +133,43 @@ class _Walker:
         if func is None:
             raise StageError(f"the module has no function @{name}.\nTo fix: lower the whole module.")
         env: dict[SSAValue, frozenset[str]] = dict(zip(func.body.block.args, args, strict=True))
+        inner = (*stack, name)
         for op in func.body.block.ops:
             deps = frozenset().union(*(env.get(v, frozenset()) for v in op.operands))
+            operands = [env.get(v, frozenset()) for v in op.operands]
             if isinstance(op, ReturnOp):
-                return [env.get(v, frozenset()) for v in op.operands]
+                return operands
             if op.name in STAGE_KINDS:
-                stage = self._stage(op, visits)
+                stage = self._stage(op, visits, serial)
                 for dep in deps:
                     self.edges[(dep, stage.name)] = self.edges.get((dep, stage.name), 0.0) + self._bytes(op)
+                for dep in after - deps:     # ordering only: nothing moves
+                    self.edges.setdefault((dep, stage.name), 0.0)
                 produced = frozenset({stage.name})
             elif op.name == "agent.loop":
                 iters = _num(op, "expected_iters", 1.0)
-                outs = self.walk(_sym(op.attributes["body"]), [env.get(v, frozenset()) for v in op.operands],
-                                 visits * iters, (*stack, name))
-                produced = frozenset().union(*outs[1:]) if len(outs) > 1 else deps
+                outs = self.walk(_sym(op.attributes["body"]), operands, visits * iters, serial * iters, inner,
+                                 after)
+                # what follows waits for the carried value and for the last `until` check (outs[0])
+                produced = frozenset().union(*outs) or deps
             elif op.name == "agent.branch":
                 arms = op.attributes["arms"]
                 probs = op.attributes["probabilities"]
                 assert isinstance(arms, ArrayAttr) and isinstance(probs, ArrayAttr)
-                arm_args = [env.get(v, frozenset()) for v in op.operands[1:]]
-                union: set[str] = set()
+                arm_args = [a | deps for a in operands[1:]]
+                previous: frozenset[str] = after
                 for arm, p in zip(arms.data, probs.data, strict=True):
                     assert isinstance(p, FloatAttr)
-                    outs = self.walk(_sym(arm), [a | deps for a in arm_args], visits * float(p.value.data),
-                                     (*stack, name))
-                    union.update(*outs)
-                produced = frozenset(union) or deps
+                    share = float(p.value.data)
+                    outs = self.walk(_sym(arm), arm_args, visits * share, serial * share, inner, previous)
+                    previous = frozenset().union(*outs) or previous
+                produced = previous or deps
             elif op.name == "agent.map":
-                outs = self.walk(_sym(op.attributes["body"]), [env.get(v, frozenset()) for v in op.operands],
-                                 visits * _num(op, "expected_len", 1.0), (*stack, name))
+                length = _num(op, "expected_len", 1.0)
+                outs = self.walk(_sym(op.attributes["body"]), operands, visits * length, serial, inner, after)
                 produced = frozenset().union(*outs) or deps
             elif op.name == "agent.call":
-                outs = self.walk(_sym(op.attributes["callee"]), [env.get(v, frozenset()) for v in op.operands],
-                                 visits, (*stack, name))
+                outs = self.walk(_sym(op.attributes["callee"]), operands, visits, serial, inner, after)
                 produced = frozenset().union(*outs) or deps
             else:   # glue (tokenize, format, box, ...): placed with its neighbours by PlacePass
                 produced = deps
@@ -178,7 +188,7 @@ class _Walker:
             return _num(op, "tokens", 1.0) * 9 * 2      # codebook ids
         return max(_num(op, "tokens", 0.0), _num(op, "prompt_tokens", 0.0), 64.0) * BYTES_PER_TOKEN_TEXT
 
-    def _stage(self, op: Operation, visits: float) -> StageWork:
+    def _stage(self, op: Operation, visits: float, serial: float) -> StageWork:
         kind, loc = STAGE_KINDS[op.name], _loc(op)
         model = _model(op)
         if kind == "prefill":
@@ -219,7 +229,8 @@ class _Walker:
             spec = OpSpec(op="py_call", cpu_seconds=_num(op, "latency_ms", 1.0) / 1e3)
             what, desc = tool, f"tool {tool}"
         name = self._name(kind, what, loc)
-        stage = StageWork(name=name, kind=kind, description=desc, spec=spec, visits=visits, loc=loc, ops=[op])
+        stage = StageWork(name=name, kind=kind, description=desc, spec=spec, visits=visits, loc=loc, ops=[op],
+                          concurrency=visits / serial if serial > 0 else 1.0)
         if kind == "decode":
             stage.steps = max(1.0, _num(op, "output_tokens", 1.0))
         if kind == "tool":
@@ -247,13 +258,9 @@ def extract_stages(module: ModuleOp, catalog: Catalog, agent: str | None = None)
     """
     walker = _Walker(module, catalog)
     entry = walker.funcs[entry_function(module, agent)]
-    walker.walk(entry.sym_name.data, [frozenset() for _ in entry.body.block.args], 1.0)
+    walker.walk(entry.sym_name.data, [frozenset() for _ in entry.body.block.args], 1.0, 1.0)
     if not walker.stages:
         raise StageError("the agent has no operator to place (no model call, search or tool).\n"
                          "To fix: plan an agent that calls plait.llm, plait.embed, plait.retrieve or a tool.")
     edges = [StageEdge(src, dst, b) for (src, dst), b in walker.edges.items() if src != dst]
     return StageGraph(list(walker.stages.values()), edges, walker.assumptions)
-
-
-def visits_of(stages: Iterable[StageWork]) -> dict[str, float]:
-    return {s.name: s.visits for s in stages}

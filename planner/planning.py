@@ -183,6 +183,7 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
                 "To fix: add a device with more memory (or more of them for tensor parallelism) to the "
                 "inventory, or use a smaller model.")
         problem_stages.append(Stage(name=st.name, description=st.description, visits=st.visits,
+                                    concurrency=max(st.concurrency, 1.0),
                                     candidates=cands, caps=_caps(st, targets)))
     links = [Link(a=ln.between[0], b=ln.between[1], bandwidth_gb_s=ln.bandwidth_gbps, latency_s=ln.latency_us * 1e-6)
              for ln in (inventory.links if inventory is not None else [])]
@@ -196,27 +197,33 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
     return Problem(problem, options, notes)
 
 
-def _considered(problem: PlacementProblem, placement: Placement, per_stage: int = 4) -> list[ConsideredRow]:
-    """The chosen configuration and the cheapest alternatives on other devices, for the plan table."""
+def _considered(problem: PlacementProblem, placement: Placement, options: SolveOptions | None,
+                per_stage: int = 4) -> list[ConsideredRow]:
+    """Per stage, the chosen configuration and the cheapest on each other device type that meets the p95.
+
+    Alternatives come from the solver's own enumeration (queueing included), so their p95 and $/hour
+    (pro rata for slices) compare like for like with the chosen row.
+    """
+    from plait.planner.placement.options import enumerate_options
+
+    en = enumerate_options(problem, options or SolveOptions())
+    bound = problem.sla.p95_s if problem.sla.p95_s is not None else float("inf")
     rows: list[ConsideredRow] = []
-    for st in problem.stages:
+    for st, so in zip(problem.stages, en.stages, strict=True):
         ch = placement.choice(st.name)
         rows.append(ConsideredRow(stage=st.name, device=ch.device, replicas=ch.replicas, batch=ch.batch,
                                   mode=ch.mode, devices_per_replica=ch.devices_per_replica,
                                   latency_p95_s=ch.latency_p95_s, cost_per_hour=ch.cost_per_hour, chosen=True))
-        best: dict[str, Candidate] = {}
-        for c in st.candidates:
-            if c.device != ch.device and (c.device not in best or c.latency_s < best[c.device].latency_s):
-                best[c.device] = c
-        need = problem.qps * st.visits
-        alts = []
-        for c in best.values():
-            replicas = max(1, -(-need // (c.throughput * 0.85)))
-            alts.append((c.price_per_hour * replicas, c, int(replicas)))
-        for cost, c, replicas in sorted(alts, key=lambda a: a[0])[:per_stage - 1]:
-            rows.append(ConsideredRow(stage=st.name, device=c.device, replicas=replicas, batch=c.batch,
-                                      mode=c.mode, devices_per_replica=c.tp,
-                                      latency_p95_s=c.latency_s * st.visits, cost_per_hour=cost, chosen=False))
+        best: dict[str, int] = {}
+        for k in range(len(so)):
+            device = en.devices[int(so.device[k])]
+            if device != ch.device and so.d95[k] <= bound and (device not in best or so.cost[k] < so.cost[best[device]]):
+                best[device] = k
+        for device, k in sorted(best.items(), key=lambda kv: so.cost[kv[1]])[:per_stage - 1]:
+            c = st.candidates[int(so.cand[k])]
+            rows.append(ConsideredRow(stage=st.name, device=device, replicas=int(so.replicas[k]), batch=c.batch,
+                                      mode=c.mode, devices_per_replica=c.tp, latency_p95_s=float(so.d95[k]),
+                                      cost_per_hour=float(so.cost[k]), chosen=False))
     return rows
 
 
@@ -234,7 +241,7 @@ def _assumptions(placement: Placement, problem: Problem, catalog: Catalog) -> li
 
 def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent: str, source: str,
             catalog: Catalog, basis: PriceBasis, targets: Targets, baselines: list[Baseline],
-            points: list[FrontierPoint]) -> Plan:
+            points: list[FrontierPoint], options: SolveOptions | None = None) -> Plan:
     by_name = {s.name: s for s in stages.stages}
     choices = [StageChoice(stage=c.stage, description=by_name[c.stage].description,
                            ops=[f"{op.name}" + (f"@{by_name[c.stage].loc}" if by_name[c.stage].loc else "")
@@ -244,10 +251,11 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
                            latency_p50_s=c.latency_p50_s, latency_p95_s=c.latency_p95_s,
                            utilization=c.utilization, cost_per_hour=c.cost_per_hour)
                for c in placement.choices]
-    xfer_in = {t.dst_stage: t.seconds for t in placement.transfers}
+    xfer = {(t.src_stage, t.dst_stage): t.seconds for t in placement.transfers}
+    hops = zip([None, *placement.critical_path], placement.critical_path, strict=False)
     path = [PathStep(stage=name, device=placement.choice(name).device, p50_s=placement.choice(name).latency_p50_s,
-                     p95_s=placement.choice(name).latency_p95_s, transfer_s=xfer_in.get(name, 0.0))
-            for name in placement.critical_path]
+                     p95_s=placement.choice(name).latency_p95_s, transfer_s=xfer.get((prev or "", name), 0.0))
+            for prev, name in hops]
     transfers = [Transfer(src_stage=t.src_stage, dst_stage=t.dst_stage, src_device=t.src_device,
                           dst_device=t.dst_device, bytes_per_request=t.bytes_per_request,
                           bandwidth_gbps=t.bandwidth_gb_s, seconds=t.seconds) for t in placement.transfers]
@@ -259,7 +267,7 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
                 price_basis=basis, stages=choices, fleet=dict(sorted(placement.devices.items())),
                 cost_per_hour=cost, cost_per_million_requests=per_million,
                 p50_s=placement.p50_s, p95_s=placement.p95_s, critical_path=path, transfers=transfers,
-                baselines=baselines, frontier=points, candidates=_considered(problem.placement, placement),
+                baselines=baselines, frontier=points, candidates=_considered(problem.placement, placement, options),
                 assumptions=_assumptions(placement, problem, catalog),
                 solver=SolverStats(status=stats.status, objective=stats.objective, mip_gap=stats.mip_gap,
                                    seconds=stats.total_s, variables=stats.variables, constraints=stats.constraints))
@@ -270,6 +278,22 @@ def sla_sweep(target: float, points: int = 9) -> list[float]:
     return [target * 4 ** ((i - (points - 1) / 2) / ((points - 1) / 2)) for i in range(points)]
 
 
+def _baselines(problem: PlacementProblem, stages: StageGraph, options: SolveOptions | None) -> list[Baseline]:
+    """The cheapest fleet of each device type that can run a model stage; tools keep their CPU workers, and
+    model stages the type cannot run keep their own devices (the note says which)."""
+    kind = {s.name: s.kind for s in stages.stages}
+    out = []
+    for b in homogeneous_baselines(problem, options):
+        covered = [st.name for st in problem.stages if any(c.device == b.device for c in st.candidates)]
+        if all(kind[name] == "tool" for name in covered):
+            continue   # a type that runs only tools would just be the mixed plan again
+        kept = [st.name for st in problem.stages if st.name not in covered and kind[st.name] != "tool"]
+        note = f"cannot run {', '.join(kept)}: kept on their own devices" if kept else ""
+        out.append(Baseline(device=b.device, feasible=b.feasible, cost_per_hour=b.cost_per_hour, p95_s=b.p95_s,
+                            reason=b.reason if not b.feasible else note))
+    return out
+
+
 def plan_module(module: ModuleOp, *, agent: str, source: str, targets: Targets, basis: PriceBasis,
                 catalog: Catalog, inventory: Inventory | None = None, sweep_points: int = 9,
                 options: SolveOptions | None = None,
@@ -278,14 +302,13 @@ def plan_module(module: ModuleOp, *, agent: str, source: str, targets: Targets, 
     stages = extract_stages(module, catalog, agent)
     problem = build_problem(stages, targets, basis=basis, catalog=catalog, inventory=inventory)
     placement = solve(problem.placement, options)
-    baselines = [Baseline(device=b.device, feasible=b.feasible, cost_per_hour=b.cost_per_hour, p95_s=b.p95_s,
-                          reason=b.reason) for b in homogeneous_baselines(problem.placement, options)]
+    baselines = _baselines(problem.placement, stages, options)
     points: list[FrontierPoint] = []
     if targets.p95_s is not None and sweep_points > 0:
         points = [FrontierPoint(sla_p95_s=p.sla_p95_s, cost_per_hour=p.cost_per_hour)
                   for p in frontier(problem.placement, sla_sweep(targets.p95_s, sweep_points), options, progress)]
     plan = to_plan(placement, problem, stages, agent=agent, source=source, catalog=catalog, basis=basis,
-                   targets=targets, baselines=baselines, points=points)
+                   targets=targets, baselines=baselines, points=points, options=options)
     return plan, stages, placement
 
 

@@ -74,7 +74,7 @@ def check_floors(problem: PlacementProblem, g: StageGraph, en: Enumeration) -> N
                 c = st.candidates[int(so.cand[k])]
                 raise InfeasibleSLA(
                     f"{st.what} needs at least {_ms(f[i])} ms per request on the fastest device "
-                    f"({c.device}: {_ms(c.latency_s)} ms per execution x {st.visits:g} visits); "
+                    f"({c.device}: {_ms(c.latency_s)} ms per execution x {st.visits / st.concurrency:g} visits in series); "
                     f"the SLA {label} allows {_ms(target)}.\n"
                     f"To fix: relax the SLA {label} to at least {_ms(f[i])} ms, cut the stage's expected "
                     "visits, or add a faster device to the catalog.")

@@ -51,6 +51,9 @@ class Stage(_Model):
     name: str
     description: str = Field(default="", description="in words, for errors: 'decode of llama-3.1-70b'")
     visits: float = Field(default=1.0, ge=0, description="expected executions per request (loops, branches folded)")
+    concurrency: float = Field(default=1.0, ge=1, description="executions of one request that run at the same "
+                                                               "time (a map's elements): latency counts "
+                                                               "visits / concurrency")
     candidates: list[Candidate] = Field(min_length=1)
     caps: list[LatencyCap] = []
 

@@ -50,7 +50,7 @@ def stages(plan: Plan) -> Table:
 def candidates(plan: Plan) -> Table:
     rows = [[c.stage, c.device, str(c.replicas), str(c.batch), c.mode, _ms(c.latency_p95_s),
              _usd(c.cost_per_hour), "✔" if c.chosen else ""] for c in plan.candidates]
-    return Table("Configurations considered", ["stage", "device", "replicas", "batch", "mode", "p95 ms",
+    return Table("Configurations considered (the chosen one, and the cheapest meeting the p95 on other devices)", ["stage", "device", "replicas", "batch", "mode", "p95 ms",
                                                "$/hour", "chosen"], rows)
 
 
