@@ -240,3 +240,22 @@ def test_a_nodes_scaleup_link_replaces_the_catalogs() -> None:
     op = OpSpec(op="decode", model="llama-3.1-70b", ctx=2048)
     assert estimate(op, "h100-sxm", 8, "graph", 4, catalog=slow).comm_s > \
         estimate(op, "h100-sxm", 8, "graph", 4, catalog=catalog).comm_s
+
+
+@pytest.mark.parametrize(("args", "first_line"), [
+    (["--qps", "nan"], "must be a finite number > 0"),
+    (["--sla-p95-ms", "inf"], "must be a finite number > 0"),
+    (["--qps", "1e9"], "error: prefill of llama-3.1-8b (900 prompt tokens) needs at least"),
+])
+def test_impossible_rates_and_targets_are_refused_quickly(tmp_path: Path, args: list[str], first_line: str) -> None:
+    code, output = plan_cli("examples/rag.py:answer", "--out", str(tmp_path), *args)
+    assert code == 2 and "Traceback" not in output
+    assert first_line in output
+
+
+def test_an_unwritable_out_folder_is_refused_before_planning(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, output = plan_cli("examples/rag.py:answer", "--out", str(blocker))
+    assert code == 2 and "Traceback" not in output
+    assert output.startswith(f"error: cannot write the plan to --out {blocker}")

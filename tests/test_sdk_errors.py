@@ -191,3 +191,19 @@ def test_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(plait.LoadError, match=r"^syntax error in the agent file: invalid syntax\n") as info:
         load_agent(f"{path}:a")
     assert "broken.py:5:   return q +" in str(info.value)
+
+
+def test_a_wrong_return_type_names_the_agents_file(tmp_path: Path) -> None:
+    path = tmp_path / "mapper.py"
+    path.write_text(
+        "import plait\n\n"
+        "@plait.tool(latency_ms=5)\n"
+        "def up(x: str) -> str:\n"
+        "    return x\n\n"
+        "@plait.agent(qps=1)\n"
+        "def run(q: str) -> str:\n"
+        "    docs = plait.retrieve(index='w', query=plait.embed(q, model='minilm-l6'), k=4)\n"
+        "    return plait.map(up, docs)\n")
+    with pytest.raises(plait.TraceError, match="^type mismatch: agent 'run' is annotated to return text") as err:
+        plait.trace(load_agent(f"{path}:run"))
+    assert "mapper.py:7" in str(err.value)

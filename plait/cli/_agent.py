@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import typer
@@ -11,9 +12,11 @@ if TYPE_CHECKING:
 
 
 def check_positive(**flags: float | None) -> None:
+    """Each given flag must be a finite number above 0 (nan and inf are not rates or targets)."""
     for flag, value in flags.items():
-        if value is not None and value <= 0:
-            raise typer.BadParameter(f"must be > 0, got {value:g}", param_hint="--" + flag.replace("_", "-"))
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise typer.BadParameter(f"must be a finite number > 0, got {value:g}",
+                                     param_hint="--" + flag.replace("_", "-"))
 
 
 def traced(target: str, sla_p95_ms: float | None = None, qps: float | None = None, *,

@@ -11,6 +11,19 @@ from plait.cli._agent import check_positive, traced
 from plait.cli._errors import user_errors
 
 
+def _writable(out: Path) -> None:
+    from plait.sdk.errors import PlaitError
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".plait-write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise PlaitError(f"cannot write the plan to --out {out}: {err.strerror or err}.\n"
+                         "To fix: pass a folder you can write, e.g. --out out/plan.") from None
+
+
 def plan(
     target: Annotated[str, typer.Argument(metavar="FILE:AGENT", help="e.g. examples/rag.py:answer")],
     out: Annotated[Path, typer.Option("--out", help="Folder for plan.json, placed.mlir, report.md/html.")],
@@ -41,6 +54,7 @@ def plan(
         from plait.planner.planning import plan_agent
         from plait.planner.report import write_report
 
+        _writable(out)   # before minutes of solving, not after
         catalog = load_catalog()
         fleet = load_inventory(inventory, catalog) if inventory is not None else None
         graph = traced(target, sla_p95_ms, qps, sla_p50_ms=sla_p50_ms, ttft_ms=ttft_ms, tpot_ms=tpot_ms)

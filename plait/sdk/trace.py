@@ -31,13 +31,15 @@ def _body(tracer: Tracer, agent: Agent, scope: Scope, args: list[Sym]) -> Sym:
     with tracer.entering(scope):
         result = agent.fn(*args)
         syms = finish(tracer, scope, result, f"agent {agent.name!r}")
+    # the body has returned: name the agent's definition, not whoever called trace()
     if len(syms) != 1:
         tracer.fail(f"agent {agent.name!r} must return one value, got {len(syms)}",
-                    "To fix: combine the values with plait.gather(...) or a @plait.tool.")
+                    "To fix: combine the values with plait.gather(...) or a @plait.tool.", at=def_loc(agent.fn))
     if agent.declared_result and not accepts(agent.result_type, syms[0].type):
         tracer.fail(f"type mismatch: agent {agent.name!r} is annotated to return {agent.result_type}, "
                     f"but returns %{syms[0].node.name} of type {syms[0].type}",
-                    "To fix: correct the return annotation, or return a value of that type.")
+                    "To fix: correct the return annotation, or return a value of that type.",
+                    at=def_loc(agent.fn))
     return syms[0]
 
 

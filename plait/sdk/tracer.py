@@ -208,10 +208,11 @@ class Tracer:
                   f"return annotation gives {expected}.")
 
     # --- errors and hooks -----------------------------------------------------------------
-    def fail(self, rule: str, *lines: str) -> NoReturn:
-        """Raise a TraceError: the rule, the user's place, then the given lines."""
+    def fail(self, rule: str, *lines: str, at: str | None = None) -> NoReturn:
+        """Raise a TraceError: the rule, the user's place (`at`, else the running user frame), then `lines`."""
         agent = self.agents[-1] if self.agents else ""
-        body = "\n".join(f"  {line}" for line in (here(agent), *lines))
+        place = here(agent) if at is None else (f"agent {agent!r}, " if agent else "") + at
+        body = "\n".join(f"  {line}" for line in (place, *lines))
         raise TraceError(f"{rule}\n{body}")
 
     def to_bool(self, sym: Sym) -> bool:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from plait.planner.placement.errors import PlacementInputError
+from plait.planner.placement.errors import InfeasibleInventory, PlacementInputError
 from plait.planner.placement.problem import PlacementProblem, SolveOptions
 from plait.planner.placement.queueing import FloatArray, IntArray, min_replicas, wait_quantiles_table
 
@@ -148,6 +148,22 @@ def transfer_margin(problem: PlacementProblem, edge_times: list[float]) -> list[
     return [a + b for a, b in zip(t_in, t_out, strict=True)]
 
 
+MAX_REPLICAS = 4096
+"""Replicas of one configuration beyond which it is not considered (and the queueing table stays small)."""
+
+
+def _check_replicas(problem: PlacementProblem, st_of: IntArray, r0: IntArray, too_many: np.ndarray) -> None:
+    """Raise when every configuration of some stage needs more than MAX_REPLICAS replicas at this rate."""
+    for si, st in enumerate(problem.stages):
+        mine = st_of == si
+        if mine.any() and too_many[mine].all():
+            fewest = int(r0[mine].min())
+            raise InfeasibleInventory(
+                f"{st.what} needs at least {fewest:,} replicas to serve {problem.qps * st.visits:g} executions/s; "
+                f"plait considers at most {MAX_REPLICAS:,} per stage.\n"
+                "To fix: lower the request rate (--qps), or plan one shard of the traffic and multiply the fleet.")
+
+
 def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
                       max_edge_times: list[float] | None = None) -> Enumeration:
     """All (candidate, replicas) pairs of every stage, pruned unless `opts.prune` is off."""
@@ -171,6 +187,10 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
     sliced, dev_price = np.array(sliced_l, dtype=bool), np.array(price_l, dtype=float)
     lam = problem.qps * visits
     r0 = min_replicas(lam, mu, opts.max_utilization)
+    too_many = r0 > MAX_REPLICAS
+    if too_many.any():
+        _check_replicas(problem, st_of, r0, too_many)
+        r0 = np.minimum(r0, MAX_REPLICAS)   # those rows are dropped below; this bounds the queueing table
     extra = opts.extra_replicas
     r, (w95, w50) = wait_quantiles_table(lam, mu, r0, extra, (opts.stage_quantile, 0.5))
     steps = extra + 1
@@ -179,6 +199,7 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
     # one row per pair; a stage that is never visited needs one replica, no more
     live = np.ones((n, steps), dtype=bool)
     live[lam <= 0, 1:] = False
+    live[too_many, :] = False
     enumerated = int(live.sum())
     if opts.prune:  # past the first r without waiting, more replicas only cost more
         zero = (w95 <= 0) & ((w50 <= 0) if use50 else True)
