@@ -63,18 +63,29 @@ class PlacePass(ModulePass):
                 one.attributes["pool"] = StringAttr(DRIVER)
             elif stage is not None and stage in pools:
                 one.attributes["pool"] = StringAttr(pools[stage])
-        # Glue ops (tokenize, format, box, ...) run where the stage they feed runs; glue that feeds only the
-        # driver (a detokenize before a return) runs where its input was made.
+        # Glue ops (tokenize, format, box, ...) run with the stage they feed when all their consumers run in
+        # one pool; otherwise (a transcript feeding a tool and an LLM) with the stage that made their input,
+        # so a value crosses pools once per stage edge, as the planner costed it.
         for one in reversed(ops):
             if pool_of(one) is None:
                 users = [u.operation for r in one.results for u in r.uses]
-                if placed := [p for u in users if (p := pool_of(u)) is not None and p != DRIVER]:
-                    one.attributes["pool"] = StringAttr(placed[0])
+                placed = [u for u in users if pool_of(u) not in (None, DRIVER)]
+                if placed and len({pool_of(u) for u in placed}) == 1:
+                    self._follow(one, placed[0])
         for one in ops:
             if pool_of(one) is None:
                 producers = [v.owner for v in one.operands if isinstance(v.owner, Operation)]
-                placed = [p for d in producers if (p := pool_of(d)) is not None and p != DRIVER]
-                one.attributes["pool"] = StringAttr(placed[0] if placed else DRIVER)
+                placed = [d for d in producers if pool_of(d) not in (None, DRIVER)]
+                if placed:
+                    self._follow(one, placed[0])
+                else:
+                    one.attributes["pool"] = StringAttr(DRIVER)
+
+    @staticmethod
+    def _follow(glue: Operation, neighbour: Operation) -> None:
+        glue.attributes["pool"] = StringAttr(pool_of(neighbour) or DRIVER)
+        if (stage := stage_of(neighbour)) is not None:
+            glue.attributes["stage"] = StringAttr(stage)
 
     def _insert_transfers(self, func: FuncOp) -> None:
         sizes = {(a, b): n for a, b, n in self.edge_bytes}

@@ -90,6 +90,14 @@ def test_every_example_plans(target: str, tmp_path: Path) -> None:
     plan = Plan.model_validate_json((tmp_path / "plan.json").read_text())
     assert plan.sla_p95_s is not None and plan.p95_s <= plan.sla_p95_s
     assert any(s.stage.startswith("decode:") for s in plan.stages)
+    # every transfer in the placed module is one the plan costed, with its size
+    import re
+
+    costed = {(t.src_device, t.dst_device) for t in plan.transfers}
+    sends = re.findall(r'"xfer.send"\(%[\w.]+\) \{src = "([\w-]+)", dst = "([\w-]+)", bytes = (\d+)',
+                       (tmp_path / "placed.mlir").read_text())
+    for src, dst, nbytes in sends:
+        assert (src, dst) in costed and int(nbytes) > 0, (src, dst, nbytes)
 
 
 def test_infeasible_sla_names_the_stage_and_the_gap(tmp_path: Path) -> None:
