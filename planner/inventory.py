@@ -19,13 +19,13 @@ nodes:              # servers: their devices count too; a tensor-parallel group 
   - device: h100-sxm
     count: 2                 # servers
     devices_per_node: 8
-    scaleup_gbps: 450        # GB/s per direction between the node's devices (NVLink); 0: PCIe only
+    scaleup_gb_s: 450        # GB/s (gigabytes) per direction between the node's devices (NVLink); 0: PCIe only
 links:              # between two different pools; the first match wins, '*' matches any type
   - between: [h100-sxm, l4]
-    bandwidth_gbps: 50     # GB/s
+    bandwidth_gb_s: 50     # GB/s
     latency_us: 5
   - between: ['*', '*']
-    bandwidth_gbps: 12.5   # 100 Gb/s Ethernet
+    bandwidth_gb_s: 12.5   # 100 Gb/s Ethernet
     latency_us: 20
 """
 
@@ -37,7 +37,7 @@ class InventoryError(PlaitError):
 class LinkSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     between: tuple[str, str] = Field(description="two device types, or '*'")
-    bandwidth_gbps: float = Field(gt=0, description="GB/s per direction")
+    bandwidth_gb_s: float = Field(gt=0, description="GB/s per direction")
     latency_us: float = Field(ge=0, description="one-way latency, microseconds")
 
 
@@ -48,7 +48,7 @@ class NodeSpec(BaseModel):
     device: str = Field(description="device type of every device in the node")
     count: int = Field(ge=0, description="nodes (servers) available")
     devices_per_node: int = Field(ge=1, description="devices in one node: the largest tensor-parallel group")
-    scaleup_gbps: float | None = Field(None, ge=0, description="GB/s per direction between the node's devices "
+    scaleup_gb_s: float | None = Field(None, ge=0, description="GB/s per direction between the node's devices "
                                                                "(NVLink-class); 0: none, PCIe only; default: "
                                                                "the catalog's figure")
 
@@ -80,10 +80,10 @@ class Inventory(BaseModel):
         """The catalog with each node's scale-up link in place of the catalog's figure."""
         devices = dict(catalog.devices)
         for node in self.nodes:
-            if node.scaleup_gbps is None:
+            if node.scaleup_gb_s is None:
                 continue
             key = node.device.lower()
-            figure = Figure(value=node.scaleup_gbps, unit="GB/s", tag="assumption",
+            figure = Figure(value=node.scaleup_gb_s, unit="GB/s", tag="assumption",
                             note="from the inventory's node description")
             devices[key] = devices[key].model_copy(update={"scaleup_gbps": figure})
         return replace(catalog, devices=devices)

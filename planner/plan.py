@@ -27,7 +27,8 @@ class StageChoice(_Model):
     latency_p50_s: float = Field(description="seconds per request in this stage at p50, queueing included")
     latency_p95_s: float = Field(description="seconds per request in this stage at p95, queueing included")
     utilization: float = Field(description="busy fraction of the replicas at the planned rate")
-    cost_per_hour: float = Field(description="USD per hour for all replicas of this stage")
+    cost_per_hour: float = Field(description="USD per hour of this stage's replicas, pro rata for slices and tool "
+                                             "workers (the plan's total rounds up to whole devices)")
 
 
 class Candidate(_Model):
@@ -62,7 +63,7 @@ class Transfer(_Model):
     src_device: str
     dst_device: str
     bytes_per_request: float
-    bandwidth_gbps: float = Field(description="GB/s the edge needs at the planned rate")
+    bandwidth_gb_s: float = Field(description="GB/s the edge needs at the planned rate")
     seconds: float = Field(description="latency the transfer adds per request")
 
 

@@ -52,7 +52,10 @@ SHARING_NOTE = ("small stages may take a half or a quarter of an accelerator (MI
                 "slower, and tool workers take cores of a CPU server; the solver packs these slices onto whole "
                 "devices and minimizes the whole-device bill, which is the plan's $/hour")
 QUEUEING_NOTE = ("p95 per stage: M/D/c queueing (Erlang C wait quantile) plus service time, times expected "
-                 "visits; end-to-end p95 bounded by the sum of stage p95s along the critical path")
+                 "visits; end-to-end p95 bounded by the sum of stage p95s along the critical path. Work per "
+                 "request is taken at its expected size (mean token counts, expected loop iterations, branch "
+                 "arms by probability): the p95 counts queueing, not requests that run long (the IR's *_p95 "
+                 "figures are not used yet)")
 
 
 @dataclass(frozen=True)
@@ -185,7 +188,7 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
         problem_stages.append(Stage(name=st.name, description=st.description, visits=st.visits,
                                     concurrency=max(st.concurrency, 1.0),
                                     candidates=cands, caps=_caps(st, targets)))
-    links = [Link(a=ln.between[0], b=ln.between[1], bandwidth_gb_s=ln.bandwidth_gbps, latency_s=ln.latency_us * 1e-6)
+    links = [Link(a=ln.between[0], b=ln.between[1], bandwidth_gb_s=ln.bandwidth_gb_s, latency_s=ln.latency_us * 1e-6)
              for ln in (inventory.links if inventory is not None else [])]
     default = Link(bandwidth_gb_s=catalog.default("network_gbps").value,
                    latency_s=catalog.default("network_latency_us").value * 1e-6)
@@ -258,7 +261,7 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
             for prev, name in hops]
     transfers = [Transfer(src_stage=t.src_stage, dst_stage=t.dst_stage, src_device=t.src_device,
                           dst_device=t.dst_device, bytes_per_request=t.bytes_per_request,
-                          bandwidth_gbps=t.bandwidth_gb_s, seconds=t.seconds) for t in placement.transfers]
+                          bandwidth_gb_s=t.bandwidth_gb_s, seconds=t.seconds) for t in placement.transfers]
     stats = placement.stats
     assert stats is not None
     cost = placement.cost_per_hour          # whole devices: slices and tool workers packed onto them
@@ -319,6 +322,17 @@ class PlanResult:
     placed_text: str
 
 
+def _callees(graph: AgentGraph) -> list[AgentGraph]:
+    """Every sub-agent graph called (at any depth) from `graph`."""
+    out: list[AgentGraph] = []
+    for node in graph.steps:
+        for key, region in node.regions.items():
+            if node.kind == "call" and key == "callee":
+                out.append(region)
+            out += _callees(region)
+    return out
+
+
 def targets_of(graph: AgentGraph) -> Targets:
     """The rate and SLA the traced graph carries (the decorator's, or the command line's overrides)."""
     sla = graph.sla
@@ -345,6 +359,10 @@ def plan_agent(graph: AgentGraph, *, source: str, inventory: Inventory | None = 
     plan, stages, placement = plan_module(module, agent=graph.name, source=source, targets=targets_of(graph),
                                           basis=price_basis, catalog=cat, inventory=inventory,
                                           sweep_points=sweep_points, options=options, progress=progress)
+    ignored = [f"sub-agent '{g.name}' declares its own SLA ({g.sla}); plait plans the top-level agent's SLA only"
+               for g in _callees(graph) if g.sla is not None]
+    if ignored:
+        plan = plan.model_copy(update={"assumptions": [*plan.assumptions, *dict.fromkeys(ignored)]})
     edge_bytes = tuple((e.src, e.dst, int(e.bytes)) for e in stages.edges)
     pools = tuple((c.stage, c.device) for c in placement.choices)
     PlacePass(pools=pools, edge_bytes=edge_bytes).apply(context(), module)

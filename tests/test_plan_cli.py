@@ -210,7 +210,7 @@ nodes:
   - device: l40s
     count: 3
     devices_per_node: {per_node}
-    scaleup_gbps: 0
+    scaleup_gb_s: 0
 """
 
 
@@ -237,7 +237,7 @@ def test_a_nodes_scaleup_link_replaces_the_catalogs() -> None:
     from plait.planner.inventory import Inventory, NodeSpec
 
     catalog = load_catalog()
-    owned = Inventory(nodes=[NodeSpec(device="h100-sxm", count=1, devices_per_node=8, scaleup_gbps=50)])
+    owned = Inventory(nodes=[NodeSpec(device="h100-sxm", count=1, devices_per_node=8, scaleup_gb_s=50)])
     assert owned.counts() == {"h100-sxm": 8} and owned.max_degree("h100-sxm") == 8
     slow = owned.apply(catalog)
     assert slow.device("h100-sxm").scaleup_gbps.value == 50          # type: ignore[union-attr]

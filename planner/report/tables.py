@@ -79,7 +79,7 @@ def frontier(plan: Plan) -> Table:
 
 def transfers(plan: Plan) -> Table:
     rows = [[f"{t.src_stage} -> {t.dst_stage}", f"{t.src_device} -> {t.dst_device}",
-             f"{t.bytes_per_request / 1e6:.3f}", f"{t.bandwidth_gbps:.3f}", _ms(t.seconds)]
+             f"{t.bytes_per_request / 1e6:.3f}", f"{t.bandwidth_gb_s:.3f}", _ms(t.seconds)]
             for t in plan.transfers]
     return Table("Transfers between pools", ["edge", "pools", "MB/request", "GB/s needed", "ms"], rows)
 
