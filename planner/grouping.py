@@ -43,6 +43,8 @@ class StageWork:
     visits: float
     loc: str
     concurrency: float = 1.0           # executions of one request that overlap (a map's elements)
+    serial_p95: float = 1.0            # executions in turn for a request that runs long (p95 loop iterations)
+    work_p95: float = 1.0              # p95 over expected service time of one execution (tokens, tool latency)
     steps: float = 1.0                 # decode: output tokens generated per execution
     tool_latency_s: float = 0.0        # tool: declared latency of one call
     tool_cpu: float = 1.0              # tool: cores one call keeps busy
@@ -118,12 +120,13 @@ class _Walker:
         if text not in self.assumptions:
             self.assumptions.append(text)
 
-    def walk(self, name: str, args: list[frozenset[str]], visits: float, serial: float,
+    def walk(self, name: str, args: list[frozenset[str]], visits: float, serial: float, serial95: float,
              stack: tuple[str, ...] = (), after: frozenset[str] = frozenset()) -> list[frozenset[str]]:
         """Walk function @name; return, per result, the stages it depends on.
 
         `visits` counts executions per request (the load); `serial` counts those that follow one another
-        (the latency): a map's elements add to the first, not the second. Every stage made here also
+        (the latency): a map's elements add to the first, not the second; `serial95` is `serial` for a request
+        that runs long (loops at their p95 iterations). Every stage made here also
         waits for the stages in `after` (an earlier branch arm: one request runs its arms' visits in turn).
         """
         if name in stack:
@@ -140,7 +143,7 @@ class _Walker:
             if isinstance(op, ReturnOp):
                 return operands
             if op.name in STAGE_KINDS:
-                stage = self._stage(op, visits, serial)
+                stage = self._stage(op, visits, serial, serial95)
                 for dep in deps:
                     self.edges[(dep, stage.name)] = self.edges.get((dep, stage.name), 0.0) + self._bytes(op)
                 for dep in after - deps:     # ordering only: nothing moves
@@ -148,8 +151,9 @@ class _Walker:
                 produced = frozenset({stage.name})
             elif op.name == "agent.loop":
                 iters = _num(op, "expected_iters", 1.0)
-                outs = self.walk(_sym(op.attributes["body"]), operands, visits * iters, serial * iters, inner,
-                                 after)
+                iters95 = max(_num(op, "expected_iters_p95", iters), iters)
+                outs = self.walk(_sym(op.attributes["body"]), operands, visits * iters, serial * iters,
+                                 serial95 * iters95, inner, after)
                 # what follows waits for the carried value and for the last `until` check (outs[0])
                 produced = frozenset().union(*outs) or deps
             elif op.name == "agent.branch":
@@ -161,15 +165,17 @@ class _Walker:
                 for arm, p in zip(arms.data, probs.data, strict=True):
                     assert isinstance(p, FloatAttr)
                     share = float(p.value.data)
-                    outs = self.walk(_sym(arm), arm_args, visits * share, serial * share, inner, previous)
+                    outs = self.walk(_sym(arm), arm_args, visits * share, serial * share, serial95 * share, inner,
+                                     previous)
                     previous = frozenset().union(*outs) or previous
                 produced = previous or deps
             elif op.name == "agent.map":
                 length = _num(op, "expected_len", 1.0)
-                outs = self.walk(_sym(op.attributes["body"]), operands, visits * length, serial, inner, after)
+                outs = self.walk(_sym(op.attributes["body"]), operands, visits * length, serial, serial95, inner,
+                                 after)
                 produced = frozenset().union(*outs) or deps
             elif op.name == "agent.call":
-                outs = self.walk(_sym(op.attributes["callee"]), operands, visits, serial, inner, after)
+                outs = self.walk(_sym(op.attributes["callee"]), operands, visits, serial, serial95, inner, after)
                 produced = frozenset().union(*outs) or deps
             else:   # glue (tokenize, format, box, ...): placed with its neighbours by PlacePass
                 produced = deps
@@ -188,7 +194,7 @@ class _Walker:
             return _num(op, "tokens", 1.0) * 9 * 2      # codebook ids
         return max(_num(op, "tokens", 0.0), _num(op, "prompt_tokens", 0.0), 64.0) * BYTES_PER_TOKEN_TEXT
 
-    def _stage(self, op: Operation, visits: float, serial: float) -> StageWork:
+    def _stage(self, op: Operation, visits: float, serial: float, serial95: float) -> StageWork:
         kind, loc = STAGE_KINDS[op.name], _loc(op)
         model = _model(op)
         if kind == "prefill":
@@ -230,7 +236,8 @@ class _Walker:
             what, desc = tool, f"tool {tool}"
         name = self._name(kind, what, loc)
         stage = StageWork(name=name, kind=kind, description=desc, spec=spec, visits=visits, loc=loc, ops=[op],
-                          concurrency=visits / serial if serial > 0 else 1.0)
+                          concurrency=visits / serial if serial > 0 else 1.0, serial_p95=serial95,
+                          work_p95=_stretch(op))
         if kind == "decode":
             stage.steps = max(1.0, _num(op, "output_tokens", 1.0))
         if kind == "tool":
@@ -239,6 +246,20 @@ class _Walker:
         self.stages[name] = stage
         op.attributes.setdefault("stage", StringAttr(name))   # the placed module maps stages to pools
         return stage
+
+
+# The figure whose p95 stretches each stage's service time (encoders and searches do fixed-size work).
+_P95_FIGURE = {"op.decode": "output_tokens", "op.prefill": "prompt_tokens", "op.py_call": "latency_ms",
+               "op.vocode": "tokens"}
+
+
+def _stretch(op: Operation) -> float:
+    """p95 over mean of the op's work figure (1 when it has none): a long request's service time ratio."""
+    figure = _P95_FIGURE.get(op.name)
+    if figure is None:
+        return 1.0
+    mean = _num(op, figure, 0.0)
+    return max(_num(op, f"{figure}_p95", mean) / mean, 1.0) if mean > 0 else 1.0
 
 
 def entry_function(module: ModuleOp, agent: str | None = None) -> str:
@@ -258,7 +279,7 @@ def extract_stages(module: ModuleOp, catalog: Catalog, agent: str | None = None)
     """
     walker = _Walker(module, catalog)
     entry = walker.funcs[entry_function(module, agent)]
-    walker.walk(entry.sym_name.data, [frozenset() for _ in entry.body.block.args], 1.0, 1.0)
+    walker.walk(entry.sym_name.data, [frozenset() for _ in entry.body.block.args], 1.0, 1.0, 1.0)
     if not walker.stages:
         raise StageError("the agent has no operator to place (no model call, search or tool).\n"
                          "To fix: plan an agent that calls plait.llm, plait.embed, plait.retrieve or a tool.")

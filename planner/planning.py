@@ -52,10 +52,10 @@ SHARING_NOTE = ("small stages may take a half or a quarter of an accelerator (MI
                 "slower, and tool workers take cores of a CPU server; the solver packs these slices onto whole "
                 "devices and minimizes the whole-device bill, which is the plan's $/hour")
 QUEUEING_NOTE = ("p95 per stage: M/D/c queueing (Erlang C wait quantile) plus service time, times expected "
-                 "visits; end-to-end p95 bounded by the sum of stage p95s along the critical path. Work per "
-                 "request is taken at its expected size (mean token counts, expected loop iterations, branch "
-                 "arms by probability): the p95 counts queueing, not requests that run long (the IR's *_p95 "
-                 "figures are not used yet)")
+                 "visits; end-to-end p95 bounded by the sum of stage p95s along the critical path. A stage's "
+                 "p95 takes a long request: p95 token counts and tool latencies (prefill time scaled by its "
+                 "p95 prompt), loops at their p95 iterations; branch arms count by probability, and load and "
+                 "p50 use the expected sizes")
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,8 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
                 "To fix: add a device with more memory (or more of them for tensor parallelism) to the "
                 "inventory, or use a smaller model.")
         problem_stages.append(Stage(name=st.name, description=st.description, visits=st.visits,
-                                    concurrency=max(st.concurrency, 1.0),
+                                    concurrency=max(st.concurrency, 1.0), serial_p95=st.serial_p95,
+                                    work_p95=st.work_p95,
                                     candidates=cands, caps=_caps(st, targets)))
     links = [Link(a=ln.between[0], b=ln.between[1], bandwidth_gb_s=ln.bandwidth_gb_s, latency_s=ln.latency_us * 1e-6)
              for ln in (inventory.links if inventory is not None else [])]

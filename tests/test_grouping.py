@@ -119,3 +119,27 @@ def test_a_sub_agent_called_twice_is_two_sets_of_stages(tmp_path: Path) -> None:
     assert len(names) == 2 and len(set(names)) == 2
     assert [(e.src, e.dst) for e in stages.edges] == [(names[0], names[1])]
     assert p50 == pytest.approx(1.0, rel=0.01)
+
+
+def test_the_p95_takes_a_long_request(tmp_path: Path) -> None:
+    path = tmp_path / "agent.py"
+    path.write_text(TOOLS + textwrap.dedent('''
+        @plait.tool(latency_ms=plait.Dist.normal(300, 80))
+        def lookup(x: str) -> str:
+            return x
+
+        @plait.agent(qps=1)
+        def run(q: str) -> str:
+            return plait.loop(lookup, init=q, until=judge, max_iters=6, expected_iters=plait.Dist.uniform(1, 5))
+    '''))
+    graph = trace(load_agent(f"{path}:run"))
+    catalog = load_catalog()
+    stages = extract_stages(compile_graph(graph, "ops"), catalog, "run")
+    lookup = next(s for s in stages.stages if "lookup" in s.name)
+    assert lookup.visits == pytest.approx(3.0)                        # load: expected iterations
+    assert lookup.work_p95 == pytest.approx((300 + 1.6449 * 80) / 300, rel=1e-3)
+    assert lookup.serial_p95 == pytest.approx(1 + 0.95 * 4, rel=1e-3)  # uniform(1, 5) at p95
+    placement = solve(build_problem(stages, Targets(qps=0.001), basis="cloud", catalog=catalog).placement)
+    # p50: 3 x (300 + 1000) ms; p95: 4.8 x (431.6 + 1000) ms
+    assert placement.p50_s == pytest.approx(3.9, rel=0.01)
+    assert placement.p95_s == pytest.approx(4.8 * (0.3 + 1.6449 * 0.08 + 1.0), rel=0.01)

@@ -38,7 +38,7 @@ def test_stage_floor_above_the_sla() -> None:
         stages=[Stage(name="search", description="vector search", visits=3,
                       candidates=[_cand("cpu", 0.050), _cand("gpu", 0.020, 4.0)])], sla=SLA(p95_s=0.050))
     with pytest.raises(InfeasibleSLA, match=r"^vector search needs at least 60 ms per request on the fastest "
-                                            r"device \(gpu: 20 ms per execution x 3 visits in series\); the SLA p95 allows 50"):
+                                            r"device \(gpu: 20 ms per execution x 3 in series at p95\); the SLA p95 allows 50"):
         solve(problem)
 
 

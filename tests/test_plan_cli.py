@@ -218,7 +218,7 @@ def test_tensor_parallel_groups_stay_inside_a_node(tmp_path: Path) -> None:
     inventory = tmp_path / "nodes.yaml"
     inventory.write_text(NODES.format(per_node=4))
     code, output = plan_cli("examples/refine.py:code_review", "--out", str(tmp_path / "ok"), "--sweep", "0",
-                            "--inventory", str(inventory))
+                            "--inventory", str(inventory), "--sla-p95-ms", "300000")
     assert code == 0, output
     plan = Plan.model_validate_json((tmp_path / "ok" / "plan.json").read_text())
     decode_70b = next(s for s in plan.stages if s.stage.startswith("decode:llama-3.1-70b"))

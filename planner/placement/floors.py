@@ -13,7 +13,7 @@ import numpy as np
 from plait.planner.placement.errors import InfeasibleInventory, InfeasibleSLA
 from plait.planner.placement.graph import StageGraph, longest_path
 from plait.planner.placement.options import Enumeration, passes_caps, whole
-from plait.planner.placement.problem import PlacementProblem
+from plait.planner.placement.problem import PlacementProblem, Stage
 
 
 def floor_bounds(g: StageGraph, f: list[float]) -> tuple[list[float], list[float], list[float]]:
@@ -31,10 +31,10 @@ def floor_bounds(g: StageGraph, f: list[float]) -> tuple[list[float], list[float
     return head, tail, f
 
 
-def _ms(s: float) -> str:
+def ms_text(s: float) -> str:
     """Milliseconds as people write them: 38, 2.5, 0.12, 6720 (never 6.72e+03)."""
     ms = s * 1e3
-    return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
+    return "inf" if ms == float("inf") else f"{ms:.0f}" if ms >= 100 else f"{ms:.4g}"
 
 
 def check_caps(problem: PlacementProblem) -> None:
@@ -49,14 +49,24 @@ def check_caps(problem: PlacementProblem) -> None:
             need = min(per_unit)
             if need > cap.max_s:
                 raise InfeasibleSLA(
-                    f"{st.what} needs at least {_ms(need)} ms per {cap.per} on the fastest device "
-                    f"({best.device}); the {cap.name} allows {_ms(cap.max_s)}.\n"
-                    f"  stage '{st.name}': {len(st.candidates)} candidates, none under {_ms(cap.max_s)} ms "
-                    f"per {cap.per}\nTo fix: relax the {cap.name} to at least {_ms(need)} ms, or add a "
+                    f"{st.what} needs at least {ms_text(need)} ms per {cap.per} on the fastest device "
+                    f"({best.device}); the {cap.name} allows {ms_text(cap.max_s)}.\n"
+                    f"  stage '{st.name}': {len(st.candidates)} candidates, none under {ms_text(cap.max_s)} ms "
+                    f"per {cap.per}\nTo fix: relax the {cap.name} to at least {ms_text(need)} ms, or add a "
                     "faster device (or a higher tensor-parallel degree) to the catalog.")
         raise InfeasibleSLA(
             f"{st.what} has no candidate meeting all its caps at once "
             f"({', '.join(c.name for c in st.caps)}).\nTo fix: relax one of them.")
+
+
+def _execution(st: Stage, latency_s: float, attr: str) -> str:
+    """How one stage's floor is made, in words, on the p95 ("d95") or the p50 ("d50") clock."""
+    serial = st.visits / st.concurrency
+    if attr == "d95":
+        serial = st.serial_p95 if st.serial_p95 is not None else serial
+        long = f", {ms_text(latency_s * st.work_p95)} ms for a long one" if st.work_p95 > 1 + 1e-9 else ""
+        return f"{ms_text(latency_s)} ms per execution{long} x {serial:.3g} in series at p95"
+    return f"{ms_text(latency_s)} ms per execution x {serial:.3g} in series"
 
 
 def check_floors(problem: PlacementProblem, g: StageGraph, en: Enumeration) -> None:
@@ -73,20 +83,20 @@ def check_floors(problem: PlacementProblem, g: StageGraph, en: Enumeration) -> N
                 k = int(np.argmin(getattr(so, attr)))
                 c = st.candidates[int(so.cand[k])]
                 raise InfeasibleSLA(
-                    f"{st.what} needs at least {_ms(f[i])} ms per request on the fastest device "
-                    f"({c.device}: {_ms(c.latency_s)} ms per execution x {st.visits / st.concurrency:g} visits in series); "
-                    f"the SLA {label} allows {_ms(target)}.\n"
-                    f"To fix: relax the SLA {label} to at least {_ms(f[i])} ms, cut the stage's expected "
+                    f"{st.what} needs at least {ms_text(f[i])} ms per request on the fastest device "
+                    f"({c.device}: {_execution(st, c.latency_s, attr)}); "
+                    f"the SLA {label} allows {ms_text(target)}.\n"
+                    f"To fix: relax the SLA {label} to at least {ms_text(f[i])} ms, cut the stage's expected "
                     "visits, or add a faster device to the catalog.")
         total, _, path = longest_path(g, f, [0.0] * len(g.edges))
         if total > target * (1 + 1e-9):
             top = sorted(path, key=lambda i: -f[i])[:3]
-            worst = ", ".join(f"{problem.stages[i].what} {_ms(f[i])} ms" for i in top)
+            worst = ", ".join(f"{problem.stages[i].what} {ms_text(f[i])} ms" for i in top)
             raise InfeasibleSLA(
-                f"the critical path needs at least {_ms(total)} ms even with every stage on its fastest "
-                f"device; the SLA {label} allows {_ms(target)} (over by {_ms(total - target)} ms).\n"
+                f"the critical path needs at least {ms_text(total)} ms even with every stage on its fastest "
+                f"device; the SLA {label} allows {ms_text(target)} (over by {ms_text(total - target)} ms).\n"
                 f"  path: {' -> '.join(g.names[i] for i in path)}\n  largest floors: {worst}\n"
-                f"To fix: relax the SLA {label} to at least {_ms(total)} ms, or shorten those stages.")
+                f"To fix: relax the SLA {label} to at least {ms_text(total)} ms, or shorten those stages.")
 
 
 def _check_inventory(problem: PlacementProblem, en: Enumeration) -> None:

@@ -49,7 +49,7 @@ import numpy as np
 from plait.planner.placement import highs
 from plait.planner.placement.errors import InfeasibleInventory, InfeasiblePlacement, InfeasibleSLA
 from plait.planner.placement.evaluate import fleet, to_placement
-from plait.planner.placement.floors import check_floors, floor_bounds
+from plait.planner.placement.floors import check_floors, floor_bounds, ms_text
 from plait.planner.placement.graph import StageGraph, build_graph, max_edge_times
 from plait.planner.placement.options import UNIT_TOL, Enumeration, enumerate_options
 from plait.planner.placement.problem import Placement, PlacementProblem, SolveOptions, Stats
@@ -303,12 +303,12 @@ def _explain(problem: PlacementProblem, g: StageGraph, en: Enumeration, opts: So
     path = " -> ".join(best.critical_path)
     if best.p95_s > target * (1 + 1e-7):
         return InfeasibleSLA(
-            f"no placement within the inventory meets the p95 SLA of {target * 1e3:.4g} ms: the fastest "
-            f"reaches {best.p95_s * 1e3:.4g} ms (over by {(best.p95_s - target) * 1e3:.4g} ms), "
+            f"no placement within the inventory meets the p95 SLA of {ms_text(target)} ms: the fastest "
+            f"reaches {ms_text(best.p95_s)} ms (over by {ms_text(best.p95_s - target)} ms), "
             f"transfers between device types included.\n  critical path: {path}\n"
             "To fix: relax the SLA, add devices of the fast types to the inventory, or add faster candidates.")
     p50 = problem.sla.p50_s
     return InfeasibleSLA(
         f"no placement within the inventory meets the p95 and p50 SLA together (p50 target "
-        f"{(p50 or INF) * 1e3:.4g} ms; the fastest p95 placement has p50 {best.p50_s * 1e3:.4g} ms).\n"
+        f"{ms_text(p50 or INF)} ms; the fastest p95 placement has p50 {ms_text(best.p50_s)} ms).\n"
         f"  critical path: {path}\nTo fix: relax the p50 target or add devices to the inventory.")

@@ -1,9 +1,9 @@
 """Enumerate (candidate, replicas) pairs per stage with their queueing latency, and drop dominated pairs.
 
 A pair o = (candidate, r) has pro-rata cost c = r * price, units u = r * tp * share (devices it occupies,
-fractional for slices), and per-request latencies d95 = serial * (Wq_q + latency_s),
-d50 = serial * (Wq_50 + latency_s), serial = visits / concurrency (a map's elements overlap; see
-queueing.py). Replica counts run from the fewest that keep utilization <= max_utilization to `extra_replicas` more.
+fractional for slices), and per-request latencies d95 = serial95 * (Wq_q + work_p95 * latency_s),
+d50 = serial * (Wq_50 + latency_s), serial = visits / concurrency (a map's elements overlap), serial95
+and work_p95 the same for a request that runs long (p95 iterations, p95 tokens; see queueing.py). Replica counts run from the fewest that keep utilization <= max_utilization to `extra_replicas` more.
 
 The fleet pays for whole devices: type D costs p_D * N_D with N_D >= the units placed on D. A type with
 no slice (every candidate share 1) has integral units, so its bill is the sum of its pairs' c. A
@@ -177,6 +177,10 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
     cands = [problem.stages[si].candidates[k] for si, k in rows]
     visits = np.array([problem.stages[si].visits for si, _ in rows], dtype=float)
     serial = visits / np.array([problem.stages[si].concurrency for si, _ in rows], dtype=float)
+    serial95 = np.array([s95 if (s95 := problem.stages[si].serial_p95) is not None else 0.0 for si, _ in rows],
+                        dtype=float)
+    serial95 = np.where(serial95 > 0, serial95, serial)
+    stretch = np.array([problem.stages[si].work_p95 for si, _ in rows], dtype=float)
     lat = np.array([c.latency_s for c in cands], dtype=float)
     mu = np.array([c.throughput for c in cands], dtype=float)
     price = np.array([c.price_per_hour for c in cands], dtype=float)
@@ -218,7 +222,7 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
         hi = np.where(on, p * np.maximum(np.ceil(units - UNIT_TOL), 0.0), cost)
     P = StageOptions(
         cand=rep(cand), replicas=r.ravel()[flat], device=P_dev, cost=cost,
-        d95=(serial[:, None] * (w95 + lat[:, None])).ravel()[flat],
+        d95=(serial95[:, None] * (w95 + (stretch * lat)[:, None])).ravel()[flat],
         d50=(serial[:, None] * (w50 + lat[:, None])).ravel()[flat],
         units=units,
         util=np.where(lam[:, None] > 0, lam[:, None] / (r * mu[:, None]), 0.0).ravel()[flat],

@@ -54,6 +54,11 @@ class Stage(_Model):
     concurrency: float = Field(default=1.0, ge=1, description="executions of one request that run at the same "
                                                                "time (a map's elements): latency counts "
                                                                "visits / concurrency")
+    serial_p95: float | None = Field(default=None, gt=0, description="executions one request runs in turn "
+                                     "when it runs long (loops at their p95 iterations); the p95 clock uses it. "
+                                     "Default visits / concurrency")
+    work_p95: float = Field(default=1.0, ge=1, description="service time of a long execution (p95 work: tokens, "
+                            "a tool's latency) over the expected one; the p95 clock stretches latency_s by it")
     candidates: list[Candidate] = Field(min_length=1)
     caps: list[LatencyCap] = []
 
