@@ -338,14 +338,11 @@ class EmbedOp(IRDLOperation):
         check_figures(self, "input_tokens", "input_tokens_p95")
 
 
-@irdl_op_definition
-class RetrieveOp(IRDLOperation):
-    """Find the `k` documents of `index` nearest to `query`; each is about `doc_tokens` tokens long.
+class SearchBase(IRDLOperation):
+    """A nearest-neighbour search: the `k` documents of `index` nearest to `query` (agent.retrieve,
+    op.ann_search). `index_docs` vectors of width `dim` are searched (0: unknown); each document is about
+    `doc_tokens` tokens long. Pure: it only reads the index."""
 
-    `index_docs` (vectors in the index) and `dim` (vector width) size the search; 0 means unknown.
-    """
-
-    name = "agent.retrieve"
     query = operand_def(VecType)
     result = result_def(DocsType)
     index = attr_def(StringAttr)
@@ -365,13 +362,15 @@ class RetrieveOp(IRDLOperation):
 
 
 @irdl_op_definition
-class ToolCallOp(IRDLOperation):
-    """Call the Python tool `tool` (also predicates: i1, and selectors: i64); it takes about latency_ms.
+class RetrieveOp(SearchBase):
+    """Find the documents of `index` nearest to `query` (agent level)."""
 
-    Not pure: a tool may have effects (a search API, a clock), so it is never merged or dropped.
-    """
+    name = "agent.retrieve"
 
-    name = "agent.tool_call"
+
+class ToolCallBase(IRDLOperation):
+    """A Python tool call: its operands, result and planning attributes (agent.tool_call, op.py_call)."""
+
     args = var_operand_def(ToolValue)
     result = result_def(ToolValue)
     tool = attr_def(StringAttr)
@@ -386,6 +385,16 @@ class ToolCallOp(IRDLOperation):
 
     def verify_(self) -> None:
         check_tool(self)
+
+
+@irdl_op_definition
+class ToolCallOp(ToolCallBase):
+    """Call the Python tool `tool` (also predicates: i1, and selectors: i64); it takes about latency_ms.
+
+    Not pure: a tool may have effects (a search API, a clock), so it is never merged or dropped.
+    """
+
+    name = "agent.tool_call"
 
 
 @irdl_op_definition

@@ -8,7 +8,6 @@ rewrites their bodies (func.func symbols) like any other function.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import ClassVar
 
 from xdsl.dialects.builtin import FloatAttr, IntegerAttr, StringAttr
@@ -24,7 +23,6 @@ from xdsl.irdl import (
     opt_operand_def,
     result_def,
     traits_def,
-    var_operand_def,
 )
 from xdsl.pattern_rewriter import RewritePattern
 from xdsl.traits import HasCanonicalizationPatternsTrait, Pure
@@ -32,18 +30,14 @@ from xdsl.traits import HasCanonicalizationPatternsTrait, Pure
 from plait.ir.dialects._base import check_figures, f64, fail, i64, num, show
 from plait.ir.dialects.agent import (
     AudioType,
-    DocsType,
     KVType,
+    SearchBase,
     TemplateOpBase,
     TextsType,
     TextType,
     TokensType,
-    ToolValue,
+    ToolCallBase,
     VecType,
-    check_search,
-    check_tool,
-    search_attributes,
-    tool_attributes,
 )
 
 
@@ -233,52 +227,19 @@ class VocodeOp(TokenCountOpBase):
 
 
 @irdl_op_definition
-class AnnSearchOp(IRDLOperation):
-    """Approximate nearest-neighbour search: the `k` documents of `index` nearest to `query`.
-
-    `index_docs` vectors of width `dim` are searched (0: unknown). Pure: it only reads the index.
-    """
+class AnnSearchOp(SearchBase):
+    """Approximate nearest-neighbour search on a device (brute force or an index); batchable over queries."""
 
     name = "op.ann_search"
     BATCHABLE: ClassVar[bool] = True
-    query = operand_def(VecType)
-    result = result_def(DocsType)
-    index = attr_def(StringAttr)
-    k = attr_def(IntegerAttr)
-    doc_tokens = attr_def(IntegerAttr)
-    index_docs = attr_def(IntegerAttr)
-    dim = attr_def(IntegerAttr)
-    traits = traits_def(Pure())
-
-    def __init__(self, query: SSAValue | Operation, *, index: str, k: int, doc_tokens: int,
-                 index_docs: int = 0, dim: int = 0):
-        super().__init__(operands=[query], result_types=[DocsType()],
-                         attributes=search_attributes(index, k, doc_tokens, index_docs, dim))
-
-    def verify_(self) -> None:
-        check_search(self)
 
 
 @irdl_op_definition
-class PyCallOp(IRDLOperation):
+class PyCallOp(ToolCallBase):
     """Call the Python function `tool` on a CPU worker (tools, predicates, selectors); not batchable."""
 
     name = "op.py_call"
     BATCHABLE: ClassVar[bool] = False
-    args = var_operand_def(ToolValue)
-    result = result_def(ToolValue)
-    tool = attr_def(StringAttr)
-    latency_ms = attr_def(FloatAttr)
-    latency_ms_p95 = attr_def(FloatAttr)
-    cpu = attr_def(FloatAttr)
-
-    def __init__(self, tool: str, args: Sequence[SSAValue | Operation], result_type: Attribute, *,
-                 latency_ms: float, cpu: float = 1.0, latency_ms_p95: float | None = None):
-        super().__init__(operands=[args], result_types=[result_type],
-                         attributes=tool_attributes(tool, latency_ms, latency_ms_p95, cpu))
-
-    def verify_(self) -> None:
-        check_tool(self)
 
 
 Op = Dialect(
