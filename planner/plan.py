@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from plait.planner.placement.problem import Transfer  # a transfer is reported as the solver found it
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -53,18 +55,6 @@ class PathStep(_Model):
     p50_s: float
     p95_s: float
     transfer_s: float = 0.0
-
-
-class Transfer(_Model):
-    """A value crossing from one device pool to another."""
-
-    src_stage: str
-    dst_stage: str
-    src_device: str
-    dst_device: str
-    bytes_per_request: float
-    bandwidth_gb_s: float = Field(description="GB/s the edge needs at the planned rate")
-    seconds: float = Field(description="latency the transfer adds per request")
 
 
 class Baseline(_Model):

@@ -39,7 +39,6 @@ from plait.planner.plan import (
     Plan,
     SolverStats,
     StageChoice,
-    Transfer,
 )
 from plait.planner.plan import Candidate as ConsideredRow
 from plait.planner.stage import candidates as cost_candidates
@@ -260,9 +259,7 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
     path = [PathStep(stage=name, device=placement.choice(name).device, p50_s=placement.choice(name).latency_p50_s,
                      p95_s=placement.choice(name).latency_p95_s, transfer_s=xfer.get((prev or "", name), 0.0))
             for prev, name in hops]
-    transfers = [Transfer(src_stage=t.src_stage, dst_stage=t.dst_stage, src_device=t.src_device,
-                          dst_device=t.dst_device, bytes_per_request=t.bytes_per_request,
-                          bandwidth_gb_s=t.bandwidth_gb_s, seconds=t.seconds) for t in placement.transfers]
+    transfers = list(placement.transfers)
     stats = placement.stats
     assert stats is not None
     cost = placement.cost_per_hour          # whole devices: slices and tool workers packed onto them
