@@ -14,7 +14,7 @@ import pytest
 from plait.ir.pipeline import compile_graph
 from plait.planner.catalog import load_catalog
 from plait.planner.grouping import StageGraph, extract_stages
-from plait.planner.placement import solve
+from plait.planner.placement import Placement, solve
 from plait.planner.planning import Targets, build_problem
 from plait.sdk import trace
 from plait.sdk.loader import load_agent
@@ -52,15 +52,21 @@ def per_doc(x: str) -> str:
 '''
 
 
-def stages_of(tmp_path: Path, body: str) -> tuple[StageGraph, float]:
-    """Stages of `run` in a file of TOOLS + body, and the planned p50 (seconds) at a negligible rate."""
+def planned(tmp_path: Path, body: str) -> tuple[StageGraph, Placement]:
+    """Stages of `run` in a file of TOOLS + body, and its placement at a negligible rate."""
     path = tmp_path / "agent.py"
     path.write_text(TOOLS + textwrap.dedent(body))
     graph = trace(load_agent(f"{path}:run"))
     catalog = load_catalog()
     stages = extract_stages(compile_graph(graph, "ops"), catalog, "run")
     problem = build_problem(stages, Targets(qps=0.001), basis="cloud", catalog=catalog)
-    return stages, solve(problem.placement).p50_s
+    return stages, solve(problem.placement)
+
+
+def stages_of(tmp_path: Path, body: str) -> tuple[StageGraph, float]:
+    """Stages of `run` and its planned p50 (seconds)."""
+    stages, placement = planned(tmp_path, body)
+    return stages, placement.p50_s
 
 
 def by_tool(stages: StageGraph) -> dict[str, tuple[float, float]]:
@@ -122,8 +128,7 @@ def test_a_sub_agent_called_twice_is_two_sets_of_stages(tmp_path: Path) -> None:
 
 
 def test_the_p95_takes_a_long_request(tmp_path: Path) -> None:
-    path = tmp_path / "agent.py"
-    path.write_text(TOOLS + textwrap.dedent('''
+    stages, placement = planned(tmp_path, '''
         @plait.tool(latency_ms=plait.Dist.normal(300, 80))
         def lookup(x: str) -> str:
             return x
@@ -131,15 +136,11 @@ def test_the_p95_takes_a_long_request(tmp_path: Path) -> None:
         @plait.agent(qps=1)
         def run(q: str) -> str:
             return plait.loop(lookup, init=q, until=judge, max_iters=6, expected_iters=plait.Dist.uniform(1, 5))
-    '''))
-    graph = trace(load_agent(f"{path}:run"))
-    catalog = load_catalog()
-    stages = extract_stages(compile_graph(graph, "ops"), catalog, "run")
+    ''')
     lookup = next(s for s in stages.stages if "lookup" in s.name)
     assert lookup.visits == pytest.approx(3.0)                        # load: expected iterations
     assert lookup.work_p95 == pytest.approx((300 + 1.6449 * 80) / 300, rel=1e-3)
     assert lookup.serial_p95 == pytest.approx(1 + 0.95 * 4, rel=1e-3)  # uniform(1, 5) at p95
-    placement = solve(build_problem(stages, Targets(qps=0.001), basis="cloud", catalog=catalog).placement)
     # p50: 3 x (300 + 1000) ms; p95: 4.8 x (431.6 + 1000) ms
     assert placement.p50_s == pytest.approx(3.9, rel=0.01)
     assert placement.p95_s == pytest.approx(4.8 * (0.3 + 1.6449 * 0.08 + 1.0), rel=0.01)

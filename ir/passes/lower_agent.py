@@ -58,6 +58,12 @@ def _generate(op: A.LLMFiguresBase, prompt: O.TokenizeOp | None, context: O.Enco
     return kv, out
 
 
+def _detokenize(op: A.LLMCallOp | A.STTOp, out: O.DecodeOp) -> O.DetokenizeOp:
+    """The text of a generation: its output token figures carried over from the agent-level op."""
+    return O.DetokenizeOp(out, model=op.model.data, tokens=_f(op, "output_tokens"),
+                          tokens_p95=_f(op, "output_tokens_p95"))
+
+
 class LowerLLMCall(RewritePattern):
     """agent.llm_call -> op.tokenize, op.prefill, op.decode, op.detokenize (text answers)."""
 
@@ -68,9 +74,7 @@ class LowerLLMCall(RewritePattern):
         p, p95 = _f(op, "prompt_tokens"), _f(op, "prompt_tokens_p95")
         tokens = O.TokenizeOp(op.prompt, model=op.model.data, tokens=p, tokens_p95=p95)
         kv, out = _generate(op, tokens, None, p, p95)
-        text = O.DetokenizeOp(out, model=op.model.data, tokens=_f(op, "output_tokens"),
-                              tokens_p95=_f(op, "output_tokens_p95"))
-        rewriter.replace(op, _located(op, tokens, kv, out, text))
+        rewriter.replace(op, _located(op, tokens, kv, out, _detokenize(op, out)))
 
 
 class LowerSTT(RewritePattern):
@@ -81,9 +85,7 @@ class LowerSTT(RewritePattern):
         frames = O.EncodeOp(op.audio, model=op.model.data, tokens=_f(op, "prompt_tokens"),
                             tokens_p95=_f(op, "prompt_tokens_p95"))
         kv, out = _generate(op, None, frames, STT_PROMPT_TOKENS, STT_PROMPT_TOKENS)
-        text = O.DetokenizeOp(out, model=op.model.data, tokens=_f(op, "output_tokens"),
-                              tokens_p95=_f(op, "output_tokens_p95"))
-        rewriter.replace(op, _located(op, frames, kv, out, text))
+        rewriter.replace(op, _located(op, frames, kv, out, _detokenize(op, out)))
 
 
 class LowerTTS(RewritePattern):
