@@ -39,7 +39,7 @@ def ir(
         if stage not in STAGES:
             raise IRStageError(f"unknown stage {stage!r}; the stages are: {', '.join(STAGES)}\n"
                                "  To fix: pass --stage agent, --stage ops or --stage placed.")
-        graph = traced(target, sla_p95_ms, qps)
+        graph = traced(target, sla_p95_ms, qps, need_rate=stage == "placed")
         if stage == "placed":
             from plait.planner.catalog import load_catalog
             from plait.planner.inventory import load_inventory

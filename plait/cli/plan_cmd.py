@@ -57,7 +57,8 @@ def plan(
         _writable(out)   # before minutes of solving, not after
         catalog = load_catalog()
         fleet = load_inventory(inventory, catalog) if inventory is not None else None
-        graph = traced(target, sla_p95_ms, qps, sla_p50_ms=sla_p50_ms, ttft_ms=ttft_ms, tpot_ms=tpot_ms)
+        graph = traced(target, sla_p95_ms, qps, sla_p50_ms=sla_p50_ms, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
+                       need_rate=True)
         # The bar appears once the frontier sweep starts, so an error before it prints alone.
         progress = Progress(console=Console(stderr=True), transient=True)
         task = progress.add_task("sweeping SLA targets", total=max(sweep, 1), start=False)

@@ -9,6 +9,8 @@ from typing import Any
 
 from plait.sdk.dist import Dist
 from plait.sdk.graph import AgentGraph, AttrValue, Param
+from plait.sdk.decorators import def_loc, def_where
+from plait.sdk.steps import planning_figure
 from plait.sdk.trace import finish
 from plait.sdk.tracer import Scope, Sym, Tracer, require
 from plait.sdk.types import ValueType
@@ -28,42 +30,48 @@ def _param_names(fn: Callable[..., Any], count: int, default: str) -> list[str]:
     return [names[i] if i < len(names) else f"{default}{i}" for i in range(count)]
 
 
+def _check_callable(tracer: Tracer, fn: object, owner: str, count: int, label: str | None = None) -> None:
+    """`fn` must be a function taking `count` positional values; `owner` and `label` name it in messages."""
+    if not callable(fn):
+        tracer.fail(f"{owner} must be a function, got {type(fn).__name__} {fn!r:.40}",
+                    "To fix: pass a function (def, lambda or @plait.tool) taking the values as parameters.")
+    try:
+        inspect.signature(fn).bind(*range(count))
+    except TypeError as err:
+        tracer.fail(f"{owner} {label or repr(_name(fn))} cannot take {count} value(s): {err}",
+                    "To fix: make the function take exactly the values the construct passes it.",
+                    at=def_where(fn) or None)
+    except ValueError:
+        pass  # a builtin without a signature: calling it will tell
+
+
 def _region(tracer: Tracer, fn: Callable[..., Any], args: Sequence[Sym], owner: str, default: str,
-            then: Callable[[Sym], Sym] | None = None) -> tuple[Scope, list[Sym]]:
+            then: Callable[[Sym], Sym] | None = None, label: str | None = None) -> tuple[Scope, list[Sym]]:
     """Trace `fn` on fresh parameters (one per value in `args`) in a child scope; return its results.
 
     `then`, if given, runs in the same scope on the result and adds its value as a second output.
+    `label` names the region in messages (default: the function's name).
     """
-    if not callable(fn):
-        tracer.fail(f"{owner} must be a function, got {fn!r:.40}",
-                    "To fix: pass a function (def or @plait.tool) taking the values as parameters.")
-    scope = tracer.new_scope(_name(fn), owner)
+    _check_callable(tracer, fn, owner, len(args), label and repr(label))
+    what = f"{owner} {label!r}" if label else f"{owner} {_name(fn)!r}"
+    tracer.runs(fn)
+    scope = tracer.new_scope(_name(fn), what)
     names = _param_names(fn, len(args), default)
     with tracer.entering(scope):
-        params = [scope.param(n, a.type, n, a.node.loc, tracer.tokens(a)) for n, a in zip(names, args, strict=True)]
-        try:
-            result = fn(*params)
-        except TypeError as err:
-            if "positional argument" not in str(err):
-                raise
-            tracer.fail(f"{owner} {_name(fn)!r} cannot take {len(args)} value(s): {err}",
-                        "To fix: make the function take exactly the values the construct passes it.")
-        if isinstance(result, tuple):
-            tracer.fail(f"{owner} {_name(fn)!r} must return one value, got {len(result)}",
-                        "To fix: combine values with plait.gather(...) or a @plait.tool.")
-        extra = [then(result)] if then is not None and isinstance(result, Sym) else []
-        outs = finish(tracer, scope, (result, *extra), f"{owner} {_name(fn)!r}")
+        params = [scope.param(n, a.type, n, def_loc(fn) or a.node.loc, tracer.tokens(a))
+                  for n, a in zip(names, args, strict=True)]
+        outs = _returned(tracer, scope, fn(*params), what, def_where(fn), then)
     return scope, outs
 
 
-def _figure(tracer: Tracer, step: str, name: str, value: Figure) -> Dist:
-    try:
-        if isinstance(value, bool) or not isinstance(value, int | float | Dist):
-            raise ValueError(f"got {value!r:.40}")
-        return Dist.of(value)
-    except ValueError as err:
-        tracer.fail(f"{step}'s {name} must be a number >= 0 or a plait.Dist",
-                    str(err).splitlines()[-1], f"To fix: pass {name}=3 or {name}=plait.Dist.normal(3, 1).")
+def _returned(tracer: Tracer, scope: Scope, result: object, what: str, where: str,
+              then: Callable[[Sym], Sym] | None = None) -> list[Sym]:
+    """Record a region's one returned value (and `then`'s value of it) as its output."""
+    if isinstance(result, tuple):
+        tracer.fail(f"{what} must return one value, got {len(result)}",
+                    "To fix: combine values with plait.gather(...) or a @plait.tool.", at=where or None)
+    extra = [then(result)] if then is not None and isinstance(result, Sym) else []
+    return finish(tracer, scope, (result, *extra), what, at=where)
 
 
 def loop(body: Callable[[Sym], Sym], init: object, *, until: Callable[[Sym], Sym] | None = None,
@@ -85,18 +93,20 @@ def loop(body: Callable[[Sym], Sym], init: object, *, until: Callable[[Sym], Sym
     if max_iters is None:
         tracer.fail("plait.loop needs max_iters: an unbounded loop cannot be planned",
                     "To fix: add max_iters=N (the hard cap) and expected_iters=M (the typical count).")
-    if isinstance(max_iters, bool) or not isinstance(max_iters, int) or max_iters < 1:
+    if isinstance(max_iters, bool) or not isinstance(max_iters, int) or not 1 <= max_iters <= 2**63 - 1:
         tracer.fail(f"plait.loop's max_iters must be an integer >= 1, got {max_iters!r}",
                     "To fix: pass max_iters=N.")
     if until is None:
         tracer.fail("plait.loop needs until=<predicate>: what ends the loop at run time",
                     "To fix: pass until=a @plait.tool taking the carried value and returning bool.")
-    expected = _figure(tracer, "plait.loop", "expected_iters", max_iters if expected_iters is None
+    expected = planning_figure(tracer, "plait.loop", "expected_iters", max_iters if expected_iters is None
                        else expected_iters)
     if not 1 <= expected.mean <= max_iters:
         tracer.fail(f"plait.loop's expected_iters ({expected}) must lie between 1 and max_iters ({max_iters})",
                     "To fix: lower expected_iters or raise max_iters.")
     start = tracer.value(init, "plait.loop", "init", "json")
+    _check_callable(tracer, until, "plait.loop's until", 1)
+    tracer.runs(until)
     predicate = until
 
     def check_done(new: Sym) -> Sym:
@@ -155,7 +165,7 @@ def branch(selector: object, *args: object, arms: Sequence[Callable[..., Any]] |
                     "To fix: annotate the selector tool's return type as str or bool.")
     regions: list[tuple[str, Scope, Sym]] = []
     for key, fn in pairs:
-        scope, (out,) = _region(tracer, fn, values, f"plait.branch arm {key!r}", "arg")
+        scope, (out,) = _region(tracer, fn, values, "plait.branch arm", "arg", label=key)
         regions.append((key, scope, out))
     types = {out.type for _, _, out in regions}
     if len(types) > 1:
@@ -216,16 +226,19 @@ def map(fn: Callable[[Sym], Sym], items: object, *, expected_len: Figure | None 
             tracer.fail("plait.map needs expected_len: the length of this list is unknown until run time",
                         f"%{seq.node.name} is a {seq.node.kind} result.",
                         "To fix: pass expected_len=N (a number or plait.Dist).")
-    size = _figure(tracer, "plait.map", "expected_len", expected_len)
+    size = planning_figure(tracer, "plait.map", "expected_len", expected_len)
+    if size.mean <= 0:
+        tracer.fail(f"plait.map's expected_len must be > 0, got {size}: a map over no elements never runs",
+                    "To fix: pass the typical number of elements, or remove the map.")
     per_item = tracer.tokens(seq) / max(size.mean, 1.0)
-    scope = tracer.new_scope(_name(fn), "plait.map function")
+    _check_callable(tracer, fn, "plait.map function", 1)
+    tracer.runs(fn)
+    what = f"plait.map function {_name(fn)!r}"
+    scope = tracer.new_scope(_name(fn), what)
     (pname,) = _param_names(fn, 1, "item")
     with tracer.entering(scope):
-        param = scope.param(pname, "text", pname, seq.node.loc, per_item)
-        outs = finish(tracer, scope, fn(param), f"plait.map function {_name(fn)!r}")
-    if len(outs) != 1:
-        tracer.fail(f"plait.map function {_name(fn)!r} must return one value, got {len(outs)}",
-                    "To fix: combine values with plait.gather(...) or a @plait.tool.")
+        param = scope.param(pname, "text", pname, def_loc(fn) or seq.node.loc, per_item)
+        outs = _returned(tracer, scope, fn(param), what, def_where(fn))
     result: ValueType = "texts" if outs[0].type == "text" else "json"
     attrs: dict[str, AttrValue] = {"expected_len": size}
     return tracer.scope.add("map", [seq, *(o for o, _ in scope.captures)], result, target=_name(fn),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import linecache
 import os
 from collections.abc import Callable
 from typing import Any, overload
@@ -24,6 +25,21 @@ def def_loc(fn: Callable[..., Any]) -> str:
     """"file.py:line" of `fn`'s definition."""
     code = getattr(fn, "__code__", None)
     return "" if code is None else f"{os.path.basename(code.co_filename)}:{code.co_firstlineno}"
+
+
+def def_where(fn: Callable[..., Any]) -> str:
+    """A message line's place for `fn`'s definition: `react.py:14:   def step(state):` ('' if unknown)."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ""
+    number = code.co_firstlineno
+    for offset in range(20):  # past the decorators, to the `def` line
+        text = linecache.getline(code.co_filename, code.co_firstlineno + offset).strip()
+        if text.startswith(("def ", "async def ")):
+            number += offset
+            break
+    line = linecache.getline(code.co_filename, number).strip()
+    return f"{display_path(code.co_filename)}:{number}:" + (f"   {line}" if line else "")
 
 
 def _signature(fn: Callable[..., Any], what: str) -> tuple[inspect.Signature, dict[str, ValueType], ValueType]:
@@ -58,7 +74,8 @@ class Tool:
             size = DEFAULT_TOOL_OUTPUT_TOKENS if output_tokens is None else output_tokens
             self.output_tokens = Dist.of(size if self.result_type in ("text", "texts", "json") else 0)
         except (ValueError, TypeError) as err:
-            raise TraceError(f"@plait.tool {self.name}'s figures are not valid\n  {where}\n  {err}\n"
+            detail = str(err).splitlines()[0]
+            raise TraceError(f"@plait.tool {self.name}'s figures are not valid\n  {where}\n  {detail}\n"
                              "  To fix: give latency_ms and output_tokens as numbers >= 0 or plait.Dist."
                              ) from None
         if isinstance(cpu, bool) or not isinstance(cpu, int | float) or cpu <= 0:

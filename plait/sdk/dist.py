@@ -8,6 +8,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from plait.sdk.errors import PlaitError
+from plait.sdk.where import here
+
+
+class FigureError(PlaitError, ValueError):
+    """A planning figure (plait.Dist) the SDK cannot use: negative, not finite, or not a number."""
+
+
+def _checked(call: str, **numbers: object) -> None:
+    """Raise a one-line FigureError unless every number is finite and >= 0."""
+    for name, value in numbers.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise FigureError(f"{call}'s {name} must be a finite number >= 0, got {value!r:.40}\n  {here()}\n"
+                              f"  To fix: pass numbers >= 0, e.g. plait.Dist.normal(300, 50).")
+
 
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
@@ -42,16 +57,22 @@ class Dist(BaseModel):
     @staticmethod
     def const(value: float) -> Dist:
         """Exactly `value`."""
+        _checked("plait.Dist.const", value=value)
         return Dist(kind="const", mean=value)
 
     @staticmethod
     def normal(mean: float, std: float) -> Dist:
         """Normally distributed around `mean` with standard deviation `std`."""
+        _checked("plait.Dist.normal", mean=mean, std=std)
         return Dist(kind="normal", mean=mean, std=std)
 
     @staticmethod
     def uniform(lo: float, hi: float) -> Dist:
         """Uniform on [lo, hi]."""
+        _checked("plait.Dist.uniform", lo=lo, hi=hi)
+        if lo > hi:
+            raise FigureError(f"plait.Dist.uniform needs lo <= hi, got lo={lo:g}, hi={hi:g}\n  {here()}\n"
+                              "  To fix: give the smaller bound first: plait.Dist.uniform(2, 8).")
         return Dist(kind="uniform", mean=(lo + hi) / 2, std=(hi - lo) / math.sqrt(12), lo=lo, hi=hi)
 
     @staticmethod

@@ -53,6 +53,11 @@ def load_module(path: Path) -> dict[str, object]:
                         "  To fix: correct the Python syntax at that line.") from None
     except PlaitError:
         raise
+    except (SystemExit, KeyboardInterrupt) as err:
+        what = f"called exit({err.code!r})" if isinstance(err, SystemExit) else "raised KeyboardInterrupt"
+        raise LoadError(f"importing the agent file {what}\n  {display_path(str(path))}\n"
+                        "  To fix: keep the file importable: put script code under "
+                        "`if __name__ == \"__main__\":`.") from None
     except Exception as err:
         frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == str(path)
                   or Path(f.filename).resolve() == path.resolve()]
@@ -74,11 +79,12 @@ def load_agent(target: str) -> Agent:
     if isinstance(found, Agent):
         return found
     where = display_path(str(path))
-    listing = f"agents in {where}: {', '.join(agents)}" if agents else f"{where} defines no @plait.agent"
+    listing = f"the agents in {where} are: {', '.join(agents)}" if agents \
+        else f"{where} defines no @plait.agent yet"
     if found is None:
         close = difflib.get_close_matches(name, agents, n=1, cutoff=0.5)
         hint = f"did you mean {where}:{close[0]}? " if close else ""
         raise LoadError(f"no agent {name!r} in {where}\n  To fix: {hint}{listing}.")
     what = "a @plait.tool" if isinstance(found, Tool) else f"a {type(found).__name__}"
     raise LoadError(f"{name!r} in {where} is not a @plait.agent (it is {what})\n"
-                    f"  To fix: decorate it with @plait.agent, or name one of the {listing}.")
+                    f"  To fix: decorate it with @plait.agent, or name another agent; {listing}.")

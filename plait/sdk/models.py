@@ -22,6 +22,18 @@ MODELS: dict[str, ModelKind] = {
     "parler-tts-mini": "tts",
 }
 
+CONTEXT_WINDOWS: dict[str, int] = {
+    # max_position_embeddings of each config.json the catalog names (planner/catalog/models.yaml);
+    # Qwen2.5 and Mistral serve 32k without rope scaling, which the catalog does not model.
+    "llama-3.2-1b": 131072,
+    "llama-3.1-8b": 131072,
+    "llama-3.1-70b": 131072,
+    "qwen2.5-32b": 32768,
+    "mistral-7b": 32768,
+    "mixtral-8x7b": 32768,
+}
+"""Tokens an LLM attends over: its prompt plus what it generates must fit."""
+
 EMBED_DIMS: dict[str, int] = {"minilm-l6": 384, "bge-base": 768}
 """Width of each encoder's embedding vector (the `dim` attribute of embed and retrieve nodes)."""
 

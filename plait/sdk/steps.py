@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import string
 
 from plait.sdk.dist import Dist
 from plait.sdk.estimate import CHARS_PER_TOKEN
 from plait.sdk.graph import AttrValue, Scalar
-from plait.sdk.models import EMBED_DIMS, check_model
+from plait.sdk.models import CONTEXT_WINDOWS, EMBED_DIMS, check_model
 from plait.sdk.tracer import Sym, Tracer, require
 from plait.sdk.types import ValueType
 from plait.sdk.where import here
@@ -15,25 +16,45 @@ from plait.sdk.where import here
 Figure = float | Dist
 """A planning figure: a number, or a Dist for a spread."""
 
+MAX_INT = 2**63 - 1
+"""The largest integer the IR carries (i64)."""
+
 PROMPTABLE: tuple[ValueType, ...] = ("text", "texts", "docs", "json", "bool")
 
 
-def _figure(tracer: Tracer, step: str, name: str, value: Figure) -> Dist:
+def planning_figure(tracer: Tracer, step: str, name: str, value: object) -> Dist:
+    """`value` (a number >= 0 or a plait.Dist) as a Dist, or a TraceError naming `step`'s `name`."""
     if isinstance(value, bool) or not isinstance(value, int | float | Dist):
-        tracer.fail(f"{step}'s {name} must be a number or a plait.Dist, got {value!r:.40}",
+        tracer.fail(f"{step}'s {name} must be a number >= 0 or a plait.Dist, got {value!r:.40}",
                     f"To fix: pass {name}=300 or {name}=plait.Dist.normal(300, 50).")
-    try:
-        return Dist.of(value)
-    except ValueError as err:
-        tracer.fail(f"{step}'s {name} is not a valid planning figure", str(err).splitlines()[-1],
+    if isinstance(value, int | float) and not (math.isfinite(value) and value >= 0):
+        tracer.fail(f"{step}'s {name} must be a finite number >= 0, got {value!r:.40}",
                     f"To fix: give {name} as a finite number >= 0.")
+    return Dist.of(value)
+
+
 
 
 def _count(tracer: Tracer, step: str, name: str, value: object, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        tracer.fail(f"{step}'s {name} must be an integer >= {low}, got {value!r:.40}",
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_INT:
+        tracer.fail(f"{step}'s {name} must be an integer from {low} to 2**63 - 1, got {value!r:.40}",
                     f"To fix: pass {name}=<integer >= {low}>.")
     return value
+
+
+def _fits_context(tracer: Tracer, model: str, cap: int, prompt_tokens: Dist) -> None:
+    """The prompt (its p95) plus max_tokens must fit `model`'s context window, as a serving engine requires."""
+    window = CONTEXT_WINDOWS.get(model)
+    if window is None:
+        return
+    if cap > window:
+        tracer.fail(f"plait.llm's max_tokens ({cap}) exceeds {model}'s context window of {window} tokens",
+                    f"To fix: pass max_tokens <= {window} (less the prompt).")
+    if prompt_tokens.p95 + cap > window:
+        tracer.fail(f"plait.llm's prompt ({prompt_tokens.p95:.0f} tokens at p95) plus max_tokens ({cap}) "
+                    f"exceeds {model}'s context window of {window} tokens",
+                    "To fix: shorten the prompt (fewer or smaller documents), lower max_tokens, or use a "
+                    "model with a longer context.")
 
 
 def prompt(template: str, **values: object) -> Sym:
@@ -116,9 +137,10 @@ def llm(model: str, prompt: object, max_tokens: int = 256, prompt_tokens: Figure
     check_model(model, "llm", "plait.llm", here(tracer.agents[-1] if tracer.agents else ""))
     cap = _count(tracer, "plait.llm", "max_tokens", max_tokens)
     text = _prompt_value(tracer, prompt)
-    p_tokens = _figure(tracer, "plait.llm", "prompt_tokens",
+    p_tokens = planning_figure(tracer, "plait.llm", "prompt_tokens",
                        round(tracer.tokens(text)) if prompt_tokens is None else prompt_tokens)
-    o_tokens = _figure(tracer, "plait.llm", "output_tokens", cap if output_tokens is None else output_tokens)
+    o_tokens = planning_figure(tracer, "plait.llm", "output_tokens", cap if output_tokens is None else output_tokens)
+    _fits_context(tracer, model, cap, p_tokens)
     if o_tokens.mean > cap:
         tracer.fail(f"plait.llm's output_tokens ({o_tokens}) exceeds max_tokens ({cap})",
                     "To fix: raise max_tokens, or lower the expected output_tokens.")
@@ -155,7 +177,7 @@ def retrieve(index: str, query: object, k: int = 8, doc_tokens: Figure = 256,
     dim = vec.node.attrs.get("dim", 0)
     attrs: dict[str, AttrValue] = {
         "k": _count(tracer, "plait.retrieve", "k", k),
-        "doc_tokens": _figure(tracer, "plait.retrieve", "doc_tokens", doc_tokens),
+        "doc_tokens": planning_figure(tracer, "plait.retrieve", "doc_tokens", doc_tokens),
         "index_docs": _count(tracer, "plait.retrieve", "index_docs", index_docs),
         "dim": dim if isinstance(dim, int) else 0}
     return tracer.scope.add("retrieve", [vec], "docs", target=index, attrs=attrs)
@@ -166,7 +188,7 @@ def stt(audio: object, model: str = "whisper-small", audio_seconds: Figure = 5.0
     tracer = require("plait.stt")
     check_model(model, "stt", "plait.stt", here(tracer.agents[-1] if tracer.agents else ""))
     value = tracer.value(audio, "plait.stt", "audio", "audio")
-    seconds = _figure(tracer, "plait.stt", "audio_seconds", audio_seconds)
+    seconds = planning_figure(tracer, "plait.stt", "audio_seconds", audio_seconds)
     attrs: dict[str, AttrValue] = {"audio_seconds": seconds,
                                    "output_tokens": Dist.const(round(seconds.mean * SPOKEN_TOKENS_PER_S))}
     return tracer.scope.add("stt", [value], "text", target=model, attrs=attrs)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, NoReturn
@@ -36,7 +37,14 @@ class Sym:
         return self.node.type
 
     def __repr__(self) -> str:
+        # repr for debuggers and pytest; repr used as text in the agent (`%r`, `!r`) is an error.
+        caller = sys._getframe(1)
+        if caller.f_code.co_filename in self.scope.tracer.user_files:
+            self.scope.tracer.python_op(self, "repr() of it as text")
         return f"Sym(%{self.node.name} : {self.node.type})"
+
+    def __str__(self) -> str:
+        self.scope.tracer.python_op(self, "str() of it, or `%s` formatting")
 
     def __bool__(self) -> bool:
         return self.scope.tracer.to_bool(self)
@@ -50,21 +58,62 @@ class Sym:
     def __format__(self, spec: str) -> str:
         self.scope.tracer.python_op(self, "formatting it into a Python string")
 
-    def __add__(self, other: object) -> Any:
-        self.scope.tracer.python_op(self, "`+` on it")
+    def __getattr__(self, attr: str) -> Any:
+        if attr in Sym.__slots__ or (attr.startswith("__") and attr.endswith("__")):
+            raise AttributeError(attr)  # Python's protocols probe dunders (copy, pickle, numpy): say "no"
+        self.scope.tracer.python_op(self, f"`.{attr}` on it")
 
-    __radd__ = __add__
+    def __setattr__(self, attr: str, value: object) -> None:
+        if attr in Sym.__slots__ and not hasattr(self, attr):
+            object.__setattr__(self, attr, value)
+            return
+        self.scope.tracer.python_op(self, f"setting `.{attr}` on it")
+
+    def __hash__(self) -> int:
+        self.scope.tracer.python_op(self, "hashing it (a dict key or set member)")
+
+    def __contains__(self, item: object) -> bool:
+        self.scope.tracer.python_op(self, "`in` on it")
+
+    def __call__(self, *args: object, **kwargs: object) -> Any:
+        self.scope.tracer.python_op(self, "calling it")
+
+    def __index__(self) -> int:
+        self.scope.tracer.python_op(self, "using it as an integer")
+
+    def __int__(self) -> int:
+        self.scope.tracer.python_op(self, "int() of it")
+
+    def __float__(self) -> float:
+        self.scope.tracer.python_op(self, "float() of it")
 
     def __getitem__(self, key: object) -> Any:
         self.scope.tracer.python_op(self, "indexing it")
 
-    def __eq__(self, other: object) -> Any:
-        self.scope.tracer.python_op(self, "comparing it with `==`")
+    def __setitem__(self, key: object, value: object) -> None:
+        self.scope.tracer.python_op(self, "assigning to an index of it")
 
-    def __ne__(self, other: object) -> Any:
-        self.scope.tracer.python_op(self, "comparing it with `!=`")
 
-    __hash__ = object.__hash__
+def _operator(what: str) -> Callable[..., Any]:
+    def refuse(self: Sym, *other: object) -> Any:
+        self.scope.tracer.python_op(self, what)
+    return refuse
+
+
+# Every operator Python may apply to a value is refused with the tracer's error: none has a
+# meaning at trace time, and a silent result (str, a comparison) would lose the dependency.
+_OPERATORS = {
+    "eq": "comparing it with `==`", "ne": "comparing it with `!=`", "lt": "comparing it with `<` (or max/min)",
+    "le": "comparing it with `<=`", "gt": "comparing it with `>` (or max/min)", "ge": "comparing it with `>=`",
+    "add": "`+` on it", "radd": "`+` on it", "sub": "`-` on it", "rsub": "`-` on it", "mul": "`*` on it",
+    "rmul": "`*` on it", "truediv": "`/` on it", "rtruediv": "`/` on it", "floordiv": "`//` on it",
+    "rfloordiv": "`//` on it", "mod": "`%` on it", "rmod": "`%` formatting with it", "pow": "`**` on it",
+    "rpow": "`**` on it", "and": "`&` on it", "rand": "`&` on it", "or": "`|` on it", "ror": "`|` on it",
+    "xor": "`^` on it", "rxor": "`^` on it", "neg": "`-` on it", "pos": "`+` on it", "abs": "abs() of it",
+    "invert": "`~` on it", "round": "round() of it", "reversed": "reversed() of it",
+}
+for _name, _what in _OPERATORS.items():
+    setattr(Sym, f"__{_name}__", _operator(_what))
 
 
 def describe(sym: Sym) -> str:
@@ -151,6 +200,14 @@ class Tracer:
         self._taken: set[str] = set()
         self._counts: dict[str, int] = {}
         self.known: dict[str, float] = {}  # expected tokens of parameters and of sized values
+        self.user_files: set[str] = set()  # files of the functions traced (agents, bodies, arms)
+        self.def_locs: list[str] = []  # "file.py:line" of each agent being traced, innermost last
+
+    def runs(self, fn: Callable[..., Any]) -> None:
+        """Note that the tracer is about to call the user's `fn` (its file is user code)."""
+        code = getattr(fn, "__code__", None)
+        if code is not None:
+            self.user_files.add(code.co_filename)
 
     def tokens(self, sym: Sym) -> float:
         """Expected size in tokens of `sym`'s value (see plait.sdk.estimate)."""
@@ -211,7 +268,9 @@ class Tracer:
     def fail(self, rule: str, *lines: str, at: str | None = None) -> NoReturn:
         """Raise a TraceError: the rule, the user's place (`at`, else the running user frame), then `lines`."""
         agent = self.agents[-1] if self.agents else ""
-        place = here(agent) if at is None else (f"agent {agent!r}, " if agent else "") + at
+        fallback = self.def_locs[-1] if self.def_locs else ""
+        place = here(agent, self.user_files or None, fallback) if at is None \
+            else (f"agent {agent!r}, " if agent else "") + at
         body = "\n".join(f"  {line}" for line in (place, *lines))
         raise TraceError(f"{rule}\n{body}")
 

@@ -1,4 +1,4 @@
-"""Where in the user's code the tracer is: the innermost frame outside plait.sdk, as file:line."""
+"""Where in the user's code the tracer is: the innermost frame outside plait, as file:line."""
 
 from __future__ import annotations
 
@@ -8,15 +8,22 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-_SDK_DIR = str(Path(__file__).resolve().parent)
+PLAIT_DIR = str(Path(__file__).resolve().parent.parent) + os.sep  # plait/ (the SDK and the CLI)
 
 
-def user_frame() -> FrameType | None:
-    """The innermost stack frame whose code is not part of plait.sdk (the user's agent code)."""
+def user_frame(files: set[str] | None = None) -> FrameType | None:
+    """The innermost stack frame of the user's code.
+
+    With `files` (the files of the functions being traced), the innermost frame in one of them;
+    else the innermost frame outside plait's own package.
+    """
     frame = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not os.path.abspath(filename).startswith(_SDK_DIR) and not filename.startswith("<frozen"):
+        if files is not None:
+            if filename in files:
+                return frame
+        elif not os.path.abspath(filename).startswith(PLAIT_DIR) and not filename.startswith("<frozen"):
             return frame
         frame = frame.f_back  # type: ignore[assignment]
     return None
@@ -44,11 +51,15 @@ def source_line(frame: FrameType | None) -> str:
     return linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
 
 
-def here(agent: str = "") -> str:
-    """A message line naming the user's place: `agent 'solve', react.py:14:   if done:`."""
-    frame = user_frame()
+def here(agent: str = "", files: set[str] | None = None, fallback: str = "") -> str:
+    """A message line naming the user's place: `agent 'solve', react.py:14:   if done:`.
+
+    `files` narrows the search as in `user_frame`; `fallback` ("file.py:line") is used when no frame is found.
+    """
+    frame = user_frame(files)
     if frame is None:
-        return "(outside any user code)"
+        prefix = f"agent {agent!r}, " if agent else ""
+        return prefix + fallback if fallback else "(outside any user code)"
     place = f"{display_path(frame.f_code.co_filename)}:{frame.f_lineno}"
     prefix = f"agent {agent!r}, " if agent else ""
     line = source_line(frame)
