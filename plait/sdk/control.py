@@ -7,9 +7,9 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from plait.sdk.decorators import def_loc, def_where
 from plait.sdk.dist import Dist
 from plait.sdk.graph import AgentGraph, AttrValue, Param
-from plait.sdk.decorators import def_loc, def_where
 from plait.sdk.steps import planning_figure
 from plait.sdk.trace import finish
 from plait.sdk.tracer import Scope, Sym, Tracer, require

@@ -1,0 +1,8 @@
+# expect: symbolic values cannot be used in Python operations (int() of it)
+import plait
+from _tools import done, up
+
+
+@plait.agent(qps=1)
+def main(q: str) -> str:
+    return plait.llm("llama-3.1-8b", prompt=q, max_tokens=int(up(q)))

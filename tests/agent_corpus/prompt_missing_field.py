@@ -1,0 +1,8 @@
+# expect: plait.prompt's template needs {docs}, which was not given
+import plait
+from _tools import done, up
+
+
+@plait.agent(qps=1)
+def main(q: str) -> str:
+    return plait.llm("llama-3.1-8b", prompt=plait.prompt("{q} {docs}", q=q))
