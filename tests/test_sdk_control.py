@@ -189,3 +189,31 @@ def test_tools_and_agents_run_as_plain_python_outside_tracing() -> None:
     assert route("hi") == "short" and good_enough("x" * 200) is True
     with pytest.raises(plait.TraceError, match="^plait.llm can only be called while an agent is being traced"):
         short("hello")  # type: ignore[arg-type]
+
+
+def test_a_value_from_two_scopes_up_is_captured_once_per_region() -> None:
+    """Found by the property test: reading an agent's value twice inside a branch arm inside a loop body
+    made the arm two inputs for one capture, and the graph failed its lint."""
+    @plait.agent
+    def a(q: str) -> str:
+        docs = plait.prompt("{d}", d=plait.retrieve(index="kb", query=plait.embed(q), k=2))
+
+        def body(state: plait.Sym) -> plait.Sym:
+            def quick(x: plait.Sym) -> plait.Sym:
+                return plait.llm("llama-3.2-1b", prompt=x, max_tokens=8)
+
+            def thorough(x: plait.Sym) -> plait.Sym:
+                plait.llm("llama-3.2-1b", prompt=docs, max_tokens=8)
+                return plait.llm("llama-3.1-8b", prompt=docs, max_tokens=8)
+
+            return plait.branch(is_short(state), state, arms=[quick, thorough])
+
+        return plait.loop(body, init=q, until=is_short, max_iters=2)
+
+    graph = plait.trace(a)
+    (loop,) = [n for n in graph.steps if n.kind == "loop"]
+    (branch,) = [n for n in loop.regions["body"].steps if n.kind == "branch"]
+    arm = branch.regions["thorough"]
+    assert len(arm.params) == 2 and len([n for n in arm.steps if n.kind == "input"]) == 2
+    llms = [n for n in arm.steps if n.kind == "llm"]
+    assert llms[0].inputs == llms[1].inputs == [arm.params[1].name]

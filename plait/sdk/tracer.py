@@ -157,16 +157,17 @@ class Scope:
         """`sym` as a value of this scope, capturing it from an enclosing scope if needed."""
         if sym.scope is self:
             return sym
-        for outer, inner in self.captures:
-            if outer.node is sym.node:
-                return inner
         if self.parent is None or not self._encloses(sym.scope):
             self.tracer.fail(
                 f"value %{sym.node.name} cannot be used outside the {sym.scope.owner} that made it",
                 f"it is used in {self.owner}.",
                 "To fix: return the value from the function that makes it (a loop body, branch arm, "
                 "map function or agent) and use the returned value.")
+        # Compare in the parent's terms: a value from two scopes up arrives as the parent's capture.
         outer = self.parent.local(sym)
+        for captured, inner in self.captures:
+            if captured.node is outer.node:
+                return inner
         inner = self.param(outer.node.name, outer.type, outer.node.name, sym.node.loc,
                            self.tracer.tokens(outer))
         self.captures.append((outer, inner))
