@@ -206,4 +206,4 @@ def test_a_wrong_return_type_names_the_agents_file(tmp_path: Path) -> None:
         "    return plait.map(up, docs)\n")
     with pytest.raises(plait.TraceError, match="^type mismatch: agent 'run' is annotated to return text") as err:
         plait.trace(load_agent(f"{path}:run"))
-    assert "mapper.py:7" in str(err.value)
+    assert "mapper.py:8:   def run(q: str) -> str:" in str(err.value)
