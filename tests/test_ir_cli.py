@@ -91,3 +91,36 @@ def test_placed_stage_puts_every_op_in_a_pool(example: str) -> None:
     op_lines = [line for line in out.splitlines() if '= "op.' in line or '"xfer.' in line]
     assert op_lines and all("pool = " in line for line in op_lines)
     assert '"op.prefill"' in out and '"op.decode"' in out
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_prints_the_placed_stage_of_each_example_with_regions(example: str) -> None:
+    result = runner.invoke(app, ["ir", str(ROOT / "examples" / example), "--stage", "placed", "--no-loc"])
+    assert result.exit_code == 0, result.output
+    assert 'pool = "' in result.stdout and "agent.unbox" not in result.stdout
+    assert ("scf.while" in result.stdout) == (example in ("react.py:solve", "refine.py:code_review"))
+
+
+def test_upstream_checks_what_plait_ir_prints_unless_no_verify(monkeypatch: pytest.MonkeyPatch) -> None:
+    from plait.ir import upstream
+    from plait.ir.errors import UpstreamMLIRError
+
+    def reject(module: object) -> str:
+        raise UpstreamMLIRError("upstream MLIR rejected the module:\nerror: made up for this test")
+
+    monkeypatch.setattr(upstream, "available", lambda: True)
+    monkeypatch.setattr(upstream, "check_module", reject)
+    target = str(ROOT / "examples/react.py:solve")
+    code, out = plait_ir(target, "--stage", "ops")
+    assert code == 2 and out.startswith("error: upstream MLIR rejected the module:\nerror: made up for this test")
+    code, out = plait_ir(target, "--stage", "ops", "--no-verify")
+    assert code == 0 and out.startswith("builtin.module {")
+
+
+def test_says_in_one_line_when_upstream_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from plait.ir import upstream
+
+    monkeypatch.setattr(upstream, "available", lambda: False)
+    result = runner.invoke(app, ["ir", str(ROOT / "examples/rag.py:answer")])
+    assert result.exit_code == 0 and result.stdout.startswith("builtin.module {")
+    assert result.stderr.splitlines() == [upstream.NOT_INSTALLED]
