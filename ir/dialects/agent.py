@@ -215,6 +215,7 @@ class TemplateOpBase(IRDLOperation):
     result = result_def(TextType)
     template = attr_def(StringAttr)
     traits = lazy_traits_def(lambda: (Pure(), TemplateCanonicalization()))
+    assembly_format = "`(` $args `)` attr-dict `:` functional-type($args, $result)"
 
     def __init__(self, template: str, args: Sequence[SSAValue | Operation]):
         super().__init__(operands=[args], result_types=[TextType()],
@@ -303,6 +304,7 @@ class LLMCallOp(LLMFiguresBase):
     name = "agent.llm_call"
     prompt = operand_def(TextType)
     result = result_def(base(TextType) | base(JsonType))
+    assembly_format = "$prompt attr-dict `:` type($prompt) `->` type($result)"
 
     def __init__(self, prompt: SSAValue | Operation, *, model: str, max_tokens: int,
                  prompt_tokens: float, output_tokens: float, prompt_tokens_p95: float | None = None,
@@ -319,6 +321,7 @@ class STTOp(LLMFiguresBase):
     name = "agent.stt"
     audio = operand_def(AudioType)
     result = result_def(TextType)
+    assembly_format = "$audio attr-dict `:` type($audio) `->` type($result)"
 
     def __init__(self, audio: SSAValue | Operation, *, model: str, max_tokens: int, prompt_tokens: float,
                  output_tokens: float, prompt_tokens_p95: float | None = None,
@@ -336,6 +339,7 @@ class TTSOp(LLMFiguresBase):
     text = operand_def(TextType)
     result = result_def(AudioType)
     vocoder = attr_def(StringAttr)
+    assembly_format = "$text attr-dict `:` type($text) `->` type($result)"
 
     def __init__(self, text: SSAValue | Operation, *, model: str, vocoder: str, max_tokens: int,
                  prompt_tokens: float, output_tokens: float, prompt_tokens_p95: float | None = None,
@@ -356,6 +360,7 @@ class EmbedOp(IRDLOperation):
     model = attr_def(StringAttr)
     input_tokens = attr_def(DistAttr)
     traits = traits_def(Pure())
+    assembly_format = "$text attr-dict `:` type($text) `->` type($result)"
 
     def __init__(self, text: SSAValue | Operation, *, model: str, input_tokens: float,
                  input_tokens_p95: float | None = None):
@@ -380,6 +385,7 @@ class SearchBase(IRDLOperation):
     index_docs = attr_def(IntegerAttr)
     dim = attr_def(IntegerAttr)
     traits = traits_def(Pure())
+    assembly_format = "$query attr-dict `:` type($query) `->` type($result)"
 
     def __init__(self, query: SSAValue | Operation, *, index: str, k: int, doc_tokens: int,
                  index_docs: int = 0, dim: int = 0):
@@ -405,6 +411,7 @@ class ToolCallBase(IRDLOperation):
     tool = attr_def(StringAttr)
     latency_ms = attr_def(DistAttr)
     cpu = attr_def(FloatAttr)
+    assembly_format = "`(` $args `)` attr-dict `:` functional-type($args, $result)"
 
     def __init__(self, tool: str, args: Sequence[SSAValue | Operation], result_type: Attribute, *,
                  latency_ms: float, cpu: float = 1.0, latency_ms_p95: float | None = None):
@@ -433,6 +440,7 @@ class GatherOp(IRDLOperation):
     parts = var_operand_def(AgentValue)
     result = result_def(ListResult)
     traits = traits_def(Pure())
+    assembly_format = "`(` $parts `)` attr-dict `:` functional-type($parts, $result)"
 
     def __init__(self, parts: Sequence[SSAValue | Operation]):
         values = [SSAValue.get(p) for p in parts]

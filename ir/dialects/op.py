@@ -111,6 +111,7 @@ class TokenizeOp(TokenCountOpBase):
     text = operand_def(base(TextType) | base(TextsType))
     result = result_def(TokensType)
     traits = lazy_traits_def(lambda: (Pure(), RetokenizeCanonicalization()))
+    assembly_format = "$text attr-dict `:` type($text) `->` type($result)"
 
     def __init__(self, text: SSAValue | Operation, *, model: str, tokens: float, tokens_p95: float | None = None):
         super().__init__(operands=[text], result_types=[TokensType(model)],
@@ -128,6 +129,7 @@ class DetokenizeOp(TokenCountOpBase):
     name = "op.detokenize"
     tokens_in = operand_def(TokensType)
     result = result_def(TextType)
+    assembly_format = "$tokens_in attr-dict `:` type($tokens_in) `->` type($result)"
 
     def __init__(self, tokens_in: SSAValue | Operation, *, model: str, tokens: float,
                  tokens_p95: float | None = None):
@@ -159,6 +161,8 @@ class PrefillOp(ModelOpBase):
     prompt_tokens = attr_def(DistAttr)
     irdl_options = (AttrSizedOperandSegments(),)
     traits = traits_def(Pure())
+    assembly_format = ("(`(` $prompt^ `:` type($prompt) `)`)? (`context` `(` $context^ `:` type($context) `)`)? "
+                       "attr-dict `->` type($kv)")
 
     def __init__(self, prompt: SSAValue | Operation | None, *, model: str, prompt_tokens: float,
                  prompt_tokens_p95: float | None = None, context: SSAValue | Operation | None = None):
@@ -188,6 +192,7 @@ class DecodeOp(ModelOpBase):
     result = result_def(TokensType)
     max_tokens = attr_def(IntegerAttr)
     output_tokens = attr_def(DistAttr)
+    assembly_format = "$kv attr-dict `:` type($kv) `->` type($result)"
 
     def __init__(self, kv: SSAValue | Operation, *, max_tokens: int, output_tokens: float,
                  output_tokens_p95: float | None = None, model: str | None = None):
@@ -217,6 +222,7 @@ class EncodeOp(TokenCountOpBase):
     name = "op.encode"
     input = operand_def(base(TokensType) | base(AudioType))
     result = result_def(VecType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue | Operation, *, model: str, tokens: float, tokens_p95: float | None = None):
         super().__init__(operands=[input], result_types=[VecType()],
@@ -234,6 +240,7 @@ class VocodeOp(TokenCountOpBase):
     name = "op.vocode"
     codes = operand_def(TokensType)
     result = result_def(AudioType)
+    assembly_format = "$codes attr-dict `:` type($codes) `->` type($result)"
 
     def __init__(self, codes: SSAValue | Operation, *, model: str, tokens: float, tokens_p95: float | None = None):
         super().__init__(operands=[codes], result_types=[AudioType()],
