@@ -1,12 +1,13 @@
-"""Emission: an AgentGraph (docs/agentgraph.md) becomes an `agent` module, one func.func per agent and body.
+"""Emission: an AgentGraph (docs/agentgraph.md) becomes an `agent` module: one func.func per agent.
 
-The agent is a public function; every region (loop body, branch arm, map body) and every callee is a
-private function of the same module, named by symbol from its op (callees once per name and signature).
-Each op keeps the user's file:line as its location. Planning figures (`Dist`) become `f64` attributes:
-the mean, and the p95 in the `*_p95` attribute beside it.
+The agent is a public function. Loop, branch and map bodies are regions of upstream `scf` ops (see
+plait.ir.dialects.control) that read outer values directly, so every value keeps its type across control
+flow; a sub-agent is a private function reached by `func.call`, emitted once per distinct body (two calls
+whose figures or models differ get two functions). Each op keeps the user's file:line as its location.
+Planning figures (`Dist`) become `#agent.dist<mean, p95>` attributes.
 
-Upstream IRDL binds one type per variadic slot, so the values of a slot whose types differ are boxed
-(`agent.box`, to !agent.json); a body function whose parameters arrive boxed unboxes them at entry.
+Upstream IRDL binds one type per variadic slot, so the operands of a prompt, tool call or gather whose
+types differ are boxed (`agent.box`, to !agent.json); nothing else is.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ import string
 from collections.abc import Callable, Sequence
 from typing import cast
 
-from xdsl.dialects.builtin import FunctionType, ModuleOp, i1
+from xdsl.dialects import func
+from xdsl.dialects.builtin import FileLineColLoc, FunctionType, ModuleOp, StringAttr, i1
 from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.dialects.scf import YieldOp
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
 from plait.ir.dialects import agent as A
+from plait.ir.dialects import control as C
 from plait.ir.location import set_loc
+from plait.ir.module import print_module
 from plait.sdk.dist import Dist
 from plait.sdk.graph import AgentGraph, Node
 
@@ -64,8 +69,8 @@ def emit(graph: AgentGraph) -> ModuleOp:
 def figure(node: Node, key: str, default: float = 0.0) -> tuple[float, float]:
     """(mean, p95) of a node's planning figure; a plain number is its own p95."""
     value = node.attrs.get(key)
-    if isinstance(value, Dist):
-        return value.mean, max(value.mean, value.p95)
+    if isinstance(value, Dist):    # rounded to 0.01: the figure prints short, and p95 >= mean still holds
+        return round(value.mean, 2), round(max(value.mean, value.p95), 2)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value), float(value)
     return default, default
@@ -100,17 +105,35 @@ def _loc(op: Operation, node: Node) -> Operation:
     return set_loc(op, file, int(line)) if sep and line.isdigit() else op
 
 
+def _loc_unlocated(op: Operation, node: Node) -> Operation:
+    """`op` and every op inside it without a location of its own at `node`'s (scf and arith glue)."""
+    for inner in op.walk():
+        if not isinstance(inner.location, FileLineColLoc):
+            _loc(inner, node)
+    return op
+
+
 def _mixed(values: Sequence[SSAValue]) -> bool:
     return len({v.type for v in values}) > 1
 
 
+def _shape(fn: FuncOp) -> str:
+    """`fn` printed without its name, value names and locations: equal for two emissions of one body."""
+    copy = fn.clone()
+    copy.sym_name = StringAttr("_")
+    for op in copy.walk():
+        for value in (*op.results, *(a for r in op.regions for b in r.blocks for a in b.args)):
+            value.name_hint = None
+    return print_module(copy, generic=True, locations=False)
+
+
 class _Emitter:
-    """Builds the module: hands out unique symbols and emits each function once."""
+    """Builds the module: hands out unique symbols and emits each distinct callee once."""
 
     def __init__(self) -> None:
         self.functions: list[FuncOp] = []
         self.symbols: set[str] = set()
-        self.callees: dict[tuple[str, tuple[Attribute, ...]], str] = {}
+        self.callees: dict[str, list[tuple[str, str]]] = {}   # sub-agent -> [(symbol, shape)]
 
     def module(self, graph: AgentGraph) -> ModuleOp:
         params = [mlir_type(p.type) for p in graph.params]
@@ -125,42 +148,41 @@ class _Emitter:
         self.symbols.add(candidate)
         return candidate
 
-    # --- functions ----------------------------------------------------------------------------
+    # --- functions and regions ------------------------------------------------------------------
     def function(self, graph: AgentGraph, name: str, arg_types: Sequence[Attribute], private: bool) -> FuncOp:
-        """Emit `graph` as func.func @name taking `arg_types` (a !agent.json argument is unboxed at entry)."""
+        """Emit `graph` as func.func @name taking `arg_types`."""
         index = len(self.functions)
         self.functions.append(FuncOp(name, FunctionType.from_lists([], [])))  # placeholder keeps the order
         block = Block(arg_types=arg_types)
-        env: dict[str, SSAValue] = {}
-        for param, arg in zip(graph.params, block.args, strict=True):
-            want = mlir_type(param.type)
-            value: SSAValue = arg
-            if isinstance(arg.type, A.JsonType) and want != arg.type:
-                value = self.add(block, A.UnboxOp(arg, want), graph.step(param.name))
-            value.name_hint = param.name
-            env[param.name] = value
-        results: list[SSAValue] = []
-        for node in graph.steps:
-            if node.kind == "input":
-                continue
-            if node.kind == "output":
-                results = [env[i] for i in node.inputs]
-                block.add_op(ReturnOp(*results))
-                continue
-            env[node.name] = self.node(node, block, [env[i] for i in node.inputs])
+        env: dict[str, SSAValue] = {p.name: arg for p, arg in zip(graph.params, block.args, strict=True)}
+        results = self.steps(graph, block, env)
+        block.add_op(ReturnOp(*results))
         ftype = FunctionType.from_lists(list(arg_types), [r.type for r in results])
-        func = FuncOp(name, ftype, Region(block), visibility="private" if private else None)
+        fn = FuncOp(name, ftype, Region(block), visibility="private" if private else None)
         if graph.params:
-            _loc(func, graph.step(graph.params[0].name))
-        self.functions[index] = func
-        return func
+            _loc(fn, graph.step(graph.params[0].name))
+        self.functions[index] = fn
+        return fn
 
-    def body(self, graph: AgentGraph, operands: Sequence[SSAValue], lead: Sequence[Attribute] = (),
-             name: str | None = None) -> str:
-        """Emit a region as a private function taking `lead` types then the operands' types."""
-        name = self.symbol(name or graph.agent_name)
-        self.function(graph, name, [*lead, *(v.type for v in operands)], private=True)
-        return name
+    def steps(self, graph: AgentGraph, block: Block, env: dict[str, SSAValue]) -> list[SSAValue]:
+        """Emit the steps of `graph` (a function or a region) into `block`; return its output values.
+
+        `env` maps the graph's parameters to values: block arguments, or outer values a region reads.
+        """
+        env = dict(env)
+        for param in graph.params:
+            if env[param.name].name_hint is None:
+                env[param.name].name_hint = param.name
+        for node in graph.steps:
+            if node.kind == "output":
+                return [env[i] for i in node.inputs]
+            if node.kind != "input":
+                env[node.name] = self.node(node, block, [env[i] for i in node.inputs])
+        raise AssertionError(f"graph {graph.agent_name!r} has no output node")
+
+    def region(self, graph: AgentGraph, block: Block, values: Sequence[SSAValue]) -> list[SSAValue]:
+        """Emit a region whose parameters are `values` (in order) into `block`."""
+        return self.steps(graph, block, {p.name: v for p, v in zip(graph.params, values, strict=True)})
 
     # --- nodes --------------------------------------------------------------------------------
     def add(self, block: Block, op: Operation, node: Node) -> SSAValue:
@@ -168,7 +190,7 @@ class _Emitter:
         return op.results[0]
 
     def slot(self, block: Block, values: Sequence[SSAValue], node: Node) -> list[SSAValue]:
-        """The values of one variadic slot: boxed to !agent.json when their types differ."""
+        """The values of one variadic slot of an agent op: boxed to !agent.json when their types differ."""
         if not _mixed(values):
             return list(values)
         return [v if isinstance(v.type, A.JsonType) else self.add(block, A.BoxOp(v), node) for v in values]
@@ -177,7 +199,6 @@ class _Emitter:
         value = self.add(block, getattr(self, f"op_{node.kind}")(node, block, ins), node)
         value.name_hint = node.name
         return value
-
     def op_prompt(self, node: Node, block: Block, ins: list[SSAValue]) -> Operation:
         template = fill_template(str(node.attrs["template"]), cast(list[str], node.attrs.get("fields", [])),
                                  cast(dict[str, object], node.attrs.get("constants", {})))
@@ -203,8 +224,8 @@ class _Emitter:
         p, p95 = figure(node, "text_tokens")
         secs, secs95 = figure(node, "audio_seconds")
         return A.TTSOp(ins[0], model=node.target, vocoder=node.target, max_tokens=limit, prompt_tokens=p,
-                       prompt_tokens_p95=p95, output_tokens=min(secs * TTS_CODES_PER_S, limit),
-                       output_tokens_p95=min(secs95 * TTS_CODES_PER_S, limit))
+                       prompt_tokens_p95=p95, output_tokens=min(round(secs * TTS_CODES_PER_S, 2), limit),
+                       output_tokens_p95=min(round(secs95 * TTS_CODES_PER_S, 2), limit))
 
     def op_embed(self, node: Node, block: Block, ins: list[SSAValue]) -> Operation:
         t, t95 = figure(node, "input_tokens")
@@ -226,32 +247,60 @@ class _Emitter:
         return A.GatherOp(self.slot(block, ins, node))
 
     def op_loop(self, node: Node, block: Block, ins: list[SSAValue]) -> Operation:
-        invariants, init = self.slot(block, ins[:-1], node), ins[-1]
-        body = self.body(node.regions["body"], [*invariants, init])
+        *captured, init = ins
+        body = Block(arg_types=[init.type])
+        done, new = self.region(node.regions["body"], body, [*captured, body.args[0]])
         most = int(cast(int, node.attrs["max_iters"]))
         mean, p95 = figure(node, "expected_iters", float(most))
-        return A.LoopOp(body, invariants, [init], max_iters=most, expected_iters=min(max(mean, 1.0), most),
-                        expected_iters_p95=min(max(p95, mean, 1.0), most))
+        op = C.loop([init], body, done, [new], max_iters=most, expected_iters=min(max(mean, 1.0), most),
+                    expected_iters_p95=min(max(p95, mean, 1.0), most))
+        return _loc_unlocated(op, node)
 
     def op_branch(self, node: Node, block: Block, ins: list[SSAValue]) -> Operation:
         names = cast(list[str], node.attrs["arms"])
         selector = self.add(block, A.SelectArmOp(ins[0], names), node)
-        args = self.slot(block, ins[1:], node)
-        arms = [self.body(node.regions[name], args, name=name) for name in names]
+        selector.name_hint = f"{node.name}_arm"
+        arms = []
+        for name in names:
+            arm = Block()
+            (out,) = self.region(node.regions[name], arm, ins[1:])
+            arm.add_op(_loc(YieldOp(out), node))
+            arms.append(arm)
         assert node.type is not None
-        return A.BranchOp(selector, arms, args, [mlir_type(node.type)],
-                          probabilities=cast(list[float], node.attrs["p"]))
+        return C.branch(selector, arms, [mlir_type(node.type)], probabilities=cast(list[float], node.attrs["p"]))
 
     def op_map(self, node: Node, block: Block, ins: list[SSAValue]) -> Operation:
-        items, invariants = ins[0], self.slot(block, ins[1:], node)
-        body = self.body(node.regions["body"], invariants, lead=[A.TextType()])
+        items, captured = ins[0], ins[1:]
         mean, p95 = figure(node, "expected_len")
-        return A.MapOp(body, items, invariants, expected_len=mean, expected_len_p95=p95,
-                       text_result=node.type == "texts")
+        result = A.TextsType() if node.type == "texts" else A.JsonType()
+        (count, *before, empty, loop_op), body, item = C.map_items(items, result, expected_len=mean,
+                                                                   expected_len_p95=p95)
+        for op in (count, *before, empty):
+            self.add(block, op, node)
+        count.results[0].name_hint, empty.results[0].name_hint = f"{items.name_hint}_len", "acc"
+        body.args[0].name_hint, body.args[1].name_hint = "i", "acc"
+        item.name_hint = node.regions["body"].params[0].name
+        (out,) = self.region(node.regions["body"], body, [item, *captured])
+        C.end_map(body, out)
+        return _loc_unlocated(loop_op, node)
 
     def op_call(self, node: Node, block: Block, ins: list[SSAValue]) -> Operation:
-        args, callee = self.slot(block, ins, node), node.regions["callee"]
-        key = (callee.agent_name, tuple(v.type for v in args))
-        if key not in self.callees:
-            self.callees[key] = self.body(callee, args)
-        return A.CallOp(self.callees[key], args, [mlir_type(t) for t in callee.result_types])
+        callee = node.regions["callee"]
+        return func.CallOp(self.callee(callee, [v.type for v in ins]), ins, [mlir_type(t) for t in callee.result_types])
+
+    def callee(self, graph: AgentGraph, arg_types: Sequence[Attribute]) -> str:
+        """The symbol of `graph` emitted as a private function; an identical earlier emission is reused.
+
+        Two calls of one sub-agent differ when their figures (prompt sizes derived from the caller's
+        arguments) or models (agents made by one factory) differ: each such call gets its own function.
+        """
+        symbol = self.symbol(graph.agent_name)
+        fn = self.function(graph, symbol, arg_types, private=True)
+        shape = _shape(fn)
+        for other, other_shape in self.callees.get(graph.agent_name, []):
+            if other_shape == shape:
+                self.functions.remove(fn)
+                self.symbols.discard(symbol)
+                return other
+        self.callees.setdefault(graph.agent_name, []).append((symbol, shape))
+        return symbol

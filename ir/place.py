@@ -2,9 +2,11 @@
 
 The planner tags each op with the stage it belongs to (a `stage` attribute); `PlacePass` maps stages
 to pools, gives glue ops the pool of the stage they feed, and puts an xfer.send / xfer.recv pair on
-every value that crosses from one pool to another. Control ops (loops, branches, maps, calls,
-returns) run in the request driver: their pool is `driver`, and values to and from it travel on the
-control channel, not through xfer.
+every value that crosses from one pool to another. Control ops (scf loops, branches and maps with their
+terminators, func.call, func.return, arith constants) run in the request driver: their pool is `driver`,
+and values to and from it travel on the control channel, not through xfer. Ops inside regions are
+placed like any other; a value crossing pools is sent and received once, right after the op that makes
+it, so the received value dominates every use (in the same block or in regions nested below it).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from plait.ir.dialects.xfer import RecvOp, SendOp
 
 DRIVER = "driver"
-CONTROL_OPS = ("agent.loop", "agent.branch", "agent.map", "agent.call", "func.return")
+CONTROL_OPS = ("scf.while", "scf.condition", "scf.index_switch", "scf.for", "scf.yield", "func.call",
+               "func.return", "arith.constant", "arith.xori")
 
 
 def pool_of(op: Operation) -> str | None:
@@ -56,7 +59,7 @@ class PlacePass(ModulePass):
                 self._insert_transfers(func)
 
     def _assign(self, func: FuncOp, pools: dict[str, str]) -> None:
-        ops = list(func.body.block.ops)
+        ops = [one for one in func.walk() if one is not func]
         for one in ops:
             stage = stage_of(one)
             if one.name in CONTROL_OPS:
@@ -90,7 +93,7 @@ class PlacePass(ModulePass):
     def _insert_transfers(self, func: FuncOp) -> None:
         sizes = {(a, b): n for a, b, n in self.edge_bytes}
         received: dict[tuple[SSAValue, str], SSAValue] = {}
-        for user in list(func.body.block.ops):
+        for user in [one for one in func.walk() if one is not func]:
             dst = pool_of(user)
             if dst is None or dst == DRIVER or user.name.startswith("xfer."):
                 continue
@@ -101,13 +104,14 @@ class PlacePass(ModulePass):
                 src = pool_of(producer)
                 if src is None or src in (DRIVER, dst):
                     continue
-                if (value, dst) not in received:
+                key = (value, dst)
+                if key not in received:
                     nbytes = sizes.get((stage_of(producer) or "", stage_of(user) or ""), 0)
                     send = SendOp(value, src=src, dst=dst, nbytes=int(nbytes))
                     send.attributes["pool"] = StringAttr(src)
                     Rewriter.insert_op(send, InsertPoint.after(producer))
                     recv = RecvOp(send)
                     recv.attributes["pool"] = StringAttr(dst)
-                    Rewriter.insert_op(recv, InsertPoint.before(user))
-                    received[(value, dst)] = recv.result
-                user.operands[index] = received[(value, dst)]
+                    Rewriter.insert_op(recv, InsertPoint.after(send))
+                    received[key] = recv.result
+                user.operands[index] = received[key]

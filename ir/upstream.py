@@ -70,3 +70,17 @@ def check_text(text: str) -> str:
 def check_module(module: Operation) -> str:
     """Print `module` in generic form with locations and check it with upstream MLIR (see check_text)."""
     return check_text(print_module(module, generic=True, locations=True))
+
+
+NOT_INSTALLED = ("note: upstream MLIR is not installed, so only plait's verifier checked this module "
+                 "(pip install 'plait[mlir]' adds upstream's parser and verifier)")
+"""The one line `plait ir` and `plait plan` print (to stderr) when upstream cannot check their output."""
+
+
+def verify_upstream(module: Operation) -> str | None:
+    """Check `module` with upstream MLIR when its bindings import (see check_module; raises
+    UpstreamMLIRError on rejection); else return the one-line NOT_INSTALLED note, and check nothing."""
+    if not available():
+        return NOT_INSTALLED
+    check_module(module)
+    return None

@@ -1,19 +1,23 @@
 """Group a lowered (op-dialect) module into placement stages, each with its expected visits per request.
 
 A stage is the unit the solver places: one LLM call's prefill, its decode, an encoder, a vector search,
-a tool, a vocoder. Cheap glue (tokenize, detokenize, format, box, unbox, gather) rides with the stage
-that consumes or produces it. Loops, branches, maps and sub-agent calls are walked into their body
-functions, multiplying visits by expected_iters, the arm's probability and expected_len.
+a tool, a vocoder. Cheap glue (tokenize, detokenize, format, box, gather, list ops) rides with the stage
+that consumes or produces it. Loops (scf.while), branches (scf.index_switch) and maps (scf.for) are
+walked into their regions, multiplying visits by `agent.iters`, the arm's probability and `agent.len`
+(plait.ir.dialects.control); sub-agent calls (func.call) are walked into the callee function.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from xdsl.dialects.builtin import ArrayAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr, SymbolRefAttr
-from xdsl.dialects.func import FuncOp, ReturnOp
-from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.dialects import scf
+from xdsl.dialects.builtin import ArrayAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr
+from xdsl.dialects.func import CallOp, FuncOp, ReturnOp
+from xdsl.ir import Block, Operation, SSAValue
 
+from plait.ir.dialects.agent import DistAttr
+from plait.ir.dialects.control import ITERS, LENGTH, PROBABILITIES, arms
 from plait.planner.catalog import Catalog
 from plait.planner.workload import OpSpec, kv_cache_bytes
 from plait.sdk.errors import PlaitError
@@ -69,7 +73,12 @@ class StageGraph:
 
 
 def _num(op: Operation, name: str, default: float = 0.0) -> float:
+    """A number attribute of `op`; for an #agent.dist its mean (`name_p95`: its p95)."""
     attr = op.attributes.get(name)
+    if attr is None and name.endswith("_p95") and isinstance(d := op.attributes.get(name[:-4]), DistAttr):
+        return d.values[1]
+    if isinstance(attr, DistAttr):
+        return attr.values[0]
     if isinstance(attr, FloatAttr | IntegerAttr):
         return float(attr.value.data)
     return default
@@ -95,9 +104,21 @@ def _loc(op: Operation) -> str:
     return ""
 
 
-def _sym(attr: Attribute) -> str:
-    assert isinstance(attr, SymbolRefAttr)
-    return attr.root_reference.data
+@dataclass(frozen=True)
+class _Visit:
+    """How often the ops being walked run per request (see _Walker.walk), and what they wait for."""
+
+    visits: float
+    serial: float
+    serial95: float
+    stack: tuple[str, ...]
+    after: frozenset[str]
+    extra: frozenset[str] = frozenset()      # stages every value read in a branch arm depends on (its selector)
+
+    def scaled(self, visits: float, serial: float, serial95: float, after: frozenset[str] | None = None,
+               extra: frozenset[str] = frozenset()) -> _Visit:
+        return _Visit(self.visits * visits, self.serial * serial, self.serial95 * serial95, self.stack,
+                      self.after if after is None else after, extra)
 
 
 class _Walker:
@@ -136,52 +157,65 @@ class _Walker:
         if func is None:
             raise StageError(f"the module has no function @{name}.\nTo fix: lower the whole module.")
         env: dict[SSAValue, frozenset[str]] = dict(zip(func.body.block.args, args, strict=True))
-        inner = (*stack, name)
-        for op in func.body.block.ops:
+        outs = self._block(func.body.block, env, _Visit(visits, serial, serial95, (*stack, name), after))
+        if outs is None:
+            raise StageError(f"function @{name} has no func.return.")
+        return outs
+
+    def _block(self, block: Block, env: dict[SSAValue, frozenset[str]], at: _Visit) -> list[frozenset[str]] | None:
+        """Walk the ops of `block`; return the stages each operand of its terminator depends on."""
+        for op in block.ops:
             deps = frozenset().union(*(env.get(v, frozenset()) for v in op.operands))
             operands = [env.get(v, frozenset()) for v in op.operands]
-            if isinstance(op, ReturnOp):
+            if isinstance(op, ReturnOp | scf.YieldOp | scf.ConditionOp):
                 return operands
             if op.name in STAGE_KINDS:
-                stage = self._stage(op, visits, serial, serial95)
+                stage = self._stage(op, at.visits, at.serial, at.serial95)
                 for dep in deps:
                     self.edges[(dep, stage.name)] = self.edges.get((dep, stage.name), 0.0) + self._bytes(op)
-                for dep in after - deps:     # ordering only: nothing moves
+                for dep in at.after - deps:     # ordering only: nothing moves
                     self.edges.setdefault((dep, stage.name), 0.0)
                 produced = frozenset({stage.name})
-            elif op.name == "agent.loop":
-                iters = _num(op, "expected_iters", 1.0)
-                iters95 = max(_num(op, "expected_iters_p95", iters), iters)
-                outs = self.walk(_sym(op.attributes["body"]), operands, visits * iters, serial * iters,
-                                 serial95 * iters95, inner, after)
-                # what follows waits for the carried value and for the last `until` check (outs[0])
+            elif isinstance(op, scf.WhileOp):
+                iters = _num(op, ITERS, 1.0)
+                iters95 = max(_num(op, f"{ITERS}_p95", iters), iters)
+                body = op.before_region.block
+                outs = self._region(body, env, operands, at.scaled(iters, iters, iters95))
+                # what follows waits for the carried value and for the last `until` check
                 produced = frozenset().union(*outs) or deps
-            elif op.name == "agent.branch":
-                arms = op.attributes["arms"]
-                probs = op.attributes["probabilities"]
-                assert isinstance(arms, ArrayAttr) and isinstance(probs, ArrayAttr)
-                arm_args = [a | deps for a in operands[1:]]
-                previous: frozenset[str] = after
-                for arm, p in zip(arms.data, probs.data, strict=True):
+            elif isinstance(op, scf.IndexSwitchOp):
+                probs = op.attributes[PROBABILITIES]
+                assert isinstance(probs, ArrayAttr)
+                previous: frozenset[str] = at.after
+                for region, p in zip(arms(op), probs.data, strict=True):
                     assert isinstance(p, FloatAttr)
                     share = float(p.value.data)
-                    outs = self.walk(_sym(arm), arm_args, visits * share, serial * share, serial95 * share, inner,
-                                     previous)
+                    outs = self._region(region.block, env, [], at.scaled(share, share, share, previous, deps))
                     previous = frozenset().union(*outs) or previous
                 produced = previous or deps
-            elif op.name == "agent.map":
-                length = _num(op, "expected_len", 1.0)
-                outs = self.walk(_sym(op.attributes["body"]), operands, visits * length, serial, serial95, inner,
-                                 after)
+            elif isinstance(op, scf.ForOp):
+                length = _num(op, LENGTH, 1.0)
+                body = op.body.block
+                outs = self._region(body, env, [frozenset(), deps], at.scaled(length, 1.0, 1.0))
                 produced = frozenset().union(*outs) or deps
-            elif op.name == "agent.call":
-                outs = self.walk(_sym(op.attributes["callee"]), operands, visits, serial, serial95, inner, after)
+            elif isinstance(op, CallOp):
+                outs = self.walk(op.callee.root_reference.data, operands, at.visits, at.serial, at.serial95,
+                                 at.stack, at.after)
                 produced = frozenset().union(*outs) or deps
             else:   # glue (tokenize, format, box, ...): placed with its neighbours by PlacePass
                 produced = deps
             for result in op.results:
                 env[result] = produced
-        raise StageError(f"function @{name} has no func.return.")
+        return None
+
+    def _region(self, block: Block, env: dict[SSAValue, frozenset[str]], args: list[frozenset[str]],
+                at: _Visit) -> list[frozenset[str]]:
+        """Walk a region's block: its arguments depend on `args`; it reads outer values through `env`."""
+        inner = {value: deps | at.extra for value, deps in env.items()} if at.extra else dict(env)
+        inner.update(zip(block.args, args, strict=False))
+        outs = self._block(block, inner, at)
+        assert outs is not None, "an scf region ends in scf.yield or scf.condition"
+        return outs
 
     def _bytes(self, op: Operation) -> float:
         """Bytes the stage's inputs carry per execution (the KV cache for a decode, text otherwise)."""

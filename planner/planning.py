@@ -365,4 +365,4 @@ def plan_agent(graph: AgentGraph, *, source: str, inventory: Inventory | None = 
     pools = tuple((c.stage, c.device) for c in placement.choices)
     PlacePass(pools=pools, edge_bytes=edge_bytes).apply(context(), module)
     verify_module(module)
-    return PlanResult(plan=plan, placed=module, placed_text=print_module(module))
+    return PlanResult(plan=plan, placed=module, placed_text=print_module(module, generic=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import plait
+from plait.sdk import Agent
 
 
 @plait.tool(latency_ms=1.0)
@@ -69,3 +70,42 @@ def mapped(question: str) -> str:
                                           max_tokens=32), docs)
     joined = plait.prompt("{n}", n=notes)
     return plait.branch(good_enough(joined), joined, arms={"keep": lambda t: t, "loud": shout}, p=[0.7, 0.3])
+
+
+@plait.agent
+def summarize(text: str) -> str:
+    """A sub-agent whose prompt size follows its input (no prompt_tokens given)."""
+    return plait.llm("llama-3.1-8b", prompt=plait.prompt("Summarize:\n{t}", t=text), max_tokens=128,
+                     output_tokens=100)
+
+
+@plait.agent
+def short_and_long(question: str) -> str:
+    """One sub-agent called on a question (~70 tokens) and on an essay (~3,500): two figures, two functions."""
+    essay = plait.llm("llama-3.1-8b", prompt=question, max_tokens=4096, output_tokens=3500)
+    return plait.prompt("{a}\n{b}", a=summarize(question), b=summarize(essay))
+
+
+def make_answerer(model: str) -> Agent:
+    """A factory: every agent it makes is called `answerer`, each with its own model."""
+
+    @plait.agent
+    def answerer(question: str) -> str:
+        return plait.llm(model, prompt=question, max_tokens=64, output_tokens=40)
+
+    return answerer
+
+
+small_answerer, large_answerer = make_answerer("llama-3.2-1b"), make_answerer("llama-3.1-70b")
+
+
+@plait.agent
+def small_then_large(question: str) -> str:
+    """Two agents from one factory (same name, different models): both models' stages are planned."""
+    return large_answerer(small_answerer(question))
+
+
+@plait.agent
+def calls_alike(question: str) -> str:
+    """The same sub-agent called twice on values of one size: one function."""
+    return plait.prompt("{a}\n{b}", a=helper(question), b=helper(question))

@@ -25,10 +25,10 @@ def plait_ir(*args: str) -> tuple[int, str]:
 def test_prints_both_stages_of_each_example(example: str) -> None:
     code, agent = plait_ir(str(ROOT / "examples" / example), "--stage", "agent")
     assert code == 0, agent
-    assert agent.startswith("builtin.module {") and '"agent.llm_call"' in agent and "op." not in agent
+    assert agent.startswith("builtin.module {") and '= agent.llm_call %' in agent and "op." not in agent
     code, ops = plait_ir(str(ROOT / "examples" / example), "--stage", "ops")
     assert code == 0, ops
-    assert '"op.prefill"' in ops and '"op.decode"' in ops and "agent.llm_call" not in ops
+    assert '= op.prefill(%' in ops and '= op.decode %' in ops and "agent.llm_call" not in ops
     assert f'loc("{example.split(":")[0]}":' in ops
 
 
@@ -88,6 +88,32 @@ def test_a_pass_failure_is_a_short_error(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_placed_stage_puts_every_op_in_a_pool(example: str) -> None:
     code, out = plait_ir(str(ROOT / "examples" / example), "--stage", "placed", "--no-loc")
     assert code == 0, out
-    op_lines = [line for line in out.splitlines() if '= "op.' in line or '"xfer.' in line]
+    op_lines = [line for line in out.splitlines() if '= op.' in line or 'xfer.' in line]
     assert op_lines and all("pool = " in line for line in op_lines)
-    assert '"op.prefill"' in out and '"op.decode"' in out
+    assert "= op.prefill(%" in out and "= op.decode %" in out and "agent.unbox" not in out
+    assert ("scf.while" in out) == (example in ("react.py:solve", "refine.py:code_review"))  # loops are regions
+
+
+def test_upstream_checks_what_plait_ir_prints_unless_no_verify(monkeypatch: pytest.MonkeyPatch) -> None:
+    from plait.ir import upstream
+    from plait.ir.errors import UpstreamMLIRError
+
+    def reject(module: object) -> str:
+        raise UpstreamMLIRError("upstream MLIR rejected the module:\nerror: made up for this test")
+
+    monkeypatch.setattr(upstream, "available", lambda: True)
+    monkeypatch.setattr(upstream, "check_module", reject)
+    target = str(ROOT / "examples/react.py:solve")
+    code, out = plait_ir(target, "--stage", "ops")
+    assert code == 2 and out.startswith("error: upstream MLIR rejected the module:\nerror: made up for this test")
+    code, out = plait_ir(target, "--stage", "ops", "--no-verify")
+    assert code == 0 and out.startswith("builtin.module {")
+
+
+def test_says_in_one_line_when_upstream_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from plait.ir import upstream
+
+    monkeypatch.setattr(upstream, "available", lambda: False)
+    result = runner.invoke(app, ["ir", str(ROOT / "examples/rag.py:answer")])
+    assert result.exit_code == 0 and result.stdout.startswith("builtin.module {")
+    assert result.stderr.splitlines() == [upstream.NOT_INSTALLED]

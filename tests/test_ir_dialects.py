@@ -5,20 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import pytest
-from xdsl.dialects.builtin import FunctionType, ModuleOp, StringAttr, i1, i64
-from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.dialects import scf
+from xdsl.dialects.builtin import ArrayAttr, FunctionType, ModuleOp, StringAttr, SymbolRefAttr, i1
+from xdsl.dialects.func import CallOp, FuncOp, ReturnOp
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
 from plait.ir import IRVerifyError, parse_module, print_module, set_loc, user_loc, verify_module
 from plait.ir.dialects import agent as A
+from plait.ir.dialects import control as C
 from plait.ir.dialects import op as O
 from plait.ir.dialects import xfer as X
 from plait.ir.dialects._base import f64
 from plait.ir.dialects._base import i64 as int64
 
-TEXT, TEXTS, JSON, VEC, DOCS, AUDIO, TOKENS = (A.TextType(), A.TextsType(), A.JsonType(), A.VecType(),
-                                               A.DocsType(), A.AudioType(), A.TokensType())
+TEXT, TEXTS, JSON, VEC, DOCS, AUDIO = (A.TextType(), A.TextsType(), A.JsonType(), A.VecType(), A.DocsType(),
+                                       A.AudioType())
 
 
 def func(name: str, inputs: Sequence[Attribute], body: Callable[[Block], Sequence[SSAValue]],
@@ -43,24 +45,31 @@ def llm(prompt: SSAValue, **kw: object) -> A.LLMCallOp:
 
 
 def agent_module() -> ModuleOp:
-    """Every agent op: a RAG agent with a refine loop, a branch, a map, a sub-agent and speech in/out."""
+    """Every agent op: a RAG agent with a refine loop, a branch, a map, a sub-agent and speech in/out.
 
-    def refine(b: Block) -> list[SSAValue]:
-        question, draft = b.args
-        p = add(b, A.PromptOp("Improve {draft} for {question}", [draft, question]), 30)
-        better = add(b, llm(p), 31)
-        done = add(b, A.ToolCallOp("good_enough", [better], i1, latency_ms=2.0), 32)
-        return [done, better]
+    Control flow is scf with agent ops in its regions, reading outer values with their own types.
+    """
 
-    def arm(style: str) -> Callable[[Block], list[SSAValue]]:
-        def body(b: Block) -> list[SSAValue]:
-            p = add(b, A.PromptOp(style + " {}", [b.args[0]]), 40)
-            return [add(b, llm(p), 41)]
+    def loop(b: Block, question: SSAValue, draft: SSAValue) -> SSAValue:
+        body = Block(arg_types=[TEXT])
+        p = add(body, A.PromptOp("Improve {draft} for {question}", [body.args[0], question]), 30)
+        better = add(body, llm(p), 31)
+        done = add(body, A.ToolCallOp("good_enough", [better], i1, latency_ms=2.0), 32)
+        return add(b, C.loop([draft], body, done, [better], max_iters=3, expected_iters=1.5), 15)
+
+    def arm(style: str, answer: SSAValue) -> Block:
+        body = Block()
+        p = add(body, A.PromptOp(style + " {}", [answer]), 40)
+        body.add_op(scf.YieldOp(add(body, llm(p), 41)))
         return body
 
-    def summarize(b: Block) -> list[SSAValue]:
-        p = add(b, A.PromptOp("Summarize {} in {} words", [b.args[0], b.args[1]]), 50)
-        return [add(b, llm(p, max_tokens=64, output_tokens=40.0, output_tokens_p95=60.0), 51)]
+    def map_(b: Block, parts: SSAValue, limit: SSAValue) -> SSAValue:
+        (*before, for_op), body, item = C.map_items(parts, TEXTS, expected_len=2.0)
+        for op in before:
+            add(b, op, 20)
+        p = add(body, A.PromptOp("Summarize {} in {} words", [item, limit]), 50)
+        C.end_map(body, add(body, llm(p, max_tokens=64, output_tokens=40.0, output_tokens_p95=60.0), 51))
+        return add(b, for_op, 20)
 
     def sub(b: Block) -> list[SSAValue]:
         return [add(b, A.ToolCallOp("lookup_weather", [b.args[0]], JSON, latency_ms=80.0, cpu=0.5), 60)]
@@ -74,30 +83,25 @@ def agent_module() -> ModuleOp:
         context = add(b, A.PromptOp("Context: {}", [docs]), 13)
         prompt = add(b, A.PromptOp("Answer {question} from {context}", [question, context]), 13)
         draft = add(b, llm(prompt), 14)
-        loop = A.LoopOp("refine", [question], [draft], max_iters=3, expected_iters=1.5)
-        (answer,) = add(b, loop, 15).owner.results
-        selector = add(b, A.ToolCallOp("pick_style", [answer], i64, latency_ms=1.0), 16)
-        styled = add(b, A.BranchOp(selector, ["formal", "casual"], [answer], [TEXT],
-                                   probabilities=[0.25, 0.75]), 17)
+        answer = loop(b, question, draft)
+        style = add(b, A.ToolCallOp("pick_style", [answer], TEXT, latency_ms=1.0), 16)
+        selector = add(b, A.SelectArmOp(style, ["formal", "casual"]), 16)
+        styled = add(b, C.branch(selector, [arm("Formally:", answer), arm("Casually:", answer)], [TEXT],
+                                 probabilities=[0.25, 0.75]), 17)
         parts = add(b, A.GatherOp([answer, styled]), 18)
         limit = add(b, A.ToolCallOp("word_limit", [], TEXT, latency_ms=0.1), 19)
-        summaries = add(b, A.MapOp("summarize", parts, [limit], expected_len=2.0), 20)
-        weather = add(b, A.CallOp("weather", [question], [JSON]), 21)
+        summaries = map_(b, parts, limit)
+        weather = add(b, CallOp("weather", [question], [JSON]), 21)
         report = add(b, A.GatherOp([weather]), 22)
+        boxed = add(b, A.BoxOp(docs), 22)
         final = add(b, A.PromptOp("{}", [add(b, A.PromptOp("{} {}", [add(b, A.PromptOp("{}", [summaries]), 22),
                                                                      add(b, A.PromptOp("{}", [report]), 22)]), 22)]), 23)
         speech = add(b, A.TTSOp(final, model="orpheus-3b", vocoder="snac-24khz", max_tokens=2048,
                                 prompt_tokens=80.0, output_tokens=700.0, output_tokens_p95=1200.0), 24)
+        add(b, A.GatherOp([boxed, report]), 25)
         return [speech]
 
-    return ModuleOp([
-        func("assistant", [AUDIO], main),
-        func("refine", [TEXT, TEXT], refine, private=True),
-        func("formal", [TEXT], arm("Formally:"), private=True),
-        func("casual", [TEXT], arm("Casually:"), private=True),
-        func("summarize", [TEXT, TEXT], summarize, private=True),
-        func("weather", [TEXT], sub, private=True),
-    ])
+    return ModuleOp([func("assistant", [AUDIO], main), func("weather", [TEXT], sub, private=True)])
 
 
 def op_module() -> ModuleOp:
@@ -167,55 +171,60 @@ def _retype(op: Operation, t: Attribute) -> None:
     op.results[0]._type = t  # no public setter: build the broken op as a parser might
 
 
+def d(mean: float, p95: float | None = None) -> Attribute:
+    return A.DistAttr(mean, p95)
+
+
 CASES = [
     # agent dialect
-    (agent_module, "agent.llm_call", lambda op: _set(op, output_tokens_p95=f(300.0)),
-     r"'agent.llm_call' attribute 'output_tokens_p95' \(300.0\) must be <= 'max_tokens' \(256\)\n  at rag.py:14"),
-    (agent_module, "agent.llm_call", lambda op: _set(op, prompt_tokens_p95=f(10.0)),
-     r"'prompt_tokens_p95' \(10.0\) must be >= 'prompt_tokens' \(900.0\)"),
+    (agent_module, "agent.llm_call", lambda op: _set(op, output_tokens=d(120.0, 300.0)),
+     r"'agent.llm_call' attribute 'output_tokens' has p95 300.0 above 'max_tokens' \(256\); it must be <= 256"
+     r"\n  at rag.py:14"),
+    (agent_module, "agent.llm_call", lambda op: _set(op, prompt_tokens=d(900.0, 10.0)),
+     r"'prompt_tokens' has p95 10.0 below its mean 900.0; the p95 must be >= the mean"),
     (agent_module, "agent.stt", lambda op: _set(op, max_tokens=n(0)), r"'agent.stt' attribute 'max_tokens' must be >= 1, got 0"),
-    (agent_module, "agent.tts", lambda op: _set(op, output_tokens=f(-5.0)), r"'output_tokens' must be >= 0, got -5.0"),
-    (agent_module, "agent.embed", lambda op: _set(op, input_tokens_p95=f(7.0)),
-     r"'agent.embed' attribute 'input_tokens_p95' \(7.0\) must be >= 'input_tokens' \(30.0\)"),
+    (agent_module, "agent.tts", lambda op: _set(op, output_tokens=d(-5.0)), r"'output_tokens' has mean -5.0; it must be >= 0"),
+    (agent_module, "agent.embed", lambda op: _set(op, input_tokens=d(30.0, 7.0)),
+     r"'agent.embed' attribute 'input_tokens' has p95 7.0 below its mean 30.0"),
     (agent_module, "agent.retrieve", lambda op: _set(op, k=n(0)), r"'agent.retrieve' attribute 'k' must be >= 1, got 0"),
     (agent_module, "agent.retrieve", lambda op: _set(op, doc_tokens=n(-3)), r"'doc_tokens' must be >= 0, got -3"),
     (agent_module, "agent.prompt", lambda op: _set(op, template=StringAttr("{a} {b} {c}")),
      r"'agent.prompt' template '\{a\} \{b\} \{c\}' has 3 field\(s\), but the op has 1 operand\(s\) in 'args'"),
     (agent_module, "agent.prompt", lambda op: _set(op, template=StringAttr("{")), r"'template' is not a valid format"),
-    (agent_module, "agent.tool_call", lambda op: _set(op, latency_ms=f(-1.0)), r"'latency_ms' must be >= 0, got -1.0"),
+    (agent_module, "agent.tool_call", lambda op: _set(op, latency_ms=d(-1.0)), r"'latency_ms' has mean -1.0; it must be >= 0"),
     (agent_module, "agent.tool_call", lambda op: _set(op, cpu=f(0.0)), r"'cpu' \(cores\) must be > 0, got 0.0"),
-    (agent_module, "agent.loop", lambda op: _set(op, expected_iters=f(4.5)),
-     r"'expected_iters' must be between 1 and max_iters \(3\), got 4.5\n  at rag.py:15"),
-    (agent_module, "agent.loop", lambda op: _set(op, max_iters=n(0)), r"'max_iters' must be >= 1, got 0"),
-    (agent_module, "agent.loop", lambda op: _set(op, body=A.SymbolRefAttr("formal")),
-     r"body @formal has type \(!agent.text\) -> !agent.text, but the op needs \(!agent.text, !agent.text\) -> \(i1, !agent.text\)"),
-    (agent_module, "agent.loop", lambda op: _set(op, body=A.SymbolRefAttr("nowhere")), r"body @nowhere is not a func.func"),
-    (agent_module, "agent.branch", lambda op: _set(op, probabilities=A.ArrayAttr([f(0.5), f(0.7)])),
-     r"'probabilities' must be in \[0, 1\] and sum to 1, got \[0.5, 0.7\]"),
-    (agent_module, "agent.branch", lambda op: _set(op, probabilities=A.ArrayAttr([f(1.0)])),
-     r"'probabilities' has 1 entries, but the op has 2 arms"),
-    (agent_module, "agent.branch", lambda op: _set(op, arms=A.ArrayAttr([A.SymbolRefAttr("formal")])),
+    (agent_module, "agent.select_arm", lambda op: _set(op, arms=ArrayAttr([StringAttr("formal")])),
      r"needs at least 2 arms, got 1"),
-    (agent_module, "agent.branch", lambda op: _set(op, arms=A.ArrayAttr([A.SymbolRefAttr("formal"), A.SymbolRefAttr("weather")])),
-     r"arm 1 @weather has type \(!agent.text\) -> !agent.json, but the op needs \(!agent.text\) -> !agent.text"),
-    (agent_module, "agent.map", lambda op: _set(op, expected_len=f(-2.0)), r"'expected_len' must be >= 0, got -2.0"),
-    (agent_module, "agent.map", lambda op: _set(op, body=A.SymbolRefAttr("weather")),
-     r"body @weather has type \(!agent.text\) -> !agent.json, but the op needs \(!agent.text, !agent.text\) -> one value"),
-    (agent_module, "agent.call", lambda op: _set(op, callee=A.SymbolRefAttr("refine")),
-     r"'agent.call' callee @refine has type .*, but the op needs \(!agent.text\) -> !agent.json\n  at rag.py:21"),
     (agent_module, "agent.gather", lambda op: _retype(op, JSON),
      r"'agent.gather' result must be !agent.texts for parts of types \(!agent.text, !agent.text\), got !agent.json"),
+    (agent_module, "agent.append", lambda op: op.operands.__setitem__(1, next(
+        o for o in op.parent_op().parent_block().ops if isinstance(o, A.GatherOp)).results[0]),  # type: ignore[union-attr]
+     r"'agent.append' appends a !agent.texts to !agent.texts; a list of texts takes !agent.text"),
+    # control flow: scf ops with agent attributes
+    (agent_module, "scf.while", lambda op: _set(op, **{C.ITERS: d(4.5)}),
+     r"'scf.while' attribute 'agent.iters' has mean 4.5; it must lie between 1 and agent.max_iters \(3\)\n  at rag.py:15"),
+    (agent_module, "scf.while", lambda op: _set(op, **{C.MAX_ITERS: n(0)}), r"'agent.max_iters' must be >= 1, got 0"),
+    (agent_module, "scf.while", lambda op: op.attributes.pop(C.ITERS), r"an agent loop needs attribute 'agent.iters'"),
+    (agent_module, "scf.index_switch", lambda op: _set(op, **{C.PROBABILITIES: ArrayAttr([f(0.5), f(0.7)])}),
+     r"'agent.probabilities' must be in \[0, 1\] and sum to 1, got \[0.5, 0.7\]"),
+    (agent_module, "scf.index_switch", lambda op: _set(op, **{C.PROBABILITIES: ArrayAttr([f(1.0)])}),
+     r"'agent.probabilities' has 1 entries, but the op has 2 arms"),
+    (agent_module, "scf.for", lambda op: _set(op, **{C.LENGTH: d(-2.0)}), r"'agent.len' has mean -2.0; it must be >= 0"),
+    (agent_module, "func.call", lambda op: op.properties.__setitem__("callee", SymbolRefAttr("nowhere")),
+     r"'func.call' .*nowhere"),
     # op dialect
     (op_module, "op.decode", lambda op: _set(op, model=StringAttr("qwen-7b")),
      r"'op.decode' operand 'kv' is a KV cache of model 'whisper-small', but the op runs 'qwen-7b'\n  at rag.py:10"),
-    (op_module, "op.decode", lambda op: _set(op, output_tokens_p95=f(999.0)),
-     r"'output_tokens_p95' \(999.0\) must be <= 'max_tokens' \(128\)"),
+    (op_module, "op.decode", lambda op: _set(op, output_tokens=d(30.0, 999.0)),
+     r"'output_tokens' has p95 999.0 above 'max_tokens' \(128\)"),
     (op_module, "op.prefill", lambda op: _set(op, model=StringAttr("llama-70b")),
      r"'op.prefill' result 'kv' is a KV cache of model 'whisper-small', but the op runs 'llama-70b'"),
-    (op_module, "op.tokenize", lambda op: _set(op, tokens_p95=f(12.0)), r"'op.tokenize' attribute 'tokens_p95' \(12.0\) must be >= 'tokens' \(30.0\)"),
-    (op_module, "op.detokenize", lambda op: _set(op, tokens=f(-1.0)), r"'op.detokenize' attribute 'tokens' must be >= 0"),
-    (op_module, "op.encode", lambda op: _set(op, tokens_p95=f(2.0)), r"'op.encode' attribute 'tokens_p95' \(2.0\)"),
-    (op_module, "op.vocode", lambda op: _set(op, tokens=f(1300.0)), r"'op.vocode' attribute 'tokens_p95' \(1200.0\) must be >= 'tokens' \(1300.0\)"),
+    (op_module, "op.tokenize", lambda op: _set(op, tokens=d(30.0, 12.0)), r"'op.tokenize' attribute 'tokens' has p95 12.0 below its mean 30.0"),
+    (op_module, "op.tokenize", lambda op: _set(op, model=StringAttr("llama-8b")),
+     r"'op.tokenize' result holds tokens of model 'minilm', but the op runs 'llama-8b'"),
+    (op_module, "op.detokenize", lambda op: _set(op, tokens=d(-1.0)), r"'op.detokenize' attribute 'tokens' has mean -1.0"),
+    (op_module, "op.encode", lambda op: _set(op, tokens=d(1500.0, 2.0)), r"'op.encode' attribute 'tokens' has p95 2.0"),
+    (op_module, "op.vocode", lambda op: _set(op, tokens=d(1300.0, 1200.0)), r"'op.vocode' attribute 'tokens' has p95 1200.0 below its mean 1300.0"),
     (op_module, "op.ann_search", lambda op: _set(op, k=n(-4)), r"'op.ann_search' attribute 'k' must be >= 1, got -4"),
     (op_module, "op.py_call", lambda op: _set(op, cpu=f(-0.5)), r"'op.py_call' attribute 'cpu' \(cores\) must be > 0, got -0.5"),
     (op_module, "op.format", lambda op: _set(op, template=StringAttr("{} and {}")),
@@ -262,3 +271,29 @@ def test_locations_print_and_parse_back() -> None:
     llm_calls = [op for op in again.walk() if isinstance(op, A.LLMCallOp)]
     assert user_loc(llm_calls[0]) == "rag.py:14"
     assert "loc(" not in print_module(module, locations=False)
+
+
+def test_minilm_tokens_fed_to_a_llama_prefill_fail_verification() -> None:
+    module = op_module()
+    minilm = next(op for op in module.walk() if isinstance(op, O.TokenizeOp) and op.model.data == "minilm")
+    prefill = next(op for op in module.walk() if isinstance(op, O.PrefillOp) and op.model.data == "llama-8b")
+    prefill.operands[0] = minilm.result
+    with pytest.raises(IRVerifyError, match=r"'op.prefill' operand 'prompt' holds tokens of model 'minilm', but the op "
+                                            r"runs 'llama-8b'; tokenize the text with 'llama-8b''s tokenizer\n  at rag.py:14"):
+        verify_module(module)
+
+
+def docs_read_as_text() -> ModuleOp:
+    """A branch whose arm reads retrieved docs where its LLM call needs text (the mistake boxing used to hide)."""
+    module = agent_module()
+    docs = next(op for op in module.walk() if isinstance(op, A.RetrieveOp)).result
+    switch = next(op for op in module.walk() if isinstance(op, scf.IndexSwitchOp))
+    arm_llm = next(op for op in switch.walk() if isinstance(op, A.LLMCallOp))
+    arm_llm.operands[0] = docs
+    return module
+
+
+def test_a_branch_arm_reading_docs_as_text_fails_verification() -> None:
+    with pytest.raises(IRVerifyError, match=r"'agent.llm_call' operand 'prompt' at position 0 does not verify: "
+                                            r".*agent.docs.*\n  at rag.py:41"):
+        verify_module(docs_read_as_text())

@@ -9,7 +9,7 @@ import pytest
 
 from plait.ir import print_module
 from plait.ir.pipeline import STAGES, compile_graph
-from plait.ir.upstream import available, check_module
+from plait.ir.upstream import available, check_module, check_text
 from plait.sdk import trace
 from plait.sdk.loader import load_agent
 
@@ -37,4 +37,14 @@ def test_upstream_accepts_boxed_slots_maps_branches_and_calls(name: str) -> None
 
 def test_generic_text_is_what_upstream_reads() -> None:
     module = compile_graph(trace(agents.mixed_loop), "ops")
-    assert '"agent.box"' in print_module(module, generic=True) and "agent.unbox" in check_module(module)
+    assert '"agent.box"' in print_module(module, generic=True) and '"scf.while"' in check_module(module)
+
+
+@pytest.mark.parametrize("target", EXAMPLES)
+def test_upstream_parses_and_verifies_the_placed_stage_of_each_example(target: str) -> None:
+    from plait.planner.planning import plan_agent
+
+    result = plan_agent(trace(load_agent(str(ROOT / "examples" / target))), source=target, sweep_points=0)
+    upstream = check_text(result.placed_text)        # placed.mlir as `plait plan` writes it
+    assert '"op.prefill"' in upstream and "pool = " in upstream
+    assert ('"scf.while"' in upstream) == (target in ("react.py:solve", "refine.py:code_review"))

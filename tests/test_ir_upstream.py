@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_ir_dialects import agent_module, op_module
+from test_ir_dialects import agent_module, docs_read_as_text, op_module
 from xdsl.dialects.irdl import AttributesOp, DialectOp, OperandsOp, OperationOp, ResultsOp
 from xdsl.irdl import IRDLOperation
 from xdsl.parser import Parser
@@ -38,7 +38,29 @@ def test_upstream_rejects_decode_fed_text_instead_of_kv() -> None:
     bad = text.replace(kv_line, kv_line.replace(source.group(1), "%1").replace(
         ': (!agent.kv<"llama-8b">)', ": (!agent.text)"))
     with pytest.raises(UpstreamMLIRError, match=r"rag.py\":14:0: expected base type 'agent.kv' but got "
-                                                 r"'agent.text'"):
+                                                 r"'!agent.text'"):
+        check_text(bad)
+
+
+@needs_mlir
+def test_upstream_rejects_a_branch_arm_reading_docs_as_text() -> None:
+    """Regions keep types: the arm's LLM call reads the retrieved docs themselves, and upstream sees it."""
+    with pytest.raises(UpstreamMLIRError, match=r"rag.py\":41:0: expected base type 'agent.text' but got "
+                                                 r"'agent.docs'"):
+        check_module(docs_read_as_text())
+
+
+@needs_mlir
+def test_upstream_rejects_minilm_tokens_in_a_llama_prefill() -> None:
+    """One IRDL constraint value binds the prefill's `model` and its tokens' model, so they must agree."""
+    text = print_module(op_module(), generic=True)
+    line = next(x for x in text.splitlines() if '"op.prefill"(%' in x and "llama-8b" in x)
+    bad = text.replace(line, line.replace('(!agent.tokens<"llama-8b">)', '(!agent.tokens<"minilm">)'))
+    source = re.search(r'"op.prefill"\((%\d+)\)', line)
+    minilm = re.search(r'(%\d+) = "op.tokenize".*"minilm"', text)
+    assert source is not None and minilm is not None and bad != text
+    bad = bad.replace(f'"op.prefill"({source.group(1)})', f'"op.prefill"({minilm.group(1)})')
+    with pytest.raises(UpstreamMLIRError, match=r"rag.py\":14:0: expected '\"llama-8b\"' but got '\"minilm\"'"):
         check_text(bad)
 
 

@@ -267,3 +267,22 @@ def test_an_unwritable_out_folder_is_refused_before_planning(tmp_path: Path) -> 
     code, output = plan_cli("examples/rag.py:answer", "--out", str(blocker))
     assert code == 2 and "Traceback" not in output
     assert output.startswith(f"error: cannot write the plan to --out {blocker}")
+
+
+def test_plan_checks_placed_mlir_with_upstream_unless_no_verify(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from plait.ir import upstream
+    from plait.ir.errors import UpstreamMLIRError
+
+    checked: list[str] = []
+
+    def reject(module: object) -> str:
+        checked.append(type(module).__name__)
+        raise UpstreamMLIRError("upstream MLIR rejected the module:\nerror: made up for this test")
+
+    monkeypatch.setattr(upstream, "available", lambda: True)
+    monkeypatch.setattr(upstream, "check_module", reject)
+    code, out = plan_cli(EXAMPLES[0], "--out", str(tmp_path / "a"), "--sweep", "0")
+    assert (code, checked) == (2, ["ModuleOp"]) and "error: upstream MLIR rejected the module:" in out
+    code, out = plan_cli(EXAMPLES[0], "--out", str(tmp_path / "b"), "--sweep", "0", "--no-verify")
+    assert code == 0 and (tmp_path / "b" / "placed.mlir").exists() and checked == ["ModuleOp"]

@@ -1,8 +1,9 @@
 """The `agent` dialect: one op per step of an agent workflow (an LLM call, a tool call, a retrieval, ...).
 
-Control flow (loop, branch, map, call) refers to its bodies by symbol: each body is a `func.func` in the
-same module. Upstream MLIR's IRDL-defined ops cannot be terminators (IRDL has no traits), so a region of
-an agent op could not end in an agent op; a function body ends in `func.return`, which upstream verifies.
+Control flow is upstream's `scf` dialect with agent ops inside its regions (see plait.ir.dialects.control):
+a loop is an `scf.while`, a branch an `scf.index_switch`, a map an `scf.for`; sub-agents are `func.func`
+reached by `func.call`. Upstream MLIR's IRDL-defined ops have no traits, so none can be a terminator;
+`scf.yield` and `scf.condition` end the regions, and values keep their types across them.
 """
 
 from __future__ import annotations
@@ -13,19 +14,18 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from xdsl.dialects.builtin import (
-    I64,
     ArrayAttr,
     FloatAttr,
+    IndexType,
     IntegerAttr,
     IntegerType,
     StringAttr,
-    SymbolRefAttr,
     i1,
 )
 from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue, TypeAttribute
 from xdsl.irdl import (
-    AttrSizedOperandSegments,
     IRDLOperation,
+    VarConstraint,
     attr_def,
     base,
     eq,
@@ -36,22 +36,13 @@ from xdsl.irdl import (
     result_def,
     traits_def,
     var_operand_def,
-    var_result_def,
 )
+from xdsl.parser import AttrParser
 from xdsl.pattern_rewriter import RewritePattern
+from xdsl.printer import Printer
 from xdsl.traits import HasCanonicalizationPatternsTrait, Pure
 
-from plait.ir.dialects._base import (
-    callee_type,
-    check_figures,
-    check_signature,
-    f64,
-    fail,
-    i64,
-    num,
-    show,
-    string,
-)
+from plait.ir.dialects._base import f64, fail, i64, num, show, string
 
 # ----------------------------------------------------------------------------------------------------
 # Types
@@ -81,9 +72,13 @@ class JsonType(ParametrizedAttribute, TypeAttribute):
 
 @irdl_attr_definition
 class TokensType(ParametrizedAttribute, TypeAttribute):
-    """A sequence of token ids (text tokens, or audio codes for speech models)."""
+    """Token ids of `model`'s tokenizer (or audio codes of a speech model): only that model reads them."""
 
     name = "agent.tokens"
+    model: StringAttr
+
+    def __init__(self, model: str | StringAttr):
+        super().__init__(string(model))
 
 
 @irdl_attr_definition
@@ -118,12 +113,72 @@ class AudioType(ParametrizedAttribute, TypeAttribute):
     name = "agent.audio"
 
 
+@irdl_attr_definition
+class DistAttr(ParametrizedAttribute):
+    """A planning figure: its mean and its 95th percentile (`#agent.dist<900.0, 1400.0>`, tokens or ms).
+
+    Ops check 0 <= mean <= p95 (and p95 <= a limit such as max_tokens) in their verifiers, so the
+    message names the op and the attribute.
+    """
+
+    name = "agent.dist"
+    mean: FloatAttr
+    p95: FloatAttr
+
+    def __init__(self, mean: float, p95: float | None = None):
+        super().__init__(f64(mean), f64(mean if p95 is None else p95))
+
+    @property
+    def values(self) -> tuple[float, float]:
+        """(mean, p95) as Python floats."""
+        return float(self.mean.value.data), float(self.p95.value.data)
+
+    def print_parameters(self, printer: Printer) -> None:
+        """`<900.0, 1400.0>`: MLIR float literals, which upstream reads as f64 attributes."""
+        printer.print_string(f"<{_float_literal(self.values[0])}, {_float_literal(self.values[1])}>")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            mean = parser.parse_number()
+            parser.parse_punctuation(",")
+            p95 = parser.parse_number()
+        return (f64(float(mean)), f64(float(p95)))
+
+
+def _float_literal(value: float) -> str:
+    """`value` as an MLIR float literal (it needs a '.': 1e-05 -> 1.0e-05), exact for round trips."""
+    text = repr(float(value))
+    mantissa, e, exponent = text.partition("e")
+    return text if "." in mantissa else f"{mantissa}.0{e}{exponent}"
+
+
+def dist(op: Operation, name: str) -> tuple[float, float]:
+    """(mean, p95) of `op`'s #agent.dist attribute `name`."""
+    attr = op.attributes[name]
+    assert isinstance(attr, DistAttr), f"{op.name} attribute {name!r} is not an #agent.dist"
+    return attr.values
+
+
+def check_dist(op: Operation, name: str, limit: str | None = None) -> None:
+    """Check 0 <= mean <= p95 (<= the attribute `limit`) for `op`'s #agent.dist attribute `name`."""
+    m, p = dist(op, name)
+    if m < 0:
+        fail(op, f"attribute '{name}' has mean {m}; it must be >= 0")
+    if p < m:
+        fail(op, f"attribute '{name}' has p95 {p} below its mean {m}; the p95 must be >= the mean")
+    if limit is not None and p > (lim := num(op.attributes[limit])):
+        fail(op, f"attribute '{name}' has p95 {p} above '{limit}' ({lim}); it must be <= {lim}")
+
+
 AgentValue = (base(TextType) | base(TextsType) | base(JsonType) | base(TokensType) | base(KVType)
               | base(VecType) | base(DocsType) | base(AudioType))
 """Any agent-level value type."""
 ToolValue = AgentValue | base(IntegerType)
 """What a tool passes and returns: agent values, i1 (a predicate) and i64 (a branch selector)."""
 ListResult = base(TextsType) | base(JsonType)
+Items = base(TextsType) | base(DocsType)
+"""What a map runs over."""
 
 # ----------------------------------------------------------------------------------------------------
 # Shared bases
@@ -153,16 +208,6 @@ class TemplateCanonicalization(HasCanonicalizationPatternsTrait):
         return (IdentityTemplate(),)
 
 
-class UnboxCanonicalization(HasCanonicalizationPatternsTrait):
-    """agent.unbox(agent.box(x)) is x."""
-
-    @classmethod
-    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
-        from plait.ir.dialects.canonical import UnboxOfBox
-
-        return (UnboxOfBox(),)
-
-
 class TemplateOpBase(IRDLOperation):
     """Format `args` into `template` (str.format syntax): one value per field."""
 
@@ -170,6 +215,7 @@ class TemplateOpBase(IRDLOperation):
     result = result_def(TextType)
     template = attr_def(StringAttr)
     traits = lazy_traits_def(lambda: (Pure(), TemplateCanonicalization()))
+    assembly_format = "`(` $args `)` attr-dict `:` functional-type($args, $result)"
 
     def __init__(self, template: str, args: Sequence[SSAValue | Operation]):
         super().__init__(operands=[args], result_types=[TextType()],
@@ -190,31 +236,24 @@ class LLMFiguresBase(IRDLOperation):
 
     model = attr_def(StringAttr)
     max_tokens = attr_def(IntegerAttr)
-    prompt_tokens = attr_def(FloatAttr)
-    prompt_tokens_p95 = attr_def(FloatAttr)
-    output_tokens = attr_def(FloatAttr)
-    output_tokens_p95 = attr_def(FloatAttr)
+    prompt_tokens = attr_def(DistAttr)
+    output_tokens = attr_def(DistAttr)
 
-    FIGURES: ClassVar[tuple[str, ...]] = ("prompt_tokens", "prompt_tokens_p95", "output_tokens",
-                                          "output_tokens_p95")
+    FIGURES: ClassVar[tuple[str, ...]] = ("prompt_tokens", "output_tokens")
 
     @staticmethod
     def figures(model: str, max_tokens: int, prompt_tokens: float, prompt_tokens_p95: float | None,
                 output_tokens: float, output_tokens_p95: float | None) -> dict[str, Attribute]:
         """The attribute dict; a missing p95 defaults to the mean."""
-        return {
-            "model": StringAttr(model), "max_tokens": i64(max_tokens),
-            "prompt_tokens": f64(prompt_tokens),
-            "prompt_tokens_p95": f64(prompt_tokens if prompt_tokens_p95 is None else prompt_tokens_p95),
-            "output_tokens": f64(output_tokens),
-            "output_tokens_p95": f64(output_tokens if output_tokens_p95 is None else output_tokens_p95),
-        }
+        return {"model": StringAttr(model), "max_tokens": i64(max_tokens),
+                "prompt_tokens": DistAttr(prompt_tokens, prompt_tokens_p95),
+                "output_tokens": DistAttr(output_tokens, output_tokens_p95)}
 
     def verify_(self) -> None:
         if (limit := num(self.max_tokens)) < 1:
             fail(self, f"attribute 'max_tokens' must be >= 1, got {limit}")
-        check_figures(self, "prompt_tokens", "prompt_tokens_p95")
-        check_figures(self, "output_tokens", "output_tokens_p95", "max_tokens")
+        check_dist(self, "prompt_tokens")
+        check_dist(self, "output_tokens", "max_tokens")
 
 
 def search_attributes(index: str, k: int, doc_tokens: int, index_docs: int, dim: int) -> dict[str, Attribute]:
@@ -234,23 +273,16 @@ def check_search(op: Operation) -> None:
 
 def tool_attributes(tool: str, latency_ms: float, latency_ms_p95: float | None, cpu: float) -> dict[str, Attribute]:
     """The attributes of agent.tool_call and op.py_call; a missing p95 defaults to the mean."""
-    return {"tool": StringAttr(tool), "latency_ms": f64(latency_ms),
-            "latency_ms_p95": f64(latency_ms if latency_ms_p95 is None else latency_ms_p95), "cpu": f64(cpu)}
+    return {"tool": StringAttr(tool), "latency_ms": DistAttr(latency_ms, latency_ms_p95), "cpu": f64(cpu)}
 
 
 def check_tool(op: Operation) -> None:
-    """latency_ms >= 0, latency_ms_p95 >= latency_ms, cpu > 0, an integer result is i1 or i64."""
-    if (ms := num(op.attributes["latency_ms"])) < 0:
-        fail(op, f"attribute 'latency_ms' must be >= 0, got {ms}")
+    """0 <= latency_ms mean <= p95, cpu > 0, an integer result is i1 or i64."""
     if (cpu := num(op.attributes["cpu"])) <= 0:
         fail(op, f"attribute 'cpu' (cores) must be > 0, got {cpu}")
-    check_figures(op, "latency_ms", "latency_ms_p95")
+    check_dist(op, "latency_ms")
     if isinstance(t := op.results[0].type, IntegerType) and t.width.data not in (1, 64):
         fail(op, f"result must be i1 (a predicate) or i64 (a selector), got {show(t)}")
-
-
-def _symbol(name: str | SymbolRefAttr) -> SymbolRefAttr:
-    return name if isinstance(name, SymbolRefAttr) else SymbolRefAttr(name)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -272,6 +304,7 @@ class LLMCallOp(LLMFiguresBase):
     name = "agent.llm_call"
     prompt = operand_def(TextType)
     result = result_def(base(TextType) | base(JsonType))
+    assembly_format = "$prompt attr-dict `:` type($prompt) `->` type($result)"
 
     def __init__(self, prompt: SSAValue | Operation, *, model: str, max_tokens: int,
                  prompt_tokens: float, output_tokens: float, prompt_tokens_p95: float | None = None,
@@ -288,6 +321,7 @@ class STTOp(LLMFiguresBase):
     name = "agent.stt"
     audio = operand_def(AudioType)
     result = result_def(TextType)
+    assembly_format = "$audio attr-dict `:` type($audio) `->` type($result)"
 
     def __init__(self, audio: SSAValue | Operation, *, model: str, max_tokens: int, prompt_tokens: float,
                  output_tokens: float, prompt_tokens_p95: float | None = None,
@@ -305,6 +339,7 @@ class TTSOp(LLMFiguresBase):
     text = operand_def(TextType)
     result = result_def(AudioType)
     vocoder = attr_def(StringAttr)
+    assembly_format = "$text attr-dict `:` type($text) `->` type($result)"
 
     def __init__(self, text: SSAValue | Operation, *, model: str, vocoder: str, max_tokens: int,
                  prompt_tokens: float, output_tokens: float, prompt_tokens_p95: float | None = None,
@@ -323,19 +358,18 @@ class EmbedOp(IRDLOperation):
     text = operand_def(base(TextType) | base(TextsType))
     result = result_def(VecType)
     model = attr_def(StringAttr)
-    input_tokens = attr_def(FloatAttr)
-    input_tokens_p95 = attr_def(FloatAttr)
+    input_tokens = attr_def(DistAttr)
     traits = traits_def(Pure())
+    assembly_format = "$text attr-dict `:` type($text) `->` type($result)"
 
     def __init__(self, text: SSAValue | Operation, *, model: str, input_tokens: float,
                  input_tokens_p95: float | None = None):
-        p95 = input_tokens if input_tokens_p95 is None else input_tokens_p95
         super().__init__(operands=[text], result_types=[VecType()],
-                         attributes={"model": StringAttr(model), "input_tokens": f64(input_tokens),
-                                     "input_tokens_p95": f64(p95)})
+                         attributes={"model": StringAttr(model),
+                                     "input_tokens": DistAttr(input_tokens, input_tokens_p95)})
 
     def verify_(self) -> None:
-        check_figures(self, "input_tokens", "input_tokens_p95")
+        check_dist(self, "input_tokens")
 
 
 class SearchBase(IRDLOperation):
@@ -351,6 +385,7 @@ class SearchBase(IRDLOperation):
     index_docs = attr_def(IntegerAttr)
     dim = attr_def(IntegerAttr)
     traits = traits_def(Pure())
+    assembly_format = "$query attr-dict `:` type($query) `->` type($result)"
 
     def __init__(self, query: SSAValue | Operation, *, index: str, k: int, doc_tokens: int,
                  index_docs: int = 0, dim: int = 0):
@@ -374,9 +409,9 @@ class ToolCallBase(IRDLOperation):
     args = var_operand_def(ToolValue)
     result = result_def(ToolValue)
     tool = attr_def(StringAttr)
-    latency_ms = attr_def(FloatAttr)
-    latency_ms_p95 = attr_def(FloatAttr)
+    latency_ms = attr_def(DistAttr)
     cpu = attr_def(FloatAttr)
+    assembly_format = "`(` $args `)` attr-dict `:` functional-type($args, $result)"
 
     def __init__(self, tool: str, args: Sequence[SSAValue | Operation], result_type: Attribute, *,
                  latency_ms: float, cpu: float = 1.0, latency_ms_p95: float | None = None):
@@ -405,6 +440,7 @@ class GatherOp(IRDLOperation):
     parts = var_operand_def(AgentValue)
     result = result_def(ListResult)
     traits = traits_def(Pure())
+    assembly_format = "`(` $parts `)` attr-dict `:` functional-type($parts, $result)"
 
     def __init__(self, parts: Sequence[SSAValue | Operation]):
         values = [SSAValue.get(p) for p in parts]
@@ -428,48 +464,37 @@ class GatherOp(IRDLOperation):
 
 @irdl_op_definition
 class BoxOp(IRDLOperation):
-    """Carries a value of any type through a variadic slot of mixed types (as !agent.json).
+    """Carries a value of any type into a variadic slot of mixed types (as !agent.json).
 
-    Upstream IRDL binds one type per variadic slot, so the emitter boxes the values of a slot whose
-    types differ; agent.unbox gives the value back with its type.
+    Upstream IRDL binds one type per variadic slot, so the emitter boxes the operands of an agent.prompt,
+    agent.tool_call or agent.gather whose types differ. Nothing is unboxed: control flow keeps types.
     """
 
     name = "agent.box"
     value = operand_def(ToolValue)
     result = result_def(JsonType)
     traits = traits_def(Pure())
+    assembly_format = "$value attr-dict `:` type($value)"
 
     def __init__(self, value: SSAValue | Operation):
         super().__init__(operands=[value], result_types=[JsonType()])
 
 
 @irdl_op_definition
-class UnboxOp(IRDLOperation):
-    """The value an agent.box carried, with its own type back (see agent.box)."""
-
-    name = "agent.unbox"
-    boxed = operand_def(JsonType)
-    result = result_def(ToolValue)
-    traits = lazy_traits_def(lambda: (Pure(), UnboxCanonicalization()))
-
-    def __init__(self, boxed: SSAValue | Operation, result_type: Attribute):
-        super().__init__(operands=[boxed], result_types=[result_type])
-
-
-@irdl_op_definition
 class SelectArmOp(IRDLOperation):
-    """The index of the arm to run, for agent.branch: the position of the text `selector` in `arms`,
-    or, for an i1 selector (exactly two arms), 0 when true and 1 when false.
+    """The index of the arm to run, for the scf.index_switch of a branch: the position of the text
+    `selector` in `arms`, or, for an i1 selector (exactly two arms), 0 when true and 1 when false.
     """
 
     name = "agent.select_arm"
     selector = operand_def(base(TextType) | eq(i1))
-    result = result_def(I64)
+    result = result_def(IndexType)
     arms = attr_def(ArrayAttr[StringAttr])
     traits = traits_def(Pure())
+    assembly_format = "$selector attr-dict `:` type($selector)"
 
     def __init__(self, selector: SSAValue | Operation, arms: Sequence[str]):
-        super().__init__(operands=[selector], result_types=[IntegerType(64)],
+        super().__init__(operands=[selector], result_types=[IndexType()],
                          attributes={"arms": ArrayAttr([StringAttr(a) for a in arms])})
 
     def verify_(self) -> None:
@@ -480,141 +505,71 @@ class SelectArmOp(IRDLOperation):
 
 
 # ----------------------------------------------------------------------------------------------------
-# Control flow: bodies are func.func symbols of the same module
+# Lists, for the scf.for of a map: count the items, take one, collect the answers
 # ----------------------------------------------------------------------------------------------------
 
 
 @irdl_op_definition
-class LoopOp(IRDLOperation):
-    """Run @body until it says done (at least once, at most max_iters times; expected_iters on average).
+class CountOp(IRDLOperation):
+    """How many elements `items` holds (the upper bound of a map's scf.for)."""
 
-    @body has type (invariants..., carried...) -> (i1 done, carried...); the loop's results are the
-    carried values after the last iteration.
-    """
+    name = "agent.count"
+    items = operand_def(Items)
+    result = result_def(IndexType)
+    traits = traits_def(Pure())
+    assembly_format = "$items attr-dict `:` type($items)"
 
-    name = "agent.loop"
-    invariants = var_operand_def(ToolValue)
-    inits = var_operand_def(ToolValue)
-    results_ = var_result_def(ToolValue)
-    body = attr_def(SymbolRefAttr)
-    max_iters = attr_def(IntegerAttr)
-    expected_iters = attr_def(FloatAttr)
-    expected_iters_p95 = attr_def(FloatAttr)
-    irdl_options = (AttrSizedOperandSegments(),)
-
-    def __init__(self, body: str | SymbolRefAttr, invariants: Sequence[SSAValue | Operation],
-                 inits: Sequence[SSAValue | Operation], *, max_iters: int, expected_iters: float,
-                 expected_iters_p95: float | None = None):
-        carried = [SSAValue.get(v) for v in inits]
-        p95 = expected_iters if expected_iters_p95 is None else expected_iters_p95
-        super().__init__(operands=[invariants, carried], result_types=[[v.type for v in carried]],
-                         attributes={"body": _symbol(body), "max_iters": i64(max_iters),
-                                     "expected_iters": f64(expected_iters), "expected_iters_p95": f64(p95)})
-
-    def verify_(self) -> None:
-        most, expected = num(self.max_iters), num(self.expected_iters)
-        if most < 1:
-            fail(self, f"attribute 'max_iters' must be >= 1, got {most}")
-        if not 1 <= expected <= most:
-            fail(self, f"attribute 'expected_iters' must be between 1 and max_iters ({most}), got {expected}")
-        check_figures(self, "expected_iters", "expected_iters_p95", "max_iters")
-        if tuple(self.results_.types) != tuple(self.inits.types):
-            fail(self, f"results ({', '.join(map(show, self.results_.types))}) must have the types of "
-                       f"'inits' ({', '.join(map(show, self.inits.types))})")
-        check_signature(self, self.body, "body", [*self.invariants.types, *self.inits.types],
-                        [i1, *self.inits.types])
+    def __init__(self, items: SSAValue | Operation):
+        super().__init__(operands=[items], result_types=[IndexType()])
 
 
 @irdl_op_definition
-class BranchOp(IRDLOperation):
-    """Run arm number `selector` (from a selector tool) on `args`; arm i is taken with probabilities[i].
+class ItemOp(IRDLOperation):
+    """Element `index` of `items`, as text (a retrieved document is its text)."""
 
-    Every arm is a func.func of type (args...) -> (results...).
-    """
+    name = "agent.item"
+    items = operand_def(Items)
+    index = operand_def(IndexType)
+    result = result_def(TextType)
+    traits = traits_def(Pure())
+    assembly_format = "$items `[` $index `]` attr-dict `:` type($items)"
 
-    name = "agent.branch"
-    selector = operand_def(I64)
-    args = var_operand_def(ToolValue)
-    results_ = var_result_def(ToolValue)
-    arms = attr_def(ArrayAttr[SymbolRefAttr])
-    probabilities = attr_def(ArrayAttr[FloatAttr])
-
-    def __init__(self, selector: SSAValue | Operation, arms: Sequence[str | SymbolRefAttr],
-                 args: Sequence[SSAValue | Operation], result_types: Sequence[Attribute], *,
-                 probabilities: Sequence[float]):
-        super().__init__(operands=[selector, args], result_types=[list(result_types)],
-                         attributes={"arms": ArrayAttr([_symbol(a) for a in arms]),
-                                     "probabilities": ArrayAttr([f64(p) for p in probabilities])})
-
-    def verify_(self) -> None:
-        arms, probs = self.arms.data, [num(p) for p in self.probabilities.data]
-        if len(arms) < 2:
-            fail(self, f"needs at least 2 arms, got {len(arms)}")
-        if len(probs) != len(arms):
-            fail(self, f"attribute 'probabilities' has {len(probs)} entries, but the op has {len(arms)} arms")
-        if any(not 0 <= p <= 1 for p in probs) or abs(sum(probs) - 1) > 1e-6:
-            fail(self, f"attribute 'probabilities' must be in [0, 1] and sum to 1, got {probs}")
-        for i, arm in enumerate(arms):
-            check_signature(self, arm, f"arm {i}", list(self.args.types), list(self.results_.types))
+    def __init__(self, items: SSAValue | Operation, index: SSAValue | Operation):
+        super().__init__(operands=[items, index], result_types=[TextType()])
 
 
 @irdl_op_definition
-class MapOp(IRDLOperation):
-    """Run @body on every element of `items` (texts or docs; expected_len of them, concurrently).
+class EmptyOp(IRDLOperation):
+    """An empty list (the accumulator a map's scf.for starts from)."""
 
-    @body has type (!agent.text, invariants...) -> (T); the result is !agent.texts if T is text,
-    else !agent.json.
-    """
-
-    name = "agent.map"
-    items = operand_def(base(TextsType) | base(DocsType))
-    invariants = var_operand_def(ToolValue)
+    name = "agent.empty"
     result = result_def(ListResult)
-    body = attr_def(SymbolRefAttr)
-    expected_len = attr_def(FloatAttr)
-    expected_len_p95 = attr_def(FloatAttr)
+    traits = traits_def(Pure())
+    assembly_format = "attr-dict `:` type($result)"
 
-    def __init__(self, body: str | SymbolRefAttr, items: SSAValue | Operation,
-                 invariants: Sequence[SSAValue | Operation] = (), *, expected_len: float,
-                 text_result: bool = True, expected_len_p95: float | None = None):
-        p95 = expected_len if expected_len_p95 is None else expected_len_p95
-        super().__init__(operands=[items, invariants], result_types=[TextsType() if text_result else JsonType()],
-                         attributes={"body": _symbol(body), "expected_len": f64(expected_len),
-                                     "expected_len_p95": f64(p95)})
-
-    def verify_(self) -> None:
-        if (n := num(self.expected_len)) < 0:
-            fail(self, f"attribute 'expected_len' must be >= 0, got {n}")
-        check_figures(self, "expected_len", "expected_len_p95")
-        if (ftype := callee_type(self, self.body, "body")) is None:
-            return
-        inputs, outputs = (TextType(), *self.invariants.types), ftype.outputs.data
-        if tuple(ftype.inputs.data) != inputs or len(outputs) != 1:
-            fail(self, f"body @{self.body.root_reference.data} has type {show(ftype)}, but the op needs "
-                       f"({', '.join(map(show, inputs))}) -> one value")
-        want = TextsType() if isinstance(outputs[0], TextType) else JsonType()
-        if self.result.type != want:
-            fail(self, f"result must be {show(want)} when the body returns {show(outputs[0])}, "
-                       f"got {show(self.result.type)}")
+    def __init__(self, result_type: Attribute):
+        super().__init__(result_types=[result_type])
 
 
 @irdl_op_definition
-class CallOp(IRDLOperation):
-    """Call a sub-agent: the func.func @callee of the same module (so it is lowered and placed once)."""
+class AppendOp(IRDLOperation):
+    """`list` with `value` added at the end: !agent.texts takes text, !agent.json takes anything."""
 
-    name = "agent.call"
-    args = var_operand_def(ToolValue)
-    results_ = var_result_def(ToolValue)
-    callee = attr_def(SymbolRefAttr)
+    name = "agent.append"
+    T: ClassVar = VarConstraint("T", ListResult)
+    list = operand_def(T)
+    value = operand_def(ToolValue)
+    result = result_def(T)
+    traits = traits_def(Pure())
+    assembly_format = "$list `,` $value attr-dict `:` type($list) `,` type($value)"
 
-    def __init__(self, callee: str | SymbolRefAttr, args: Sequence[SSAValue | Operation],
-                 result_types: Sequence[Attribute]):
-        super().__init__(operands=[args], result_types=[list(result_types)],
-                         attributes={"callee": _symbol(callee)})
+    def __init__(self, items: SSAValue | Operation, value: SSAValue | Operation):
+        super().__init__(operands=[items, value], result_types=[SSAValue.get(items).type])
 
     def verify_(self) -> None:
-        check_signature(self, self.callee, "callee", list(self.args.types), list(self.results_.types))
-
+        if isinstance(self.list.type, TextsType) and not isinstance(self.value.type, TextType):
+            fail(self, f"appends a {show(self.value.type)} to {show(self.list.type)}; a list of texts takes "
+                       "!agent.text (collect other values in !agent.json)")
 
 Agent = Dialect(
     "agent",
@@ -622,9 +577,9 @@ Agent = Dialect(
         # model steps
         PromptOp, LLMCallOp, STTOp, TTSOp, EmbedOp, RetrieveOp, ToolCallOp, GatherOp,
         # plumbing
-        BoxOp, UnboxOp, SelectArmOp,
-        # control flow
-        LoopOp, BranchOp, MapOp, CallOp,
+        BoxOp, SelectArmOp,
+        # lists (map)
+        CountOp, ItemOp, EmptyOp, AppendOp,
     ],
-    [TextType, TextsType, JsonType, TokensType, KVType, VecType, DocsType, AudioType],
+    [TextType, TextsType, JsonType, TokensType, KVType, VecType, DocsType, AudioType, DistAttr],
 )

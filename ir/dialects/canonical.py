@@ -5,20 +5,10 @@ from __future__ import annotations
 from xdsl.ir import Operation
 from xdsl.pattern_rewriter import PatternRewriter, RewritePattern, op_type_rewrite_pattern
 
-from plait.ir.dialects.agent import BoxOp, PromptOp, TemplateOpBase, TextType, UnboxOp
+from plait.ir.dialects.agent import PromptOp, TemplateOpBase, TextType
 from plait.ir.dialects.op import DetokenizeOp, FormatOp, TokenizeOp
 
 IDENTITY_TEMPLATES = ("{}", "{0}")
-
-
-class UnboxOfBox(RewritePattern):
-    """`agent.unbox(agent.box(x)) : T` -> `x` when x has type T."""
-
-    @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: UnboxOp, rewriter: PatternRewriter) -> None:
-        if not isinstance(box := op.boxed.owner, BoxOp) or box.value.type != op.result.type:
-            return
-        rewriter.replace(op, [], [box.value])
 
 
 class IdentityTemplate(RewritePattern):

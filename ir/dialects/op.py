@@ -1,16 +1,18 @@
 """The `op` dialect: per-device operators that an agent step lowers to, each carrying what the cost model needs.
 
 Every op class has `BATCHABLE`: whether a worker may batch several requests' instances of it into one
-kernel call (model forwards may; Python tools and prompt formatting may not). Control flow stays at the
-agent level: agent.loop, agent.branch, agent.map and agent.call are kept as they are, and lowering
-rewrites their bodies (func.func symbols) like any other function.
+kernel call (model forwards may; Python tools and prompt formatting may not). Control flow (scf regions,
+func.call) stays as it is; lowering rewrites the agent ops inside its regions like any other.
+
+Token values carry their tokenizer's model (`!agent.tokens<"llama-3.1-8b">`): an op that reads tokens
+checks they are its model's, as op.decode checks its KV cache.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from xdsl.dialects.builtin import FloatAttr, IntegerAttr, StringAttr
+from xdsl.dialects.builtin import IntegerAttr, StringAttr
 from xdsl.ir import Attribute, Dialect, Operation, SSAValue
 from xdsl.irdl import (
     AttrSizedOperandSegments,
@@ -27,9 +29,10 @@ from xdsl.irdl import (
 from xdsl.pattern_rewriter import RewritePattern
 from xdsl.traits import HasCanonicalizationPatternsTrait, Pure
 
-from plait.ir.dialects._base import check_figures, f64, fail, i64, num, show
+from plait.ir.dialects._base import fail, i64, num, show
 from plait.ir.dialects.agent import (
     AudioType,
+    DistAttr,
     KVType,
     SearchBase,
     TemplateOpBase,
@@ -38,6 +41,7 @@ from plait.ir.dialects.agent import (
     TokensType,
     ToolCallBase,
     VecType,
+    check_dist,
 )
 
 
@@ -54,17 +58,15 @@ class TokenCountOpBase(ModelOpBase):
     Pure: the same input through the same model gives the same output (so cse shares it).
     """
 
-    tokens = attr_def(FloatAttr)
-    tokens_p95 = attr_def(FloatAttr)
+    tokens = attr_def(DistAttr)
     traits = traits_def(Pure())
 
     @staticmethod
     def counts(model: str, tokens: float, tokens_p95: float | None) -> dict[str, Attribute]:
-        return {"model": StringAttr(model), "tokens": f64(tokens),
-                "tokens_p95": f64(tokens if tokens_p95 is None else tokens_p95)}
+        return {"model": StringAttr(model), "tokens": DistAttr(tokens, tokens_p95)}
 
     def verify_(self) -> None:
-        check_figures(self, "tokens", "tokens_p95")
+        check_dist(self, "tokens")
 
 
 class RetokenizeCanonicalization(HasCanonicalizationPatternsTrait):
@@ -80,6 +82,12 @@ class RetokenizeCanonicalization(HasCanonicalizationPatternsTrait):
 def _check_kv_model(op: IRDLOperation, kv: Attribute, model: StringAttr, what: str) -> None:
     if isinstance(kv, KVType) and kv.model != model:
         fail(op, f"{what} is a KV cache of model {kv.model.data!r}, but the op runs {model.data!r}")
+
+
+def _check_tokens_model(op: IRDLOperation, tokens: Attribute, model: StringAttr, what: str) -> None:
+    if isinstance(tokens, TokensType) and tokens.model != model:
+        fail(op, f"{what} holds tokens of model {tokens.model.data!r}, but the op runs {model.data!r}; "
+                 f"tokenize the text with {model.data!r}'s tokenizer")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -103,10 +111,15 @@ class TokenizeOp(TokenCountOpBase):
     text = operand_def(base(TextType) | base(TextsType))
     result = result_def(TokensType)
     traits = lazy_traits_def(lambda: (Pure(), RetokenizeCanonicalization()))
+    assembly_format = "$text attr-dict `:` type($text) `->` type($result)"
 
     def __init__(self, text: SSAValue | Operation, *, model: str, tokens: float, tokens_p95: float | None = None):
-        super().__init__(operands=[text], result_types=[TokensType()],
+        super().__init__(operands=[text], result_types=[TokensType(model)],
                          attributes=self.counts(model, tokens, tokens_p95))
+
+    def verify_(self) -> None:
+        super().verify_()
+        _check_tokens_model(self, self.result.type, self.model, "result")
 
 
 @irdl_op_definition
@@ -116,11 +129,16 @@ class DetokenizeOp(TokenCountOpBase):
     name = "op.detokenize"
     tokens_in = operand_def(TokensType)
     result = result_def(TextType)
+    assembly_format = "$tokens_in attr-dict `:` type($tokens_in) `->` type($result)"
 
     def __init__(self, tokens_in: SSAValue | Operation, *, model: str, tokens: float,
                  tokens_p95: float | None = None):
         super().__init__(operands=[tokens_in], result_types=[TextType()],
                          attributes=self.counts(model, tokens, tokens_p95))
+
+    def verify_(self) -> None:
+        super().verify_()
+        _check_tokens_model(self, self.tokens_in.type, self.model, "operand 'tokens_in'")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -140,24 +158,26 @@ class PrefillOp(ModelOpBase):
     prompt = opt_operand_def(TokensType)
     context = opt_operand_def(VecType)
     kv = result_def(KVType)
-    prompt_tokens = attr_def(FloatAttr)
-    prompt_tokens_p95 = attr_def(FloatAttr)
+    prompt_tokens = attr_def(DistAttr)
     irdl_options = (AttrSizedOperandSegments(),)
     traits = traits_def(Pure())
+    assembly_format = ("(`(` $prompt^ `:` type($prompt) `)`)? (`context` `(` $context^ `:` type($context) `)`)? "
+                       "attr-dict `->` type($kv)")
 
     def __init__(self, prompt: SSAValue | Operation | None, *, model: str, prompt_tokens: float,
                  prompt_tokens_p95: float | None = None, context: SSAValue | Operation | None = None):
-        p95 = prompt_tokens if prompt_tokens_p95 is None else prompt_tokens_p95
         super().__init__(operands=[[] if prompt is None else [prompt], [] if context is None else [context]],
                          result_types=[KVType(model)],
-                         attributes={"model": StringAttr(model), "prompt_tokens": f64(prompt_tokens),
-                                     "prompt_tokens_p95": f64(p95)})
+                         attributes={"model": StringAttr(model),
+                                     "prompt_tokens": DistAttr(prompt_tokens, prompt_tokens_p95)})
 
     def verify_(self) -> None:
         if self.prompt is None and self.context is None:
             fail(self, "needs a 'prompt' operand, a 'context' operand, or both; it has neither")
         _check_kv_model(self, self.kv.type, self.model, "result 'kv'")
-        check_figures(self, "prompt_tokens", "prompt_tokens_p95")
+        if self.prompt is not None:
+            _check_tokens_model(self, self.prompt.type, self.model, "operand 'prompt'")
+        check_dist(self, "prompt_tokens")
 
 
 @irdl_op_definition
@@ -171,8 +191,8 @@ class DecodeOp(ModelOpBase):
     kv = operand_def(KVType)
     result = result_def(TokensType)
     max_tokens = attr_def(IntegerAttr)
-    output_tokens = attr_def(FloatAttr)
-    output_tokens_p95 = attr_def(FloatAttr)
+    output_tokens = attr_def(DistAttr)
+    assembly_format = "$kv attr-dict `:` type($kv) `->` type($result)"
 
     def __init__(self, kv: SSAValue | Operation, *, max_tokens: int, output_tokens: float,
                  output_tokens_p95: float | None = None, model: str | None = None):
@@ -180,16 +200,16 @@ class DecodeOp(ModelOpBase):
         if model is None:
             assert isinstance(kv_type, KVType), f"op.decode needs a !agent.kv operand, got {show(kv_type)}"
             model = kv_type.model.data
-        p95 = output_tokens if output_tokens_p95 is None else output_tokens_p95
-        super().__init__(operands=[kv], result_types=[TokensType()],
+        super().__init__(operands=[kv], result_types=[TokensType(model)],
                          attributes={"model": StringAttr(model), "max_tokens": i64(max_tokens),
-                                     "output_tokens": f64(output_tokens), "output_tokens_p95": f64(p95)})
+                                     "output_tokens": DistAttr(output_tokens, output_tokens_p95)})
 
     def verify_(self) -> None:
         _check_kv_model(self, self.kv.type, self.model, "operand 'kv'")
         if (limit := num(self.max_tokens)) < 1:
             fail(self, f"attribute 'max_tokens' must be >= 1, got {limit}")
-        check_figures(self, "output_tokens", "output_tokens_p95", "max_tokens")
+        check_dist(self, "output_tokens", "max_tokens")
+        _check_tokens_model(self, self.result.type, self.model, "result")
 
 
 @irdl_op_definition
@@ -202,10 +222,15 @@ class EncodeOp(TokenCountOpBase):
     name = "op.encode"
     input = operand_def(base(TokensType) | base(AudioType))
     result = result_def(VecType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue | Operation, *, model: str, tokens: float, tokens_p95: float | None = None):
         super().__init__(operands=[input], result_types=[VecType()],
                          attributes=self.counts(model, tokens, tokens_p95))
+
+    def verify_(self) -> None:
+        super().verify_()
+        _check_tokens_model(self, self.input.type, self.model, "operand 'input'")
 
 
 @irdl_op_definition
@@ -215,6 +240,7 @@ class VocodeOp(TokenCountOpBase):
     name = "op.vocode"
     codes = operand_def(TokensType)
     result = result_def(AudioType)
+    assembly_format = "$codes attr-dict `:` type($codes) `->` type($result)"
 
     def __init__(self, codes: SSAValue | Operation, *, model: str, tokens: float, tokens_p95: float | None = None):
         super().__init__(operands=[codes], result_types=[AudioType()],

@@ -54,6 +54,7 @@ class SendOp(TransferOpBase):
     name = "xfer.send"
     value = operand_def(ToolValue)
     handle = result_def(HandleType)
+    assembly_format = "$value attr-dict `:` type($value)"
 
     def __init__(self, value: SSAValue | Operation, *, src: str, dst: str, nbytes: int):
         super().__init__(operands=[value], result_types=[HandleType()], attributes=self.route(src, dst, nbytes))
@@ -66,6 +67,7 @@ class RecvOp(TransferOpBase):
     name = "xfer.recv"
     handle = operand_def(HandleType)
     result = result_def(ToolValue)
+    assembly_format = "$handle attr-dict `:` type($result)"
 
     def __init__(self, handle: SSAValue | Operation, result_type: Attribute | None = None, *,
                  src: str | None = None, dst: str | None = None, nbytes: int | None = None):

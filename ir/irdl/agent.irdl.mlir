@@ -3,12 +3,17 @@
 // Every slot has its own constraint value: IRDL binds a constraint value to one attribute or type, so
 // slots sharing one would be forced equal. For the same reason all values of one variadic slot must
 // share one type upstream (tests/test_ir_upstream.py pins this limit).
-// IRDL ops have no traits, so control flow names func.func bodies by symbol instead of holding regions.
+// IRDL ops have no traits, so none can end a region: control flow is scf (scf.while, scf.index_switch,
+// scf.for, ending in scf.yield / scf.condition) with agent ops inside, and func.call for sub-agents.
+// Planning figures are #agent.dist<mean, p95>; token values name their tokenizer's model.
 irdl.dialect @agent {
   irdl.type @text
   irdl.type @texts
   irdl.type @json
-  irdl.type @tokens
+  irdl.type @tokens {
+    %model = irdl.base "#builtin.string"
+    irdl.parameters(model: %model)
+  }
   irdl.type @kv {
     %model = irdl.base "#builtin.string"
     irdl.parameters(model: %model)
@@ -16,6 +21,11 @@ irdl.dialect @agent {
   irdl.type @vec
   irdl.type @docs
   irdl.type @audio
+  irdl.attribute @dist {
+    %mean = irdl.base "#builtin.float"
+    %p95 = irdl.base "#builtin.float"
+    irdl.parameters(mean: %mean, p95: %p95)
+  }
 
   irdl.operation @prompt {
     %args = irdl.any
@@ -35,11 +45,9 @@ irdl.dialect @agent {
     irdl.results(result: %result)
     %model = irdl.base "#builtin.string"
     %max_tokens = irdl.base "#builtin.integer"
-    %prompt_tokens = irdl.base "#builtin.float"
-    %prompt_tokens_p95 = irdl.base "#builtin.float"
-    %output_tokens = irdl.base "#builtin.float"
-    %output_tokens_p95 = irdl.base "#builtin.float"
-    irdl.attributes {"model" = %model, "max_tokens" = %max_tokens, "prompt_tokens" = %prompt_tokens, "prompt_tokens_p95" = %prompt_tokens_p95, "output_tokens" = %output_tokens, "output_tokens_p95" = %output_tokens_p95}
+    %prompt_tokens = irdl.base @agent::@dist
+    %output_tokens = irdl.base @agent::@dist
+    irdl.attributes {"model" = %model, "max_tokens" = %max_tokens, "prompt_tokens" = %prompt_tokens, "output_tokens" = %output_tokens}
   }
 
   irdl.operation @stt {
@@ -49,11 +57,9 @@ irdl.dialect @agent {
     irdl.results(result: %result)
     %model = irdl.base "#builtin.string"
     %max_tokens = irdl.base "#builtin.integer"
-    %prompt_tokens = irdl.base "#builtin.float"
-    %prompt_tokens_p95 = irdl.base "#builtin.float"
-    %output_tokens = irdl.base "#builtin.float"
-    %output_tokens_p95 = irdl.base "#builtin.float"
-    irdl.attributes {"model" = %model, "max_tokens" = %max_tokens, "prompt_tokens" = %prompt_tokens, "prompt_tokens_p95" = %prompt_tokens_p95, "output_tokens" = %output_tokens, "output_tokens_p95" = %output_tokens_p95}
+    %prompt_tokens = irdl.base @agent::@dist
+    %output_tokens = irdl.base @agent::@dist
+    irdl.attributes {"model" = %model, "max_tokens" = %max_tokens, "prompt_tokens" = %prompt_tokens, "output_tokens" = %output_tokens}
   }
 
   irdl.operation @tts {
@@ -64,11 +70,9 @@ irdl.dialect @agent {
     %model = irdl.base "#builtin.string"
     %vocoder = irdl.base "#builtin.string"
     %max_tokens = irdl.base "#builtin.integer"
-    %prompt_tokens = irdl.base "#builtin.float"
-    %prompt_tokens_p95 = irdl.base "#builtin.float"
-    %output_tokens = irdl.base "#builtin.float"
-    %output_tokens_p95 = irdl.base "#builtin.float"
-    irdl.attributes {"model" = %model, "vocoder" = %vocoder, "max_tokens" = %max_tokens, "prompt_tokens" = %prompt_tokens, "prompt_tokens_p95" = %prompt_tokens_p95, "output_tokens" = %output_tokens, "output_tokens_p95" = %output_tokens_p95}
+    %prompt_tokens = irdl.base @agent::@dist
+    %output_tokens = irdl.base @agent::@dist
+    irdl.attributes {"model" = %model, "vocoder" = %vocoder, "max_tokens" = %max_tokens, "prompt_tokens" = %prompt_tokens, "output_tokens" = %output_tokens}
   }
 
   irdl.operation @embed {
@@ -79,9 +83,8 @@ irdl.dialect @agent {
     %result = irdl.base @agent::@vec
     irdl.results(result: %result)
     %model = irdl.base "#builtin.string"
-    %input_tokens = irdl.base "#builtin.float"
-    %input_tokens_p95 = irdl.base "#builtin.float"
-    irdl.attributes {"model" = %model, "input_tokens" = %input_tokens, "input_tokens_p95" = %input_tokens_p95}
+    %input_tokens = irdl.base @agent::@dist
+    irdl.attributes {"model" = %model, "input_tokens" = %input_tokens}
   }
 
   irdl.operation @retrieve {
@@ -103,10 +106,9 @@ irdl.dialect @agent {
     %result = irdl.any
     irdl.results(result: %result)
     %tool = irdl.base "#builtin.string"
-    %latency_ms = irdl.base "#builtin.float"
-    %latency_ms_p95 = irdl.base "#builtin.float"
+    %latency_ms = irdl.base @agent::@dist
     %cpu = irdl.base "#builtin.float"
-    irdl.attributes {"tool" = %tool, "latency_ms" = %latency_ms, "latency_ms_p95" = %latency_ms_p95, "cpu" = %cpu}
+    irdl.attributes {"tool" = %tool, "latency_ms" = %latency_ms, "cpu" = %cpu}
   }
 
   irdl.operation @gather {
@@ -118,18 +120,11 @@ irdl.dialect @agent {
     irdl.results(result: %result)
   }
 
-  // Plumbing: box/unbox carry a value of any type through a variadic slot of mixed types.
+  // Plumbing: box carries a value of any type into a variadic slot of mixed types.
   irdl.operation @box {
     %value = irdl.any
     irdl.operands(value: %value)
     %result = irdl.base @agent::@json
-    irdl.results(result: %result)
-  }
-
-  irdl.operation @unbox {
-    %boxed = irdl.base @agent::@json
-    irdl.operands(boxed: %boxed)
-    %result = irdl.any
     irdl.results(result: %result)
   }
 
@@ -138,58 +133,46 @@ irdl.dialect @agent {
     %selector1 = irdl.is i1
     %selector = irdl.any_of(%selector0, %selector1)
     irdl.operands(selector: %selector)
-    %result = irdl.is i64
+    %result = irdl.is index
     irdl.results(result: %result)
     %arms = irdl.base "#builtin.array"
     irdl.attributes {"arms" = %arms}
   }
 
-  irdl.operation @loop {
-    %invariants = irdl.any
-    %inits = irdl.any
-    irdl.operands(invariants: variadic %invariants, inits: variadic %inits)
-    %results_ = irdl.any
-    irdl.results(results_: variadic %results_)
-    %body = irdl.base "#builtin.symbol_ref"
-    %max_iters = irdl.base "#builtin.integer"
-    %expected_iters = irdl.base "#builtin.float"
-    %expected_iters_p95 = irdl.base "#builtin.float"
-    irdl.attributes {"body" = %body, "max_iters" = %max_iters, "expected_iters" = %expected_iters, "expected_iters_p95" = %expected_iters_p95}
-  }
-
-  irdl.operation @branch {
-    %selector = irdl.is i64
-    %args = irdl.any
-    irdl.operands(selector: %selector, args: variadic %args)
-    %results_ = irdl.any
-    irdl.results(results_: variadic %results_)
-    %arms = irdl.base "#builtin.array"
-    %probabilities = irdl.base "#builtin.array"
-    irdl.attributes {"arms" = %arms, "probabilities" = %probabilities}
-  }
-
-  irdl.operation @map {
+  // Lists, for the scf.for of a map.
+  irdl.operation @count {
     %items0 = irdl.base @agent::@texts
     %items1 = irdl.base @agent::@docs
     %items = irdl.any_of(%items0, %items1)
-    %invariants = irdl.any
-    irdl.operands(items: %items, invariants: variadic %invariants)
+    irdl.operands(items: %items)
+    %result = irdl.is index
+    irdl.results(result: %result)
+  }
+
+  irdl.operation @item {
+    %items0 = irdl.base @agent::@texts
+    %items1 = irdl.base @agent::@docs
+    %items = irdl.any_of(%items0, %items1)
+    %index = irdl.is index
+    irdl.operands(items: %items, index: %index)
+    %result = irdl.base @agent::@text
+    irdl.results(result: %result)
+  }
+
+  irdl.operation @empty {
     %result0 = irdl.base @agent::@texts
     %result1 = irdl.base @agent::@json
     %result = irdl.any_of(%result0, %result1)
     irdl.results(result: %result)
-    %body = irdl.base "#builtin.symbol_ref"
-    %expected_len = irdl.base "#builtin.float"
-    %expected_len_p95 = irdl.base "#builtin.float"
-    irdl.attributes {"body" = %body, "expected_len" = %expected_len, "expected_len_p95" = %expected_len_p95}
   }
 
-  irdl.operation @call {
-    %args = irdl.any
-    irdl.operands(args: variadic %args)
-    %results_ = irdl.any
-    irdl.results(results_: variadic %results_)
-    %callee = irdl.base "#builtin.symbol_ref"
-    irdl.attributes {"callee" = %callee}
+  // One constraint value for the list and the result: upstream checks they have one type.
+  irdl.operation @append {
+    %list0 = irdl.base @agent::@texts
+    %list1 = irdl.base @agent::@json
+    %list = irdl.any_of(%list0, %list1)
+    %value = irdl.any
+    irdl.operands(list: %list, value: %value)
+    irdl.results(result: %list)
   }
 }

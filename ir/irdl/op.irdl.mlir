@@ -19,60 +19,56 @@ irdl.dialect @op {
     %text1 = irdl.base @agent::@texts
     %text = irdl.any_of(%text0, %text1)
     irdl.operands(text: %text)
-    %result = irdl.base @agent::@tokens
-    irdl.results(result: %result)
     %model = irdl.base "#builtin.string"
-    %tokens = irdl.base "#builtin.float"
-    %tokens_p95 = irdl.base "#builtin.float"
-    irdl.attributes {"model" = %model, "tokens" = %tokens, "tokens_p95" = %tokens_p95}
+    %result = irdl.parametric @agent::@tokens<%model>
+    irdl.results(result: %result)
+    %tokens = irdl.base @agent::@dist
+    irdl.attributes {"model" = %model, "tokens" = %tokens}
   }
 
   irdl.operation @detokenize {
-    %tokens_in = irdl.base @agent::@tokens
+    %model = irdl.base "#builtin.string"
+    %tokens_in = irdl.parametric @agent::@tokens<%model>
     irdl.operands(tokens_in: %tokens_in)
     %result = irdl.base @agent::@text
     irdl.results(result: %result)
-    %model = irdl.base "#builtin.string"
-    %tokens = irdl.base "#builtin.float"
-    %tokens_p95 = irdl.base "#builtin.float"
-    irdl.attributes {"model" = %model, "tokens" = %tokens, "tokens_p95" = %tokens_p95}
+    %tokens = irdl.base @agent::@dist
+    irdl.attributes {"model" = %model, "tokens" = %tokens}
   }
 
+  // One %model for the attribute and the types: upstream checks the tokens and the cache are the model's.
   irdl.operation @prefill {
-    %prompt = irdl.base @agent::@tokens
+    %model = irdl.base "#builtin.string"
+    %prompt = irdl.parametric @agent::@tokens<%model>
     %context = irdl.base @agent::@vec
     irdl.operands(prompt: optional %prompt, context: optional %context)
-    %kv = irdl.base @agent::@kv
+    %kv = irdl.parametric @agent::@kv<%model>
     irdl.results(kv: %kv)
-    %model = irdl.base "#builtin.string"
-    %prompt_tokens = irdl.base "#builtin.float"
-    %prompt_tokens_p95 = irdl.base "#builtin.float"
-    irdl.attributes {"model" = %model, "prompt_tokens" = %prompt_tokens, "prompt_tokens_p95" = %prompt_tokens_p95}
+    %prompt_tokens = irdl.base @agent::@dist
+    irdl.attributes {"model" = %model, "prompt_tokens" = %prompt_tokens}
   }
 
   irdl.operation @decode {
-    %kv = irdl.base @agent::@kv
-    irdl.operands(kv: %kv)
-    %result = irdl.base @agent::@tokens
-    irdl.results(result: %result)
     %model = irdl.base "#builtin.string"
+    %kv = irdl.parametric @agent::@kv<%model>
+    irdl.operands(kv: %kv)
+    %result = irdl.parametric @agent::@tokens<%model>
+    irdl.results(result: %result)
     %max_tokens = irdl.base "#builtin.integer"
-    %output_tokens = irdl.base "#builtin.float"
-    %output_tokens_p95 = irdl.base "#builtin.float"
-    irdl.attributes {"model" = %model, "max_tokens" = %max_tokens, "output_tokens" = %output_tokens, "output_tokens_p95" = %output_tokens_p95}
+    %output_tokens = irdl.base @agent::@dist
+    irdl.attributes {"model" = %model, "max_tokens" = %max_tokens, "output_tokens" = %output_tokens}
   }
 
   irdl.operation @encode {
-    %input0 = irdl.base @agent::@tokens
+    %model = irdl.base "#builtin.string"
+    %input0 = irdl.parametric @agent::@tokens<%model>
     %input1 = irdl.base @agent::@audio
     %input = irdl.any_of(%input0, %input1)
     irdl.operands(input: %input)
     %result = irdl.base @agent::@vec
     irdl.results(result: %result)
-    %model = irdl.base "#builtin.string"
-    %tokens = irdl.base "#builtin.float"
-    %tokens_p95 = irdl.base "#builtin.float"
-    irdl.attributes {"model" = %model, "tokens" = %tokens, "tokens_p95" = %tokens_p95}
+    %tokens = irdl.base @agent::@dist
+    irdl.attributes {"model" = %model, "tokens" = %tokens}
   }
 
   irdl.operation @vocode {
@@ -81,9 +77,8 @@ irdl.dialect @op {
     %result = irdl.base @agent::@audio
     irdl.results(result: %result)
     %model = irdl.base "#builtin.string"
-    %tokens = irdl.base "#builtin.float"
-    %tokens_p95 = irdl.base "#builtin.float"
-    irdl.attributes {"model" = %model, "tokens" = %tokens, "tokens_p95" = %tokens_p95}
+    %tokens = irdl.base @agent::@dist
+    irdl.attributes {"model" = %model, "tokens" = %tokens}
   }
 
   irdl.operation @ann_search {
@@ -105,9 +100,8 @@ irdl.dialect @op {
     %result = irdl.any
     irdl.results(result: %result)
     %tool = irdl.base "#builtin.string"
-    %latency_ms = irdl.base "#builtin.float"
-    %latency_ms_p95 = irdl.base "#builtin.float"
+    %latency_ms = irdl.base @agent::@dist
     %cpu = irdl.base "#builtin.float"
-    irdl.attributes {"tool" = %tool, "latency_ms" = %latency_ms, "latency_ms_p95" = %latency_ms_p95, "cpu" = %cpu}
+    irdl.attributes {"tool" = %tool, "latency_ms" = %latency_ms, "cpu" = %cpu}
   }
 }

@@ -1,8 +1,8 @@
 """Lower `agent` steps to per-device `op` operators (one pattern per agent op; control flow stays).
 
-Each new op keeps the location (the user's file:line) of the step it came from. Loops, branches, maps
-and calls keep their body functions, which this pass lowers like any other function; agent.gather,
-agent.box, agent.unbox and agent.select_arm are plumbing that no device runs, and stay too.
+Each new op keeps the location (the user's file:line) of the step it came from. Control flow (scf regions,
+func.call) stays, and the agent ops inside its regions are lowered like any other; agent.gather,
+agent.box, agent.select_arm and the list ops of maps are plumbing that no device runs, and stay too.
 """
 
 from __future__ import annotations
@@ -24,13 +24,16 @@ from xdsl.pattern_rewriter import (
 from plait.ir.dialects import agent as A
 from plait.ir.dialects import op as O
 from plait.ir.dialects._base import num
+from plait.ir.dialects.agent import dist
 
 STT_PROMPT_TOKENS = 4.0
 """Tokens a whisper-style speech decoder starts from (<|startoftranscript|><|en|><|transcribe|><|notimestamps|>)."""
 
 
 def _f(op: Operation, name: str) -> float:
-    return float(num(op.attributes[name]))
+    """The mean of `op`'s #agent.dist attribute `name` (`prompt_tokens_p95`: its p95)."""
+    base, p95 = (name[:-4], True) if name.endswith("_p95") else (name, False)
+    return dist(op, base)[1 if p95 else 0]
 
 
 HINTS = {"op.tokenize": "tokens", "op.prefill": "kv", "op.decode": "gen", "op.encode": "enc"}
@@ -128,7 +131,7 @@ class LowerToolCall(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: A.ToolCallOp, rewriter: PatternRewriter) -> None:
         call = O.PyCallOp(op.tool.data, list(op.args), op.result.type, latency_ms=_f(op, "latency_ms"),
-                          latency_ms_p95=_f(op, "latency_ms_p95"), cpu=_f(op, "cpu"))
+                          latency_ms_p95=_f(op, "latency_ms_p95"), cpu=float(num(op.cpu)))
         rewriter.replace(op, _located(op, call))
 
 

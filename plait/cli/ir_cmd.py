@@ -29,6 +29,8 @@ def ir(
     inventory: Annotated[Path | None, typer.Option(
         "--inventory", help="placed: YAML file of the device types and counts available.")] = None,
     price: Annotated[Literal["cloud", "tco"], typer.Option("--price", help="placed: the price basis.")] = "cloud",
+    verify: Annotated[bool, typer.Option(
+        "--verify/--no-verify", help="Also parse and verify the module with upstream MLIR (if installed).")] = True,
 ) -> None:
     """Trace FILE:AGENT, compile it to --stage and print the MLIR module."""
     check_positive(sla_p95_ms=sla_p95_ms, qps=qps)
@@ -52,4 +54,9 @@ def ir(
         else:
             module = compile_graph(graph, stage)
         text = print_module(module, generic=generic, locations=locations)
+        if verify:
+            from plait.ir.upstream import verify_upstream
+
+            if note := verify_upstream(module):
+                typer.echo(note, err=True)
     typer.echo(text, nl=False)

@@ -41,6 +41,8 @@ def plan(
     price: Annotated[Literal["cloud", "tco"], typer.Option(
         "--price", help="cloud: on-demand $/hour; tco: capex over 4 years at 8% plus power at TDP.")] = "cloud",
     sweep: Annotated[int, typer.Option("--sweep", help="SLA targets in the TCO-versus-SLA frontier (0: none).")] = 9,
+    verify: Annotated[bool, typer.Option(
+        "--verify/--no-verify", help="Parse and verify placed.mlir with upstream MLIR (if installed).")] = True,
 ) -> None:
     """Plan FILE:AGENT: per stage the device, replicas, batch and mode at minimum $/hour under the SLA."""
     check_positive(sla_p95_ms=sla_p95_ms, sla_p50_ms=sla_p50_ms, ttft_ms=ttft_ms, tpot_ms=tpot_ms, qps=qps)
@@ -73,6 +75,11 @@ def plan(
         finally:
             if progress.live.is_started:
                 progress.stop()
+        if verify:
+            from plait.ir.upstream import verify_upstream
+
+            if note := verify_upstream(result.placed):
+                typer.echo(note, err=True)
         written = write_report(result.plan, out)
         (out / "placed.mlir").write_text(result.placed_text)
     Console().print(plan_table(result.plan))
