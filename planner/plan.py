@@ -17,6 +17,10 @@ class StageChoice(_Model):
     stage: str = Field(description="stage name, e.g. 'llm_1.decode'")
     description: str = Field(description="what the stage does, in words")
     ops: list[str] = Field(description="the op-dialect operators the stage groups")
+    model: str | None = Field(None, description="the model the stage runs (None for tools and searches)")
+    figures: dict[str, float] = Field(default_factory=dict, description=(
+        "the planning figures of the stage's op as the IR carries them (means): prompt_tokens, max_tokens, "
+        "output_tokens, k, latency_ms, ...; a check that the plan costs what the agent declared"))
     device: str = Field(description="device type from the catalog")
     replicas: int = Field(ge=1)
     devices_per_replica: int = Field(ge=1, description="tensor-parallel degree")

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr
+from xdsl.ir import Operation
 
+from plait.ir.dialects.agent import DistAttr
 from plait.ir.module import context
 from plait.planner.catalog import Catalog, load_catalog
 from plait.planner.costmodel import PriceBasis, price_assumptions, price_per_hour
@@ -249,6 +251,7 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
     choices = [StageChoice(stage=c.stage, description=by_name[c.stage].description,
                            ops=[f"{op.name}" + (f"@{by_name[c.stage].loc}" if by_name[c.stage].loc else "")
                                 for op in by_name[c.stage].ops],
+                           model=op_model(by_name[c.stage].ops[0]), figures=op_figures(by_name[c.stage].ops[0]),
                            device=c.device, replicas=c.replicas, devices_per_replica=c.devices_per_replica,
                            share=c.share, batch=c.batch, mode=c.mode, visits=c.visits, service_s=c.service_s,
                            latency_p50_s=c.latency_p50_s, latency_p95_s=c.latency_p95_s,
@@ -366,3 +369,20 @@ def plan_agent(graph: AgentGraph, *, source: str, inventory: Inventory | None = 
     PlacePass(pools=pools, edge_bytes=edge_bytes).apply(context(), module)
     verify_module(module)
     return PlanResult(plan=plan, placed=module, placed_text=print_module(module, generic=True))
+
+
+def op_model(op: Operation) -> str | None:
+    """The `model` attribute of an op, if it has one."""
+    model = op.attributes.get("model")
+    return model.data if isinstance(model, StringAttr) else None
+
+
+def op_figures(op: Operation) -> dict[str, float]:
+    """An op's planning figures by attribute name: a #agent.dist's mean, an integer's value."""
+    figures: dict[str, float] = {}
+    for name, attr in op.attributes.items():
+        if isinstance(attr, DistAttr):
+            figures[name] = attr.values[0]
+        elif isinstance(attr, IntegerAttr):
+            figures[name] = float(attr.value.data)
+    return figures

@@ -5,16 +5,20 @@ trace, round-trip through JSON, compile to IR that xDSL (and upstream MLIR, when
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from xdsl.dialects.builtin import ModuleOp
 from typer.testing import CliRunner
 
 from plait.cli import app
+from plait.ir.dialects import op as ops
+from plait.ir.location import user_loc
 from plait.ir.pipeline import STAGES, compile_graph
 from plait.ir.upstream import available, check_module
-from plait.sdk import AgentGraph, trace
+from plait.sdk import AgentGraph, Dist, trace
 from plait.sdk.loader import load_agent
 
 MODELS = ["llama-3.2-1b", "llama-3.1-8b", "mistral-7b"]
@@ -40,12 +44,14 @@ class AgentWriter:
         self.draw = draw
         self.counter = itertools.count(1)
         self.module: list[str] = []  # module-level definitions: sub-agents
+        self.subs: list[str] = []
 
     def fresh(self, base: str) -> str:
         return f"{base}{next(self.counter)}"
 
     def block(self, scope: list[str], depth: int) -> tuple[list[str], str]:
-        """Statements computing 1-3 text values from `scope` (names in scope), and the name of the last."""
+        """Statements computing 1-3 text values from `scope` (names in scope, the last read first), and the
+        name of the last."""
         lines: list[str] = []
         for _ in range(self.draw(st.integers(1, 3))):
             new, name = self.step(scope, depth)
@@ -54,9 +60,9 @@ class AgentWriter:
         return lines, scope[-1]
 
     def step(self, scope: list[str], depth: int) -> tuple[list[str], str]:
-        kinds = ["llm", "tool", "prompt", "rag"] + (["loop", "branch", "map", "call"] if depth > 0 else [])
+        kinds = ["llm", "tool", "prompt", "rag"] + (["loop", "branch", "map", "call", "call"] if depth > 0 else [])
         kind = self.draw(st.sampled_from(kinds))
-        src = self.draw(st.sampled_from(scope))
+        src = scope[-1]  # each step reads the one before: every call is live, so none is folded away
         out = self.fresh("v")
         if kind == "llm":
             cap = self.draw(st.integers(1, 512))
@@ -77,7 +83,7 @@ class AgentWriter:
         return getattr(self, f"step_{kind}")(scope, depth, src, out)
 
     def function(self, name: str, param: str, scope: list[str], depth: int) -> list[str]:
-        body, result = self.block([param, *scope], depth - 1)
+        body, result = self.block([*scope, param], depth - 1)
         return [f"def {name}({param}):", *("    " + line for line in body), f"    return {result}"]
 
     def step_loop(self, scope: list[str], depth: int, src: str, out: str) -> tuple[list[str], str]:
@@ -101,8 +107,11 @@ class AgentWriter:
                 f'{out} = plait.prompt("All: {{t}}", t=plait.map({each}, plait.gather({src}, {items})))'], out
 
     def step_call(self, scope: list[str], depth: int, src: str, out: str) -> tuple[list[str], str]:
+        if self.subs and self.draw(st.booleans()):  # call an existing sub-agent again, on another value
+            return [f"{out} = {self.draw(st.sampled_from(self.subs))}({src})"], out
         sub = self.fresh("sub")
         body, result = self.block(["x"], depth - 1)
+        self.subs.append(sub)  # after its body: a sub-agent calling itself would be recursion
         self.module += ["", "", "@plait.agent", f"def {sub}(x: str) -> str:",
                         *("    " + line for line in body), f"    return {result}"]
         return [f"{out} = {sub}({src})"], out
@@ -112,6 +121,9 @@ class AgentWriter:
 def agent_sources(draw: st.DrawFn) -> str:
     writer = AgentWriter(draw)
     body, result = writer.block(["q"], depth=draw(st.integers(1, 3)))
+    if writer.subs and draw(st.booleans()):  # a sub-agent called again on a value of another size
+        body.append(f"again = {draw(st.sampled_from(writer.subs))}(shout({result}))")
+        result = "again"
     p95 = draw(st.sampled_from([300, 3000, 30000, 300000]))
     qps = draw(st.sampled_from([0.2, 2, 20]))
     main = ["", "", f"@plait.agent(sla=plait.SLA(p95_ms={p95}), qps={qps})", "def main(q: str) -> str:",
@@ -138,10 +150,51 @@ def test_generated_agents_trace_compile_and_plan_or_refuse(source: str, tmp_path
     result = runner.invoke(app, ["plan", f"{path}:main", "--out", str(tmp_path / "plan"), "--sweep", "0"])
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         f"plait plan raised {result.exception!r} on:\n{source}"
-    if result.exit_code != 0:
+    # torch.fx's check_traced, for figures: every LLM call site keeps its own model and sizes in each layer.
+    calls = graph_calls(graph)
+    assert ir_calls(compile_graph(graph, "ops")) == calls, source
+    if result.exit_code == 0:
+        assert plan_calls(json.loads((tmp_path / "plan" / "plan.json").read_text())) == calls, source
+    else:
         first, *rest = result.stderr.splitlines()
         assert result.exit_code == 2 and first.startswith("error: ") and "To fix" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and len(rest) <= 4, result.stderr
+
+
+Call = tuple[str, str, float, float]  # model, file:line, prompt tokens (mean), max_tokens
+
+
+def graph_calls(graph: AgentGraph) -> set[Call]:
+    """Every LLM call of the traced graph, sub-agents and regions included."""
+    found = set()
+    for _, node in graph.walk():
+        if node.kind == "llm":
+            prompt = node.attrs["prompt_tokens"]
+            assert isinstance(prompt, Dist)
+            found.add((node.target, node.loc, prompt.mean, float(node.attrs["max_tokens"])))  # type: ignore[arg-type]
+    return found
+
+
+def ir_calls(module: ModuleOp) -> set[Call]:
+    """Every (prefill, decode) pair of the lowered module, callee functions and regions included."""
+    found = set()
+    for decode in module.walk():
+        if isinstance(decode, ops.DecodeOp) and isinstance(prefill := decode.operands[0].owner, ops.PrefillOp):
+            found.add((prefill.model.data, user_loc(prefill), prefill.prompt_tokens.values[0],
+                       float(decode.max_tokens.value.data)))
+    return found
+
+
+def plan_calls(plan: dict) -> set[Call]:
+    """Every (prefill, decode) stage pair of plan.json, matched by call site."""
+    stages = {s["stage"]: s for s in plan["stages"]}
+    found = set()
+    for name, prefill in stages.items():
+        if name.startswith("prefill:"):
+            decode = stages[name.replace("prefill:", "decode:", 1)]
+            loc = name.partition("@")[2].partition("#")[0]
+            found.add((prefill["model"], loc, prefill["figures"]["prompt_tokens"], decode["figures"]["max_tokens"]))
+    return found
 
 
 def test_the_writer_makes_every_construct() -> None:
