@@ -94,3 +94,5 @@ def test_the_react_plan_shows_the_reused_prefix() -> None:
                       sweep_points=0).plan
     (reusing,) = [s for s in plan.stages if "reused from the KV cache, planned" in s.description]
     assert reusing.stage == "prefill:llama-3.1-8b@react.py:115"
+    assert any(a.startswith("prefix reuse at react.py:115: 83 of 141 prompt tokens") and "planned, not measured" in a
+               for a in plan.assumptions)      # the report lists it
