@@ -41,7 +41,7 @@ def chain(question: str) -> str:
 
 @plait.agent
 def mixed_loop(question: str) -> str:
-    """A loop capturing a text and docs: the captures are boxed, the body unboxes them."""
+    """A loop reading a text and docs from outside: both keep their types (only the prompt boxes them)."""
     docs = plait.retrieve(index="wiki", query=plait.embed(question, model="minilm-l6"), k=4, doc_tokens=100)
 
     def step(draft: str) -> plait.Sym:
@@ -58,7 +58,7 @@ def helper(text: str) -> str:
 
 @plait.agent
 def calls_twice(question: str) -> str:
-    """The same sub-agent called twice: emitted once."""
+    """The same sub-agent called twice, on inputs of different sizes: two functions (issue 8)."""
     return helper(helper(question))
 
 
