@@ -33,6 +33,8 @@ from plait.sdk.estimate import CHARS_PER_TOKEN
 
 PREFIX_TOKENS = "prefix_tokens"
 """The attribute this pass sets on op.prefill."""
+MIN_TOKENS = 1.0
+"""Shares below one token (a two-character template start) are not worth recording."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,6 @@ class PrefixReusePass(ModulePass):
                 continue
             earlier = seen.setdefault(prefill.model.data, [])
             tokens = shared_tokens(prefill, head, earlier, repeats(prefill, callers))
-            if tokens > 0:
+            if tokens >= MIN_TOKENS:
                 prefill.attributes[PREFIX_TOKENS] = FloatAttr(round(tokens, 2), 64)
             earlier.append(head.literal)
