@@ -59,8 +59,8 @@ def emit(graph: AgentGraph) -> ModuleOp:
 
     >>> print(print_module(emit(plait.trace(answer)), locations=False))   # examples/rag.py
     builtin.module {
-      func.func @answer(%0 : !agent.text) -> !agent.text {
-        %1 = "agent.embed"(%0) {model = "minilm-l6", ...} : (!agent.text) -> !agent.vec
+      func.func @answer(%question: !agent.text) -> !agent.text {
+        %embed = agent.embed %question {model = "minilm-l6", input_tokens = #agent.dist<64.0, 64.0>} : !agent.text -> !agent.vec
         ...
     """
     return _Emitter().module(graph)
@@ -199,6 +199,7 @@ class _Emitter:
         value = self.add(block, getattr(self, f"op_{node.kind}")(node, block, ins), node)
         value.name_hint = node.name
         return value
+
     def op_prompt(self, node: Node, block: Block, ins: list[SSAValue]) -> Operation:
         template = fill_template(str(node.attrs["template"]), cast(list[str], node.attrs.get("fields", [])),
                                  cast(dict[str, object], node.attrs.get("constants", {})))

@@ -16,7 +16,7 @@ from plait.sdk.graph import AgentGraph
 
 STAGES = ("agent", "ops")
 """The stages `plait ir --stage` prints, in pipeline order."""
-LOWERING = ("lower-agent-to-op", "canonicalize", "cse")
+LOWERING = ("lower-agent-to-op", "drop-dead-steps", "canonicalize", "cse", "prefix-reuse")
 """The passes from the agent stage to the ops stage."""
 
 
@@ -65,7 +65,7 @@ def run_passes(module: ModuleOp, pipeline: Sequence[ModulePass]) -> ModuleOp:
 
 
 def lower(module: ModuleOp) -> ModuleOp:
-    """The ops stage of an agent-stage module: lower-agent-to-op, then canonicalize and cse (in place)."""
+    """The ops stage of an agent-stage module: the LOWERING passes, in place."""
     return run_passes(module, passes(LOWERING))
 
 

@@ -77,10 +77,15 @@ NOT_INSTALLED = ("note: upstream MLIR is not installed, so only plait's verifier
 """The one line `plait ir` and `plait plan` print (to stderr) when upstream cannot check their output."""
 
 
-def verify_upstream(module: Operation) -> str | None:
-    """Check `module` with upstream MLIR when its bindings import (see check_module; raises
-    UpstreamMLIRError on rejection); else return the one-line NOT_INSTALLED note, and check nothing."""
+def verify_upstream(module: Operation, generic_text: str | None = None) -> str | None:
+    """Check `module` with upstream MLIR when its bindings import, else return the one-line NOT_INSTALLED
+    note and check nothing. Upstream reads `generic_text` when the caller printed the generic form (so it
+    checks exactly what was printed), else the module's generic print (custom forms of IRDL-defined ops
+    are xDSL's, which upstream cannot parse). Raises UpstreamMLIRError when upstream rejects it."""
     if not available():
         return NOT_INSTALLED
-    check_module(module)
+    if generic_text is None:
+        check_module(module)
+    else:
+        check_text(generic_text)
     return None

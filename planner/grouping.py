@@ -236,8 +236,14 @@ class _Walker:
             cross = None
             if len(op.operands) and any(str(v.type) == "!agent.vec" for v in op.operands):
                 cross = WHISPER_FRAMES
-            spec = OpSpec(op="prefill", model=model, tokens=tokens, cross_tokens=cross)
-            what, desc = model, f"prefill of {model} ({tokens} prompt tokens)"
+            cached = min(round(_num(op, "prefix_tokens", 0.0)), tokens - 1)   # plait.ir.passes.prefix_reuse
+            spec = OpSpec(op="prefill", model=model, tokens=tokens, cross_tokens=cross, cached_tokens=cached)
+            reuse = f", {cached} reused from the KV cache, planned" if cached else ""
+            if cached:
+                self._assume(f"prefix reuse at {loc or model}: {cached} of {tokens} prompt tokens per prefill come from "
+                             "the KV cache of an earlier prompt (planned, not measured: the engine does not reuse "
+                             "prefixes yet)")
+            what, desc = model, f"prefill of {model} ({tokens} prompt tokens{reuse})"
         elif kind == "decode":
             prefill = op.operands[0].owner
             prompt = _num(prefill, "prompt_tokens", 1.0) if isinstance(prefill, Operation) else 1.0

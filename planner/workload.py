@@ -30,6 +30,8 @@ class OpSpec(BaseModel):
     tokens: int | None = Field(default=None, ge=1, description="prefill: prompt tokens; encode: sequence length; "
                                                        "tokenize/detokenize: tokens per item")
     ctx: int | None = Field(default=None, ge=0, description="decode: tokens already in the KV cache")
+    cached_tokens: int = Field(default=0, ge=0, description="prefill: leading prompt tokens whose KV cache is "
+                                                          "reused (prefix reuse): read, not computed")
     cross_tokens: int | None = Field(default=None, ge=0, description="encoder-output length a cross-attending decoder reads")
     n: int | None = Field(default=None, ge=1, description="ann_search: vectors in the index")
     dim: int | None = Field(default=None, ge=1, description="ann_search: vector size")
@@ -167,23 +169,31 @@ def _workspace(s: StackSpec, tokens: float, eb: int, logits_rows: float) -> floa
 # ---------------------------------------------------------------- per-op work
 
 
-def prefill_work(model: ModelSpec, batch: int, tokens: int, cross_tokens: int | None = None) -> Work:
-    """One forward pass over `tokens` prompt tokens for `batch` sequences; logits for the last position only."""
+def prefill_work(model: ModelSpec, batch: int, tokens: int, cross_tokens: int | None = None,
+                 cached_tokens: int = 0) -> Work:
+    """One forward pass over `tokens` prompt tokens for `batch` sequences; logits for the last position only.
+
+    With `cached_tokens` (prefix reuse), the KV cache of the first `cached_tokens` positions is read from
+    the cache instead of computed: only the other positions run through the layers, attending to all.
+    """
     s = _stack(model, "decoder", "prefill")
     eb = DTYPE_BYTES[model.dtype]
     lp = layer_params(s, "decoder")
     x = (s.cross_tokens if cross_tokens is None else cross_tokens) if s.cross_attention else 0
-    bt = batch * tokens
+    cached = min(max(cached_tokens, 0), tokens - 1)     # the last prompt token is always computed
+    bt = batch * (tokens - cached)
     lin = 2 * lp["matmul_active"] * bt * s.layers
-    attn = 4 * s.heads * s.hd * batch * tokens * (tokens + 1) / 2 * s.layers   # causal: half the square
+    pairs = (tokens * (tokens + 1) - cached * (cached + 1)) / 2    # causal: each new position sees all before it
+    attn = 4 * s.heads * s.hd * batch * pairs * s.layers
     cross = (4 * s.heads * s.hd * bt * x + 4 * s.d_model * s.n_kv * s.hd * batch * x) * s.layers
     head = 2 * s.vocab * s.d_model * s.codebooks * batch
     kvpt = kv_bytes_per_token(s, model.dtype)
     kv = batch * (kvpt * tokens + kvpt * x)
+    kv_read = batch * kvpt * cached
     sp = stack_params(s, "decoder")
     routed = int(round(_distinct_experts(s, bt * s.experts_per_token)))
     return Work(
-        flops=lin + attn + cross + head,
+        flops=lin + attn + cross + head, kv_read=kv_read,
         bytes=_weights_read(s, "decoder", bt * s.experts_per_token, eb) + kv + _act_traffic(s, bt, eb),
         kernels=s.layers * kernels_per_layer(s, "decoder", routed) + 3,
         weight_bytes=sp["total"] * eb, kv_bytes=kv, act_bytes=_workspace(s, bt, eb, batch), kv_out=kv,
@@ -306,7 +316,7 @@ def op_work(op: OpSpec, model: ModelSpec | None, batch: int, elem_bytes: int = 2
         raise CatalogError(f"op {op.op!r} needs a `model`.\nTo fix: add e.g. \"model\": \"llama-3.1-8b\".")
     if op.op == "prefill":
         assert model is not None
-        return prefill_work(model, batch, op.tokens or 1, op.cross_tokens)
+        return prefill_work(model, batch, op.tokens or 1, op.cross_tokens, op.cached_tokens)
     if op.op == "decode":
         assert model is not None
         return decode_work(model, batch, op.ctx or 0, op.cross_tokens)

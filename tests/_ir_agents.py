@@ -41,7 +41,7 @@ def chain(question: str) -> str:
 
 @plait.agent
 def mixed_loop(question: str) -> str:
-    """A loop capturing a text and docs: the captures are boxed, the body unboxes them."""
+    """A loop reading a text and docs from outside: both keep their types (only the prompt boxes them)."""
     docs = plait.retrieve(index="wiki", query=plait.embed(question, model="minilm-l6"), k=4, doc_tokens=100)
 
     def step(draft: str) -> plait.Sym:
@@ -58,7 +58,7 @@ def helper(text: str) -> str:
 
 @plait.agent
 def calls_twice(question: str) -> str:
-    """The same sub-agent called twice: emitted once."""
+    """The same sub-agent called twice, on inputs of different sizes: two functions (issue 8)."""
     return helper(helper(question))
 
 
@@ -109,3 +109,36 @@ def small_then_large(question: str) -> str:
 def calls_alike(question: str) -> str:
     """The same sub-agent called twice on values of one size: one function."""
     return plait.prompt("{a}\n{b}", a=helper(question), b=helper(question))
+
+
+INSTRUCTION = "Summarize the passage below in two sentences for a busy engineer; keep numbers exact.\n\n"
+
+
+@plait.agent
+def chunked(question: str) -> str:
+    """A map whose every element's prompt starts with one instruction."""
+    docs = plait.retrieve(index="wiki", query=plait.embed(question, model="minilm-l6"), k=8, doc_tokens=200)
+    notes = plait.map(lambda d: plait.llm("llama-3.2-1b", prompt=plait.prompt(INSTRUCTION + "{d}", d=d),
+                                          max_tokens=64), docs)
+    return plait.prompt("{n}", n=notes)
+
+
+@plait.agent
+def three_calls(question: str) -> str:
+    """Same template on two models, then another template on the first model, then the first template again."""
+    a = plait.llm("llama-3.1-8b", prompt=plait.prompt(INSTRUCTION + "{q}", q=question), max_tokens=64)
+    b = plait.llm("llama-3.2-1b", prompt=plait.prompt(INSTRUCTION + "{q}", q=question), max_tokens=64)
+    c = plait.llm("llama-3.1-8b", prompt=plait.prompt("Translate to French:\n{q}", q=question), max_tokens=64)
+    d = plait.llm("llama-3.1-8b", prompt=plait.prompt(INSTRUCTION + "{c}", c=c), max_tokens=64)
+    return plait.prompt("{a} {b} {d}", a=a, b=b, d=d)
+
+
+@plait.agent
+def wasteful(question: str) -> str:
+    """An LLM call and an embedding nobody reads, and the same search twice."""
+    plait.llm("llama-3.1-70b", prompt=question, max_tokens=256)
+    plait.embed(plait.prompt("unused: {q}", q=question), model="minilm-l6")
+    first = plait.retrieve(index="wiki", query=plait.embed(question, model="minilm-l6"), k=4, doc_tokens=100)
+    again = plait.retrieve(index="wiki", query=plait.embed(question, model="minilm-l6"), k=4, doc_tokens=100)
+    return plait.llm("llama-3.1-8b", prompt=plait.prompt("{a}\n{b}\n{q}", a=first, b=again, q=question),
+                     max_tokens=64)

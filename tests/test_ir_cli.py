@@ -108,6 +108,10 @@ def test_upstream_checks_what_plait_ir_prints_unless_no_verify(monkeypatch: pyte
     assert code == 2 and out.startswith("error: upstream MLIR rejected the module:\nerror: made up for this test")
     code, out = plait_ir(target, "--stage", "ops", "--no-verify")
     assert code == 0 and out.startswith("builtin.module {")
+    read: list[str] = []
+    monkeypatch.setattr(upstream, "check_text", lambda text: read.append(text) or text)
+    code, out = plait_ir(target, "--stage", "ops", "--generic", "--no-loc")
+    assert code == 0 and read == [out]          # the generic form: upstream reads exactly what was printed
 
 
 def test_says_in_one_line_when_upstream_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -58,7 +58,7 @@ class TextType(ParametrizedAttribute, TypeAttribute):
 
 @irdl_attr_definition
 class TextsType(ParametrizedAttribute, TypeAttribute):
-    """A list of texts (what agent.gather and agent.map produce)."""
+    """A list of texts (what agent.gather and a map produce)."""
 
     name = "agent.texts"
 

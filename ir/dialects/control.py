@@ -22,7 +22,7 @@ from xdsl.dialects import arith, scf
 from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, FloatAttr, IndexType, IntegerAttr, i1, i64
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
-from plait.ir.dialects._base import f64, fail, num
+from plait.ir.dialects._base import f64, fail, num, show
 from plait.ir.dialects.agent import AppendOp, CountOp, DistAttr, EmptyOp, ItemOp, check_dist, dist
 
 MAX_ITERS, ITERS, PROBABILITIES, LENGTH = "agent.max_iters", "agent.iters", "agent.probabilities", "agent.len"
@@ -104,8 +104,8 @@ def _verify_loop(op: scf.WhileOp) -> None:
     check_dist(op, ITERS, MAX_ITERS)
     cond = op.before_region.block.last_op
     if isinstance(cond, scf.ConditionOp) and tuple(cond.args.types) != tuple(op.res.types):
-        fail(op, f"its body passes on values of types ({', '.join(map(str, cond.args.types))}), but the loop "
-                 f"carries ({', '.join(map(str, op.res.types))})")
+        fail(op, f"its body passes on values of types ({', '.join(map(show, cond.args.types))}), but the loop "
+                 f"carries ({', '.join(map(show, op.res.types))})")
 
 
 def _verify_branch(op: scf.IndexSwitchOp) -> None:

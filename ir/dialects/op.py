@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from xdsl.dialects.builtin import IntegerAttr, StringAttr
+from xdsl.dialects.builtin import FloatAttr, IntegerAttr, StringAttr
 from xdsl.ir import Attribute, Dialect, Operation, SSAValue
 from xdsl.irdl import (
     AttrSizedOperandSegments,
@@ -150,8 +150,10 @@ class DetokenizeOp(TokenCountOpBase):
 class PrefillOp(ModelOpBase):
     """Run `prompt` (and/or an encoder's `context`, for speech decoders) through `model` once.
 
-    Compute-bound; yields the KV cache that op.decode consumes. Pure: one prompt's prefill is shared
-    by every decode of it (cse merges them; the runtime forks the cache, as prefix caching does).
+    Compute-bound; yields the KV cache that op.decode consumes. An optional `prefix_tokens` (f64, set by
+    the prefix-reuse pass) is how many leading prompt tokens are expected to come from the KV cache.
+    Pure: one prompt's prefill is shared by every decode of it (cse merges them; the runtime forks the
+    cache, as prefix caching does).
     """
 
     name = "op.prefill"
@@ -178,6 +180,11 @@ class PrefillOp(ModelOpBase):
         if self.prompt is not None:
             _check_tokens_model(self, self.prompt.type, self.model, "operand 'prompt'")
         check_dist(self, "prompt_tokens")
+        if (reused := self.attributes.get("prefix_tokens")) is not None:   # set by the prefix-reuse pass
+            mean = self.prompt_tokens.values[0]
+            if not isinstance(reused, FloatAttr) or not 0 <= reused.value.data < max(mean, 1):
+                fail(self, f"attribute 'prefix_tokens' must be an f64 in [0, prompt_tokens mean {mean}), got "
+                           f"{show(reused)}; the last prompt token is always computed")
 
 
 @irdl_op_definition

@@ -1,4 +1,4 @@
-"""Passes over plait modules: lowering agent -> op, registered lazily by kebab-case name."""
+"""Passes over plait modules (lowering agent -> op, dead steps, prefix reuse), registered lazily by kebab-case name."""
 
 from __future__ import annotations
 
@@ -11,6 +11,18 @@ def _lower_agent_to_op() -> type[ModulePass]:
     from plait.ir.passes.lower_agent import LowerAgentToOpPass
 
     return LowerAgentToOpPass
+
+
+def _drop_dead_steps() -> type[ModulePass]:
+    from plait.ir.passes.dead_steps import DropDeadStepsPass
+
+    return DropDeadStepsPass
+
+
+def _prefix_reuse() -> type[ModulePass]:
+    from plait.ir.passes.prefix_reuse import PrefixReusePass
+
+    return PrefixReusePass
 
 
 def _canonicalize() -> type[ModulePass]:
@@ -27,4 +39,5 @@ def _cse() -> type[ModulePass]:
 
 def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     """Pass name -> a function that imports and returns the pass class."""
-    return {"lower-agent-to-op": _lower_agent_to_op, "canonicalize": _canonicalize, "cse": _cse}
+    return {"lower-agent-to-op": _lower_agent_to_op, "drop-dead-steps": _drop_dead_steps, "canonicalize": _canonicalize,
+            "cse": _cse, "prefix-reuse": _prefix_reuse}

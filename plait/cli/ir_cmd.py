@@ -57,6 +57,6 @@ def ir(
         if verify:
             from plait.ir.upstream import verify_upstream
 
-            if note := verify_upstream(module):
+            if note := verify_upstream(module, text if generic else None):
                 typer.echo(note, err=True)
     typer.echo(text, nl=False)

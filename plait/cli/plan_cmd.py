@@ -78,7 +78,7 @@ def plan(
         if verify:
             from plait.ir.upstream import verify_upstream
 
-            if note := verify_upstream(result.placed):
+            if note := verify_upstream(result.placed, result.placed_text):
                 typer.echo(note, err=True)
         written = write_report(result.plan, out)
         (out / "placed.mlir").write_text(result.placed_text)
