@@ -10,8 +10,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from xdsl.dialects.builtin import ModuleOp
 from typer.testing import CliRunner
+from xdsl.dialects.builtin import ModuleOp
 
 from plait.cli import app
 from plait.ir.dialects import op as ops
