@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from plait.planner.placement.problem import Transfer  # a transfer is reported as the solver found it
@@ -87,9 +89,56 @@ class SolverStats(_Model):
     constraints: int
 
 
+PLAN_FORMAT = "plait.plan/2"
+"""plan.json's format: bump it when a field's meaning changes, so an older reader refuses the file."""
+
+
+class CallSite(_Model):
+    """One call of the agent that a pool serves: the stage it came from and how often a request makes it."""
+
+    stage: str = Field(description="the planner's stage name, e.g. 'decode:llama-3.1-8b@rag.py:20'")
+    loc: str = Field(description="the user's file:line of the call")
+    visits: float = Field(ge=0, description="expected executions per request")
+
+
+class Pool(_Model):
+    """Replicas of one configuration running one kind of kernel: the unit every later layer deploys.
+
+    The serving model (DESIGN.md, "The serving model"): an LLM pool is unified (prefill and decode in one
+    engine with continuous batching and chunked prefill) or one side of a split pair (prefill, decode) with
+    the KV cache moved between them. Call sites that use the same model may share a pool. placed.mlir's
+    `pool` attributes name these ids; `plait simulate`, `plait run` and the CRD read only this list.
+    """
+
+    id: str = Field(description="unique within the plan, e.g. 'llm-llama-3.1-8b-0'; placed.mlir names it")
+    kind: Literal["llm", "encoder", "search", "tool"] = Field(description="the kernel the replicas run")
+    model: str | None = Field(None, description="catalog model (llm, encoder); the index for search; None for tools")
+    role: Literal["unified", "prefill", "decode"] | None = Field(
+        None, description="LLM pools only: unified, or one side of a split pair")
+    peer: str | None = Field(None, description="split pools: the id of the other side (KV cache moves there)")
+    device: str = Field(description="device type from the catalog (a CPU server type for tools)")
+    devices_per_replica: int = Field(1, ge=1, description="whole devices one replica occupies")
+    tensor_parallel: int = Field(1, ge=1, description="tensor-parallel degree (= devices_per_replica for LLMs)")
+    slice: Literal["none", "mig", "mps"] = Field("none", description="how a fraction of a device is realized")
+    slice_fraction: float = Field(1.0, gt=0, le=1, description="fraction of a device a replica holds")
+    mig_profile: str | None = Field(None, description="slice='mig': the MIG profile, e.g. '3g.40gb'")
+    replicas: int = Field(ge=1)
+    batch: int = Field(1, ge=1, description="most items one execution batches (encoders, searches, prefill)")
+    max_sequences: int | None = Field(None, ge=1, description="LLM pools: concurrent sequences per replica "
+                                                             "(bounded by KV memory at the p95 final context)")
+    kv_blocks: int | None = Field(None, ge=1, description="LLM pools: KV-cache blocks per replica")
+    block_tokens: int | None = Field(None, ge=1, description="LLM pools: tokens per KV block")
+    prefill_chunk_tokens: int | None = Field(None, ge=1, description="unified pools: prompt tokens per step")
+    cpu_cores: int = Field(0, ge=0, description="whole CPU cores per replica (tool workers; host cores)")
+    call_sites: list[CallSite] = Field(description="the calls this pool serves")
+
+
 class Plan(_Model):
     """The answer to: what is the cheapest fleet that meets the SLA, and where does each operator run?"""
 
+    format: str = Field(PLAN_FORMAT, description="plan.json's format version")
+    plait_version: str = Field("", description="the plait version that made the plan")
+    graph_hash: str = Field("", description="sha256 of the traced graph's JSON: a stale plan is refused later")
     agent: str
     source: str = Field(description="FILE:AGENT the plan was made from")
     qps: float = Field(description="planned request rate, requests per second")
@@ -97,6 +146,7 @@ class Plan(_Model):
     sla_p95_s: float | None = None
     price_basis: str = Field(description="cloud ($/hour on demand) or tco (capex over 4 years + power)")
     stages: list[StageChoice]
+    pools: list[Pool] = Field(default_factory=list, description="the pool contract: what runs, per pool")
     fleet: dict[str, int] = Field(description="device type -> devices")
     cost_per_hour: float
     cost_per_million_requests: float
