@@ -115,3 +115,13 @@ def test_example_tools_are_plain_python() -> None:
     refine = load_module(ROOT / "examples" / "refine.py")
     record = refine["record_round"]("```python\nx = 1\n```", "fine\nVERDICT: APPROVED")
     assert refine["approved"](record) and refine["final_code"](record) == "x = 1"
+
+
+def test_speech_transcript_size_keeps_the_clip_lengths_spread() -> None:
+    """A transcript's p95 length follows the p95 clip, so the decode is planned for long clips too."""
+    @plait.agent
+    def hear(audio: bytes) -> str:
+        return plait.stt(audio, audio_seconds=plait.Dist.uniform(2, 10))
+
+    tokens = plait.trace(hear).step("stt_1").attrs["output_tokens"]
+    assert isinstance(tokens, plait.Dist) and tokens.mean == 18 and tokens.p95 > 28

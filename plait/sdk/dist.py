@@ -80,6 +80,14 @@ class Dist(BaseModel):
         """`value` itself when it is a Dist, else a constant."""
         return value if isinstance(value, Dist) else Dist.const(float(value))
 
+    def scaled(self, factor: float) -> Dist:
+        """This figure times `factor` (>= 0), of the same kind: seconds of speech to tokens, say."""
+        if self.kind == "uniform" and self.lo is not None and self.hi is not None:
+            return Dist.uniform(self.lo * factor, self.hi * factor)
+        if self.kind == "normal":
+            return Dist.normal(self.mean * factor, self.std * factor)
+        return Dist.const(self.mean * factor)
+
     def quantile(self, q: float) -> float:
         """The q-quantile (0 < q < 1)."""
         if self.kind == "normal" and self.std > 0:

@@ -190,7 +190,7 @@ def stt(audio: object, model: str = "whisper-small", audio_seconds: Figure = 5.0
     value = tracer.value(audio, "plait.stt", "audio", "audio")
     seconds = planning_figure(tracer, "plait.stt", "audio_seconds", audio_seconds)
     attrs: dict[str, AttrValue] = {"audio_seconds": seconds,
-                                   "output_tokens": Dist.const(round(seconds.mean * SPOKEN_TOKENS_PER_S))}
+                                   "output_tokens": seconds.scaled(SPOKEN_TOKENS_PER_S)}
     return tracer.scope.add("stt", [value], "text", target=model, attrs=attrs)
 
 
