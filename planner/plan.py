@@ -136,9 +136,9 @@ class Pool(_Model):
 class Plan(_Model):
     """The answer to: what is the cheapest fleet that meets the SLA, and where does each operator run?"""
 
-    format: str = Field(PLAN_FORMAT, description="plan.json's format version")
-    plait_version: str = Field("", description="the plait version that made the plan")
-    graph_hash: str = Field("", description="sha256 of the traced graph's JSON: a stale plan is refused later")
+    format: str = Field(default=PLAN_FORMAT, description="plan.json's format version")
+    plait_version: str = Field(default="", description="the plait version that made the plan")
+    graph_hash: str = Field(default="", description="sha256 of the traced graph's JSON: a stale plan is refused later")
     agent: str
     source: str = Field(description="FILE:AGENT the plan was made from")
     qps: float = Field(description="planned request rate, requests per second")
