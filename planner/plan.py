@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from plait.planner.catalog.prices import DevicePrice
 from plait.planner.placement.problem import Transfer  # a transfer is reported as the solver found it
 
 
@@ -159,3 +160,6 @@ class Plan(_Model):
     candidates: list[Candidate] = []
     assumptions: list[str] = []
     solver: SolverStats
+    prices: list[DevicePrice] = Field(default_factory=list, description=(
+        "$/hour of each device type in the fleet on the plan's price basis, with its source and any flag"))
+    max_device_types: int | None = Field(default=None, description="the --max-device-types limit, if one was set")
