@@ -100,7 +100,7 @@ def device_factor_lines(catalog: Catalog, factors: Factors | None = None) -> lis
         f = (factors or _builtin()).for_device(dev)
         origin = factor_origins(dev, factors)
         cells = "".join(f" {getattr(f, k):>8.4g} {origin[k]:<7}" for k in FACTOR_NAMES)
-        out.append(f"  {name:<12}{cells}")
+        out.append(f"  {name:<12}{cells}".rstrip())
         sources += [f"  {name} {k}: {fig.source} <{fig.url}>" for k, fig in sorted(dev.factors.items())]
     return out + (["  measured factors, with their sources:", *sources] if sources else [])
 
@@ -149,7 +149,8 @@ def fit_report(catalog: Catalog | None = None) -> str:
     res = predict([r for r in rows if r.split != "link"], h200, gpu)
     lines = ["plait cost model fit", "", *factor_lines("GPU class, fitted on the h200 calibration file", gpu), "",
              "Factors per GPU type (measured: its own, cited in devices.yaml; fitted: the h200 fit; carried: the "
-             "h200 fit through the spec sheet):", *device_factor_lines(cat), "",
+             "h200 fit through the spec sheet):", *device_factor_lines(cat, _builtin().model_copy(update={"gpu": gpu})),
+             "",
              "Signed residuals, h200, (predicted - measured) / measured; negative: the model is fast:",
              *bias_lines(bias_groups(res, cat)), "",
              "Residuals, h200 (fit: used to fit; predict: llama-3.1-8b, held out; micro: gemm, copy, launch, "
