@@ -145,3 +145,17 @@ def cpu_rows(bw_eff: float) -> tuple[DeviceSpec, list[CalRow]]:
             out.append(CalRow(f"decode {m.name} b={r['batch']} ctx={r['ctx']}", sec, "fit", "local-cpu", "eager",
                               r["ms"] * 1e-3, decode_work(m, r["batch"], r["ctx"]), batch=r["batch"]))
     return dev, out
+
+
+def host_gaps() -> list[tuple[str, float]]:
+    """The eager decode rows timed both by wall clock and by CUDA events: (label, (wall - events) / events).
+
+    The difference is host time between steps that the device does not see: the nearest thing in the
+    calibration data to an engine's scheduling gap, which the cost model has no term for.
+    """
+    out = []
+    for r in read_jsonl("plait.planner.data.calibration", GPU_FILE):
+        if r.get("section") == "llm_decode" and "wall_ms" in r and "ms" in r:
+            label = f"decode {r['model']} b={r['batch']} ctx={r['ctx']} eager"
+            out.append((label, r["wall_ms"] / r["ms"] - 1.0))
+    return out

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from plait.planner.calibration import CalRow
+from plait.planner.calibration import CalRow, host_gaps
 from plait.planner.catalog import Catalog, DeviceSpec, load_catalog
 from plait.planner.factors import FACTOR_NAMES, ClassFactors, Factors, factor_origins
 from plait.planner.fit import Residual, fit_cpu, fit_gpu, median_abs, predict
@@ -111,6 +111,14 @@ def _builtin() -> Factors:
     return builtin_factors()
 
 
+def unknown_lines() -> list[str]:
+    gaps = [g for _, g in host_gaps()]
+    return [f"  engine scheduling gaps: wall minus CUDA-event time per eager decode step, median "
+            f"{float(np.median(gaps)):+.1%} over {len(gaps)} rows (from {min(gaps):+.1%} to {max(gaps):+.1%})",
+            "  sampling: 0 rows (the calibration model stops at the last position's logits)",
+            "  tokenizer time: 0 rows (tokenize/detokenize use the assumed host_ops constants of factors.yaml)"]
+
+
 def link_residuals(rows: list[CalRow], device: DeviceSpec, f: ClassFactors) -> list[tuple[CalRow, float]]:
     assert device.host_link_gbps is not None
     bw = device.host_link_gbps.value * 1e9 * f.link_eff
@@ -162,6 +170,8 @@ def fit_report(catalog: Catalog | None = None) -> str:
         s = summary(res, split)
         per = ", ".join(f"{k[14:-1]} {v:.1%}" for k, v in s.items() if k.startswith("max") and not math.isnan(v))
         lines.append(f"  {split:<8} {int(s['rows'])} rows: median |error| {s['median_abs_error']:.1%}; max |error| {per}")
+    lines += ["", "What the model cannot know (no term in the formula), as far as the calibration data shows it:",
+              *unknown_lines()]
     cpu, dev, crows = fit_cpu()
     cres = predict(crows, dev, cpu)
     lines += ["", *factor_lines("CPU class, fitted on this machine's timings (planner/data/cpu_timings.jsonl)", cpu),

@@ -85,6 +85,19 @@ devices:
     assert c.fits and any("my-gpu flops.bf16" in a for a in c.assumptions)
 
 
+def test_a_price_override_keeps_the_other_figures(tmp_path: Path) -> None:
+    from plait.planner.catalog.prices import device_price
+
+    f = tmp_path / "prices.yaml"
+    f.write_text("devices:\n  mi300x:\n    cloud_usd_per_hour: {value: 3.49, unit: USD/hour, tag: secondary, "
+                 "source: my reseller}\n")
+    cat, base = load_catalog(extra=f), load_catalog()
+    mine = cat.device("mi300x")
+    assert mine.cloud_usd_per_hour.value == 3.49 and mine.mem_bw_gbps == base.device("mi300x").mem_bw_gbps
+    assert mine.cloud_quotes == {} and base.device("mi300x").cloud_quotes      # the built-in basis no longer applies
+    assert device_price(mine).basis == "as given: my reseller"
+
+
 def test_bad_yaml_names_the_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("devices:\n  x: [unclosed\n")

@@ -59,11 +59,8 @@ def test_max_device_types_limits_the_fleet(free: tuple[dict[str, object], str, P
 def test_plan_takes_a_users_price_overrides(free: tuple[dict[str, object], str, Path], tmp_path: Path) -> None:
     plan, _, _ = free
     dear = sorted(plan["fleet"])[-1]                                       # type: ignore[call-overload]
-    row = load_catalog().device(dear).model_dump(exclude={"name", "cloud_quotes"}, exclude_none=True)
-    row["cloud_usd_per_hour"] = {"value": 500.0, "unit": "USD/hour", "tag": "assumption", "note": "a test price"}
     f = tmp_path / "prices.yaml"
-    import yaml
-
-    f.write_text(yaml.safe_dump({"devices": {dear: row}}))
+    f.write_text(f"devices:\n  {dear}:\n    cloud_usd_per_hour: {{value: 500, unit: USD/hour, tag: secondary, "
+                 "source: my reseller's quote}\n")
     mine, _ = _plan(tmp_path / "out", "--catalog", str(f))
     assert dear not in mine["fleet"]                                       # type: ignore[operator]

@@ -55,7 +55,8 @@ def device_price(device: DeviceSpec) -> DevicePrice:
     src, url = fig.source or "", fig.url or ""
     if not device.cloud_quotes:
         flag = "assumption" if fig.is_assumption else "not from the provider set"
-        return DevicePrice(device=device.name, usd_per_hour=fig.value, basis=fig.note or "as given", quotes=0,
+        basis = fig.note or (f"as given: {fig.source}" if fig.source else "as given")
+        return DevicePrice(device=device.name, usd_per_hour=fig.value, basis=basis, quotes=0,
                            flag=flag, source=src, url=url)
     _, used = basis_median(device.cloud_quotes)
     listed = ", ".join(f"{k} {v:g}" for k, v in used.items())
