@@ -95,6 +95,7 @@ def test_max_device_types_equals_brute_force_over_type_subsets(seed: int) -> Non
     from itertools import combinations
 
     problem = random_problem(seed, dag=seed % 2 == 1)
+    assert solve(problem, OPTS).feasible
     types = sorted({c.device for s in problem.stages for c in s.candidates})
     for n in (1, 2):
         best = None
@@ -109,6 +110,9 @@ def test_max_device_types_equals_brute_force_over_type_subsets(seed: int) -> Non
         limited = OPTS.model_copy(update={"max_device_types": n})
         got = _cost_or_none(problem, limited)
         assert (got is None) == (best is None), (n, got, best)
-        if best is not None:
+        if best is None:   # feasible without the limit (solve above): the error names the limit
+            with pytest.raises(InfeasiblePlacement, match=f"no placement on at most {n} device type"):
+                solve(problem, limited)
+        else:
             assert got == pytest.approx(best, rel=1e-6)
             assert len({c.device for c in solve(problem, limited).choices}) <= n

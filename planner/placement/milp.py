@@ -299,7 +299,9 @@ def solve(problem: PlacementProblem, options: SolveOptions | None = None) -> Pla
                   options_enumerated=en.enumerated, options_kept=en.kept, variables=len(m.c),
                   constraints=len(m.rlb), status=sol.status, objective=sol.objective, mip_gap=sol.gap,
                   build_s=t_build, solve_s=sol.seconds)
-    if sol.picks is None and opts.max_device_types is not None and sol.status == "infeasible":
+    if sol.picks is None and options is not None and options.max_device_types is not None \
+            and sol.status == "infeasible":
+        solve(problem, options.model_copy(update={"max_device_types": None}))   # raises if the limit is not why
         raise InfeasiblePlacement(
             f"no placement on at most {opts.max_device_types} device type(s) meets the targets within the "
             "inventory.\nTo fix: raise --max-device-types, relax the SLA, or plan without the limit to see which "
