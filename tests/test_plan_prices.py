@@ -64,3 +64,16 @@ def test_plan_takes_a_users_price_overrides(free: tuple[dict[str, object], str, 
                  "source: my reseller's quote}\n")
     mine, _ = _plan(tmp_path / "out", "--catalog", str(f))
     assert dear not in mine["fleet"]                                       # type: ignore[operator]
+
+
+def test_tco_prices_show_their_arithmetic(tmp_path: Path) -> None:
+    from plait.planner.costmodel import price_per_hour
+
+    plan, output = _plan(tmp_path, "--price", "tco")
+    cat = load_catalog()
+    for p in plan["prices"]:                                                # type: ignore[attr-defined]
+        d = cat.device(p["device"])
+        assert p["usd_per_hour"] == round(price_per_hour(d, "tco"), 4)
+        assert p["basis"] == (f"capex ${d.capex_usd.value:,.0f} over 4 years at 8% + {d.tdp_w.value:g} W at "
+                              "$0.4/kWh")
+    assert "Prices (tco basis" in output
