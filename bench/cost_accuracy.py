@@ -24,13 +24,13 @@ def main() -> None:
     cat = load_catalog()
     f = builtin_factors().gpu
     res = predict([r for r in gpu_rows(cat) if r.split != "link"], cat.device("h200"), f)
-    order = {"predict": 0, "fit": 1, "other": 2}
+    order = {"predict": 0, "fit": 1, "micro": 2, "other": 3}
     res.sort(key=lambda r: (order[r.row.split], r.regime, r.row.label))
     print(f"{'split':<8} {'regime':<16} {'row':<44} {'measured ms':>12} {'predicted ms':>13} {'error':>8}")
     for r in res:
         print(f"{r.row.split:<8} {r.regime:<16} {r.row.label:<44} {r.row.seconds * 1e3:>12.4f} "
               f"{r.predicted * 1e3:>13.4f} {r.error:>+8.1%}")
-    summaries = {split: summary(res, split) for split in ("predict", "fit", "other")}
+    summaries = {split: summary(res, split) for split in ("predict", "fit", "micro", "other")}
     for split, s in summaries.items():
         per = ", ".join(f"{k[14:-1]} {v:.1%}" for k, v in s.items() if k.startswith("max") and not math.isnan(v))
         print(f"{split:<8} {int(s['rows'])} rows: median |error| {s['median_abs_error']:.1%}; max |error| {per}")

@@ -35,7 +35,7 @@ def web_search(query: str) -> str:
     return "\n".join(f"- {h}" for h in hits) if hits else "- No relevant results."
 
 
-@plait.agent(sla=plait.SLA(p95_ms=3000, ttft_ms=800), qps=10)
+@plait.agent(sla=plait.SLA(p95_ms=4000, ttft_ms=800), qps=10)
 def assistant(audio: bytes) -> bytes:
     question = plait.stt(audio, model="whisper-small", audio_seconds=plait.Dist.uniform(2, 8))
     results = web_search(question)

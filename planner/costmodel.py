@@ -26,7 +26,7 @@ from plait.planner.catalog import (
     ModelSpec,
     load_catalog,
 )
-from plait.planner.factors import ClassFactors, Factors, builtin_factors
+from plait.planner.factors import ClassFactors, Factors, builtin_factors, factor_origins
 from plait.planner.workload import HOST_OPS, OpSpec, Work, kv_cache_bytes, op_work
 
 Mode = Literal["eager", "graph"]
@@ -241,10 +241,13 @@ def estimate(op: OpSpec, device: str | DeviceSpec, batch: int = 1, mode: Mode = 
         work = Work(**{**work.__dict__, "dtype": run_dtype, "bytes": work.bytes * scale, "kv_read": work.kv_read * scale,
                        "weight_bytes": work.weight_bytes * scale, "kv_bytes": work.kv_bytes * scale,
                        "act_bytes": work.act_bytes * scale})
-    f = fac.for_kind(dev.kind)
+    f = fac.for_device(dev)
     notes += [f"{dev.kind} factor {a} is an assumption" for a in f.assumed]
     if dev.kind == "gpu" and dev.name != "h200":
-        notes.append(f"gpu efficiency factors fitted on h200 (torch, CUDA) carried to {dev.name} through its specs"
+        carried = [k for k, v in factor_origins(dev, fac).items() if v == "carried"]
+        measured = "" if not dev.factors else f" ({', '.join(dev.factors)} measured on {dev.name}, cited)"
+        notes.append(f"gpu efficiency factors {', '.join(carried)} fitted on h200 (torch, CUDA) carried to "
+                     f"{dev.name} through its specs{measured}"
                      + ("; a different vendor's software stack" if dev.vendor != "nvidia" else ""))
     for key in (f"flops.{run_dtype}", "mem_bw_gbps", "mem_gb"):
         fig = dev.figures()[key]
@@ -285,7 +288,7 @@ def transfer_seconds(nbytes: float, device: str | DeviceSpec, link: Literal["hos
     (falls back to host when the device has none); network: between servers (catalog defaults).
     """
     cat = catalog or load_catalog()
-    f = (factors or builtin_factors()).for_kind(_resolve(device, cat).kind)
+    f = (factors or builtin_factors()).for_device(_resolve(device, cat))
     dev = _resolve(device, cat)
     if link == "network" or dev.kind == "cpu":
         if link != "network" and dev.kind == "cpu":

@@ -1,13 +1,21 @@
-"""Efficiency factors per device class (fitted, see planner/fit.py) and host-op constants, from factors.yaml."""
+"""Efficiency factors per device class (fitted, see planner/fit.py) and host-op constants, from factors.yaml.
+
+A device type's catalog entry may carry its own measured factors (`factors:` in devices.yaml, each cited);
+`for_device` lays them over the class fit, and `factor_origins` says which of a device's factors are measured
+and which are carried from the class.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from plait.planner.catalog import DeviceSpec
 
 DeviceClass = Literal["gpu", "cpu"]
 
@@ -49,6 +57,33 @@ class Factors(BaseModel):
 
     def for_kind(self, kind: str) -> ClassFactors:
         return self.gpu if kind == "gpu" else self.cpu
+
+    def for_device(self, device: DeviceSpec) -> ClassFactors:
+        """The class factors of `device.kind` with the device's own measured factors laid over them."""
+        base = self.for_kind(device.kind)
+        if not device.factors:
+            return base
+        return base.model_copy(update={k: fig.value for k, fig in device.factors.items()})
+
+
+FACTOR_NAMES = ("compute_eff", "bw_eff", "launch_eager_s", "launch_graph_s", "fixed_s", "link_eff", "link_latency_s")
+
+
+def factor_origins(device: DeviceSpec, factors: Factors | None = None) -> dict[str, str]:
+    """factor name -> "measured" (the device's own, cited in devices.yaml), "fitted" (the class fit on the
+    h200 calibration file, for the h200 itself) or "carried" (the class fit, carried through the spec sheet)."""
+    f = (factors or builtin_factors()).for_kind(device.kind)
+    home = device.kind == "gpu" and device.name == "h200"
+    out: dict[str, str] = {}
+    measured: set[str] = set(device.factors)
+    for name in FACTOR_NAMES:
+        if name in measured:
+            out[name] = "measured"
+        elif name in f.assumed:
+            out[name] = "assumed"
+        else:
+            out[name] = "fitted" if home else "carried"
+    return out
 
 
 @lru_cache(maxsize=1)

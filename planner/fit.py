@@ -1,7 +1,7 @@
 """Fit the per-class efficiency factors to calibration rows (scipy least squares on log time).
 
-GPU: the llama-3.2-1b rows and the micro-benchmarks (gemm, copy, launch) of the H200 file; the llama-3.1-8b
-rows are held out and predicted. CPU: this machine's timings (bench/cpu_timings.py). Run
+GPU: the llama-3.2-1b prefill and decode rows of the H200 file (whole-model rows: what the planner costs); the
+llama-3.1-8b rows are held out and predicted; the micro-benchmarks (gemm, copy, launch) are reported, not fitted. CPU: this machine's timings (bench/cpu_timings.py). Run
 `python -m plait.planner.fit --write` to refresh planner/catalog/factors.yaml.
 """
 
@@ -83,8 +83,8 @@ def fit_gpu(catalog: Catalog | None = None) -> tuple[ClassFactors, list[CalRow]]
     f = _fit(fit_rows, dev, base, FITTED)
     eff, lat = _fit_link([r for r in rows if r.split == "link"], dev)
     f = f.model_copy(update={"link_eff": eff, "link_latency_s": lat, "assumed": [],
-                             "fitted_on": f"h200: {len(fit_rows)} rows (llama-3.2-1b prefill/decode, gemm, copy, "
-                                          "launch); link: pinned host copies"})
+                             "fitted_on": f"h200: {len(fit_rows)} rows (llama-3.2-1b prefill/decode); "
+                                          "link: pinned host copies"})
     return f, rows
 
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from plait.planner.catalog.prices import DevicePrice
 from plait.planner.placement.problem import Transfer  # a transfer is reported as the solver found it
 
 
@@ -136,9 +137,9 @@ class Pool(_Model):
 class Plan(_Model):
     """The answer to: what is the cheapest fleet that meets the SLA, and where does each operator run?"""
 
-    format: str = Field(PLAN_FORMAT, description="plan.json's format version")
-    plait_version: str = Field("", description="the plait version that made the plan")
-    graph_hash: str = Field("", description="sha256 of the traced graph's JSON: a stale plan is refused later")
+    format: str = Field(default=PLAN_FORMAT, description="plan.json's format version")
+    plait_version: str = Field(default="", description="the plait version that made the plan")
+    graph_hash: str = Field(default="", description="sha256 of the traced graph's JSON: a stale plan is refused later")
     agent: str
     source: str = Field(description="FILE:AGENT the plan was made from")
     qps: float = Field(description="planned request rate, requests per second")
@@ -159,3 +160,6 @@ class Plan(_Model):
     candidates: list[Candidate] = []
     assumptions: list[str] = []
     solver: SolverStats
+    prices: list[DevicePrice] = Field(default_factory=list, description=(
+        "$/hour of each device type in the fleet on the plan's price basis, with its source and any flag"))
+    max_device_types: int | None = Field(default=None, description="the --max-device-types limit, if one was set")

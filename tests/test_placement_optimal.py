@@ -88,3 +88,31 @@ def test_prefill_and_decode_split_when_the_transfer_pays() -> None:
     assert [c.device for c in m.choices] == ["h100", "mi300"]
     assert m.transfers[0].seconds == pytest.approx(1e9 / 25e9 + 10e-6)
     assert m.p95_s == pytest.approx(0.05 + 0.04001 + 0.25, rel=1e-3)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 5, 8])
+def test_max_device_types_equals_brute_force_over_type_subsets(seed: int) -> None:
+    from itertools import combinations
+
+    problem = random_problem(seed, dag=seed % 2 == 1)
+    assert solve(problem, OPTS).feasible
+    types = sorted({c.device for s in problem.stages for c in s.candidates})
+    for n in (1, 2):
+        best = None
+        for keep in combinations(types, min(n, len(types))):
+            stages = [s.model_copy(update={"candidates": [c for c in s.candidates if c.device in keep]})
+                      for s in problem.stages]
+            if any(not s.candidates for s in stages):
+                continue
+            truth = brute_force(problem.model_copy(update={"stages": stages}), OPTS)
+            if truth is not None and (best is None or truth.cost_per_hour < best):
+                best = truth.cost_per_hour
+        limited = OPTS.model_copy(update={"max_device_types": n})
+        got = _cost_or_none(problem, limited)
+        assert (got is None) == (best is None), (n, got, best)
+        if best is None:   # feasible without the limit (solve above): the error names the limit
+            with pytest.raises(InfeasiblePlacement, match=f"no placement on at most {n} device type"):
+                solve(problem, limited)
+        else:
+            assert got == pytest.approx(best, rel=1e-6)
+            assert len({c.device for c in solve(problem, limited).choices}) <= n

@@ -253,7 +253,7 @@ def test_a_nodes_scaleup_link_replaces_the_catalogs() -> None:
 @pytest.mark.parametrize(("args", "first_line"), [
     (["--qps", "nan"], "must be a finite number > 0"),
     (["--sla-p95-ms", "inf"], "must be a finite number > 0"),
-    (["--qps", "1e9"], "error: prefill of llama-3.1-8b (900 prompt tokens) needs at least"),
+    (["--qps", "1e9"], "error: encoder minilm-l6 (64 tokens) needs at least"),
 ])
 def test_impossible_rates_and_targets_are_refused_quickly(tmp_path: Path, args: list[str], first_line: str) -> None:
     code, output = plan_cli("examples/rag.py:answer", "--out", str(tmp_path), *args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from plait.planner.plan import Plan
@@ -28,3 +29,14 @@ def _caption(plan: Plan) -> str:
     return (f"fleet {fleet}: ${plan.cost_per_hour:,.2f}/hour ({plan.price_basis}), "
             f"${plan.cost_per_million_requests:,.2f} per million requests; "
             f"predicted p50 {plan.p50_s * 1e3:.0f} ms, p95 {plan.p95_s * 1e3:.0f} ms{sla}")
+
+
+def price_table(plan: Plan) -> Table:
+    """Each device type of the fleet: $/hour on the plan's basis, how it was taken and its source; flags in red."""
+    prices = tables.prices(plan)
+    table = Table(title=prices.title, caption=f"device types: {tables.device_types(plan)}")
+    for column in prices.header:
+        table.add_column(column, justify="right" if column == "$/hour" else "left", overflow="fold")
+    for row, p in zip(prices.rows, plan.prices, strict=True):
+        table.add_row(*(escape(c) for c in row), style="red" if p.flag else None)
+    return table

@@ -43,6 +43,11 @@ def plan(
     sweep: Annotated[int, typer.Option("--sweep", help="SLA targets in the TCO-versus-SLA frontier (0: none).")] = 9,
     verify: Annotated[bool, typer.Option(
         "--verify/--no-verify", help="Parse and verify placed.mlir with upstream MLIR (if installed).")] = True,
+    catalog_file: Annotated[str | None, typer.Option(
+        "--catalog", help="Extra catalog YAML (devices, models, or price overrides) laid over the built-in one, "
+                          "as for plait cost.")] = None,
+    max_device_types: Annotated[int | None, typer.Option(
+        "--max-device-types", min=1, help="Use at most N kinds of hardware (a constraint in the MILP).")] = None,
 ) -> None:
     """Plan FILE:AGENT: per stage the device, replicas, batch and mode at minimum $/hour under the SLA."""
     check_positive(sla_p95_ms=sla_p95_ms, sla_p50_ms=sla_p50_ms, ttft_ms=ttft_ms, tpot_ms=tpot_ms, qps=qps)
@@ -50,14 +55,17 @@ def plan(
         from rich.console import Console
         from rich.progress import Progress
 
-        from plait.cli._plan_table import plan_table
+        from plait.cli._plan_table import plan_table, price_table
         from plait.planner.catalog import load_catalog
         from plait.planner.inventory import load_inventory
+        from plait.planner.placement.problem import SolveOptions
         from plait.planner.planning import plan_agent
         from plait.planner.report import write_report
+        from plait.planner.report.prices import fleet_prices
 
         _writable(out)   # before minutes of solving, not after
-        catalog = load_catalog()
+        catalog = load_catalog(catalog_file)
+        options = SolveOptions(max_device_types=max_device_types) if max_device_types is not None else None
         fleet = load_inventory(inventory, catalog) if inventory is not None else None
         graph = traced(target, sla_p95_ms, qps, sla_p50_ms=sla_p50_ms, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
                        need_rate=True)
@@ -71,7 +79,7 @@ def plan(
 
         try:
             result = plan_agent(graph, source=target, inventory=fleet, price_basis=price, catalog=catalog,
-                                sweep_points=sweep, progress=tick)
+                                sweep_points=sweep, progress=tick, options=options)
         finally:
             if progress.live.is_started:
                 progress.stop()
@@ -80,7 +88,10 @@ def plan(
 
             if note := verify_upstream(result.placed, result.placed_text):
                 typer.echo(note, err=True)
-        written = write_report(result.plan, out)
+        plan = result.plan.model_copy(update={"prices": fleet_prices(list(result.plan.fleet), catalog, price),
+                                              "max_device_types": max_device_types})
+        written = write_report(plan, out)
         (out / "placed.mlir").write_text(result.placed_text)
-    Console().print(plan_table(result.plan))
+    Console().print(plan_table(plan))
+    Console().print(price_table(plan))
     typer.echo(f"wrote {written['plan']}, {out / 'placed.mlir'}, {written['markdown']}, {written['html']}")

@@ -155,8 +155,9 @@ def load_catalog(extra: str | Path | None = None) -> Catalog:
 
     Args:
         extra: None for the built-in catalog only; or a path to a YAML file with any of the top-level keys
-            `devices`, `models`, `defaults`, in the built-in files' format. An entry with a built-in name
-            replaces the built-in row; a new name adds one.
+            `devices`, `models`, `defaults`, in the built-in files' format. An entry with a built-in name is
+            laid over the built-in row (the keys it gives replace the built-in ones, so a price override is
+            one key); a new name adds a row.
 
     Returns:
         A Catalog. Raises CatalogError naming the file and the key when the YAML is broken or has an
@@ -168,5 +169,34 @@ def load_catalog(extra: str | Path | None = None) -> Catalog:
     path = Path(extra)
     if not path.is_file():
         raise CatalogError(f"catalog file {str(path)!r} does not exist.\nTo fix: pass the path of a YAML file.")
-    d, m, f = _parse(_read_yaml(path.read_text(), str(path)), str(path))
+    data = _over_builtin(_read_yaml(path.read_text(), str(path)), base)
+    d, m, f = _parse(data, str(path))
     return _build({**base.devices, **d}, {**base.models, **m}, {**base.defaults, **f}, (*base.files, str(path)))
+
+
+def _over_builtin(data: Any, base: Catalog) -> Any:
+    """Lay a user's entries for built-in devices and models over the built-in rows, key by key.
+
+    `devices: {mi300x: {cloud_usd_per_hour: {...}}}` overrides one price and keeps every other figure. A price
+    given without `cloud_quotes` drops the built-in quotes, so reports show the user's figure and its source
+    rather than the built-in basis.
+    """
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for section, rows in (("devices", base.devices), ("models", base.models)):
+        given = data.get(section)
+        if not isinstance(given, dict):
+            continue
+        merged: dict[Any, Any] = {}
+        for name, row in given.items():
+            builtin = rows.get(str(name).lower())
+            if builtin is None or not isinstance(row, dict):
+                merged[name] = row
+                continue
+            base_row = builtin.model_dump(exclude={"name"}, exclude_none=True)
+            if section == "devices" and "cloud_usd_per_hour" in row and "cloud_quotes" not in row:
+                base_row.pop("cloud_quotes", None)
+            merged[name] = {**base_row, **row}
+        out[section] = merged
+    return out

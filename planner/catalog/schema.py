@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Tag = Literal["sourced", "secondary", "computed", "paper", "assumption"]
 Dtype = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8"]
+FactorName = Literal["compute_eff", "bw_eff", "launch_eager_s", "launch_graph_s", "fixed_s", "link_eff",
+                     "link_latency_s"]
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1}
 
 
@@ -52,6 +54,12 @@ class DeviceSpec(_Row):
     tdp_w: Figure = Field(description="thermal design power, W (TCO charges power at TDP)")
     capex_usd: Figure = Field(description="purchase price of one device, USD")
     cloud_usd_per_hour: Figure = Field(description="on-demand cloud price of one device, USD/hour")
+    cloud_quotes: dict[str, float] = Field(default_factory=dict, description=(
+        "provider -> on-demand USD/device-hour quotes (hardware.md section 3) that cloud_usd_per_hour is taken "
+        "from; the basis is planner/catalog/prices.py"))
+    factors: dict[FactorName, Figure] = Field(default_factory=dict, description=(
+        "efficiency factors measured on this device type (a public measurement, cited); every other factor is "
+        "carried from the class fit (planner/catalog/factors.yaml)"))
     cores: Figure | None = Field(default=None, description="cpu: physical cores")
     clock_ghz: Figure | None = Field(default=None, description="cpu: base clock, GHz")
 

@@ -207,6 +207,22 @@ def build(problem: PlacementProblem, g: StageGraph, en: Enumeration,
     return m
 
 
+def limit_device_types(m: Model, en: Enumeration, n: int) -> None:
+    """(6) At most `n` device types in the fleet: a binary y_D per type, used when any stage picks a pair on D.
+
+        sum_k x_ik [D_ik = D] <= y_D    for every stage i and type D (one pair per stage, so this is x's type)
+        sum_D y_D <= n
+    Kept apart from `build` so the base MILP reads as its docstring; `solve` adds it when asked.
+    """
+    types = sorted({int(D) for s in en.stages for D in np.unique(s.device).tolist()})
+    y = {D: m.col(0.0, 0.0, 1.0, integer=True) for D in types}
+    for i, s in enumerate(en.stages):
+        for D in np.unique(s.device).tolist():
+            cols = (m.x_off[i] + np.flatnonzero(s.device == D)).tolist()
+            m.row([*cols, y[int(D)]], [1.0] * len(cols) + [-1.0], -INF, 0.0)
+    m.row(list(y.values()), [1.0] * len(y), -INF, float(n))
+
+
 @dataclass
 class Solution:
     status: str
@@ -267,18 +283,29 @@ def solve(problem: PlacementProblem, options: SolveOptions | None = None) -> Pla
     and PlacementInputError on a malformed problem.
     """
     opts = options or SolveOptions()
+    if opts.max_device_types is not None:   # (6): a pair dominated on another type may be the one left, and a
+        opts = opts.model_copy(update={"prune": False, "lp_rounding_above": 2**62})  # rounded LP may break (6)
     t0 = time.perf_counter()
     g = build_graph(problem)
     en = enumerate_options(problem, opts, max_edge_times(problem, g))
     if opts.check_floors:
         check_floors(problem, g, en)
     m = build(problem, g, en)
+    if opts.max_device_types is not None:
+        limit_device_types(m, en, opts.max_device_types)
     t_build = time.perf_counter() - t0
     sol = optimize(problem, g, en, m, opts)
     stats = Stats(stages=len(problem.stages), candidates=sum(len(s.candidates) for s in problem.stages),
                   options_enumerated=en.enumerated, options_kept=en.kept, variables=len(m.c),
                   constraints=len(m.rlb), status=sol.status, objective=sol.objective, mip_gap=sol.gap,
                   build_s=t_build, solve_s=sol.seconds)
+    if sol.picks is None and options is not None and options.max_device_types is not None \
+            and sol.status == "infeasible":
+        solve(problem, options.model_copy(update={"max_device_types": None}))   # raises if the limit is not why
+        raise InfeasiblePlacement(
+            f"no placement on at most {opts.max_device_types} device type(s) meets the targets within the "
+            "inventory.\nTo fix: raise --max-device-types, relax the SLA, or plan without the limit to see which "
+            "types the cheapest fleet needs.")
     if sol.picks is None:
         raise _explain(problem, g, en, opts, sol.status)
     out = to_placement(problem, g, en, sol.picks, stats)

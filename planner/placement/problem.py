@@ -133,6 +133,8 @@ class SolveOptions(_Model):
     min_mip_s: float = Field(default=0.25, ge=0, description="with an LP incumbent, run the MILP only when at "
                              "least this much of the time limit is left")
     check_floors: bool = True
+    max_device_types: int | None = Field(default=None, ge=1, description="at most this many device types in the "
+                                         "fleet (milp.limit_device_types); None: no limit")
 
 
 # ---------------------------------------------------------------- outputs

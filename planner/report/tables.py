@@ -29,6 +29,7 @@ def summary(plan: Plan) -> Table:
         ["rate", f"{plan.qps:g} requests/s"],
         ["SLA", sla or "none"],
         ["fleet", ", ".join(f"{n} x {d}" for d, n in sorted(plan.fleet.items()))],
+        ["device types", device_types(plan)],
         [f"$ per hour ({plan.price_basis})", _usd(plan.cost_per_hour)],
         ["$ per million requests", _usd(plan.cost_per_million_requests)],
         ["predicted p50 / p95", f"{_ms(plan.p50_s)} / {_ms(plan.p95_s)} ms"],
@@ -36,6 +37,22 @@ def summary(plan: Plan) -> Table:
                    f"{plan.solver.seconds * 1e3:.0f} ms, {plan.solver.variables} variables"],
     ]
     return Table("Summary", ["", ""], rows)
+
+
+def device_types(plan: Plan) -> str:
+    """How many kinds of hardware the fleet uses, against the --max-device-types limit when one was set."""
+    n = len(plan.fleet)
+    limit = (f" (limit {plan.max_device_types}, --max-device-types)" if plan.max_device_types is not None
+             else " (no limit; --max-device-types N caps it)")
+    return f"{n}{limit}"
+
+
+def prices(plan: Plan) -> Table:
+    """Each device type's $/hour on the plan's basis, how it was taken, its source, and any flag."""
+    rows = [[p.device, f"{p.usd_per_hour:,.3f}", p.basis, p.flag or "-", f"{p.source} {p.url}".strip() or "-"]
+            for p in plan.prices]
+    return Table(f"Prices ({plan.price_basis} basis, $ per device-hour)",
+                 ["device", "$/hour", "basis", "flag", "source"], rows)
 
 
 def stages(plan: Plan) -> Table:
@@ -85,5 +102,5 @@ def transfers(plan: Plan) -> Table:
 
 
 def all_tables(plan: Plan) -> list[Table]:
-    return [summary(plan), stages(plan), critical_path(plan), baselines(plan), frontier(plan),
+    return [summary(plan), prices(plan), stages(plan), critical_path(plan), baselines(plan), frontier(plan),
             transfers(plan), candidates(plan)]

@@ -1,0 +1,50 @@
+"""docs/costmodel.md and the README show the catalog's prices, flags and measured factors, and the gap figure
+the calibration data gives: a change to the catalog or the fit that leaves the docs stale fails here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from plait.planner.calibration import host_gaps
+from plait.planner.catalog import load_catalog
+from plait.planner.catalog.prices import device_price
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = (ROOT / "docs" / "costmodel.md").read_text()
+README = (ROOT / "README.md").read_text()
+
+
+def _price_rows(text: str) -> dict[str, tuple[float, str]]:
+    """`| device | $/hour | basis | flag |` rows of the docs' price table."""
+    out = {}
+    for m in re.finditer(r"^\| ([a-z0-9-]+) \| ([0-9.]+) \| [^|]+ \|([^|]*)\|$", text, re.M):
+        out[m.group(1)] = (float(m.group(2)), m.group(3).strip())
+    return out
+
+
+def test_costmodel_doc_price_table_is_the_catalog() -> None:
+    cat = load_catalog()
+    rows = _price_rows(DOC)
+    gpus = sorted(n for n, d in cat.devices.items() if d.kind == "gpu")
+    assert sorted(rows) == gpus
+    for name, (usd, flag) in rows.items():
+        p = device_price(cat.device(name))
+        assert (usd, flag) == (p.usd_per_hour, p.flag), name
+
+
+def test_readme_price_table_and_measured_factors_are_the_catalog() -> None:
+    cat = load_catalog()
+    for name in ("b200", "h200", "h100-sxm", "h100-pcie", "a100-80gb", "mi300x", "l40s", "a40", "gaudi3"):
+        p = device_price(cat.device(name))
+        assert re.search(rf"\| {name} \| {p.usd_per_hour:g}0* \| {re.escape(p.flag)}\s*\|", README), name
+    for name, dev in cat.devices.items():
+        for key, fig in dev.factors.items():
+            assert f"{key} {fig.value:g}" in README and fig.url in DOC, (name, key)
+
+
+def test_costmodel_doc_states_the_host_gap_of_the_calibration_data() -> None:
+    gaps = [g for _, g in host_gaps()]
+    assert f"median gap is {float(np.median(gaps)):+.1%}" in DOC and f"over {len(gaps)} rows" in DOC
