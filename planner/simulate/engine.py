@@ -142,7 +142,7 @@ def _result(requests: list[Request], meters: dict[str, PoolMeter], options: SimO
         ok = sum(_meets(r, options) for r in measured)
         within = ok / len(measured)
         goodput = ok / span if span > 0 else 0.0
-    offered = len(measured) / (measured[-1].arrival - measured[0].arrival) if len(measured) > 1 else 0.0
+    offered = (len(measured) - 1) / (measured[-1].arrival - measured[0].arrival) if len(measured) > 1 else 0.0
     return SimResult(requests=len(measured), simulated_s=horizon, wall_s=wall, policy=options.policy,
                      offered_qps=offered, e2e=percentiles(e2e),
                      calls=[CallStats(site=s, loc=s.partition("@")[2], ttft=percentiles(t), tpot=percentiles(p))
