@@ -77,6 +77,12 @@ def test_a_plan_of_another_agent_or_an_older_graph_is_refused(rag_plan: Path, tm
     stale = _edited(rag_plan, tmp_path, graph_hash="0" * 64)
     code, output = cli("simulate", RAG, "--plan", str(stale))
     assert code == 2 and "the plan was made from another version of 'answer'" in output
+    plan = Plan.model_validate_json((rag_plan / "plan.json").read_text())
+    stages = [s.model_copy(update={"figures": {**s.figures, "prompt_tokens": 1200.0}})
+              if s.stage.startswith("prefill") else s for s in plan.stages]
+    code, output = cli("simulate", RAG, "--plan", str(_edited(rag_plan, tmp_path, stages=stages)))
+    assert code == 2 and ("the plan is stale: the agent changed since it was planned (prefill:llama-3.1-8b@rag.py:20: "
+                          "prompt_tokens planned 1200, declared now 900)") in output
 
 
 def test_pools_that_miss_a_call_site_are_refused_by_name(rag_plan: Path, tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ def simulate(
             from plait.planner.planning import plan_agent
 
             plan = plan_agent(traced(target, need_rate=True), source=target, catalog=catalog, sweep_points=0).plan
-        check_plan(plan, graph)
+        sites = check_plan(plan, graph, catalog)
         pools, notes = pools_of(plan, catalog)
         times = from_file(arrivals, requests) if arrivals is not None else None
         options = SimOptions(requests=requests, qps=qps or plan.qps, seed=seed, policy=policy, arrivals=times,
@@ -54,7 +54,8 @@ def simulate(
         with Progress(console=err, transient=True, disable=as_json or requests < 5000) as bar:
             task = bar.add_task("simulating requests", total=requests)
             result = run_simulation(graph, pools, options, catalog=catalog,
-                                    progress=lambda done, total: bar.update(task, completed=done, total=total))
+                                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                                    sites=sites)
         result = result.model_copy(update={"notes": notes})
     if as_json:
         typer.echo(result.model_dump_json(indent=2))

@@ -19,7 +19,7 @@ from plait.planner.simulate.metrics import PoolMeter, percentiles
 from plait.planner.simulate.planfile import BLOCK_TOKENS, kv_geometry, pool_for
 from plait.planner.simulate.queues import BatchServers, Job
 from plait.planner.simulate.service import Coster
-from plait.planner.simulate.sites import node_stages
+from plait.planner.simulate.sites import Sites, node_stages
 from plait.planner.simulate.spec import CallStats, SimOptions, SimResult
 from plait.planner.simulate.walker import Request, Runtime, Walker
 from plait.planner.workload import OpSpec
@@ -48,7 +48,7 @@ def _service(pool: Pool, coster: Coster) -> Callable[[Sequence[Job]], float]:
 
 
 def _servers(env: simpy.Environment, pool: Pool, coster: Coster, meter: PoolMeter, policy: str,
-             catalog: Catalog) -> BatchServers | Engine:
+             catalog: Catalog, cores_per_call: float) -> BatchServers | Engine:
     if pool.kind == "llm" and pool.role in ("unified", "decode"):
         if pool.model is None:
             raise SimulateError(f"LLM pool {pool.id!r} names no model.\nTo fix: set the pool's model in plan.json.")
@@ -56,20 +56,23 @@ def _servers(env: simpy.Environment, pool: Pool, coster: Coster, meter: PoolMete
                                                catalog, pool.block_tokens or BLOCK_TOKENS)
         return Engine(env, pool, coster, meter, policy, blocks, pool.block_tokens or BLOCK_TOKENS)
     workers = pool.replicas
-    if pool.kind == "tool":
-        workers = pool.replicas * max(1, pool.cpu_cores)
+    if pool.kind == "tool":   # each worker holds the cores one call keeps busy
+        workers = pool.replicas * max(1, int(pool.cpu_cores // max(cores_per_call, 1.0)))
     return BatchServers(env, workers, 1 if pool.kind == "tool" else pool.batch, _service(pool, coster), meter, policy)
 
 
 def simulate(graph: AgentGraph, pools: list[Pool], options: SimOptions, *, catalog: Catalog | None = None,
-             progress: Progress | None = None) -> SimResult:
-    """Replay `options.requests` requests of `graph` on `pools`; see docs/simulate.md for the semantics."""
+             progress: Progress | None = None, sites: Sites | None = None) -> SimResult:
+    """Replay `options.requests` requests of `graph` on `pools`; see docs/simulate.md for the semantics.
+
+    `sites` (from `node_stages`, e.g. as `check_plan` returns them) saves lowering the graph again.
+    """
     started = time.perf_counter()
     cat = catalog or load_catalog()
     env = simpy.Environment()
     rng = random.Random(options.seed)
     coster = Coster(cat)
-    stages = node_stages(graph, cat)
+    stages = sites if sites is not None else node_stages(graph, cat)
     by_stage: dict[str, Pool] = {}
     for p in pools:
         for site in p.call_sites:
@@ -81,7 +84,9 @@ def simulate(graph: AgentGraph, pools: list[Pool], options: SimOptions, *, catal
                                 "To fix: plan again.")
     used = {w.name: pool_for(w.name, by_stage, w.loc) for per in stages.values() for w in per.values()}
     meters = {p.id: PoolMeter(p.id, p.kind, p.device, p.replicas) for p in pools}
-    servers = {p.id: _servers(env, p, coster, meters[p.id], options.policy, cat) for p in pools}
+    cores = {p.id: max((w.tool_cpu for per in stages.values() for w in per.values() if used[w.name] is p),
+                       default=1.0) for p in pools}
+    servers = {p.id: _servers(env, p, coster, meters[p.id], options.policy, cat, cores[p.id]) for p in pools}
     links: dict[tuple[str, str], Link] = {}
 
     def link(a: str, b: str) -> Link:
@@ -96,11 +101,13 @@ def simulate(graph: AgentGraph, pools: list[Pool], options: SimOptions, *, catal
     slack = options.sla_p95_s if options.sla_p95_s is not None else 1e9
     requests: list[Request] = []
     step = max(1, len(arrivals) // 100)
+    ended = [0]
 
     def finished(req: Request, _e: simpy.Event) -> None:
         req.end = env.now
-        if progress is not None and len(requests) % step == 0:
-            progress(sum(r.end >= 0 for r in requests), len(arrivals))
+        ended[0] += 1
+        if progress is not None and ended[0] % step == 0:
+            progress(ended[0], len(arrivals))
 
     def source() -> simpy.events.ProcessGenerator:
         for i, t in enumerate(arrivals):
@@ -128,11 +135,12 @@ def _result(requests: list[Request], meters: dict[str, PoolMeter], options: SimO
                             "serve one of its calls.\nTo fix: check the pools' KV blocks and replicas.")
     measured = requests[int(len(requests) * options.warmup):]
     e2e = [r.end - r.arrival for r in measured]
-    calls: dict[str, tuple[list[float], list[float]]] = {}
+    calls: dict[str, tuple[list[float], list[float], list[float]]] = {}
     for r in measured:
-        for site, ttft, tpot in r.calls:
-            t, p = calls.setdefault(site, ([], []))
+        for site, ttft, tpot, since in r.calls:
+            t, p, a = calls.setdefault(site, ([], [], []))
             t.append(ttft)
+            a.append(since)
             if tpot is not None:
                 p.append(tpot)
     targets = (options.sla_p95_s, options.ttft_s, options.tpot_s)
@@ -145,14 +153,14 @@ def _result(requests: list[Request], meters: dict[str, PoolMeter], options: SimO
     offered = (len(measured) - 1) / (measured[-1].arrival - measured[0].arrival) if len(measured) > 1 else 0.0
     return SimResult(requests=len(measured), simulated_s=horizon, wall_s=wall, policy=options.policy,
                      offered_qps=offered, e2e=percentiles(e2e),
-                     calls=[CallStats(site=s, loc=s.partition("@")[2], ttft=percentiles(t), tpot=percentiles(p))
-                            for s, (t, p) in calls.items()],
+                     calls=[CallStats(site=s, loc=s.partition("@")[2], ttft=percentiles(t), tpot=percentiles(p),
+                                      first_token=percentiles(a)) for s, (t, p, a) in calls.items()],
                      pools=[m.stats(horizon) for m in meters.values()], within_sla=within, goodput_qps=goodput)
 
 
 def _meets(r: Request, o: SimOptions) -> bool:
     if o.sla_p95_s is not None and r.end - r.arrival > o.sla_p95_s:
         return False
-    if o.ttft_s is not None and any(t > o.ttft_s for _, t, _ in r.calls):
+    if o.ttft_s is not None and any(t > o.ttft_s for _, t, _, _ in r.calls):
         return False
-    return not (o.tpot_s is not None and any(p is not None and p > o.tpot_s for _, _, p in r.calls))
+    return not (o.tpot_s is not None and any(p is not None and p > o.tpot_s for _, _, p, _ in r.calls))

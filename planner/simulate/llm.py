@@ -11,12 +11,13 @@ pair admits sequences whose KV cache arrived from the prefill pool (the prefill 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import Any
 
 import simpy
 
 from plait.planner.plan import Pool
+from plait.planner.simulate.errors import SimulateError
 from plait.planner.simulate.metrics import PoolMeter
 from plait.planner.simulate.queues import Job, WaitQueue
 from plait.planner.simulate.service import Coster
@@ -45,13 +46,12 @@ class Engine:
     """The replicas of one LLM pool (unified or decode role) around one shared wait queue."""
 
     def __init__(self, env: simpy.Environment, pool: Pool, coster: Coster, meter: PoolMeter, policy: str,
-                 kv_blocks: int, block_tokens: int, on_first: Callable[[Seq], None] | None = None):
+                 kv_blocks: int, block_tokens: int):
         self.env, self.pool, self.coster, self.meter = env, pool, coster, meter
         self.queue = WaitQueue(policy)
         self.kv_blocks, self.block_tokens = kv_blocks, block_tokens
         self.max_seqs = pool.max_sequences or 1_000_000
         self.chunk = (pool.prefill_chunk_tokens or DEFAULT_CHUNK) if pool.role == "unified" else 1 << 30
-        self.on_first = on_first
         self.replicas = [_Replica(self, i) for i in range(pool.replicas)]
         for r in self.replicas:
             env.process(r.run())
@@ -89,8 +89,10 @@ class _Replica:
             need = e.blocks_for(seq.prompt + seq.generated + 1)
             if need > self.free:
                 if not self.running and need > e.kv_blocks:
-                    raise RuntimeError(f"pool {e.pool.id}: a sequence of {seq.prompt + seq.generated + 1} tokens needs "
-                                       f"{need} KV blocks, more than a replica has ({e.kv_blocks})")
+                    raise SimulateError(f"pool {e.pool.id!r}: a sequence of {seq.prompt + seq.generated + 1} tokens "
+                                        f"needs {need} KV blocks of {e.block_tokens} tokens; a replica has "
+                                        f"{e.kv_blocks}.\nTo fix: give the pool more kv_blocks (a larger device or "
+                                        "tensor-parallel degree), or shorter prompts.")
                 break
             q.pop()
             self.free -= need
@@ -131,14 +133,12 @@ class _Replica:
             self._after(chunks, decoding)
 
     def _after(self, chunks: list[tuple[Seq, int]], decoding: list[Seq]) -> None:
-        e, now = self.e, self.e.env.now
+        now = self.e.env.now
         for s, c in chunks:
             s.pending -= c
             if s.pending == 0 and s.generated == 0:
                 s.generated = 1
                 s.first = now
-                if e.on_first is not None:
-                    e.on_first(s)
         for s in decoding:
             s.generated += 1
         for s in [s for s in self.running if s.generated >= s.out and not s.pending]:

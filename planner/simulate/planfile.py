@@ -15,6 +15,7 @@ from plait.planner.catalog import Catalog, did_you_mean
 from plait.planner.costmodel import estimate
 from plait.planner.plan import PLAN_FORMAT, CallSite, Plan, Pool, StageChoice
 from plait.planner.simulate.errors import SimulateError
+from plait.planner.simulate.sites import Sites, node_stages, stale_figures
 from plait.planner.workload import OpSpec, kv_cache_bytes
 from plait.sdk.graph import AgentGraph
 
@@ -48,14 +49,23 @@ def graph_hash(graph: AgentGraph) -> str:
     return hashlib.sha256(graph.to_json(indent=None).encode()).hexdigest()
 
 
-def check_plan(plan: Plan, graph: AgentGraph) -> None:
-    """Refuse a plan made from another agent, or from an older version of this one."""
+def check_plan(plan: Plan, graph: AgentGraph, catalog: Catalog) -> Sites:
+    """Refuse a plan made from another agent, or from an older version of this one; return its call sites.
+
+    Without a graph hash in plan.json (older plans), a stage whose planning figure (prompt tokens, output
+    tokens, tool latency, k) differs from what the agent declares now marks the plan as stale.
+    """
     fix = f"To fix: plan again: `plait plan {plan.source} --out DIR`, then simulate with --plan DIR."
     if plan.agent != graph.name:
         raise SimulateError(f"the plan is for agent {plan.agent!r} ({plan.source}), not {graph.name!r}.\n{fix}")
     if plan.graph_hash and plan.graph_hash != graph_hash(graph):
         raise SimulateError(f"the plan was made from another version of {graph.name!r} (graph hash "
                             f"{plan.graph_hash[:12]} in plan.json, {graph_hash(graph)[:12]} now).\n{fix}")
+    sites = node_stages(graph, catalog)
+    if changed := stale_figures({s.stage: s.figures for s in plan.stages}, sites):
+        raise SimulateError(f"the plan is stale: the agent changed since it was planned ({'; '.join(changed[:3])}).\n"
+                            f"{fix}")
+    return sites
 
 
 def pools_of(plan: Plan, catalog: Catalog) -> tuple[list[Pool], list[str]]:

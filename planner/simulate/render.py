@@ -27,6 +27,7 @@ def result_tables(r: SimResult, title: str, analytic: tuple[float, float] | None
     for site in r.calls:
         call = site.site.partition(":")[2]
         lat.add_row(f"TTFT {call}", *_row(site.ttft))
+        lat.add_row("  first token since arrival", *_row(site.first_token), style="dim")
         if site.tpot.n:
             lat.add_row(f"TPOT {call}", *_row(site.tpot))
     pools = Table(title="pools")

@@ -41,8 +41,10 @@ class CallStats(_Model):
 
     site: str = Field(description="the call's stage name, e.g. 'prefill:llama-3.1-8b@rag.py:20'")
     loc: str
-    ttft: Percentiles
-    tpot: Percentiles
+    ttft: Percentiles = Field(description="from the call's issue (its inputs ready) to its first token")
+    tpot: Percentiles = Field(description="(last token - first token) / (output tokens - 1), calls of 2+ tokens")
+    first_token: Percentiles = Field(description="from the request's arrival to this call's first token "
+                                                 "(upstream stages and queueing included)")
 
 
 class PoolStats(_Model):

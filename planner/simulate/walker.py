@@ -40,7 +40,7 @@ class Request:
     arrival: float
     deadline: float
     end: float = -1.0
-    calls: list[tuple[str, float, float | None]] = field(default_factory=list)
+    calls: list[tuple[str, float, float | None, float]] = field(default_factory=list)   # + first token - arrival
 
 
 @dataclass
@@ -129,6 +129,7 @@ class Walker:
 
     def _compute(self, node: Node, ins: list[simpy.Event], req: Request) -> Generator[Any, Any, Val]:
         vals = yield from self._wait(ins)
+        issued = self.env.now
         stages = self.rt.stages[node.name]
         first = stages[next(iter(stages))]
         pool, _server = self._pool(first)
@@ -149,19 +150,19 @@ class Walker:
         elif node.kind == "llm":
             n = draw_count(figure(a.get("output_tokens"), 1.0), rng, 1, int(number(a.get("max_tokens"), 1 << 30)))
             prompt = self._scaled(stages["prefill"].spec.tokens or 1, a.get("prompt_tokens"))
-            yield from self._llm(stages, prompt, n, req, node)
+            yield from self._llm(stages, prompt, n, req, issued)
             out = float(n)
         elif node.kind == "stt":
             yield self._submit(stages["encode"], Job(payload=stages["encode"].spec, deadline=req.deadline))
             n = draw_count(figure(a.get("output_tokens"), 1.0), rng, 1)
-            yield from self._llm(stages, stages["prefill"].spec.tokens or 1, n, req, node)
+            yield from self._llm(stages, stages["prefill"].spec.tokens or 1, n, req, issued)
             out = float(n)
         else:   # tts: prompt from the text, codec frames in proportion to the audio drawn, then the vocoder
             audio = figure(a.get("audio_seconds"), 1.0)
             seconds = max(draw(audio, rng), 0.1)
             n = max(1, round(stages["decode"].steps * seconds / audio.mean)) if audio.mean > 0 else 1
             prompt = self._scaled(stages["prefill"].spec.tokens or 1, a.get("text_tokens"))
-            yield from self._llm(stages, prompt, n, req, node)
+            yield from self._llm(stages, prompt, n, req, issued)
             voc = stages["vocode"]
             yield self._submit(voc, Job(payload=voc.spec.model_copy(update={"audio_seconds": seconds}),
                                         deadline=req.deadline))
@@ -179,10 +180,12 @@ class Walker:
         return server.submit(job)
 
     def _llm(self, stages: dict[str, StageWork], prompt: int, n: int, req: Request,
-             node: Node) -> Generator[Any, Any, None]:
-        """Prefill then decode: in one unified engine, or a prefill pool, the KV hand-off and a decode pool."""
+             issued: float) -> Generator[Any, Any, None]:
+        """Prefill then decode: in one unified engine, or a prefill pool, the KV hand-off and a decode pool.
+
+        TTFT counts from `issued`, when the node's inputs were ready (its transfers and, for speech, the
+        encoder included); the request also keeps the first token's time since its arrival."""
         pre, dec = stages["prefill"], stages["decode"]
-        start = self.env.now
         decode_spec = dec.spec if dec.spec.op == "decode" else OpSpec(op="decode", model=pre.spec.model, ctx=prompt)
         seq = Seq(prompt, n, pre.spec, decode_spec, Job(deadline=req.deadline))
         seq.job.payload = seq
@@ -200,4 +203,4 @@ class Walker:
                 yield dserver.submit(seq)
         assert seq.first is not None
         tpot = (self.env.now - seq.first) / (n - 1) if n > 1 else None
-        req.calls.append((pre.name, seq.first - start, tpot))
+        req.calls.append((pre.name, seq.first - issued, tpot, seq.first - req.arrival))
