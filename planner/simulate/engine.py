@@ -124,7 +124,9 @@ def simulate(graph: AgentGraph, pools: list[Pool], options: SimOptions, *, catal
     env.run()
     if progress is not None:
         progress(len(arrivals), len(arrivals))
-    return _result(requests, meters, options, graph, time.perf_counter() - started, env.now)
+    # the last request's end, not env.now: a cut-short decode run leaves its timer behind (harmless)
+    horizon = max((r.end for r in requests), default=env.now)
+    return _result(requests, meters, options, graph, time.perf_counter() - started, horizon)
 
 
 def _result(requests: list[Request], meters: dict[str, PoolMeter], options: SimOptions, graph: AgentGraph,

@@ -24,6 +24,8 @@ from plait.planner.simulate.service import Coster
 from plait.planner.workload import OpSpec
 
 DEFAULT_CHUNK = 512
+MAX_RUN = 64
+"""Most decode steps of an unchanged batch simulated as one wait (its cost taken at the run's middle context)."""
 
 
 class Seq:
@@ -126,13 +128,45 @@ class _Replica:
                 else:
                     decoding.append(s)
                     ctx += s.prompt + s.generated
+            if not chunks and (k := self._quiet_steps(decoding)) > 1:
+                yield from self._decode_run(decoding, ctx / len(decoding), k)
+                continue
             if decoding:
                 seconds += coster.decode_step(pool, decoding[0].decode_spec, len(decoding), ctx / len(decoding))
             e.meter.execution(len(chunks) + len(decoding), seconds)
             yield env.timeout(seconds)
             self._after(chunks, decoding)
 
-    def _after(self, chunks: list[tuple[Seq, int]], decoding: list[Seq]) -> None:
+    def _quiet_steps(self, decoding: list[Seq]) -> int:
+        """Steps this batch can run unchanged: no sequence finishes or needs a block before the last one, and
+        nothing waiting could be admitted (a new arrival interrupts the run at the next step boundary)."""
+        e, q = self.e, self.e.queue
+        if len(q) and len(self.running) < e.max_seqs:
+            head: Seq = q.peek().payload
+            if e.blocks_for(head.prompt + head.generated + 1) <= self.free:
+                return 1
+        k = min(MAX_RUN, *(s.out - s.generated for s in decoding))
+        extra = sum(e.blocks_for(s.prompt + s.generated + k + 1) - s.blocks for s in decoding)
+        if extra <= self.free:       # the blocks the run grows into are free: taken at its end
+            return k
+        bt = e.block_tokens
+        return min(k, *(max(1, s.blocks * bt - (s.prompt + s.generated) - 1) for s in decoding))
+
+    def _decode_run(self, decoding: list[Seq], ctx: float, k: int) -> Generator[simpy.Event, Any, None]:
+        """Up to `k` decode steps of an unchanged batch as one wait (cut short, at a step boundary, by a kick)."""
+        e, env = self.e, self.e.env
+        step = e.coster.decode_step(e.pool, decoding[0].decode_spec, len(decoding), ctx + k / 2)
+        start = env.now
+        self.wake = env.event()
+        yield env.any_of([env.timeout(k * step), self.wake])
+        self.wake = None
+        done = k if env.now >= start + k * step else min(k, int((env.now - start) / step) + 1)
+        if env.now < start + done * step:
+            yield env.timeout(start + done * step - env.now)
+        e.meter.execution(len(decoding), done * step, count=done)
+        self._after([], decoding, steps=done)
+
+    def _after(self, chunks: list[tuple[Seq, int]], decoding: list[Seq], steps: int = 1) -> None:
         now = self.e.env.now
         for s, c in chunks:
             s.pending -= c
@@ -140,7 +174,7 @@ class _Replica:
                 s.generated = 1
                 s.first = now
         for s in decoding:
-            s.generated += 1
+            s.generated += steps
         for s in [s for s in self.running if s.generated >= s.out and not s.pending]:
             self._finish(s, now)
         for s in decoding:

@@ -43,9 +43,10 @@ class PoolMeter:
         self.n_in -= 1
         self.sojourn_sum += sojourn
 
-    def execution(self, size: int, seconds: float) -> None:
-        self.executions += 1
-        self.batch_sum += size
+    def execution(self, size: int, seconds: float, count: int = 1) -> None:
+        """`count` executions of `size` items, `seconds` in all."""
+        self.executions += count
+        self.batch_sum += size * count
         self.busy += seconds
         if size > self.max_batch:
             self.max_batch = size

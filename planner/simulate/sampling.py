@@ -46,6 +46,8 @@ def draw_arm(p: list[float], rng: random.Random) -> int:
 
 def number(value: Any, default: float) -> float:
     """A plain numeric attribute (max_iters, k, dim, template_tokens); a figure's mean; `default` when unset."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
     return figure(value, default).mean
 
 
