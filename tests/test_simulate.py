@@ -140,3 +140,16 @@ def test_a_call_site_without_a_pool_is_named_with_the_closest_pools(rag: AgentGr
     pools = [p for p in one_pool_per_stage(rag) if not p.id.startswith("search")]
     with pytest.raises(SimulateError, match=r"no pool of the plan serves 'search:wiki@rag.py:19' \(rag.py:19\)"):
         run(rag, pools, requests=5)
+
+
+def test_decode_runs_replay_what_step_by_step_decoding_gives(rag: AgentGraph, monkeypatch: pytest.MonkeyPatch) -> None:
+    import plait.planner.simulate.llm as llm
+
+    pools = one_pool_per_stage(rag, replicas=1, kv_blocks=400)
+    fast = run(rag, pools, requests=200, qps=6.0)
+    monkeypatch.setattr(llm, "MAX_RUN", 1)
+    slow = run(rag, pools, requests=200, qps=6.0)
+    assert pool(fast, "decode").executions == pool(slow, "decode").executions    # type: ignore[attr-defined]
+    assert fast.e2e.p50 == pytest.approx(slow.e2e.p50, rel=0.01)
+    assert fast.e2e.p95 == pytest.approx(slow.e2e.p95, rel=0.01)
+    assert pool(fast, "decode").preemptions == pool(slow, "decode").preemptions  # type: ignore[attr-defined]
