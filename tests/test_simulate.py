@@ -123,6 +123,8 @@ def test_react_walks_its_loop_and_branch_arms_at_their_figures() -> None:
     final = [p for p in r.pools if p.id.startswith("prefill") and "125" in p.id]
     assert [p.jobs for p in final] == [1500]                    # after the loop, once per request
     assert len(r.calls) == 2
+    for p in r.pools:
+        assert p.littles_l == pytest.approx(p.littles_lambda_w, rel=1e-6, abs=1e-9), p.id
 
 
 def test_maps_fan_out_and_sub_agents_called_twice_get_their_own_sites() -> None:
