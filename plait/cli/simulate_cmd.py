@@ -37,13 +37,13 @@ def simulate(
         from plait.planner.simulate.arrivals import from_file
 
         catalog = load_catalog()
-        graph = traced(target)
+        graph = traced(target, need_rate=plan_dir is None)   # planning needs a rate
         if plan_dir is not None:
             plan = load_plan(plan_dir)
         else:
             from plait.planner.planning import plan_agent
 
-            plan = plan_agent(traced(target, need_rate=True), source=target, catalog=catalog, sweep_points=0).plan
+            plan = plan_agent(graph, source=target, catalog=catalog, sweep_points=0).plan
         sites = check_plan(plan, graph, catalog)
         pools, notes = pools_of(plan, catalog)
         times = from_file(arrivals, requests) if arrivals is not None else None
