@@ -155,3 +155,14 @@ def test_decode_runs_replay_what_step_by_step_decoding_gives(rag: AgentGraph, mo
     assert fast.e2e.p50 == pytest.approx(slow.e2e.p50, rel=0.01)
     assert fast.e2e.p95 == pytest.approx(slow.e2e.p95, rel=0.01)
     assert pool(fast, "decode").preemptions == pool(slow, "decode").preemptions  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("target", "calls"), [("examples/voice.py:assistant", 3), ("examples/refine.py:code_review", 2)])
+def test_speech_and_sub_agent_examples_simulate_on_their_plans(target: str, calls: int) -> None:
+    graph = traced(target)
+    plan = plan_agent(graph, source=target, catalog=CATALOG, sweep_points=0).plan
+    pools, _ = pools_of(plan, CATALOG)
+    r = run(graph, pools, requests=150, qps=plan.qps)
+    assert r.requests == 150 and len(r.calls) == calls          # stt, llm and tts each make an LLM call
+    for p in r.pools:
+        assert p.jobs > 0 and p.littles_l == pytest.approx(p.littles_lambda_w, rel=1e-6, abs=1e-9), p.id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -43,6 +44,9 @@ def _service(pool: Pool, coster: Coster) -> Callable[[Sequence[Job]], float]:
         spec: OpSpec = jobs[0].payload
         if spec.tokens is not None:
             spec = spec.model_copy(update={"tokens": -(-max(j.payload.tokens for j in jobs) // 16) * 16})
+        if spec.audio_seconds is not None:      # a vocoder: clips padded to the longest, to 0.1 s
+            spec = spec.model_copy(update={"audio_seconds": math.ceil(max(j.payload.audio_seconds for j in jobs)
+                                                                      * 10) / 10})
         return coster.seconds(pool, spec, len(jobs))
     return batched
 
