@@ -85,6 +85,14 @@ def test_a_plan_of_another_agent_or_an_older_graph_is_refused(rag_plan: Path, tm
                           "prompt_tokens planned 1200, declared now 900)") in output
 
 
+def test_a_plan_from_before_the_pool_contract_is_refused(rag_plan: Path, tmp_path: Path) -> None:
+    old = json.loads((rag_plan / "plan.json").read_text())
+    del old["format"], old["pools"], old["graph_hash"], old["plait_version"]
+    (tmp_path / "plan.json").write_text(json.dumps(old))
+    code, output = cli("simulate", RAG, "--plan", str(tmp_path))
+    assert code == 2 and "was made by an older plait (it has no format version)" in output
+
+
 def test_pools_that_miss_a_call_site_are_refused_by_name(rag_plan: Path, tmp_path: Path) -> None:
     plan = Plan.model_validate_json((rag_plan / "plan.json").read_text())
     pools = [p for p in pools_from_stages(plan.stages, load_catalog()) if p.kind != "search"]

@@ -31,8 +31,12 @@ def load_plan(folder: Path) -> Plan:
         raise SimulateError(f"no plan.json in {folder}.\n"
                             f"To fix: make one with `plait plan FILE:AGENT --out {folder}`, or leave out --plan "
                             "to plan first.")
+    text = path.read_text()
+    if '"format"' not in text:  # plans before the pool contract: the model's default would pass them
+        raise SimulateError(f"{path} was made by an older plait (it has no format version).\n"
+                            "To fix: plan again with this plait (`plait plan FILE:AGENT --out DIR`).")
     try:
-        plan = Plan.model_validate_json(path.read_text())
+        plan = Plan.model_validate_json(text)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
