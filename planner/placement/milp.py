@@ -12,7 +12,7 @@ Notation
     N_D         whole devices of type D rented (integer)
     t_i         start of stage i on the p95 clock (u_i on the p50 clock), seconds
     tau_e       transfer time on e, seconds; T_e(D, D') its value when i is on D and j on D'
-                (0 when D = D'); T_e = min over D != D' of T_e(D, D')
+                (D = D': two pools of one type, over that type's link inside a node; 0 without one)
     s_eD        in [0, 1]: both ends of e on type D (co-located, no transfer)
     L95, L50    the SLA; I_D the inventory of type D
 
@@ -23,13 +23,19 @@ Constraints
     (1) sum_k x_ik = 1                                            one pair per stage
     (2) t_j >= t_i + sum_k d_ik x_ik + tau_e    for every edge    precedence on each clock
         t_i + sum_k d_ik x_ik <= L              for every sink    end-to-end target
-    (3) tau_e >= T_e * (1 - sum_D s_eD),  s_eD <= X_iD,  s_eD <= X_jD
-        and, when links differ by pair, for each D:
-        tau_e >= sum_D' T_e(D, D') X_jD' - M_eD (1 - X_iD),  M_eD = max_D' T_e(D, D')
+    (3) tau_e >= T_e - sum_D (T_e - T_e(D, D)) s_eD - T_e C_e,  s_eD <= X_iD,  s_eD <= X_jD
+        (T_e the one cross-type time; T_e(D, D) the same-type link's, 0 without one) and, when
+        links differ by pair, for each D:
+        tau_e >= sum_D' T_e(D, D') X_jD' - M_eD (1 - X_iD) - M_eD C_e,  M_eD = max_D' T_e(D, D')
     (4) sum_ik u_ik x_ik [D_ik = D] <= N_D <= I_D                 devices: slices pack, inventory
         sum_k ceil(u_ik) x_ik [D_ik = D] <= N_D  for each stage i with a fractional u_ik on D
                                                                   (valid cuts: tighten the LP)
     (5) per-stage caps remove candidates before enumeration (options.py)
+    (6) x_ik = x_jl  for the pairs k, l of one pool option serving stages i and j (taken together;
+        C_e = the x of i's pool options that also serve j: then e moves nothing)
+    (7) link capacity (links with capacity_gb_s), per direction of each pair of device types (a, b):
+        an edge whose rate r_e alone exceeds util x cap(a, b) gets X_ia + X_jb - C_e <= 1; where the edges that could use
+        the link exceed it together, w_e >= X_ia + X_jb - 1 - C_e and sum_e r_e w_e <= util x cap(a, b)
 A type without slices (every candidate share 1) has integral u_ik, so N_D = sum u_ik x_ik at the
 optimum and p_D N_D = sum c_ik x_ik: N_D is substituted out, its pairs carry c_ik in the objective
 and (4) is the old inventory row over n_ik = u_ik (only for limited types). Such a type needs no
@@ -90,8 +96,102 @@ class Model:
         self.rub.append(hi)
 
 
+def pool_columns(en: Enumeration, x_off: list[int]) -> dict[int, list[tuple[int, int]]]:
+    """Pool option b -> [(stage, x column)] of its members, first member (the cost carrier) first."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for i, so in enumerate(en.stages):
+        for k in np.flatnonzero(so.group >= 0).tolist():
+            out.setdefault(int(so.group[k]), []).append((i, x_off[i] + k))
+    return out
+
+
+def colocated(together: dict[int, list[tuple[int, int]]], i: int, j: int) -> list[int]:
+    """x columns of stage i's pool options that also serve stage j: taking one puts i and j in one pool."""
+    out = []
+    for cols in together.values():
+        stages = {a for a, _ in cols}
+        if i in stages and j in stages:
+            out.append(next(c for a, c in cols if a == i))
+    return out
+
+
+def _transfers(m: Model, problem: PlacementProblem, g: StageGraph, en: Enumeration,
+               X: list[dict[int, list[int]]], together: dict[int, list[tuple[int, int]]]) -> list[int | None]:
+    """tau_e columns with rows (3): the transfer time of each edge, 0 when both ends share one pool."""
+    tau: list[int | None] = []
+    for e, (i, j) in enumerate(g.edges):
+        Ti, Tj = sorted(X[i]), sorted(X[j])
+        T = {(a, b): g.transfer_s(problem, e, en.devices[a], en.devices[b]) for a in Ti for b in Tj}
+        if not T or max(T.values()) <= 0:
+            tau.append(None)
+            continue
+        C = colocated(together, i, j)
+        cross = [v for (a, b), v in T.items() if a != b]
+        top = max(cross) if cross else max(T.values())
+        same = {a: T[a, a] for a in sorted(set(Ti) & set(Tj))}
+        te = m.col(0.0, 0.0 if (C or same) else min(T.values()), INF)
+        tau.append(te)
+        if all(v == top for v in cross) and all(v <= top for v in same.values()):
+            # tau_e >= top - sum_D (top - T(D, D)) s_eD - top C_e,  s_eD <= X_iD, s_eD <= X_jD
+            s_cols = [(m.col(0.0, 0.0, 1.0), D) for D, v in same.items() if v < top]
+            m.row([te, *(sc for sc, _ in s_cols), *C],
+                  [1.0, *(top - same[D] for _, D in s_cols), *([top] * len(C))], top, INF)
+            for sc, D in s_cols:
+                m.row([sc, *X[i][D]], [1.0] + [-1.0] * len(X[i][D]), -INF, 0.0)
+                m.row([sc, *X[j][D]], [1.0] + [-1.0] * len(X[j][D]), -INF, 0.0)
+            continue
+        for a in Ti:   # tau_e >= sum_D' T(a, D') X_jD' - M_a (1 - X_ia) - M_a C_e
+            big = max(T[a, b] for b in Tj)
+            if big <= 0:
+                continue
+            cols, vals = [te], [1.0]
+            for b in Tj:
+                if T[a, b] > 0:
+                    cols += X[j][b]
+                    vals += [-T[a, b]] * len(X[j][b])
+            cols += X[i][a] + C
+            vals += [-big] * len(X[i][a]) + [big] * len(C)
+            m.row(cols, vals, -big, INF)
+    return tau
+
+
+def _link_rows(m: Model, problem: PlacementProblem, g: StageGraph, en: Enumeration,
+               X: list[dict[int, list[int]]], together: dict[int, list[tuple[int, int]]], util: float) -> None:
+    """(7) Link capacity, per direction of each pair of device types (a, b), a == b included: the bytes/s
+    of the edges whose ends sit on a and b in different pools stay within util x bandwidth. An edge alone
+    over it forbids that pair of types (unless one pool serves both ends); the sum gets a row with
+    w_e >= X_ia + X_jb - 1 - C_e only where all the edges that could use the link together exceed it."""
+    users: dict[tuple[int, int], list[tuple[int, list[int]]]] = {}
+    for e, (i, j) in enumerate(g.edges):
+        if g.rate(problem, e) <= 0:
+            continue
+        C = colocated(together, i, j)
+        for a in X[i]:
+            for b in X[j]:
+                if g.capacity(problem, en.devices[a], en.devices[b]) == INF:
+                    continue
+                pair = X[i][a] + X[j][b]
+                if g.link_over(problem, e, en.devices[a], en.devices[b], util):
+                    m.row(pair + C, [1.0] * len(pair) + [-1.0] * len(C), -INF, 1.0)
+                else:
+                    users.setdefault((a, b), []).append((e, C))
+    for (a, b), edges in users.items():
+        cap = util * g.capacity(problem, en.devices[a], en.devices[b])
+        if sum(g.rate(problem, e) for e, _ in edges) <= cap:
+            continue
+        w_cols, rates = [], []
+        for e, C in edges:
+            i, j = g.edges[e]
+            w = m.col(0.0, 0.0, INF)
+            pair = X[i][a] + X[j][b]
+            m.row([w, *pair, *C], [1.0] + [-1.0] * len(pair) + [1.0] * len(C), -1.0, INF)
+            w_cols.append(w)
+            rates.append(g.rate(problem, e))
+        m.row(w_cols, rates, -INF, cap)
+
+
 def build(problem: PlacementProblem, g: StageGraph, en: Enumeration,
-          objective: Literal["cost", "makespan"] = "cost") -> Model:
+          objective: Literal["cost", "makespan"] = "cost", max_utilization: float = 0.85) -> Model:
     """The MILP of the module docstring; `makespan` minimizes the p95 clock instead (for diagnostics)."""
     m = Model()
     so = en.stages
@@ -108,38 +208,14 @@ def build(problem: PlacementProblem, g: StageGraph, en: Enumeration,
     # (1) one pair per stage
     for i in range(S):
         m.row(xcols[i].tolist(), [1.0] * len(so[i]), 1.0, 1.0)
-    # (3) transfer time per edge
-    tau: list[int | None] = []
-    for e, (i, j) in enumerate(g.edges):
-        Ti, Tj = sorted(X[i]), sorted(X[j])
-        T = {(a, b): g.transfer_s(problem, e, en.devices[a], en.devices[b]) for a in Ti for b in Tj}
-        cross = [v for (a, b), v in T.items() if a != b]
-        if not cross or max(cross) <= 0:
-            tau.append(None)
-            continue
-        t_min = min(cross)
-        common = sorted(set(Ti) & set(Tj))
-        te = m.col(0.0, 0.0 if common else t_min, INF)
-        tau.append(te)
-        if common and t_min > 0:
-            s_cols = [m.col(0.0, 0.0, 1.0) for _ in common]
-            m.row([te, *s_cols], [1.0] + [t_min] * len(s_cols), t_min, INF)
-            for sc, D in zip(s_cols, common, strict=True):
-                m.row([sc, *X[i][D]], [1.0] + [-1.0] * len(X[i][D]), -INF, 0.0)
-                m.row([sc, *X[j][D]], [1.0] + [-1.0] * len(X[j][D]), -INF, 0.0)
-        if max(cross) > t_min * (1 + 1e-12):
-            for a in Ti:
-                big = max(T[a, b] for b in Tj)
-                if big <= 0:
-                    continue
-                cols, vals = [te], [1.0]
-                for b in Tj:
-                    if T[a, b] > 0:
-                        cols += X[j][b]
-                        vals += [-T[a, b]] * len(X[j][b])
-                cols += X[i][a]
-                vals += [-big] * len(X[i][a])
-                m.row(cols, vals, -big, INF)
+    # (6) a pool option's members are taken together
+    together = pool_columns(en, m.x_off)
+    for members in together.values():
+        for _, c in members[1:]:
+            m.row([members[0][1], c], [1.0, -1.0], 0.0, 0.0)
+    # (3) transfer time per edge; (7) link capacity
+    tau = _transfers(m, problem, g, en, X, together)
+    _link_rows(m, problem, g, en, X, together, max_utilization)
     # (2) precedence and end-to-end target, one clock per latency target
     clocks: list[tuple[str, float | None]] = []
     if objective == "makespan":
@@ -272,7 +348,7 @@ def solve(problem: PlacementProblem, options: SolveOptions | None = None) -> Pla
     en = enumerate_options(problem, opts, max_edge_times(problem, g))
     if opts.check_floors:
         check_floors(problem, g, en)
-    m = build(problem, g, en)
+    m = build(problem, g, en, max_utilization=opts.max_utilization)
     t_build = time.perf_counter() - t0
     sol = optimize(problem, g, en, m, opts)
     stats = Stats(stages=len(problem.stages), candidates=sum(len(s.candidates) for s in problem.stages),
@@ -293,7 +369,7 @@ def _explain(problem: PlacementProblem, g: StageGraph, en: Enumeration, opts: So
         return InfeasiblePlacement(
             f"the placement solver stopped without a placement ({status}).\n"
             f"To fix: raise SolveOptions.time_limit_s (now {opts.time_limit_s:g} s).")
-    fast = optimize(problem, g, en, build(problem, g, en, objective="makespan"), opts)
+    fast = optimize(problem, g, en, build(problem, g, en, "makespan", opts.max_utilization), opts)
     if fast.picks is None:
         return InfeasibleInventory(
             "the inventory cannot hold one stable replica set per stage at the request rate "

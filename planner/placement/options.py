@@ -52,6 +52,7 @@ class StageOptions:
     util: FloatArray
     lo: FloatArray  # least the whole-device bill falls when this pair leaves any fleet
     hi: FloatArray  # most the whole-device bill rises when this pair joins any fleet
+    group: IntArray  # -1: the stage's own pair; b >= 0: member of problem.pools[b] (cand is then b too)
 
     def __len__(self) -> int:
         return int(self.cand.shape[0])
@@ -154,9 +155,10 @@ MAX_REPLICAS = 4096
 
 def _check_replicas(problem: PlacementProblem, st_of: IntArray, r0: IntArray, too_many: np.ndarray) -> None:
     """Raise when every configuration of some stage needs more than MAX_REPLICAS replicas at this rate."""
+    pooled = {m.stage for p in problem.pools for m in p.members}
     for si, st in enumerate(problem.stages):
         mine = st_of == si
-        if mine.any() and too_many[mine].all():
+        if mine.any() and too_many[mine].all() and st.name not in pooled:
             fewest = int(r0[mine].min())
             raise InfeasibleInventory(
                 f"{st.what} needs at least {fewest:,} replicas to serve {problem.qps * st.visits:g} executions/s; "
@@ -164,10 +166,37 @@ def _check_replicas(problem: PlacementProblem, st_of: IntArray, r0: IntArray, to
                 "To fix: lower the request rate (--qps), or plan one shard of the traffic and multiply the fleet.")
 
 
+def pool_pairs(problem: PlacementProblem, dev_ix: dict[str, int]) -> list[StageOptions]:
+    """Per stage, one pair per pool option serving it. The option's first member carries its cost and
+    devices (the others 0), so the bill counts a shared pool once; the MILP links the members' x."""
+    rows: list[list[tuple[float, ...]]] = [[] for _ in problem.stages]
+    ix = {s.name: i for i, s in enumerate(problem.stages)}
+    for b, p in enumerate(problem.pools):
+        for m_ix, m in enumerate(p.members):
+            st = problem.stages[ix[m.stage]]
+            serial = st.visits / st.concurrency
+            serial95 = st.serial_p95 if st.serial_p95 is not None else serial
+            own = m_ix == 0
+            cost = p.price_per_hour if own else 0.0
+            rows[ix[m.stage]].append((b, p.replicas, dev_ix[p.device], cost, serial95 * m.p95_s, serial * m.p50_s,
+                                      p.replicas * p.tp if own else 0.0, m.utilization, cost, cost, b))
+    out = []
+    for r in rows:
+        cols = list(zip(*r, strict=True)) if r else [()] * 11
+        ints = {0, 1, 2, 10}
+        out.append(StageOptions(*(np.asarray(c, dtype=np.int64 if n in ints else float) for n, c in enumerate(cols))))
+    return out
+
+
+def _concat(a: StageOptions, b: StageOptions) -> StageOptions:
+    return StageOptions(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in a.__dataclass_fields__))
+
+
 def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
                       max_edge_times: list[float] | None = None) -> Enumeration:
-    """All (candidate, replicas) pairs of every stage, pruned unless `opts.prune` is off."""
-    devices = sorted({c.device for s in problem.stages for c in s.candidates})
+    """All (candidate, replicas) pairs of every stage, pruned unless `opts.prune` is off, then each stage's
+    pool-option pairs (never pruned: taking one commits the other stages it serves)."""
+    devices = sorted({c.device for s in problem.stages for c in s.candidates} | {p.device for p in problem.pools})
     dev_ix = {d: i for i, d in enumerate(devices)}
     ok = passes_caps(problem)
     rows = [(si, k) for si, ks in enumerate(ok) for k in ks]
@@ -226,7 +255,7 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
         d50=(serial[:, None] * (w50 + lat[:, None])).ravel()[flat],
         units=units,
         util=np.where(lam[:, None] > 0, lam[:, None] / (r * mu[:, None]), 0.0).ravel()[flat],
-        lo=lo, hi=hi,
+        lo=lo, hi=hi, group=np.full(int(flat.sum()), -1, dtype=np.int64),
     )
     S = len(problem.stages)
     margins = np.asarray(transfer_margin(problem, max_edge_times) if max_edge_times is not None
@@ -240,7 +269,11 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
     if opts.prune and (use50 or limited.any()):
         per_stage = [s.take(_pareto(s, limited, sliced, m, use50))
                      for s, m in zip(per_stage, margins, strict=True)]
-    return Enumeration(devices, per_stage, sum(len(k) for k in ok), enumerated, sliced_l, price_l)
+    pooled = pool_pairs(problem, dev_ix)
+    per_stage = [_concat(s, p) for s, p in zip(per_stage, pooled, strict=True)]
+    enumerated += sum(len(p) for p in pooled)
+    return Enumeration(devices, per_stage, sum(len(k) for k in ok) + len(problem.pools), enumerated,
+                       sliced_l, price_l)
 
 
 def _prefix_min_before(v: FloatArray, grp: IntArray) -> FloatArray:

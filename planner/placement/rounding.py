@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from plait.planner.placement.evaluate import REL_TOL, evaluate, fleet
+from plait.planner.placement.evaluate import REL_TOL, edge_times, evaluate, fleet
 from plait.planner.placement.graph import StageGraph, longest_path
 from plait.planner.placement.options import Enumeration, whole
 from plait.planner.placement.problem import PlacementProblem
@@ -38,12 +38,14 @@ def round_lp(problem: PlacementProblem, g: StageGraph, en: Enumeration, x_off: l
     dev = [en.devices[int(so[i].device[k])] for i, k in enumerate(picks)]
     d95 = [float(so[i].d95[k]) for i, k in enumerate(picks)]
     d50 = [float(so[i].d50[k]) for i, k in enumerate(picks)]
-    xfer = [g.transfer_s(problem, e, dev[i], dev[j]) for e, (i, j) in enumerate(g.edges)]
+    xfer = edge_times(problem, g, en, picks)
     units = fleet(en, picks)[2]
     dix = {d: D for D, d in enumerate(en.devices)}
     for i, ks in split:
         k0 = picks[i]
         for k in ks:
+            if so[i].group[k] >= 0 or so[i].group[k0] >= 0:
+                continue   # pool options move together with other stages: left as the LP has them
             D0, D1 = int(so[i].device[k0]), int(so[i].device[k])
             if not en.sliced[D0] and not en.sliced[D1] and so[i].cost[k] >= so[i].cost[k0]:
                 break  # sorted by cost: no later pair is cheaper
