@@ -112,33 +112,33 @@ class Pool(_Model):
 
     id: str = Field(description="unique within the plan, e.g. 'llm-llama-3.1-8b-0'; placed.mlir names it")
     kind: Literal["llm", "encoder", "search", "tool"] = Field(description="the kernel the replicas run")
-    model: str | None = Field(None, description="catalog model (llm, encoder); the index for search; None for tools")
+    model: str | None = Field(default=None, description="catalog model (llm, encoder); the index for search; None for tools")
     role: Literal["unified", "prefill", "decode"] | None = Field(
-        None, description="LLM pools only: unified, or one side of a split pair")
-    peer: str | None = Field(None, description="split pools: the id of the other side (KV cache moves there)")
+        default=None, description="LLM pools only: unified, or one side of a split pair")
+    peer: str | None = Field(default=None, description="split pools: the id of the other side (KV cache moves there)")
     device: str = Field(description="device type from the catalog (a CPU server type for tools)")
-    devices_per_replica: int = Field(1, ge=1, description="whole devices one replica occupies")
-    tensor_parallel: int = Field(1, ge=1, description="tensor-parallel degree (= devices_per_replica for LLMs)")
-    slice: Literal["none", "mig", "mps"] = Field("none", description="how a fraction of a device is realized")
-    slice_fraction: float = Field(1.0, gt=0, le=1, description="fraction of a device a replica holds")
-    mig_profile: str | None = Field(None, description="slice='mig': the MIG profile, e.g. '3g.40gb'")
+    devices_per_replica: int = Field(default=1, ge=1, description="whole devices one replica occupies")
+    tensor_parallel: int = Field(default=1, ge=1, description="tensor-parallel degree (= devices_per_replica for LLMs)")
+    slice: Literal["none", "mig", "mps"] = Field(default="none", description="how a fraction of a device is realized")
+    slice_fraction: float = Field(default=1.0, gt=0, le=1, description="fraction of a device a replica holds")
+    mig_profile: str | None = Field(default=None, description="slice='mig': the MIG profile, e.g. '3g.40gb'")
     replicas: int = Field(ge=1)
-    batch: int = Field(1, ge=1, description="most items one execution batches (encoders, searches, prefill)")
-    max_sequences: int | None = Field(None, ge=1, description="LLM pools: concurrent sequences per replica "
+    batch: int = Field(default=1, ge=1, description="most items one execution batches (encoders, searches, prefill)")
+    max_sequences: int | None = Field(default=None, ge=1, description="LLM pools: concurrent sequences per replica "
                                                              "(bounded by KV memory at the p95 final context)")
-    kv_blocks: int | None = Field(None, ge=1, description="LLM pools: KV-cache blocks per replica")
-    block_tokens: int | None = Field(None, ge=1, description="LLM pools: tokens per KV block")
-    prefill_chunk_tokens: int | None = Field(None, ge=1, description="unified pools: prompt tokens per step")
-    cpu_cores: int = Field(0, ge=0, description="whole CPU cores per replica (tool workers; host cores)")
+    kv_blocks: int | None = Field(default=None, ge=1, description="LLM pools: KV-cache blocks per replica")
+    block_tokens: int | None = Field(default=None, ge=1, description="LLM pools: tokens per KV block")
+    prefill_chunk_tokens: int | None = Field(default=None, ge=1, description="unified pools: prompt tokens per step")
+    cpu_cores: int = Field(default=0, ge=0, description="whole CPU cores per replica (tool workers; host cores)")
     call_sites: list[CallSite] = Field(description="the calls this pool serves")
 
 
 class Plan(_Model):
     """The answer to: what is the cheapest fleet that meets the SLA, and where does each operator run?"""
 
-    format: str = Field(PLAN_FORMAT, description="plan.json's format version")
-    plait_version: str = Field("", description="the plait version that made the plan")
-    graph_hash: str = Field("", description="sha256 of the traced graph's JSON: a stale plan is refused later")
+    format: str = Field(default=PLAN_FORMAT, description="plan.json's format version")
+    plait_version: str = Field(default="", description="the plait version that made the plan")
+    graph_hash: str = Field(default="", description="sha256 of the traced graph's JSON: a stale plan is refused later")
     agent: str
     source: str = Field(description="FILE:AGENT the plan was made from")
     qps: float = Field(description="planned request rate, requests per second")

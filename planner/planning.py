@@ -8,15 +8,18 @@ Nothing here launches anything: the planner returns a plan (SkyPilot's optimizer
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr
 from xdsl.ir import Operation
 
+from plait import __version__
 from plait.ir.dialects.agent import DistAttr
 from plait.ir.module import context
 from plait.planner.catalog import Catalog, load_catalog
+from plait.planner.contract import plan_pools
 from plait.planner.costmodel import PriceBasis, price_assumptions, price_per_hour
 from plait.planner.factors import builtin_factors
 from plait.planner.grouping import StageGraph, StageWork, extract_stages
@@ -43,6 +46,8 @@ from plait.planner.plan import (
     StageChoice,
 )
 from plait.planner.plan import Candidate as ConsideredRow
+from plait.planner.pooling import Caps, PoolInfo, is_llm, pool_options
+from plait.planner.runtime import server
 from plait.planner.stage import candidates as cost_candidates
 from plait.planner.workload import OpSpec
 from plait.sdk.graph import AgentGraph
@@ -130,11 +135,11 @@ def _model_candidates(spec: OpSpec, steps: float, devices: tuple[str, ...], basi
     # Graph mode (CUDA graphs) is never slower than eager at the same price in the cost model (eager adds
     # host launch time the device cannot hide), so accelerators are costed in graph mode only; CPUs run eager.
     for c in cost_candidates(spec, list(devices), batches=BATCHES, modes=("graph",), basis=basis,
-                             catalog=catalog, factors=builtin_factors()):
+                             catalog=catalog, factors=builtin_factors(), extra_degrees=3):   # every degree that fits
         latency = c.latency_s * steps          # a decode execution generates `steps` tokens
         dev = catalog.device(c.device)
         for share in (1.0, *SHARES):
-            if share < 1.0 and (dev.kind != "gpu" or c.tp > 1
+            if share < 1.0 and (dev.kind != "gpu" or c.tp > 1 or server(c.device).slice == "none"
                                 or c.footprint_bytes > share * dev.mem_gb.value * 1e9 * usable):
                 continue
             slow = latency / share
@@ -163,6 +168,38 @@ class Problem:
     placement: PlacementProblem
     options: dict[str, list[Option]]
     assumptions: list[str]   # about the stages themselves (index sizes, speech frames, ...)
+    pools: list[PoolInfo] = field(default_factory=list)   # parallel to placement.pools
+
+
+def links_for(devices: list[str], catalog: Catalog, inventory: Inventory | None) -> list[Link]:
+    """The links between pools, every one also a capacity (one shared pipe per pair of types, per direction).
+
+    The inventory's links first (first match wins); two pools of one GPU type: its scale-up link (NVLink)
+    or, without one, PCIe peer to peer; across vendors: staged through host memory (PCIe out, the
+    network, PCIe in, one after the other); any other pair: the network. The network is the catalog's.
+    """
+    net = catalog.default("network_gbps").value
+    net_lat = catalog.default("network_latency_us").value * 1e-6
+    out = [Link(a=ln.between[0], b=ln.between[1], bandwidth_gb_s=ln.bandwidth_gb_s,
+                latency_s=ln.latency_us * 1e-6, capacity_gb_s=ln.bandwidth_gb_s)
+           for ln in (inventory.links if inventory is not None else [])]
+    specs = {d: catalog.device(d) for d in devices}
+    for d, dev in specs.items():
+        if dev.kind == "gpu":
+            up = dev.scaleup_gbps.value if dev.scaleup_gbps is not None and dev.scaleup_gbps.value > 0 else 0.0
+            bw = up or (dev.host_link_gbps.value if dev.host_link_gbps is not None else net)
+            lat = catalog.default("scaleup_latency_us").value * 1e-6 if up else 1e-5
+            out.append(Link(a=d, b=d, bandwidth_gb_s=bw, latency_s=lat, capacity_gb_s=bw))
+        else:
+            out.append(Link(a=d, b=d, bandwidth_gb_s=net, latency_s=net_lat, capacity_gb_s=net))
+    gpus = [d for d, dev in specs.items() if dev.kind == "gpu"]
+    for i, a in enumerate(gpus):
+        for b in gpus[i + 1:]:
+            if specs[a].vendor != specs[b].vendor:
+                host = [x.host_link_gbps.value for x in (specs[a], specs[b]) if x.host_link_gbps is not None]
+                bw = 1.0 / (1.0 / net + sum(1.0 / h for h in host))
+                out.append(Link(a=a, b=b, bandwidth_gb_s=bw, latency_s=net_lat + 2e-5, capacity_gb_s=bw))
+    return out
 
 
 def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, catalog: Catalog,
@@ -173,12 +210,16 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
     devices = _devices(catalog, inventory)
     max_degree = {d: n for d in devices if inventory is not None and (n := inventory.max_degree(d)) is not None}
     notes = list(stages.assumptions)
+    pools = pool_options(stages, targets.qps, Caps(targets.ttft_s, targets.tpot_s), devices, basis, catalog,
+                         max_degree)
+    pooled = {m.stage for p, _ in pools for m in p.members}
     problem_stages = []
     options: dict[str, list[Option]] = {}
     for st in stages.stages:
-        options[st.name] = stage_candidates(st, devices, basis, catalog, max_degree)
+        only_pools = st.kind == "decode" and is_llm(st) and st.name in pooled   # continuous batching
+        options[st.name] = [] if only_pools else stage_candidates(st, devices, basis, catalog, max_degree)
         cands = [o.candidate for o in options[st.name]]
-        if not cands:
+        if not cands and st.name not in pooled:
             from plait.planner.placement import InfeasiblePlacement
 
             where = "the inventory" if inventory is not None and inventory.counts() is not None else "the catalog"
@@ -190,16 +231,15 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
                                     concurrency=max(st.concurrency, 1.0), serial_p95=st.serial_p95,
                                     work_p95=st.work_p95,
                                     candidates=cands, caps=_caps(st, targets)))
-    links = [Link(a=ln.between[0], b=ln.between[1], bandwidth_gb_s=ln.bandwidth_gb_s, latency_s=ln.latency_us * 1e-6)
-             for ln in (inventory.links if inventory is not None else [])]
     default = Link(bandwidth_gb_s=catalog.default("network_gbps").value,
-                   latency_s=catalog.default("network_latency_us").value * 1e-6)
+                   latency_s=catalog.default("network_latency_us").value * 1e-6,
+                   capacity_gb_s=catalog.default("network_gbps").value)
     problem = PlacementProblem(
         stages=problem_stages, edges=[Edge(src=e.src, dst=e.dst, bytes=e.bytes) for e in stages.edges],
         sla=SLA(p95_s=targets.p95_s, p50_s=targets.p50_s), qps=targets.qps,
         inventory=(inventory.counts() or {}) if inventory else {},
-        links=links, default_link=default)
-    return Problem(problem, options, notes)
+        links=links_for(devices, catalog, inventory), default_link=default, pools=[p for p, _ in pools])
+    return Problem(problem, options, notes, [info for _, info in pools])
 
 
 def _considered(problem: PlacementProblem, placement: Placement, options: SolveOptions | None,
@@ -225,10 +265,15 @@ def _considered(problem: PlacementProblem, placement: Placement, options: SolveO
             if device != ch.device and so.d95[k] <= bound and (device not in best or so.cost[k] < so.cost[best[device]]):
                 best[device] = k
         for device, k in sorted(best.items(), key=lambda kv: so.cost[kv[1]])[:per_stage - 1]:
-            c = st.candidates[int(so.cand[k])]
-            rows.append(ConsideredRow(stage=st.name, device=device, replicas=int(so.replicas[k]), batch=c.batch,
-                                      mode=c.mode, devices_per_replica=c.tp, latency_p95_s=float(so.d95[k]),
-                                      cost_per_hour=float(so.cost[k]), chosen=False))
+            if (b := int(so.group[k])) >= 0:
+                pool = problem.pools[b]
+                batch, mode, tp, cost = pool.batch, "graph", pool.tp, pool.price_per_hour
+            else:
+                c = st.candidates[int(so.cand[k])]
+                batch, mode, tp, cost = c.batch, c.mode, c.tp, float(so.cost[k])
+            rows.append(ConsideredRow(stage=st.name, device=device, replicas=int(so.replicas[k]), batch=batch,
+                                      mode=mode, devices_per_replica=tp, latency_p95_s=float(so.d95[k]),
+                                      cost_per_hour=cost, chosen=False))
     return rows
 
 
@@ -240,7 +285,9 @@ def _assumptions(placement: Placement, problem: Problem, catalog: Catalog) -> li
               f"{f.compute_eff:.2f} of peak, bandwidth {f.bw_eff:.2f} of peak, launch {f.launch_eager_s * 1e6:.1f} us "
               f"eager / {f.launch_graph_s * 1e6:.2f} us graph, fixed {f.fixed_s * 1e6:.1f} us per op"
               for kind in sorted(kinds)]
-    used = [n for c in placement.choices for n in problem.options[c.stage][c.candidate].notes]
+    used = [n for c in placement.choices
+            for n in (problem.pools[c.pool_option].notes if c.pool_option is not None
+                      else problem.options[c.stage][c.candidate].notes)]
     return list(dict.fromkeys([QUEUEING_NOTE, SHARING_NOTE, *fitted, *problem.assumptions, *used]))
 
 
@@ -267,7 +314,10 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
     assert stats is not None
     cost = placement.cost_per_hour          # whole devices: slices and tool workers packed onto them
     per_million = cost / (targets.qps * 3600.0) * 1e6 if targets.qps > 0 else 0.0
-    return Plan(agent=agent, source=source, qps=targets.qps, sla_p50_s=targets.p50_s, sla_p95_s=targets.p95_s,
+    pools, of_stage = plan_pools(placement, problem.placement.pools, problem.pools, stages, catalog)
+    transfers = [t.model_copy(update={"src_pool": of_stage[t.src_stage], "dst_pool": of_stage[t.dst_stage]})
+                 for t in transfers]
+    return Plan(plait_version=__version__, pools=pools, agent=agent, source=source, qps=targets.qps, sla_p50_s=targets.p50_s, sla_p95_s=targets.p95_s,
                 price_basis=basis, stages=choices, fleet=dict(sorted(placement.devices.items())),
                 cost_per_hour=cost, cost_per_million_requests=per_million,
                 p50_s=placement.p50_s, p95_s=placement.p95_s, critical_path=path, transfers=transfers,
@@ -364,9 +414,10 @@ def plan_agent(graph: AgentGraph, *, source: str, inventory: Inventory | None = 
                for g in _callees(graph) if g.sla is not None]
     if ignored:
         plan = plan.model_copy(update={"assumptions": [*plan.assumptions, *dict.fromkeys(ignored)]})
+    plan = plan.model_copy(update={"graph_hash": hashlib.sha256(graph.to_json().encode()).hexdigest()})
     edge_bytes = tuple((e.src, e.dst, int(e.bytes)) for e in stages.edges)
-    pools = tuple((c.stage, c.device) for c in placement.choices)
-    PlacePass(pools=pools, edge_bytes=edge_bytes).apply(context(), module)
+    of_stage = {site.stage: pool.id for pool in plan.pools for site in pool.call_sites}
+    PlacePass(pools=tuple(sorted(of_stage.items())), edge_bytes=edge_bytes).apply(context(), module)
     verify_module(module)
     return PlanResult(plan=plan, placed=module, placed_text=print_module(module, generic=True))
 

@@ -85,16 +85,20 @@ def evaluate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: l
 
 def _choice(problem: PlacementProblem, en: Enumeration, i: int, k: int) -> Choice:
     st, so = problem.stages[i], en.stages[i]
-    common = dict(stage=st.name, replicas=int(so.replicas[k]), visits=st.visits, latency_p50_s=float(so.d50[k]),
-                  latency_p95_s=float(so.d95[k]), utilization=float(so.util[k]), cost_per_hour=float(so.cost[k]))
     if (b := int(so.group[k])) >= 0:
         p = problem.pools[b]
         m = next(x for x in p.members if x.stage == st.name)
-        return Choice(**common, candidate=-1, pool_option=b, device=p.device, devices_per_replica=p.tp,
-                      batch=p.batch, mode="graph", label=p.label, service_s=m.service_s)
-    c = st.candidates[int(so.cand[k])]
-    return Choice(**common, candidate=int(so.cand[k]), device=c.device, devices_per_replica=c.tp, share=c.share,
-                  batch=c.batch, mode=c.mode, label=c.label, service_s=c.latency_s)
+        how = Choice(stage=st.name, candidate=-1, pool_option=b, device=p.device, replicas=p.replicas,
+                     devices_per_replica=p.tp, batch=p.batch, mode="graph", label=p.label, visits=st.visits,
+                     service_s=m.service_s, latency_p50_s=0.0, latency_p95_s=0.0, utilization=0.0, cost_per_hour=0.0)
+    else:
+        c = st.candidates[int(so.cand[k])]
+        how = Choice(stage=st.name, candidate=int(so.cand[k]), device=c.device, replicas=int(so.replicas[k]),
+                     devices_per_replica=c.tp, share=c.share, batch=c.batch, mode=c.mode, label=c.label,
+                     visits=st.visits, service_s=c.latency_s, latency_p50_s=0.0, latency_p95_s=0.0,
+                     utilization=0.0, cost_per_hour=0.0)
+    return how.model_copy(update={"latency_p50_s": float(so.d50[k]), "latency_p95_s": float(so.d95[k]),
+                                  "utilization": float(so.util[k]), "cost_per_hour": float(so.cost[k])})
 
 
 def to_placement(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: list[int],

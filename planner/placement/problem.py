@@ -217,12 +217,14 @@ class Choice(_Model):
 
 
 class Transfer(_Model):
-    """A value crossing from one device type to another on an edge."""
+    """A value crossing from one pool to another on an edge (different types, or two pools of one type)."""
 
     src_stage: str
     dst_stage: str
     src_device: str
     dst_device: str
+    src_pool: str = Field(default="", description="plan.json: the pool id the value leaves (filled by the planner)")
+    dst_pool: str = Field(default="", description="plan.json: the pool id it reaches")
     bytes_per_request: float
     bandwidth_gb_s: float = Field(description="GB/s the edge needs at the planned rate")
     seconds: float = Field(description="latency the transfer adds per request")
