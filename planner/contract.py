@@ -68,6 +68,7 @@ def _llm_pool(pool_id: str, option: PoolOption, info: PoolInfo, placement: Place
     return Pool(id=pool_id, kind="llm", model=info.model, role=info.role,  # type: ignore[arg-type]
                 device=option.device, devices_per_replica=option.tp, tensor_parallel=option.tp,
                 replicas=option.replicas, batch=1, max_sequences=info.slots,
+                expected_sequences=info.batch if info.role != "prefill" else None,
                 kv_blocks=info.kv_blocks if info.role != "prefill" else None,
                 block_tokens=BLOCK_TOKENS if info.role != "prefill" else None,
                 prefill_chunk_tokens=info.chunk, call_sites=sites)

@@ -126,6 +126,9 @@ class Pool(_Model):
     batch: int = Field(default=1, ge=1, description="most items one execution batches (encoders, searches, prefill)")
     max_sequences: int | None = Field(default=None, ge=1, description="LLM pools: concurrent sequences per replica "
                                                              "(bounded by KV memory at the p95 final context)")
+    expected_sequences: float | None = Field(default=None, ge=0, description=(
+        "LLM pools: sequences running per replica at the planned rate (rate x time in the engine, Little's law); "
+        "the step time is costed at this batch, not at max_sequences"))
     kv_blocks: int | None = Field(default=None, ge=1, description="LLM pools: KV-cache blocks per replica")
     block_tokens: int | None = Field(default=None, ge=1, description="LLM pools: tokens per KV block")
     prefill_chunk_tokens: int | None = Field(default=None, ge=1, description="unified pools: prompt tokens per step")

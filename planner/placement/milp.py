@@ -362,6 +362,15 @@ def solve(problem: PlacementProblem, options: SolveOptions | None = None) -> Pla
     return out
 
 
+def _heaviest(problem: PlacementProblem, g: StageGraph) -> str:
+    """The edge that moves the most bytes per second, in words (for link-capacity errors)."""
+    if not g.edges or not any(ln.capacity_gb_s for ln in [*problem.links, problem.default_link]):
+        return ""
+    e = max(range(len(g.edges)), key=lambda k: g.rate(problem, k))
+    i, j = g.edges[e]
+    return f" (heaviest edge: {g.names[i]} -> {g.names[j]}, {g.rate(problem, e) / 1e9:.3g} GB/s)"
+
+
 def _explain(problem: PlacementProblem, g: StageGraph, en: Enumeration, opts: SolveOptions,
              status: str) -> InfeasiblePlacement:
     """Why the MILP found nothing, found by solving for the fastest placement within the inventory."""
@@ -373,7 +382,9 @@ def _explain(problem: PlacementProblem, g: StageGraph, en: Enumeration, opts: So
     if fast.picks is None:
         return InfeasibleInventory(
             "the inventory cannot hold one stable replica set per stage at the request rate "
-            f"({problem.qps:g} qps).\nTo fix: add devices to the inventory or lower the rate.")
+            f"({problem.qps:g} qps), or no placement keeps the traffic on every link within its capacity"
+            f"{_heaviest(problem, g)}.\nTo fix: add devices to the inventory, lower the rate, or give the "
+            "links more capacity (links in the inventory file).")
     best = to_placement(problem, g, en, fast.picks)
     target = problem.sla.p95_s if problem.sla.p95_s is not None else INF
     path = " -> ".join(best.critical_path)
