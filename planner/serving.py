@@ -141,13 +141,21 @@ def serve(e: Engine, calls: tuple[Call, ...], replicas: int, unified: bool, max_
         return None
     lam = sum(c.rate for c in calls) / replicas
     hold = sum(c.rate * (c.output * t + _prefill(e, c, c.computed, t, unified)) for c in calls) / (lam * replicas)
-    w95 = wait_quantile(quantile, e.slots, lam, 1.0 / hold)
-    w50 = wait_quantile(0.5, e.slots, lam, 1.0 / hold)
+    w95, w50 = (_admission(q, e.slots, lam, hold) for q in (quantile, 0.5))
     stretch = [c.prompt_p95 / c.prompt for c in calls]
     return Load(replicas, D * t, t, P * t, D * t / e.slots,
                 tuple(w95 + _prefill(e, c, c.computed * s, t, unified) for c, s in zip(calls, stretch, strict=True)),
                 tuple(w50 + _prefill(e, c, c.computed, t, unified) for c in calls),
                 tuple(c.output_p95 * t for c in calls), tuple(c.output * t for c in calls))
+
+
+def _admission(q: float, slots: int, lam: float, hold: float) -> float:
+    """Wait-for-a-slot quantile; 0 without computing Erlang C when the load sits far below the slots (the
+    chance that more than a + 10 sqrt(a) + 20 of a Poisson(a) are busy is below 1e-20)."""
+    a = lam * hold
+    if slots > a + 10.0 * math.sqrt(a) + 20.0:
+        return 0.0
+    return wait_quantile(q, slots, lam, 1.0 / hold)
 
 
 def _prefill(e: Engine, c: Call, tokens: float, step: float, unified: bool) -> float:

@@ -105,18 +105,22 @@ def pool_columns(en: Enumeration, x_off: list[int]) -> dict[int, list[tuple[int,
     return out
 
 
-def colocated(together: dict[int, list[tuple[int, int]]], i: int, j: int) -> list[int]:
-    """x columns of stage i's pool options that also serve stage j: taking one puts i and j in one pool."""
-    out = []
-    for cols in together.values():
-        stages = {a for a, _ in cols}
-        if i in stages and j in stages:
-            out.append(next(c for a, c in cols if a == i))
+def by_stage(together: dict[int, list[tuple[int, int]]], n: int) -> list[dict[int, int]]:
+    """Per stage: pool option b -> its x column there."""
+    out: list[dict[int, int]] = [{} for _ in range(n)]
+    for b, cols in together.items():
+        for a, c in cols:
+            out[a][b] = c
     return out
 
 
+def colocated(pools: list[dict[int, int]], i: int, j: int) -> list[int]:
+    """x columns of stage i's pool options that also serve stage j: taking one puts i and j in one pool."""
+    return [c for b, c in pools[i].items() if b in pools[j]]
+
+
 def _transfers(m: Model, problem: PlacementProblem, g: StageGraph, en: Enumeration,
-               X: list[dict[int, list[int]]], together: dict[int, list[tuple[int, int]]]) -> list[int | None]:
+               X: list[dict[int, list[int]]], together: list[dict[int, int]]) -> list[int | None]:
     """tau_e columns with rows (3): the transfer time of each edge, 0 when both ends share one pool."""
     tau: list[int | None] = []
     for e, (i, j) in enumerate(g.edges):
@@ -156,7 +160,7 @@ def _transfers(m: Model, problem: PlacementProblem, g: StageGraph, en: Enumerati
 
 
 def _link_rows(m: Model, problem: PlacementProblem, g: StageGraph, en: Enumeration,
-               X: list[dict[int, list[int]]], together: dict[int, list[tuple[int, int]]], util: float) -> None:
+               X: list[dict[int, list[int]]], together: list[dict[int, int]], util: float) -> None:
     """(7) Link capacity, per direction of each pair of device types (a, b), a == b included: the bytes/s
     of the edges whose ends sit on a and b in different pools stay within util x bandwidth. An edge alone
     over it forbids that pair of types (unless one pool serves both ends); the sum gets a row with
@@ -214,8 +218,9 @@ def build(problem: PlacementProblem, g: StageGraph, en: Enumeration,
         for _, c in members[1:]:
             m.row([members[0][1], c], [1.0, -1.0], 0.0, 0.0)
     # (3) transfer time per edge; (7) link capacity
-    tau = _transfers(m, problem, g, en, X, together)
-    _link_rows(m, problem, g, en, X, together, max_utilization)
+    pools_at = by_stage(together, S)
+    tau = _transfers(m, problem, g, en, X, pools_at)
+    _link_rows(m, problem, g, en, X, pools_at, max_utilization)
     # (2) precedence and end-to-end target, one clock per latency target
     clocks: list[tuple[str, float | None]] = []
     if objective == "makespan":
