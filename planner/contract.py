@@ -76,14 +76,15 @@ def _llm_pool(pool_id: str, option: PoolOption, info: PoolInfo, placement: Place
 
 def _own_pool(pool_id: str, kind: str, ch: Choice, st: StageWork, catalog: Catalog) -> Pool:
     """A pool serving one stage alone: a split prefill, an encoder, a search, a tool's workers."""
-    dev = catalog.device(ch.device)
-    slice_kind, fraction, profile = slice_of(dev, ch.share)
+    on_host = ch.device.endswith("/host")
+    dev = catalog.device(ch.device.removesuffix("/host"))
+    slice_kind, fraction, profile = slice_of(dev, 1.0 if on_host or dev.kind == "cpu" else ch.share)
     cores = math.ceil(st.tool_cpu - 1e-9) if kind == "tool" else 0
     role: Literal["prefill", "decode"] | None = None
     if is_llm(st):
         role = "prefill" if st.kind == "prefill" else "decode"
     return Pool(id=pool_id, kind=kind, model=st.spec.model if kind != "tool" else None,  # type: ignore[arg-type]
-                role=role, device=ch.device, devices_per_replica=ch.devices_per_replica,
+                role=role, device=dev.name, host_cpu=on_host, devices_per_replica=ch.devices_per_replica,
                 tensor_parallel=ch.devices_per_replica, slice=slice_kind, slice_fraction=fraction,
                 mig_profile=profile, replicas=ch.replicas, batch=ch.batch, cpu_cores=cores,
                 call_sites=[_site(st)])

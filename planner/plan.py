@@ -133,6 +133,9 @@ class Pool(_Model):
     block_tokens: int | None = Field(default=None, ge=1, description="LLM pools: tokens per KV block")
     prefill_chunk_tokens: int | None = Field(default=None, ge=1, description="unified pools: prompt tokens per step")
     cpu_cores: int = Field(default=0, ge=0, description="whole CPU cores per replica (tool workers; host cores)")
+    host_cpu: bool = Field(default=False, description=(
+        "tool workers on the host CPUs of `device`'s servers, which the fleet rents for other pools (no device "
+        "of their own)"))
     call_sites: list[CallSite] = Field(description="the calls this pool serves")
 
 

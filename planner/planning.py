@@ -9,6 +9,7 @@ Nothing here launches anything: the planner returns a plan (SkyPilot's optimizer
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -103,24 +104,42 @@ def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis, ca
     quarter: a MIG partition, or MPS sharing): the slice costs that fraction of the device's price and
     runs that many times slower, so small encoders and searches need not rent a whole GPU each.
     """
-    out: list[Option] = []
     if stage.kind == "tool":
-        # A tool replica is one worker process holding `cpu` cores of a CPU server for each call's declared
-        # latency; it pays for its share of the server, so small tools do not each rent a whole machine.
-        for name in devices:
-            dev = catalog.device(name)
-            if dev.kind != "cpu" or dev.cores is None:
-                continue
-            latency = max(stage.tool_latency_s, 1e-4)
-            share = min(stage.tool_cpu / dev.cores.value, 1.0)
-            out.append(Option(Candidate(device=name, batch=1, mode="eager", tp=1, latency_s=latency,
-                                        throughput=1.0 / latency, price_per_hour=price_per_hour(dev, basis) * share,
-                                        label=f"{name} worker ({stage.tool_cpu:g} cores)", share=share),
-                              tuple(price_assumptions(dev, basis))))
-        return out
+        return tool_candidates(stage, devices, basis, catalog)
     limit = max_degree or {}
     return [Option(c, notes) for c, notes in _model_candidates(stage.spec, stage.steps, tuple(devices), basis, catalog)
             if c.tp <= limit.get(c.device, c.tp)]   # a tensor-parallel group stays inside one node
+
+
+HOST = "/host"
+"""Suffix of a host type: `l4/host` is the host CPUs of the L4 servers in the fleet."""
+
+
+def tool_candidates(stage: StageWork, devices: list[str], basis: PriceBasis, catalog: Catalog) -> list[Option]:
+    """A tool replica is one worker process holding k = ceil(cpu) whole cores for each call's declared latency.
+
+    On a CPU server of C cores it blocks 1 / floor(C / k) of the server (packing counts cores: two 40-core
+    workers never share a 64-core server) and pays that share. On the host CPUs of a GPU type in the
+    fleet (h cores per device, planner/catalog/servers.yaml) it is free, within the devices rented.
+    """
+    cores = math.ceil(stage.tool_cpu - 1e-9)
+    latency = max(stage.tool_latency_s, 1e-4)
+    out: list[Option] = []
+    for name in devices:
+        dev = catalog.device(name)
+        total = dev.cores.value if dev.kind == "cpu" and dev.cores is not None else server(name).host_cores
+        if total < cores:
+            continue
+        share = 1.0 / math.floor(total / cores)
+        price = price_per_hour(dev, basis) * share if dev.kind == "cpu" else 0.0
+        where = name if dev.kind == "cpu" else name + HOST
+        out.append(Option(Candidate(device=where, batch=1, mode="eager", tp=1, latency_s=latency,
+                                    throughput=1.0 / latency, price_per_hour=price, share=share,
+                                    label=f"{where} worker ({cores} cores)"),
+                          tuple(price_assumptions(dev, basis)) if dev.kind == "cpu" else
+                          (f"tool workers on the host CPUs of {name} servers: {server(name).host_cores} cores per "
+                           "device, assumed (planner/catalog/servers.yaml)",)))
+    return out
 
 
 def _model_candidates(spec: OpSpec, steps: float, devices: tuple[str, ...], basis: PriceBasis,
@@ -234,11 +253,15 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
     default = Link(bandwidth_gb_s=catalog.default("network_gbps").value,
                    latency_s=catalog.default("network_latency_us").value * 1e-6,
                    capacity_gb_s=catalog.default("network_gbps").value)
+    hosts = {c.device: c.device.removesuffix(HOST) for st in problem_stages for c in st.candidates
+             if c.device.endswith(HOST)}
+    host_links = [default.model_copy(update={"a": h, "b": h}) for h in sorted(hosts)]   # workers on two servers
     problem = PlacementProblem(
         stages=problem_stages, edges=[Edge(src=e.src, dst=e.dst, bytes=e.bytes) for e in stages.edges],
         sla=SLA(p95_s=targets.p95_s, p50_s=targets.p50_s), qps=targets.qps,
         inventory=(inventory.counts() or {}) if inventory else {},
-        links=links_for(devices, catalog, inventory), default_link=default, pools=[p for p, _ in pools])
+        links=[*links_for(devices, catalog, inventory), *host_links], default_link=default,
+        pools=[p for p, _ in pools], hosts=hosts)
     return Problem(problem, options, notes, [info for _, info in pools])
 
 
@@ -280,7 +303,7 @@ def _considered(problem: PlacementProblem, placement: Placement, options: SolveO
 def _assumptions(placement: Placement, problem: Problem, catalog: Catalog) -> list[str]:
     """What the chosen plan's numbers rest on: the models, the fitted factors, unsourced figures it used."""
     factors = builtin_factors()
-    kinds = {catalog.device(c.device).kind for c in placement.choices}
+    kinds = {catalog.device(c.device.removesuffix(HOST)).kind for c in placement.choices}
     fitted = [f"{kind} efficiency factors ({(f := factors.for_kind(kind)).fitted_on or 'assumed'}): compute "
               f"{f.compute_eff:.2f} of peak, bandwidth {f.bw_eff:.2f} of peak, launch {f.launch_eager_s * 1e6:.1f} us "
               f"eager / {f.launch_graph_s * 1e6:.2f} us graph, fixed {f.fixed_s * 1e6:.1f} us per op"

@@ -44,6 +44,8 @@ def brute_force(problem: PlacementProblem, options: SolveOptions | None = None,
     for D, name in enumerate(en.devices):
         if name in problem.inventory:
             ok &= rented[D] <= problem.inventory[name]
+    for H, D in en.hosts.items():   # host cores within the rented devices of their carrier
+        ok &= units[H] <= rented[D] + UNIT_TOL
     grp = [s.group[combo[i]] for i, s in enumerate(en.stages)]
     ix = {s.name: i for i, s in enumerate(problem.stages)}
     for b, pool in enumerate(problem.pools):   # a pool option is taken by all of its stages or none

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from plait.planner.placement.graph import Evaluation, StageGraph, longest_path
-from plait.planner.placement.options import Enumeration, whole
+from plait.planner.placement.options import UNIT_TOL, Enumeration, whole
 from plait.planner.placement.problem import Choice, Placement, PlacementProblem, Stats, Transfer
 
 REL_TOL = 1e-7
@@ -23,7 +23,8 @@ def fleet(en: Enumeration, picks: list[int]) -> tuple[float, dict[str, int], dic
         units[en.devices[D]] = units.get(en.devices[D], 0.0) + float(s.units[k])
         if not en.sliced[D]:
             cost += float(s.cost[k])
-    devices = {d: whole(u) for d, u in units.items()}
+    hosts = {en.devices[h] for h in en.hosts}
+    devices = {d: whole(u) for d, u in units.items() if d not in hosts}
     for D, d in enumerate(en.devices):
         if en.sliced[D] and d in devices:
             cost += en.price[D] * devices[d]
@@ -71,8 +72,12 @@ def evaluate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: l
     xfer = edge_times(problem, g, en, picks)
     p95, start, crit = longest_path(g, d95, xfer)
     p50, _, _ = longest_path(g, d50, xfer)
-    cost, devices, _ = fleet(en, picks)
+    cost, devices, units = fleet(en, picks)
     bad = link_violations(problem, g, en, picks, util)
+    for host, by in en.hosts.items():
+        used, carrier = units.get(en.devices[host], 0.0), devices.get(en.devices[by], 0)
+        if used > carrier + UNIT_TOL:
+            bad.append(f"uses {used:.3g} {en.devices[by]} devices' worth of host cores; {carrier} are rented")
     if problem.sla.p95_s is not None and p95 > problem.sla.p95_s * (1 + REL_TOL):
         bad.append(f"p95 {p95 * 1e3:.3f} ms exceeds the SLA's {problem.sla.p95_s * 1e3:.3f} ms")
     if problem.sla.p50_s is not None and p50 > problem.sla.p50_s * (1 + REL_TOL):

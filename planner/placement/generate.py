@@ -96,7 +96,8 @@ def random_shared_problem(seed: int, n_stages: int | None = None) -> PlacementPr
 
 def random_pooled_problem(seed: int) -> PlacementProblem:
     """random_problem plus pool options (one serving one stage, or two: a unified replica, a shared pool),
-    same-type links (two pools of one type move data) and links narrow enough that capacity binds."""
+    same-type links (two pools of one type move data), links narrow enough that capacity binds, and
+    workers on the host CPUs of gpu-a servers (free, within the gpu-a devices rented)."""
     base = random_problem(50_000 + seed, n_stages=random.Random(seed).randint(2, 4))
     rng = random.Random(90_000 + seed)
     names = [s.name for s in base.stages]
@@ -116,7 +117,16 @@ def random_pooled_problem(seed: int) -> PlacementProblem:
     if rng.random() < 0.5:
         bw = rng.choice([2.0, 20.0])
         links.append(Link(a="gpu-a", b="cpu", bandwidth_gb_s=bw, capacity_gb_s=bw))
-    return base.model_copy(update={"pools": pools, "links": links})
+    stages = []
+    for st in base.stages:   # some stages may also run on the host CPUs of gpu-a servers, for free
+        if rng.random() < 0.5:
+            took = rng.uniform(0.01, 0.2)
+            host = Candidate(device="gpu-a/host", share=rng.choice([0.25, 0.5, 1.0]), latency_s=took,
+                             throughput=1.0 / took, price_per_hour=0.0, label="host worker")
+            st = st.model_copy(update={"candidates": [*st.candidates, host]})
+        stages.append(st)
+    return base.model_copy(update={"pools": pools, "links": links, "stages": stages,
+                                   "hosts": {"gpu-a/host": "gpu-a"}})
 
 
 def _llm_candidates(rng: random.Random, kind: str, work: float, devices: list[tuple[str, float, float, float]],

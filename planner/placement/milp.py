@@ -33,6 +33,8 @@ Constraints
     (5) per-stage caps remove candidates before enumeration (options.py)
     (6) x_ik = x_jl  for the pairs k, l of one pool option serving stages i and j (taken together;
         C_e = the x of i's pool options that also serve j: then e moves nothing)
+    (8) host cores: sum of u_ik over pairs on host type H <= the devices of the type D carrying it
+        (N_D, or sum u_ik x_ik over D's pairs when D has no slices); host pairs cost nothing
     (7) link capacity (links with capacity_gb_s), per direction of each pair of device types (a, b):
         an edge whose rate r_e alone exceeds util x cap(a, b) gets X_ia + X_jb - C_e <= 1; where the edges that could use
         the link exceed it together, w_e >= X_ia + X_jb - 1 - C_e and sum_e r_e w_e <= util x cap(a, b)
@@ -285,7 +287,27 @@ def build(problem: PlacementProblem, g: StageGraph, en: Enumeration,
                 m.row([*cols, n], [*up, -1.0], -INF, 0.0)
         elif cap is not None:
             m.row(cols_of[D], vals_of[D], -INF, float(cap))
+    _host_rows(m, en, S)
     return m
+
+
+def _host_rows(m: Model, en: Enumeration, S: int) -> None:
+    """(8) host cores: the units on a host type stay within the devices of the type carrying it,
+    sum_ik u_ik x_ik [D_ik = H] <= N_D (sliced D) or sum_ik u_ik x_ik [D_ik = D] (D without slices)."""
+    for H, D in en.hosts.items():
+        cols: list[int] = []
+        vals: list[float] = []
+        for i in range(S):
+            so = en.stages[i]
+            for k in np.flatnonzero((so.device == H) | ((so.device == D) & (D not in m.n_col))).tolist():
+                cols.append(m.x_off[i] + k)
+                vals.append(float(so.units[k]) * (1.0 if int(so.device[k]) == H else -1.0))
+        if not any(v > 0 for v in vals):
+            continue
+        if D in m.n_col:
+            cols.append(m.n_col[D])
+            vals.append(-1.0)
+        m.row(cols, vals, -INF, 0.0)
 
 
 @dataclass

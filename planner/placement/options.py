@@ -29,7 +29,7 @@ Ties go to the earlier pair in (cost, d95, d50, index) order, so no two pairs re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -85,6 +85,7 @@ class Enumeration:
     enumerated: int
     sliced: list[bool]
     price: list[float]
+    hosts: dict[int, int] = field(default_factory=dict)   # host type -> the device type carrying it
 
     @property
     def kept(self) -> int:
@@ -217,6 +218,9 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
     share = np.array([c.share for c in cands], dtype=float)
     dev = np.array([dev_ix[c.device] for c in cands], dtype=np.int64)
     sliced_l, price_l = device_prices(problem, rows, dev, len(devices), price, tp, share)
+    hosts = {dev_ix[h]: dev_ix[d] for h, d in problem.hosts.items() if h in dev_ix and d in dev_ix}
+    for h in hosts:   # host cores are paid with their servers: no bill, no whole devices of their own
+        sliced_l[h], price_l[h] = False, 0.0
     sliced, dev_price = np.array(sliced_l, dtype=bool), np.array(price_l, dtype=float)
     lam = problem.qps * visits
     r0 = min_replicas(lam, mu, opts.max_utilization)
@@ -228,7 +232,10 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
     r, (w95, w50) = wait_quantiles_table(lam, mu, r0, extra, (opts.stage_quantile, 0.5))
     steps = extra + 1
     use50 = problem.sla.p50_s is not None
-    limited = np.array([d in problem.inventory for d in devices], dtype=bool)
+    # host types have a capacity (their carriers' devices): pruned like limited types; a carrier's pairs
+    # are never dropped (fewer of its devices could leave host workers without cores)
+    limited = np.array([d in problem.inventory or d in problem.hosts for d in devices], dtype=bool)
+    carrier = np.array([d in problem.hosts.values() for d in devices], dtype=bool)
     # one row per pair; a stage that is never visited needs one replica, no more
     live = np.ones((n, steps), dtype=bool)
     live[lam <= 0, 1:] = False
@@ -267,13 +274,13 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
     bounds = np.searchsorted(P_stage[order], np.arange(S + 1))
     per_stage = [P.take(order[bounds[i]:bounds[i + 1]]) for i in range(S)]
     if opts.prune and (use50 or limited.any()):
-        per_stage = [s.take(_pareto(s, limited, sliced, m, use50))
+        per_stage = [s.take(np.union1d(_pareto(s, limited, sliced, m, use50), np.flatnonzero(carrier[s.device])))
                      for s, m in zip(per_stage, margins, strict=True)]
     pooled = pool_pairs(problem, dev_ix)
     per_stage = [_concat(s, p) for s, p in zip(per_stage, pooled, strict=True)]
     enumerated += sum(len(p) for p in pooled)
     return Enumeration(devices, per_stage, sum(len(k) for k in ok) + len(problem.pools), enumerated,
-                       sliced_l, price_l)
+                       sliced_l, price_l, hosts)
 
 
 def _prefix_min_before(v: FloatArray, grp: IntArray) -> FloatArray:

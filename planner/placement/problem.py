@@ -142,6 +142,10 @@ class PlacementProblem(_Model):
     links: list[Link] = Field(default_factory=list, description="per pair of device types; first match wins")
     default_link: Link = Link()
     pools: list[PoolOption] = Field(default_factory=list, description="linked options serving several stages")
+    hosts: dict[str, str] = Field(default_factory=dict, description=(
+        "host type -> the device type whose servers carry it: candidates on a host type run on the host CPUs "
+        "of devices the fleet rents anyway (share = cores / host cores per device, price 0); its units stay "
+        "within the devices of the carrier type"))
 
     @model_validator(mode="after")
     def _names(self) -> PlacementProblem:

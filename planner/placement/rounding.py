@@ -34,6 +34,7 @@ def round_lp(problem: PlacementProblem, g: StageGraph, en: Enumeration, x_off: l
     ev = evaluate(problem, g, en, picks)
     if not ev.feasible:
         return None
+    first = list(picks)
     so = en.stages
     dev = [en.devices[int(so[i].device[k])] for i, k in enumerate(picks)]
     d95 = [float(so[i].d95[k]) for i, k in enumerate(picks)]
@@ -65,6 +66,8 @@ def round_lp(problem: PlacementProblem, g: StageGraph, en: Enumeration, x_off: l
                 continue
             picks[i], dev[i], d95, d50, xfer, units = k, nd, t_d95, t_d50, t_x, t_units
             break
+    if en.hosts and not evaluate(problem, g, en, picks).feasible:
+        return first   # a move took host cores from servers no longer rented (_ok checks paths, inventory only)
     return picks
 
 
