@@ -17,7 +17,7 @@ from plait.planner.grouping import StageGraph, StageWork
 from plait.planner.placement import Choice, Placement, PoolOption
 from plait.planner.plan import CallSite, Pool
 from plait.planner.pooling import PoolInfo, is_llm
-from plait.planner.runtime import slice_of
+from plait.planner.runtime import server, slice_of
 from plait.planner.serving import BLOCK_TOKENS
 
 KINDS = {"prefill": "llm", "decode": "llm", "encode": "encoder", "vocode": "encoder", "search": "search",
@@ -66,7 +66,7 @@ def _llm_pool(pool_id: str, option: PoolOption, info: PoolInfo, placement: Place
               by_name: dict[str, StageWork], catalog: Catalog) -> Pool:
     sites = [_site(by_name[m.stage]) for m in option.members]
     return Pool(id=pool_id, kind="llm", model=info.model, role=info.role,  # type: ignore[arg-type]
-                device=option.device, devices_per_replica=option.tp, tensor_parallel=option.tp,
+                device=option.device, runtime=server(option.device).runtime, devices_per_replica=option.tp, tensor_parallel=option.tp,
                 replicas=option.replicas, batch=1, max_sequences=info.slots,
                 expected_sequences=info.batch if info.role != "prefill" else None,
                 kv_blocks=info.kv_blocks if info.role != "prefill" else None,
@@ -84,7 +84,7 @@ def _own_pool(pool_id: str, kind: str, ch: Choice, st: StageWork, catalog: Catal
     if is_llm(st):
         role = "prefill" if st.kind == "prefill" else "decode"
     return Pool(id=pool_id, kind=kind, model=st.spec.model if kind != "tool" else None,  # type: ignore[arg-type]
-                role=role, device=dev.name, host_cpu=on_host, devices_per_replica=ch.devices_per_replica,
+                role=role, device=dev.name, host_cpu=on_host, runtime="cpu" if on_host else server(dev.name).runtime, devices_per_replica=ch.devices_per_replica,
                 tensor_parallel=ch.devices_per_replica, slice=slice_kind, slice_fraction=fraction,
                 mig_profile=profile, replicas=ch.replicas, batch=ch.batch, cpu_cores=cores,
                 call_sites=[_site(st)])

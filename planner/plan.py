@@ -132,6 +132,9 @@ class Pool(_Model):
     kv_blocks: int | None = Field(default=None, ge=1, description="LLM pools: KV-cache blocks per replica")
     block_tokens: int | None = Field(default=None, ge=1, description="LLM pools: tokens per KV block")
     prefill_chunk_tokens: int | None = Field(default=None, ge=1, description="unified pools: prompt tokens per step")
+    runtime: Literal["cuda", "rocm", "cpu", "remote"] = Field(default="cuda", description=(
+        "what runs the replicas: plait's engine on cuda, rocm or cpu; remote: another engine only (e.g. vLLM on "
+        "Gaudi), which `plait plan --runnable-only` avoids"))
     cpu_cores: int = Field(default=0, ge=0, description="whole CPU cores per replica (tool workers; host cores)")
     host_cpu: bool = Field(default=False, description=(
         "tool workers on the host CPUs of `device`'s servers, which the fleet rents for other pools (no device "
@@ -153,6 +156,8 @@ class Plan(_Model):
     price_basis: str = Field(description="cloud ($/hour on demand) or tco (capex over 4 years + power)")
     stages: list[StageChoice]
     pools: list[Pool] = Field(default_factory=list, description="the pool contract: what runs, per pool")
+    decisions: list[str] = Field(default_factory=list, description=(
+        "why the LLM pools are unified or split: the cheapest plan of the other kind, solved, in words"))
     fleet: dict[str, int] = Field(description="device type -> devices")
     cost_per_hour: float
     cost_per_million_requests: float

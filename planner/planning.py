@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr
 from xdsl.ir import Operation
@@ -22,6 +22,7 @@ from plait.ir.module import context
 from plait.planner.catalog import Catalog, load_catalog
 from plait.planner.contract import plan_pools
 from plait.planner.costmodel import PriceBasis, price_assumptions, price_per_hour
+from plait.planner.explain import serving_decision
 from plait.planner.factors import builtin_factors
 from plait.planner.grouping import StageGraph, StageWork, extract_stages
 from plait.planner.inventory import Inventory
@@ -48,7 +49,7 @@ from plait.planner.plan import (
 )
 from plait.planner.plan import Candidate as ConsideredRow
 from plait.planner.pooling import Caps, PoolInfo, is_llm, pool_options
-from plait.planner.runtime import server
+from plait.planner.runtime import runnable, server
 from plait.planner.stage import candidates as cost_candidates
 from plait.planner.workload import OpSpec
 from plait.sdk.graph import AgentGraph
@@ -74,6 +75,7 @@ class Targets:
     p50_s: float | None = None
     ttft_s: float | None = None
     tpot_s: float | None = None
+    runnable_only: bool = False     # only device types plait's own engine runs on (not remote-only ones)
 
 
 def _devices(catalog: Catalog, inventory: Inventory | None) -> list[str]:
@@ -226,7 +228,7 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
     """The placement problem for `stages`, with each candidate's device share and the assumptions used."""
     if inventory is not None:
         catalog = inventory.apply(catalog)      # nodes' scale-up links replace the catalog's figures
-    devices = _devices(catalog, inventory)
+    devices = [d for d in _devices(catalog, inventory) if runnable(d) or not targets.runnable_only]
     max_degree = {d: n for d in devices if inventory is not None and (n := inventory.max_degree(d)) is not None}
     notes = list(stages.assumptions)
     pools = pool_options(stages, targets.qps, Caps(targets.ttft_s, targets.tpot_s), devices, basis, catalog,
@@ -386,6 +388,7 @@ def plan_module(module: ModuleOp, *, agent: str, source: str, targets: Targets, 
                   for p in frontier(problem.placement, sla_sweep(targets.p95_s, sweep_points), options, progress)]
     plan = to_plan(placement, problem, stages, agent=agent, source=source, catalog=catalog, basis=basis,
                    targets=targets, baselines=baselines, points=points, options=options)
+    plan = plan.model_copy(update={"decisions": serving_decision(problem.placement, placement, options)})
     return plan, stages, placement
 
 
@@ -421,7 +424,7 @@ def targets_of(graph: AgentGraph) -> Targets:
 
 def plan_agent(graph: AgentGraph, *, source: str, inventory: Inventory | None = None,
                price_basis: PriceBasis = "cloud", sweep_points: int = 9, catalog: Catalog | None = None,
-               options: SolveOptions | None = None,
+               options: SolveOptions | None = None, runnable_only: bool = False,
                progress: Callable[[int, int, float], None] | None = None) -> PlanResult:
     """Compile `graph` to the ops stage, plan it, and place the module (every op in a pool, xfer at borders)."""
     from plait.ir.module import print_module, verify_module
@@ -430,7 +433,8 @@ def plan_agent(graph: AgentGraph, *, source: str, inventory: Inventory | None = 
 
     cat = catalog or load_catalog()
     module = compile_graph(graph, "ops")
-    plan, stages, placement = plan_module(module, agent=graph.name, source=source, targets=targets_of(graph),
+    targets = replace(targets_of(graph), runnable_only=runnable_only)
+    plan, stages, placement = plan_module(module, agent=graph.name, source=source, targets=targets,
                                           basis=price_basis, catalog=cat, inventory=inventory,
                                           sweep_points=sweep_points, options=options, progress=progress)
     ignored = [f"sub-agent '{g.name}' declares its own SLA ({g.sla}); plait plans the top-level agent's SLA only"

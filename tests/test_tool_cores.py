@@ -6,6 +6,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from plait.planner.catalog import load_catalog
 from plait.planner.inventory import Inventory
 from plait.planner.plan import Plan
@@ -48,3 +50,22 @@ def test_a_one_core_tool_runs_on_the_host_cpus_of_the_gpu_servers(tmp_path: Path
     (tool,) = [p for p in result.pools if p.kind == "tool"]
     assert tool.host_cpu and tool.cpu_cores == 1 and tool.device in result.fleet
     assert tool.replicas * tool.cpu_cores <= result.fleet[tool.device] * server(tool.device).host_cores
+
+
+@pytest.mark.parametrize("runnable_only", [False, True])
+def test_runnable_only_keeps_to_devices_plaits_engine_runs_on(tmp_path: Path, runnable_only: bool) -> None:
+    """Gaudi 3 runs only through another engine (remote): cheapest here, and avoided with --runnable-only. Each
+    pool names its runtime, and the report says why the LLM pool is unified or split."""
+    path = tmp_path / "agent.py"
+    path.write_text(textwrap.dedent('''
+        import plait
+
+        @plait.agent(sla=plait.SLA(p95_ms=5000), qps=3)
+        def run(q: str) -> str:
+            return plait.llm("llama-3.1-8b", prompt=q, max_tokens=300, prompt_tokens=800, output_tokens=200)
+    '''))
+    result = plan_agent(trace(load_agent(f"{path}:run")), source="agent", sweep_points=0, runnable_only=runnable_only,
+                        inventory=Inventory(devices={"gaudi3": 8, "h100-sxm": 8})).plan
+    runtimes = {p.device: p.runtime for p in result.pools}
+    assert runtimes == ({"h100-sxm": "cuda"} if runnable_only else {"gaudi3": "remote"})
+    assert result.decisions and "cheaper than the cheapest split plan" in result.decisions[0]

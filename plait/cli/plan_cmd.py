@@ -41,6 +41,9 @@ def plan(
     price: Annotated[Literal["cloud", "tco"], typer.Option(
         "--price", help="cloud: on-demand $/hour; tco: capex over 4 years at 8% plus power at TDP.")] = "cloud",
     sweep: Annotated[int, typer.Option("--sweep", help="SLA targets in the TCO-versus-SLA frontier (0: none).")] = 9,
+    runnable_only: Annotated[bool, typer.Option(
+        "--runnable-only", help="Only device types plait's own engine runs on (cuda, rocm, cpu; not remote-only "
+                                "ones such as Gaudi through vLLM).")] = False,
     verify: Annotated[bool, typer.Option(
         "--verify/--no-verify", help="Parse and verify placed.mlir with upstream MLIR (if installed).")] = True,
 ) -> None:
@@ -71,7 +74,7 @@ def plan(
 
         try:
             result = plan_agent(graph, source=target, inventory=fleet, price_basis=price, catalog=catalog,
-                                sweep_points=sweep, progress=tick)
+                                sweep_points=sweep, progress=tick, runnable_only=runnable_only)
         finally:
             if progress.live.is_started:
                 progress.stop()
@@ -83,4 +86,6 @@ def plan(
         written = write_report(result.plan, out)
         (out / "placed.mlir").write_text(result.placed_text)
     Console().print(plan_table(result.plan))
+    for line in result.plan.decisions:
+        typer.echo(line)
     typer.echo(f"wrote {written['plan']}, {out / 'placed.mlir'}, {written['markdown']}, {written['html']}")
