@@ -28,7 +28,7 @@ from plait.planner.placement.queueing import min_replicas, wait_quantile
 from plait.planner.serving import CHUNK_TOKENS, Call, Engine, Load, engine, fewest_replicas, serve
 from plait.sdk.models import MODELS
 
-EXTRA_REPLICAS = 2
+EXTRA_REPLICAS = 1
 """Replica counts tried above the fewest that are stable and meet the caps (more cut the step time)."""
 DEGREES = (1, 2, 4, 8)
 MAX_SEARCH = 256

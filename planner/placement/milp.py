@@ -107,6 +107,25 @@ def pool_columns(en: Enumeration, x_off: list[int]) -> dict[int, list[tuple[int,
     return out
 
 
+class OnType:
+    """X_iD as one column: x_ik itself when one pair of stage i is on D, else y_iD = sum of them (a
+    continuous column with its defining row, made on first use), so rows that name X_iD for many (i, D)
+    stay short."""
+
+    def __init__(self, m: Model, X: list[dict[int, list[int]]]):
+        self.m, self.X = m, X
+        self.y: dict[tuple[int, int], int] = {}
+
+    def __call__(self, i: int, D: int) -> list[int]:
+        cols = self.X[i][D]
+        if len(cols) <= 1:
+            return cols
+        if (i, D) not in self.y:
+            self.y[i, D] = y = self.m.col(0.0, 0.0, 1.0)
+            self.m.row([y, *cols], [1.0] + [-1.0] * len(cols), 0.0, 0.0)
+        return [self.y[i, D]]
+
+
 def by_stage(together: dict[int, list[tuple[int, int]]], n: int) -> list[dict[int, int]]:
     """Per stage: pool option b -> its x column there."""
     out: list[dict[int, int]] = [{} for _ in range(n)]
@@ -122,8 +141,9 @@ def colocated(pools: list[dict[int, int]], i: int, j: int) -> list[int]:
 
 
 def _transfers(m: Model, problem: PlacementProblem, g: StageGraph, en: Enumeration,
-               X: list[dict[int, list[int]]], together: list[dict[int, int]]) -> list[int | None]:
+               on: OnType, together: list[dict[int, int]]) -> list[int | None]:
     """tau_e columns with rows (3): the transfer time of each edge, 0 when both ends share one pool."""
+    X = on.X
     tau: list[int | None] = []
     for e, (i, j) in enumerate(g.edges):
         Ti, Tj = sorted(X[i]), sorted(X[j])
@@ -153,21 +173,22 @@ def _transfers(m: Model, problem: PlacementProblem, g: StageGraph, en: Enumerati
             cols, vals = [te], [1.0]
             for b in Tj:
                 if T[a, b] > 0:
-                    cols += X[j][b]
-                    vals += [-T[a, b]] * len(X[j][b])
-            cols += X[i][a] + C
-            vals += [-big] * len(X[i][a]) + [big] * len(C)
+                    cols += on(j, b)
+                    vals += [-T[a, b]] * len(on(j, b))
+            cols += on(i, a) + C
+            vals += [-big] * len(on(i, a)) + [big] * len(C)
             m.row(cols, vals, -big, INF)
     return tau
 
 
 def _link_rows(m: Model, problem: PlacementProblem, g: StageGraph, en: Enumeration,
-               X: list[dict[int, list[int]]], together: list[dict[int, int]], util: float) -> None:
+               on: OnType, together: list[dict[int, int]], util: float) -> None:
     """(7) Link capacity, per direction of each pair of device types (a, b), a == b included: the bytes/s
     of the edges whose ends sit on a and b in different pools stay within util x bandwidth. An edge alone
     over it forbids that pair of types (unless one pool serves both ends); the sum gets a row with
     w_e >= X_ia + X_jb - 1 - C_e only where all the edges that could use the link together exceed it."""
     users: dict[tuple[int, int], list[tuple[int, list[int]]]] = {}
+    X = on.X
     for e, (i, j) in enumerate(g.edges):
         if g.rate(problem, e) <= 0:
             continue
@@ -176,7 +197,7 @@ def _link_rows(m: Model, problem: PlacementProblem, g: StageGraph, en: Enumerati
             for b in X[j]:
                 if g.capacity(problem, en.devices[a], en.devices[b]) == INF:
                     continue
-                pair = X[i][a] + X[j][b]
+                pair = on(i, a) + on(j, b)
                 if g.link_over(problem, e, en.devices[a], en.devices[b], util):
                     m.row(pair + C, [1.0] * len(pair) + [-1.0] * len(C), -INF, 1.0)
                 else:
@@ -189,7 +210,7 @@ def _link_rows(m: Model, problem: PlacementProblem, g: StageGraph, en: Enumerati
         for e, C in edges:
             i, j = g.edges[e]
             w = m.col(0.0, 0.0, INF)
-            pair = X[i][a] + X[j][b]
+            pair = on(i, a) + on(j, b)
             m.row([w, *pair, *C], [1.0] + [-1.0] * len(pair) + [1.0] * len(C), -1.0, INF)
             w_cols.append(w)
             rates.append(g.rate(problem, e))
@@ -221,8 +242,9 @@ def build(problem: PlacementProblem, g: StageGraph, en: Enumeration,
             m.row([members[0][1], c], [1.0, -1.0], 0.0, 0.0)
     # (3) transfer time per edge; (7) link capacity
     pools_at = by_stage(together, S)
-    tau = _transfers(m, problem, g, en, X, pools_at)
-    _link_rows(m, problem, g, en, X, pools_at, max_utilization)
+    per_type = OnType(m, X)
+    tau = _transfers(m, problem, g, en, per_type, pools_at)
+    _link_rows(m, problem, g, en, per_type, pools_at, max_utilization)
     # (2) precedence and end-to-end target, one clock per latency target
     clocks: list[tuple[str, float | None]] = []
     if objective == "makespan":
