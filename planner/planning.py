@@ -38,7 +38,7 @@ from plait.planner.placement import (
     Stage,
     solve,
 )
-from plait.planner.placement.sweep import frontier, homogeneous_baselines
+from plait.planner.placement.sweep import covered, frontier, homogeneous_baselines
 from plait.planner.plan import (
     Baseline,
     FrontierPoint,
@@ -363,10 +363,11 @@ def _baselines(problem: PlacementProblem, stages: StageGraph, options: SolveOpti
     kind = {s.name: s.kind for s in stages.stages}
     out = []
     for b in homogeneous_baselines(problem, options):
-        covered = [st.name for st in problem.stages if any(c.device == b.device for c in st.candidates)]
-        if all(kind[name] == "tool" for name in covered):
+        on_type = covered(problem, b.device)
+        covered_ = [st.name for st in problem.stages if st.name in on_type]
+        if all(kind[name] == "tool" for name in covered_):
             continue   # a type that runs only tools would just be the mixed plan again
-        kept = [st.name for st in problem.stages if st.name not in covered and kind[st.name] != "tool"]
+        kept = [st.name for st in problem.stages if st.name not in on_type and kind[st.name] != "tool"]
         note = f"cannot run {', '.join(kept)}: kept on their own devices" if kept else ""
         out.append(Baseline(device=b.device, feasible=b.feasible, cost_per_hour=b.cost_per_hour, p95_s=b.p95_s,
                             reason=b.reason if not b.feasible else note))
