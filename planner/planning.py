@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr
 from xdsl.ir import Operation
 
@@ -285,11 +286,13 @@ def _considered(problem: PlacementProblem, placement: Placement, options: SolveO
                                   mode=ch.mode, devices_per_replica=ch.devices_per_replica,
                                   latency_p95_s=ch.latency_p95_s, cost_per_hour=ch.cost_per_hour, chosen=True))
         best: dict[str, int] = {}
-        for k in range(len(so)):
+        price = np.array([problem.pools[b].price_per_hour if b >= 0 else c for b, c in zip(so.group, so.cost,
+                                                                                         strict=True)])
+        for k in range(len(so)):   # a pool option at its whole price (a shared pool's cost sits on one stage)
             device = en.devices[int(so.device[k])]
-            if device != ch.device and so.d95[k] <= bound and (device not in best or so.cost[k] < so.cost[best[device]]):
+            if device != ch.device and so.d95[k] <= bound and (device not in best or price[k] < price[best[device]]):
                 best[device] = k
-        for device, k in sorted(best.items(), key=lambda kv: so.cost[kv[1]])[:per_stage - 1]:
+        for device, k in sorted(best.items(), key=lambda kv: price[kv[1]])[:per_stage - 1]:
             if (b := int(so.group[k])) >= 0:
                 pool = problem.pools[b]
                 batch, mode, tp, cost = pool.batch, "graph", pool.tp, pool.price_per_hour
