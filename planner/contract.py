@@ -16,7 +16,7 @@ from plait.planner.catalog import Catalog
 from plait.planner.grouping import StageGraph, StageWork
 from plait.planner.placement import Choice, Placement, PoolOption
 from plait.planner.plan import CallSite, Pool
-from plait.planner.pooling import PoolInfo, is_llm
+from plait.planner.pooling import PoolInfo
 from plait.planner.runtime import server, slice_of
 from plait.planner.serving import BLOCK_TOKENS
 
@@ -81,7 +81,7 @@ def _own_pool(pool_id: str, kind: str, ch: Choice, st: StageWork, catalog: Catal
     slice_kind, fraction, profile = slice_of(dev, 1.0 if on_host or dev.kind == "cpu" else ch.share)
     cores = math.ceil(st.tool_cpu - 1e-9) if kind == "tool" else 0
     role: Literal["prefill", "decode"] | None = None
-    if is_llm(st):
+    if st.kind in ("prefill", "decode"):   # a split side (speech decoders too: their own engine, batched)
         role = "prefill" if st.kind == "prefill" else "decode"
     return Pool(id=pool_id, kind=kind, model=st.spec.model if kind != "tool" else None,  # type: ignore[arg-type]
                 role=role, device=dev.name, host_cpu=on_host, runtime="cpu" if on_host else server(dev.name).runtime, devices_per_replica=ch.devices_per_replica,

@@ -181,3 +181,14 @@ def test_link_capacity_makes_a_heavy_transfer_infeasible(capacity: float | None)
     else:
         with pytest.raises(InfeasiblePlacement, match=r"capacity \(heaviest edge: prefill -> decode, 260 GB/s\)"):
             solve(problem)
+
+
+def test_split_pools_name_their_peer_and_every_pool_its_runtime() -> None:
+    """examples/voice.py: the speech decoders run split, each side naming the other; runtimes from servers.yaml."""
+    plan = plan_agent(trace(load_agent("examples/voice.py:assistant")), source="voice", sweep_points=0).plan
+    by_id = {p.id: p for p in plan.pools}
+    split = [p for p in plan.pools if p.role in ("prefill", "decode")]
+    assert split
+    for p in split:
+        assert p.peer in by_id and by_id[p.peer].role == ("decode" if p.role == "prefill" else "prefill")
+    assert {p.runtime for p in plan.pools} <= {"cuda", "rocm", "cpu"}
