@@ -51,8 +51,8 @@ def plan_pools(placement: Placement, options: list[PoolOption], infos: list[Pool
         if ch.pool_option is not None:
             if ch.pool_option not in of_option:
                 b = ch.pool_option
-                of_option[b] = new_id("llm", infos[b].model)
-                pools.append(_llm_pool(of_option[b], options[b], infos[b], placement, by_name, catalog))
+                of_option[b] = new_id(infos[b].kind, infos[b].model)
+                pools.append(_option_pool(of_option[b], options[b], infos[b], by_name))
             of_stage[ch.stage] = of_option[ch.pool_option]
             continue
         kind = KINDS[st.kind]
@@ -62,16 +62,21 @@ def plan_pools(placement: Placement, options: list[PoolOption], infos: list[Pool
     return _pair(pools, of_stage, stages), of_stage
 
 
-def _llm_pool(pool_id: str, option: PoolOption, info: PoolInfo, placement: Placement,
-              by_name: dict[str, StageWork], catalog: Catalog) -> Pool:
+def _option_pool(pool_id: str, option: PoolOption, info: PoolInfo, by_name: dict[str, StageWork]) -> Pool:
+    """The pool of a pool option the solver took: an LLM pool (unified, split side, shared), or an encoder
+    or index shared by call sites."""
     sites = [_site(by_name[m.stage]) for m in option.members]
-    return Pool(id=pool_id, kind="llm", model=info.model, role=info.role,  # type: ignore[arg-type]
-                device=option.device, runtime=server(option.device).runtime, devices_per_replica=option.tp, tensor_parallel=option.tp,
+    dev = option.device
+    if info.kind != "llm":
+        return Pool(id=pool_id, kind=info.kind, model=info.model, device=dev,  # type: ignore[arg-type]
+                    runtime=server(dev).runtime, devices_per_replica=option.tp, tensor_parallel=option.tp,
+                    replicas=option.replicas, batch=option.batch, call_sites=sites)
+    kv = info.role != "prefill"
+    return Pool(id=pool_id, kind="llm", model=info.model, role=info.role, device=dev,  # type: ignore[arg-type]
+                runtime=server(dev).runtime, devices_per_replica=option.tp, tensor_parallel=option.tp,
                 replicas=option.replicas, batch=1, max_sequences=info.slots,
-                expected_sequences=info.batch if info.role != "prefill" else None,
-                kv_blocks=info.kv_blocks if info.role != "prefill" else None,
-                block_tokens=BLOCK_TOKENS if info.role != "prefill" else None,
-                prefill_chunk_tokens=info.chunk, call_sites=sites)
+                expected_sequences=info.batch if kv else None, kv_blocks=info.kv_blocks if kv else None,
+                block_tokens=BLOCK_TOKENS if kv else None, prefill_chunk_tokens=info.chunk, call_sites=sites)
 
 
 def _own_pool(pool_id: str, kind: str, ch: Choice, st: StageWork, catalog: Catalog) -> Pool:

@@ -25,14 +25,15 @@ def _fleet(placement: Placement, problem: PlacementProblem, roles: tuple[str, ..
 
 def serving_decision(problem: PlacementProblem, placement: Placement, options: SolveOptions | None) -> list[str]:
     """One sentence: the chosen kind of LLM pool against the cheapest plan that uses only the other kind."""
-    roles = {problem.pools[c.pool_option].role for c in placement.choices if c.pool_option is not None}
+    roles = {problem.pools[c.pool_option].role for c in placement.choices if c.pool_option is not None} & {
+        "unified", *SPLIT}
     if not roles:
         return []
     chosen = "unified" if "unified" in roles else "split"
     drop = ("unified",) if chosen == "unified" else SPLIT
     other = problem.model_copy(update={"pools": [p for p in problem.pools if p.role not in drop]})
     if chosen == "split":   # unified only: the stages pools serve lose their own candidates
-        served = {m.stage for p in other.pools for m in p.members}
+        served = {m.stage for p in other.pools if p.role == "unified" for m in p.members}
         other = other.model_copy(update={"stages": [s.model_copy(update={"candidates": []}) if s.name in served
                                                     else s for s in other.stages]})
     here = _fleet(placement, problem, ("unified",) if chosen == "unified" else SPLIT)

@@ -51,6 +51,7 @@ from plait.planner.plan import (
 from plait.planner.plan import Candidate as ConsideredRow
 from plait.planner.pooling import Caps, PoolInfo, is_llm, pool_options
 from plait.planner.runtime import runnable, server
+from plait.planner.sharing import shared_options
 from plait.planner.stage import candidates as cost_candidates
 from plait.planner.workload import OpSpec
 from plait.sdk.graph import AgentGraph
@@ -256,6 +257,7 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
     default = Link(bandwidth_gb_s=catalog.default("network_gbps").value,
                    latency_s=catalog.default("network_latency_us").value * 1e-6,
                    capacity_gb_s=catalog.default("network_gbps").value)
+    pools += shared_options(stages, {st.name: st.candidates for st in problem_stages}, targets.qps)
     hosts = {c.device: c.device.removesuffix(HOST) for st in problem_stages for c in st.candidates
              if c.device.endswith(HOST)}
     host_links = [default.model_copy(update={"a": h, "b": h}) for h in sorted(hosts)]   # workers on two servers

@@ -45,6 +45,7 @@ class PoolInfo:
     chunk: int | None
     batch: float
     notes: tuple[str, ...]
+    kind: str = "llm"     # llm, encoder or search (encoders and indexes shared by call sites: sharing.py)
 
 
 @dataclass(frozen=True)

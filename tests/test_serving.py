@@ -192,3 +192,23 @@ def test_split_pools_name_their_peer_and_every_pool_its_runtime() -> None:
     for p in split:
         assert p.peer in by_id and by_id[p.peer].role == ("decode" if p.role == "prefill" else "prefill")
     assert {p.runtime for p in plan.pools} <= {"cuda", "rocm", "cpu"}
+
+
+def test_encoders_and_indexes_share_pools_across_call_sites(tmp_path: Path) -> None:
+    """Two embeds of one model and two searches of one index, on MI300Xs (no slices there): one encoder pool
+    and one index pool serve both calls, two devices instead of four."""
+    path = tmp_path / "two.py"
+    path.write_text(textwrap.dedent('''
+        import plait
+
+        @plait.agent(sla=plait.SLA(p95_ms=2000), qps=5)
+        def run(q: str) -> str:
+            first = plait.retrieve(index="wiki", query=plait.embed(q, model="minilm-l6"), k=4, doc_tokens=100)
+            again = plait.prompt("{q} {d}", q=q, d=first)
+            docs = plait.retrieve(index="wiki", query=plait.embed(again, model="minilm-l6"), k=4, doc_tokens=100)
+            return plait.prompt("{d}", d=docs)
+    '''))
+    plan = plan_agent(trace(load_agent(f"{path}:run")), source="two", sweep_points=0,
+                      inventory=Inventory(devices={"mi300x": 8})).plan
+    assert sorted((p.kind, len({c.loc for c in p.call_sites})) for p in plan.pools) == [("encoder", 2), ("search", 2)]
+    assert plan.fleet == {"mi300x": 2}
