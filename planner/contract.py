@@ -85,6 +85,8 @@ def _own_pool(pool_id: str, kind: str, ch: Choice, st: StageWork, catalog: Catal
     dev = catalog.device(ch.device.removesuffix("/host"))
     slice_kind, fraction, profile = slice_of(dev, 1.0 if on_host or dev.kind == "cpu" else ch.share)
     cores = math.ceil(st.tool_cpu - 1e-9) if kind == "tool" else 0
+    if on_host and kind != "tool":   # an encoder or search on host cores: its share of one device's host cores
+        cores = max(1, round(ch.share * server(dev.name).host_cores))
     role: Literal["prefill", "decode"] | None = None
     if st.kind in ("prefill", "decode"):   # a split side (speech decoders too: their own engine, batched)
         role = "prefill" if st.kind == "prefill" else "decode"

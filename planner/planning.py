@@ -111,8 +111,39 @@ def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis, ca
     if stage.kind == "tool":
         return tool_candidates(stage, devices, basis, catalog)
     limit = max_degree or {}
-    return [Option(c, notes) for c, notes in _model_candidates(stage.spec, stage.steps, tuple(devices), basis, catalog)
-            if c.tp <= limit.get(c.device, c.tp)]   # a tensor-parallel group stays inside one node
+    own = [Option(c, notes) for c, notes in _model_candidates(stage.spec, stage.steps, tuple(devices), basis, catalog)
+           if c.tp <= limit.get(c.device, c.tp)]   # a tensor-parallel group stays inside one node
+    return own + (host_candidates(stage, devices, catalog) if stage.kind in ("encode", "search") else [])
+
+
+HOST_CPU = "genoa-64"
+"""The CPU server whose cores stand in for a GPU server's host cores when costing work on them."""
+
+
+def host_candidates(stage: StageWork, devices: list[str], catalog: Catalog) -> list[Option]:
+    """An encoder or a vector search on the host CPUs of a GPU type in the fleet, free like a tool worker there:
+    the work costed on HOST_CPU's cores and slowed by the cores it holds (all, half or a quarter of one
+    device's host cores, servers.yaml)."""
+    ref = catalog.device(HOST_CPU)
+    if ref.cores is None:
+        return []
+    base = cost_candidates(stage.spec, [HOST_CPU], batches=(1,), modes=("eager",), catalog=catalog,
+                           factors=builtin_factors())
+    if not base:
+        return []
+    out = []
+    for name in devices:
+        h = server(name).host_cores
+        if catalog.device(name).kind != "gpu" or h < 4:
+            continue
+        for share in (1.0, 0.5, 0.25):
+            latency = base[0].latency_s * ref.cores.value / (h * share)
+            out.append(Option(Candidate(device=name + HOST, batch=1, mode="eager", tp=1, latency_s=latency,
+                                        throughput=1.0 / latency, price_per_hour=0.0, share=share,
+                                        label=f"{name} host CPU ({h * share:g} cores)"),
+                              (f"{stage.description} on the host CPUs of {name} servers: costed on {HOST_CPU}'s "
+                               f"cores, {h} host cores per device assumed (planner/catalog/servers.yaml)",)))
+    return out
 
 
 HOST = "/host"

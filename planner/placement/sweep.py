@@ -34,15 +34,20 @@ class FrontierPoint(BaseModel):
 
 def covered(problem: PlacementProblem, device: str) -> set[str]:
     """Stages that can run on `device`: a candidate there, or a pool option there serving them."""
-    return ({st.name for st in problem.stages if any(c.device == device for c in st.candidates)}
+    return ({st.name for st in problem.stages if any(_on(problem, c.device, device) for c in st.candidates)}
             | {m.stage for p in problem.pools if p.device == device for m in p.members})
+
+
+def _on(problem: PlacementProblem, candidate_device: str, device: str) -> bool:
+    """A candidate runs on `device`: on the type itself, or on the host CPUs of its servers."""
+    return candidate_device == device or problem.hosts.get(candidate_device) == device
 
 
 def restrict(problem: PlacementProblem, device: str) -> PlacementProblem:
     """The problem with every stage that can run on `device` limited to its candidates and pool options there
     (the others keep all theirs, and the pool options serving only them)."""
     on_type = covered(problem, device)
-    stages = [st.model_copy(update={"candidates": [c for c in st.candidates if c.device == device]})
+    stages = [st.model_copy(update={"candidates": [c for c in st.candidates if _on(problem, c.device, device)]})
               if st.name in on_type else st for st in problem.stages]
     pools = [p for p in problem.pools
              if p.device == device or not any(m.stage in on_type for m in p.members)]
@@ -52,7 +57,8 @@ def restrict(problem: PlacementProblem, device: str) -> PlacementProblem:
 def homogeneous_baselines(problem: PlacementProblem, options: SolveOptions | None = None) -> list[Baseline]:
     """For each device type, the cheapest fleet that puts every stage it can run on that type."""
     out = []
-    types = {c.device for s in problem.stages for c in s.candidates} | {p.device for p in problem.pools}
+    types = ({c.device for s in problem.stages for c in s.candidates} | {p.device for p in problem.pools}) - set(
+        problem.hosts)
     for device in sorted(types):
         try:
             p = solve(restrict(problem, device), options)
