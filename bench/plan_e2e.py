@@ -96,7 +96,7 @@ def main() -> int:
     ap.add_argument("--blocks", type=int, default=9)
     ap.add_argument("--sla-ms", type=float, default=30000)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--time-limit", type=float, default=1.0, help="HiGHS time limit, s (plait plan's default: 30)")
+    ap.add_argument("--time-limit", type=float, default=10.0, help="HiGHS time limit, s (plait plan's default: 30)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "big_agent.py"

@@ -52,6 +52,7 @@ class StageWork:
     steps: float = 1.0                 # decode: output tokens generated per execution
     tool_latency_s: float = 0.0        # tool: declared latency of one call
     tool_cpu: float = 1.0              # tool: cores one call keeps busy
+    pair: str | None = None            # LLM decode: the prefill stage of the same call (its KV cache's source)
     ops: list[Operation] = field(default_factory=list)
 
 
@@ -131,6 +132,7 @@ class _Walker:
         self.edges: dict[tuple[str, str], float] = {}
         self.assumptions: list[str] = []
         self.counts: dict[str, int] = {}
+        self.made: dict[Operation, str] = {}     # op -> the stage its latest visit made
 
     def _name(self, kind: str, what: str, loc: str) -> str:
         base = f"{kind}:{what}" + (f"@{loc}" if loc else "")
@@ -280,10 +282,13 @@ class _Walker:
                           work_p95=_stretch(op))
         if kind == "decode":
             stage.steps = max(1.0, _num(op, "output_tokens", 1.0))
+            source = op.operands[0].owner if op.operands else None
+            stage.pair = self.made.get(source) if isinstance(source, Operation) else None
         if kind == "tool":
             stage.tool_latency_s = _num(op, "latency_ms", 1.0) / 1e3
             stage.tool_cpu = max(_num(op, "cpu", 1.0), 0.01)
         self.stages[name] = stage
+        self.made[op] = name
         op.attributes.setdefault("stage", StringAttr(name))   # the placed module maps stages to pools
         return stage
 

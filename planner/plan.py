@@ -113,24 +113,33 @@ class Pool(_Model):
 
     id: str = Field(description="unique within the plan, e.g. 'llm-llama-3.1-8b-0'; placed.mlir names it")
     kind: Literal["llm", "encoder", "search", "tool"] = Field(description="the kernel the replicas run")
-    model: str | None = Field(None, description="catalog model (llm, encoder); the index for search; None for tools")
+    model: str | None = Field(default=None, description="catalog model (llm, encoder); the index for search; None for tools")
     role: Literal["unified", "prefill", "decode"] | None = Field(
-        None, description="LLM pools only: unified, or one side of a split pair")
-    peer: str | None = Field(None, description="split pools: the id of the other side (KV cache moves there)")
+        default=None, description="LLM pools only: unified, or one side of a split pair")
+    peer: str | None = Field(default=None, description="split pools: the id of the other side (KV cache moves there)")
     device: str = Field(description="device type from the catalog (a CPU server type for tools)")
-    devices_per_replica: int = Field(1, ge=1, description="whole devices one replica occupies")
-    tensor_parallel: int = Field(1, ge=1, description="tensor-parallel degree (= devices_per_replica for LLMs)")
-    slice: Literal["none", "mig", "mps"] = Field("none", description="how a fraction of a device is realized")
-    slice_fraction: float = Field(1.0, gt=0, le=1, description="fraction of a device a replica holds")
-    mig_profile: str | None = Field(None, description="slice='mig': the MIG profile, e.g. '3g.40gb'")
+    devices_per_replica: int = Field(default=1, ge=1, description="whole devices one replica occupies")
+    tensor_parallel: int = Field(default=1, ge=1, description="tensor-parallel degree (= devices_per_replica for LLMs)")
+    slice: Literal["none", "mig", "mps"] = Field(default="none", description="how a fraction of a device is realized")
+    slice_fraction: float = Field(default=1.0, gt=0, le=1, description="fraction of a device a replica holds")
+    mig_profile: str | None = Field(default=None, description="slice='mig': the MIG profile, e.g. '3g.40gb'")
     replicas: int = Field(ge=1)
-    batch: int = Field(1, ge=1, description="most items one execution batches (encoders, searches, prefill)")
-    max_sequences: int | None = Field(None, ge=1, description="LLM pools: concurrent sequences per replica "
+    batch: int = Field(default=1, ge=1, description="most items one execution batches (encoders, searches, prefill)")
+    max_sequences: int | None = Field(default=None, ge=1, description="LLM pools: concurrent sequences per replica "
                                                              "(bounded by KV memory at the p95 final context)")
-    kv_blocks: int | None = Field(None, ge=1, description="LLM pools: KV-cache blocks per replica")
-    block_tokens: int | None = Field(None, ge=1, description="LLM pools: tokens per KV block")
-    prefill_chunk_tokens: int | None = Field(None, ge=1, description="unified pools: prompt tokens per step")
-    cpu_cores: int = Field(0, ge=0, description="whole CPU cores per replica (tool workers; host cores)")
+    expected_sequences: float | None = Field(default=None, ge=0, description=(
+        "LLM pools: sequences running per replica at the planned rate (rate x time in the engine, Little's law); "
+        "the step time is costed at this batch, not at max_sequences"))
+    kv_blocks: int | None = Field(default=None, ge=1, description="LLM pools: KV-cache blocks per replica")
+    block_tokens: int | None = Field(default=None, ge=1, description="LLM pools: tokens per KV block")
+    prefill_chunk_tokens: int | None = Field(default=None, ge=1, description="unified pools: prompt tokens per step")
+    runtime: Literal["cuda", "rocm", "cpu", "remote"] = Field(default="cuda", description=(
+        "what runs the replicas: plait's engine on cuda, rocm or cpu; remote: another engine only (e.g. vLLM on "
+        "Gaudi), which `plait plan --runnable-only` avoids"))
+    cpu_cores: int = Field(default=0, ge=0, description="whole CPU cores per replica (tool workers; host cores)")
+    host_cpu: bool = Field(default=False, description=(
+        "tool workers on the host CPUs of `device`'s servers, which the fleet rents for other pools (no device "
+        "of their own)"))
     call_sites: list[CallSite] = Field(description="the calls this pool serves")
 
 
@@ -148,6 +157,8 @@ class Plan(_Model):
     price_basis: str = Field(description="cloud ($/hour on demand) or tco (capex over 4 years + power)")
     stages: list[StageChoice]
     pools: list[Pool] = Field(default_factory=list, description="the pool contract: what runs, per pool")
+    decisions: list[str] = Field(default_factory=list, description=(
+        "why the LLM pools are unified or split: the cheapest plan of the other kind, solved, in words"))
     fleet: dict[str, int] = Field(description="device type -> devices")
     cost_per_hour: float
     cost_per_million_requests: float

@@ -8,16 +8,22 @@ Nothing here launches anything: the planner returns a plan (SkyPilot's optimizer
 
 from __future__ import annotations
 
+import hashlib
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
+import numpy as np
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr
 from xdsl.ir import Operation
 
+from plait import __version__
 from plait.ir.dialects.agent import DistAttr
 from plait.ir.module import context
 from plait.planner.catalog import Catalog, load_catalog
+from plait.planner.contract import plan_pools
 from plait.planner.costmodel import PriceBasis, price_assumptions, price_per_hour
+from plait.planner.explain import serving_decision
 from plait.planner.factors import builtin_factors
 from plait.planner.grouping import StageGraph, StageWork, extract_stages
 from plait.planner.inventory import Inventory
@@ -33,7 +39,7 @@ from plait.planner.placement import (
     Stage,
     solve,
 )
-from plait.planner.placement.sweep import frontier, homogeneous_baselines
+from plait.planner.placement.sweep import covered, frontier, homogeneous_baselines
 from plait.planner.plan import (
     Baseline,
     FrontierPoint,
@@ -43,6 +49,9 @@ from plait.planner.plan import (
     StageChoice,
 )
 from plait.planner.plan import Candidate as ConsideredRow
+from plait.planner.pooling import Caps, PoolInfo, is_llm, pool_options
+from plait.planner.runtime import runnable, server
+from plait.planner.sharing import shared_options
 from plait.planner.stage import candidates as cost_candidates
 from plait.planner.workload import OpSpec
 from plait.sdk.graph import AgentGraph
@@ -68,6 +77,7 @@ class Targets:
     p50_s: float | None = None
     ttft_s: float | None = None
     tpot_s: float | None = None
+    runnable_only: bool = False     # only device types plait's own engine runs on (not remote-only ones)
 
 
 def _devices(catalog: Catalog, inventory: Inventory | None) -> list[str]:
@@ -98,24 +108,73 @@ def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis, ca
     quarter: a MIG partition, or MPS sharing): the slice costs that fraction of the device's price and
     runs that many times slower, so small encoders and searches need not rent a whole GPU each.
     """
-    out: list[Option] = []
     if stage.kind == "tool":
-        # A tool replica is one worker process holding `cpu` cores of a CPU server for each call's declared
-        # latency; it pays for its share of the server, so small tools do not each rent a whole machine.
-        for name in devices:
-            dev = catalog.device(name)
-            if dev.kind != "cpu" or dev.cores is None:
-                continue
-            latency = max(stage.tool_latency_s, 1e-4)
-            share = min(stage.tool_cpu / dev.cores.value, 1.0)
-            out.append(Option(Candidate(device=name, batch=1, mode="eager", tp=1, latency_s=latency,
-                                        throughput=1.0 / latency, price_per_hour=price_per_hour(dev, basis) * share,
-                                        label=f"{name} worker ({stage.tool_cpu:g} cores)", share=share),
-                              tuple(price_assumptions(dev, basis))))
-        return out
+        return tool_candidates(stage, devices, basis, catalog)
     limit = max_degree or {}
-    return [Option(c, notes) for c, notes in _model_candidates(stage.spec, stage.steps, tuple(devices), basis, catalog)
-            if c.tp <= limit.get(c.device, c.tp)]   # a tensor-parallel group stays inside one node
+    own = [Option(c, notes) for c, notes in _model_candidates(stage.spec, stage.steps, tuple(devices), basis, catalog)
+           if c.tp <= limit.get(c.device, c.tp)]   # a tensor-parallel group stays inside one node
+    return own + (host_candidates(stage, devices, catalog) if stage.kind in ("encode", "search") else [])
+
+
+HOST_CPU = "genoa-64"
+"""The CPU server whose cores stand in for a GPU server's host cores when costing work on them."""
+
+
+def host_candidates(stage: StageWork, devices: list[str], catalog: Catalog) -> list[Option]:
+    """An encoder or a vector search on the host CPUs of a GPU type in the fleet, free like a tool worker there:
+    the work costed on HOST_CPU's cores and slowed by the cores it holds (all, half or a quarter of one
+    device's host cores, servers.yaml)."""
+    ref = catalog.device(HOST_CPU)
+    if ref.cores is None:
+        return []
+    base = cost_candidates(stage.spec, [HOST_CPU], batches=(1,), modes=("eager",), catalog=catalog,
+                           factors=builtin_factors())
+    if not base:
+        return []
+    out = []
+    for name in devices:
+        h = server(name).host_cores
+        if catalog.device(name).kind != "gpu" or h < 4:
+            continue
+        for share in (1.0, 0.5, 0.25):
+            latency = base[0].latency_s * ref.cores.value / (h * share)
+            out.append(Option(Candidate(device=name + HOST, batch=1, mode="eager", tp=1, latency_s=latency,
+                                        throughput=1.0 / latency, price_per_hour=0.0, share=share,
+                                        label=f"{name} host CPU ({h * share:g} cores)"),
+                              (f"{stage.description} on the host CPUs of {name} servers: costed on {HOST_CPU}'s "
+                               f"cores, {h} host cores per device assumed (planner/catalog/servers.yaml)",)))
+    return out
+
+
+HOST = "/host"
+"""Suffix of a host type: `l4/host` is the host CPUs of the L4 servers in the fleet."""
+
+
+def tool_candidates(stage: StageWork, devices: list[str], basis: PriceBasis, catalog: Catalog) -> list[Option]:
+    """A tool replica is one worker process holding k = ceil(cpu) whole cores for each call's declared latency.
+
+    On a CPU server of C cores it blocks 1 / floor(C / k) of the server (packing counts cores: two 40-core
+    workers never share a 64-core server) and pays that share. On the host CPUs of a GPU type in the
+    fleet (h cores per device, planner/catalog/servers.yaml) it is free, within the devices rented.
+    """
+    cores = math.ceil(stage.tool_cpu - 1e-9)
+    latency = max(stage.tool_latency_s, 1e-4)
+    out: list[Option] = []
+    for name in devices:
+        dev = catalog.device(name)
+        total = dev.cores.value if dev.kind == "cpu" and dev.cores is not None else server(name).host_cores
+        if total < cores:
+            continue
+        share = 1.0 / math.floor(total / cores)
+        price = price_per_hour(dev, basis) * share if dev.kind == "cpu" else 0.0
+        where = name if dev.kind == "cpu" else name + HOST
+        out.append(Option(Candidate(device=where, batch=1, mode="eager", tp=1, latency_s=latency,
+                                    throughput=1.0 / latency, price_per_hour=price, share=share,
+                                    label=f"{where} worker ({cores} cores)"),
+                          tuple(price_assumptions(dev, basis)) if dev.kind == "cpu" else
+                          (f"tool workers on the host CPUs of {name} servers: {server(name).host_cores} cores per "
+                           "device, assumed (planner/catalog/servers.yaml)",)))
+    return out
 
 
 def _model_candidates(spec: OpSpec, steps: float, devices: tuple[str, ...], basis: PriceBasis,
@@ -130,11 +189,11 @@ def _model_candidates(spec: OpSpec, steps: float, devices: tuple[str, ...], basi
     # Graph mode (CUDA graphs) is never slower than eager at the same price in the cost model (eager adds
     # host launch time the device cannot hide), so accelerators are costed in graph mode only; CPUs run eager.
     for c in cost_candidates(spec, list(devices), batches=BATCHES, modes=("graph",), basis=basis,
-                             catalog=catalog, factors=builtin_factors()):
+                             catalog=catalog, factors=builtin_factors(), extra_degrees=3):   # every degree that fits
         latency = c.latency_s * steps          # a decode execution generates `steps` tokens
         dev = catalog.device(c.device)
         for share in (1.0, *SHARES):
-            if share < 1.0 and (dev.kind != "gpu" or c.tp > 1
+            if share < 1.0 and (dev.kind != "gpu" or c.tp > 1 or server(c.device).slice == "none"
                                 or c.footprint_bytes > share * dev.mem_gb.value * 1e9 * usable):
                 continue
             slow = latency / share
@@ -163,6 +222,38 @@ class Problem:
     placement: PlacementProblem
     options: dict[str, list[Option]]
     assumptions: list[str]   # about the stages themselves (index sizes, speech frames, ...)
+    pools: list[PoolInfo] = field(default_factory=list)   # parallel to placement.pools
+
+
+def links_for(devices: list[str], catalog: Catalog, inventory: Inventory | None) -> list[Link]:
+    """The links between pools, every one also a capacity (one shared pipe per pair of types, per direction).
+
+    The inventory's links first (first match wins); two pools of one GPU type: its scale-up link (NVLink)
+    or, without one, PCIe peer to peer; across vendors: staged through host memory (PCIe out, the
+    network, PCIe in, one after the other); any other pair: the network. The network is the catalog's.
+    """
+    net = catalog.default("network_gbps").value
+    net_lat = catalog.default("network_latency_us").value * 1e-6
+    out = [Link(a=ln.between[0], b=ln.between[1], bandwidth_gb_s=ln.bandwidth_gb_s,
+                latency_s=ln.latency_us * 1e-6, capacity_gb_s=ln.bandwidth_gb_s)
+           for ln in (inventory.links if inventory is not None else [])]
+    specs = {d: catalog.device(d) for d in devices}
+    for d, dev in specs.items():
+        if dev.kind == "gpu":
+            up = dev.scaleup_gbps.value if dev.scaleup_gbps is not None and dev.scaleup_gbps.value > 0 else 0.0
+            bw = up or (dev.host_link_gbps.value if dev.host_link_gbps is not None else net)
+            lat = catalog.default("scaleup_latency_us").value * 1e-6 if up else 1e-5
+            out.append(Link(a=d, b=d, bandwidth_gb_s=bw, latency_s=lat, capacity_gb_s=bw))
+        else:
+            out.append(Link(a=d, b=d, bandwidth_gb_s=net, latency_s=net_lat, capacity_gb_s=net))
+    gpus = [d for d, dev in specs.items() if dev.kind == "gpu"]
+    for i, a in enumerate(gpus):
+        for b in gpus[i + 1:]:
+            if specs[a].vendor != specs[b].vendor:
+                host = [x.host_link_gbps.value for x in (specs[a], specs[b]) if x.host_link_gbps is not None]
+                bw = 1.0 / (1.0 / net + sum(1.0 / h for h in host))
+                out.append(Link(a=a, b=b, bandwidth_gb_s=bw, latency_s=net_lat + 2e-5, capacity_gb_s=bw))
+    return out
 
 
 def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, catalog: Catalog,
@@ -170,15 +261,19 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
     """The placement problem for `stages`, with each candidate's device share and the assumptions used."""
     if inventory is not None:
         catalog = inventory.apply(catalog)      # nodes' scale-up links replace the catalog's figures
-    devices = _devices(catalog, inventory)
+    devices = [d for d in _devices(catalog, inventory) if runnable(d) or not targets.runnable_only]
     max_degree = {d: n for d in devices if inventory is not None and (n := inventory.max_degree(d)) is not None}
     notes = list(stages.assumptions)
+    pools = pool_options(stages, targets.qps, Caps(targets.ttft_s, targets.tpot_s), devices, basis, catalog,
+                         max_degree)
+    pooled = {m.stage for p, _ in pools for m in p.members}
     problem_stages = []
     options: dict[str, list[Option]] = {}
     for st in stages.stages:
-        options[st.name] = stage_candidates(st, devices, basis, catalog, max_degree)
+        only_pools = st.kind == "decode" and is_llm(st) and st.name in pooled   # continuous batching
+        options[st.name] = [] if only_pools else stage_candidates(st, devices, basis, catalog, max_degree)
         cands = [o.candidate for o in options[st.name]]
-        if not cands:
+        if not cands and st.name not in pooled:
             from plait.planner.placement import InfeasiblePlacement
 
             where = "the inventory" if inventory is not None and inventory.counts() is not None else "the catalog"
@@ -190,16 +285,20 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
                                     concurrency=max(st.concurrency, 1.0), serial_p95=st.serial_p95,
                                     work_p95=st.work_p95,
                                     candidates=cands, caps=_caps(st, targets)))
-    links = [Link(a=ln.between[0], b=ln.between[1], bandwidth_gb_s=ln.bandwidth_gb_s, latency_s=ln.latency_us * 1e-6)
-             for ln in (inventory.links if inventory is not None else [])]
     default = Link(bandwidth_gb_s=catalog.default("network_gbps").value,
-                   latency_s=catalog.default("network_latency_us").value * 1e-6)
+                   latency_s=catalog.default("network_latency_us").value * 1e-6,
+                   capacity_gb_s=catalog.default("network_gbps").value)
+    pools += shared_options(stages, {st.name: st.candidates for st in problem_stages}, targets.qps)
+    hosts = {c.device: c.device.removesuffix(HOST) for st in problem_stages for c in st.candidates
+             if c.device.endswith(HOST)}
+    host_links = [default.model_copy(update={"a": h, "b": h}) for h in sorted(hosts)]   # workers on two servers
     problem = PlacementProblem(
         stages=problem_stages, edges=[Edge(src=e.src, dst=e.dst, bytes=e.bytes) for e in stages.edges],
         sla=SLA(p95_s=targets.p95_s, p50_s=targets.p50_s), qps=targets.qps,
         inventory=(inventory.counts() or {}) if inventory else {},
-        links=links, default_link=default)
-    return Problem(problem, options, notes)
+        links=[*links_for(devices, catalog, inventory), *host_links], default_link=default,
+        pools=[p for p, _ in pools], hosts=hosts)
+    return Problem(problem, options, notes, [info for _, info in pools])
 
 
 def _considered(problem: PlacementProblem, placement: Placement, options: SolveOptions | None,
@@ -220,27 +319,36 @@ def _considered(problem: PlacementProblem, placement: Placement, options: SolveO
                                   mode=ch.mode, devices_per_replica=ch.devices_per_replica,
                                   latency_p95_s=ch.latency_p95_s, cost_per_hour=ch.cost_per_hour, chosen=True))
         best: dict[str, int] = {}
-        for k in range(len(so)):
+        price = np.array([problem.pools[b].price_per_hour if b >= 0 else c for b, c in zip(so.group, so.cost,
+                                                                                         strict=True)])
+        for k in range(len(so)):   # a pool option at its whole price (a shared pool's cost sits on one stage)
             device = en.devices[int(so.device[k])]
-            if device != ch.device and so.d95[k] <= bound and (device not in best or so.cost[k] < so.cost[best[device]]):
+            if device != ch.device and so.d95[k] <= bound and (device not in best or price[k] < price[best[device]]):
                 best[device] = k
-        for device, k in sorted(best.items(), key=lambda kv: so.cost[kv[1]])[:per_stage - 1]:
-            c = st.candidates[int(so.cand[k])]
-            rows.append(ConsideredRow(stage=st.name, device=device, replicas=int(so.replicas[k]), batch=c.batch,
-                                      mode=c.mode, devices_per_replica=c.tp, latency_p95_s=float(so.d95[k]),
-                                      cost_per_hour=float(so.cost[k]), chosen=False))
+        for device, k in sorted(best.items(), key=lambda kv: price[kv[1]])[:per_stage - 1]:
+            if (b := int(so.group[k])) >= 0:
+                pool = problem.pools[b]
+                batch, mode, tp, cost = pool.batch, "graph", pool.tp, pool.price_per_hour
+            else:
+                c = st.candidates[int(so.cand[k])]
+                batch, mode, tp, cost = c.batch, c.mode, c.tp, float(so.cost[k])
+            rows.append(ConsideredRow(stage=st.name, device=device, replicas=int(so.replicas[k]), batch=batch,
+                                      mode=mode, devices_per_replica=tp, latency_p95_s=float(so.d95[k]),
+                                      cost_per_hour=cost, chosen=False))
     return rows
 
 
 def _assumptions(placement: Placement, problem: Problem, catalog: Catalog) -> list[str]:
     """What the chosen plan's numbers rest on: the models, the fitted factors, unsourced figures it used."""
     factors = builtin_factors()
-    kinds = {catalog.device(c.device).kind for c in placement.choices}
+    kinds = {catalog.device(c.device.removesuffix(HOST)).kind for c in placement.choices}
     fitted = [f"{kind} efficiency factors ({(f := factors.for_kind(kind)).fitted_on or 'assumed'}): compute "
               f"{f.compute_eff:.2f} of peak, bandwidth {f.bw_eff:.2f} of peak, launch {f.launch_eager_s * 1e6:.1f} us "
               f"eager / {f.launch_graph_s * 1e6:.2f} us graph, fixed {f.fixed_s * 1e6:.1f} us per op"
               for kind in sorted(kinds)]
-    used = [n for c in placement.choices for n in problem.options[c.stage][c.candidate].notes]
+    used = [n for c in placement.choices
+            for n in (problem.pools[c.pool_option].notes if c.pool_option is not None
+                      else problem.options[c.stage][c.candidate].notes)]
     return list(dict.fromkeys([QUEUEING_NOTE, SHARING_NOTE, *fitted, *problem.assumptions, *used]))
 
 
@@ -267,7 +375,10 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
     assert stats is not None
     cost = placement.cost_per_hour          # whole devices: slices and tool workers packed onto them
     per_million = cost / (targets.qps * 3600.0) * 1e6 if targets.qps > 0 else 0.0
-    return Plan(agent=agent, source=source, qps=targets.qps, sla_p50_s=targets.p50_s, sla_p95_s=targets.p95_s,
+    pools, of_stage = plan_pools(placement, problem.placement.pools, problem.pools, stages, catalog)
+    transfers = [t.model_copy(update={"src_pool": of_stage[t.src_stage], "dst_pool": of_stage[t.dst_stage]})
+                 for t in transfers]
+    return Plan(plait_version=__version__, pools=pools, agent=agent, source=source, qps=targets.qps, sla_p50_s=targets.p50_s, sla_p95_s=targets.p95_s,
                 price_basis=basis, stages=choices, fleet=dict(sorted(placement.devices.items())),
                 cost_per_hour=cost, cost_per_million_requests=per_million,
                 p50_s=placement.p50_s, p95_s=placement.p95_s, critical_path=path, transfers=transfers,
@@ -288,10 +399,11 @@ def _baselines(problem: PlacementProblem, stages: StageGraph, options: SolveOpti
     kind = {s.name: s.kind for s in stages.stages}
     out = []
     for b in homogeneous_baselines(problem, options):
-        covered = [st.name for st in problem.stages if any(c.device == b.device for c in st.candidates)]
-        if all(kind[name] == "tool" for name in covered):
+        on_type = covered(problem, b.device)
+        covered_ = [st.name for st in problem.stages if st.name in on_type]
+        if all(kind[name] == "tool" for name in covered_):
             continue   # a type that runs only tools would just be the mixed plan again
-        kept = [st.name for st in problem.stages if st.name not in covered and kind[st.name] != "tool"]
+        kept = [st.name for st in problem.stages if st.name not in on_type and kind[st.name] != "tool"]
         note = f"cannot run {', '.join(kept)}: kept on their own devices" if kept else ""
         out.append(Baseline(device=b.device, feasible=b.feasible, cost_per_hour=b.cost_per_hour, p95_s=b.p95_s,
                             reason=b.reason if not b.feasible else note))
@@ -313,6 +425,7 @@ def plan_module(module: ModuleOp, *, agent: str, source: str, targets: Targets, 
                   for p in frontier(problem.placement, sla_sweep(targets.p95_s, sweep_points), options, progress)]
     plan = to_plan(placement, problem, stages, agent=agent, source=source, catalog=catalog, basis=basis,
                    targets=targets, baselines=baselines, points=points, options=options)
+    plan = plan.model_copy(update={"decisions": serving_decision(problem.placement, placement, options)})
     return plan, stages, placement
 
 
@@ -348,7 +461,7 @@ def targets_of(graph: AgentGraph) -> Targets:
 
 def plan_agent(graph: AgentGraph, *, source: str, inventory: Inventory | None = None,
                price_basis: PriceBasis = "cloud", sweep_points: int = 9, catalog: Catalog | None = None,
-               options: SolveOptions | None = None,
+               options: SolveOptions | None = None, runnable_only: bool = False,
                progress: Callable[[int, int, float], None] | None = None) -> PlanResult:
     """Compile `graph` to the ops stage, plan it, and place the module (every op in a pool, xfer at borders)."""
     from plait.ir.module import print_module, verify_module
@@ -357,16 +470,18 @@ def plan_agent(graph: AgentGraph, *, source: str, inventory: Inventory | None = 
 
     cat = catalog or load_catalog()
     module = compile_graph(graph, "ops")
-    plan, stages, placement = plan_module(module, agent=graph.name, source=source, targets=targets_of(graph),
+    targets = replace(targets_of(graph), runnable_only=runnable_only)
+    plan, stages, placement = plan_module(module, agent=graph.name, source=source, targets=targets,
                                           basis=price_basis, catalog=cat, inventory=inventory,
                                           sweep_points=sweep_points, options=options, progress=progress)
     ignored = [f"sub-agent '{g.name}' declares its own SLA ({g.sla}); plait plans the top-level agent's SLA only"
                for g in _callees(graph) if g.sla is not None]
     if ignored:
         plan = plan.model_copy(update={"assumptions": [*plan.assumptions, *dict.fromkeys(ignored)]})
+    plan = plan.model_copy(update={"graph_hash": hashlib.sha256(graph.to_json().encode()).hexdigest()})
     edge_bytes = tuple((e.src, e.dst, int(e.bytes)) for e in stages.edges)
-    pools = tuple((c.stage, c.device) for c in placement.choices)
-    PlacePass(pools=pools, edge_bytes=edge_bytes).apply(context(), module)
+    of_stage = {site.stage: pool.id for pool in plan.pools for site in pool.call_sites}
+    PlacePass(pools=tuple(sorted(of_stage.items())), edge_bytes=edge_bytes).apply(context(), module)
     verify_module(module)
     return PlanResult(plan=plan, placed=module, placed_text=print_module(module, generic=True))
 

@@ -41,6 +41,9 @@ def plan(
     price: Annotated[Literal["cloud", "tco"], typer.Option(
         "--price", help="cloud: on-demand $/hour; tco: capex over 4 years at 8% plus power at TDP.")] = "cloud",
     sweep: Annotated[int, typer.Option("--sweep", help="SLA targets in the TCO-versus-SLA frontier (0: none).")] = 9,
+    runnable_only: Annotated[bool, typer.Option(
+        "--runnable-only", help="Only device types plait's own engine runs on (cuda, rocm, cpu; not remote-only "
+                                "ones such as Gaudi through vLLM).")] = False,
     verify: Annotated[bool, typer.Option(
         "--verify/--no-verify", help="Parse and verify placed.mlir with upstream MLIR (if installed).")] = True,
     catalog_file: Annotated[str | None, typer.Option(
@@ -79,7 +82,8 @@ def plan(
 
         try:
             result = plan_agent(graph, source=target, inventory=fleet, price_basis=price, catalog=catalog,
-                                sweep_points=sweep, progress=tick, options=options)
+                                sweep_points=sweep, progress=tick, options=options,
+                                runnable_only=runnable_only)
         finally:
             if progress.live.is_started:
                 progress.stop()
@@ -94,4 +98,6 @@ def plan(
         (out / "placed.mlir").write_text(result.placed_text)
     Console().print(plan_table(plan))
     Console().print(price_table(plan))
+    for line in plan.decisions:
+        typer.echo(line)
     typer.echo(f"wrote {written['plan']}, {out / 'placed.mlir'}, {written['markdown']}, {written['html']}")

@@ -16,6 +16,8 @@ from plait.planner.placement.problem import (
     Link,
     Placement,
     PlacementProblem,
+    PoolMember,
+    PoolOption,
     SolveOptions,
     Stage,
     Stats,
@@ -24,6 +26,7 @@ from plait.planner.placement.problem import (
 
 __all__ = [
     "SLA", "Candidate", "Choice", "Edge", "InfeasibleInventory", "InfeasiblePlacement", "InfeasibleSLA",
-    "LatencyCap", "Link", "Placement", "PlacementInputError", "PlacementProblem", "SolveOptions", "Stage",
+    "LatencyCap", "Link", "Placement", "PlacementInputError", "PlacementProblem", "PoolMember", "PoolOption",
+    "SolveOptions", "Stage",
     "Stats", "Transfer", "solve",
 ]

@@ -1,6 +1,7 @@
 """Brute force: every combination of (candidate, replicas) pairs, unpruned; the tests' ground truth.
 
-The cost of a combination is the whole-device bill: the pro-rata costs on types without slices plus
+Pool options (PlacementProblem.pools) are taken by all the stages they serve or by none, and an edge
+inside one costs no transfer. The cost of a combination is the whole-device bill: the pro-rata costs on types without slices plus
 price x ceil(units) on sliced types. All combinations are scored at once with numpy (bill, inventory,
 both longest paths with a slightly loose tolerance, a superset of the feasible ones); then, cheapest
 first, each is checked exactly by `evaluate` and the first feasible one is the answer.
@@ -43,6 +44,14 @@ def brute_force(problem: PlacementProblem, options: SolveOptions | None = None,
     for D, name in enumerate(en.devices):
         if name in problem.inventory:
             ok &= rented[D] <= problem.inventory[name]
+    for H, D in en.hosts.items():   # host cores within the rented devices of their carrier
+        ok &= units[H] <= rented[D] + UNIT_TOL
+    grp = [s.group[combo[i]] for i, s in enumerate(en.stages)]
+    ix = {s.name: i for i, s in enumerate(problem.stages)}
+    for b, pool in enumerate(problem.pools):   # a pool option is taken by all of its stages or none
+        took = [grp[ix[m.stage]] == b for m in pool.members]
+        for t in took[1:]:
+            ok &= t == took[0]
     names = en.devices
     for attr, target in (("d95", problem.sla.p95_s), ("d50", problem.sla.p50_s)):
         if target is None:
@@ -53,11 +62,12 @@ def brute_force(problem: PlacementProblem, options: SolveOptions | None = None,
             for e in g.preds[j]:
                 i = g.edges[e][0]
                 table = np.array([[g.transfer_s(problem, e, a, b) for b in names] for a in names])
-                start[j] = np.maximum(start[j], start[i] + d[i] + table[dev[i], dev[j]])
+                same_pool = (grp[i] >= 0) & (grp[i] == grp[j])
+                start[j] = np.maximum(start[j], start[i] + d[i] + np.where(same_pool, 0.0, table[dev[i], dev[j]]))
         finish = np.max([start[i] + d[i] for i in range(len(en.stages))], axis=0)
         ok &= finish <= target * (1 + 10 * REL_TOL)
     for n in np.flatnonzero(ok)[np.argsort(cost[ok], kind="stable")]:
         picks = [int(v) for v in combo[:, n]]
-        if evaluate(problem, g, en, picks).feasible:
+        if evaluate(problem, g, en, picks, opts.max_utilization).feasible:
             return to_placement(problem, g, en, picks)
     return None

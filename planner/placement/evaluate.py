@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from plait.planner.placement.graph import Evaluation, StageGraph, longest_path
-from plait.planner.placement.options import Enumeration, whole
+from plait.planner.placement.options import UNIT_TOL, Enumeration, whole
 from plait.planner.placement.problem import Choice, Placement, PlacementProblem, Stats, Transfer
 
 REL_TOL = 1e-7
@@ -23,24 +23,61 @@ def fleet(en: Enumeration, picks: list[int]) -> tuple[float, dict[str, int], dic
         units[en.devices[D]] = units.get(en.devices[D], 0.0) + float(s.units[k])
         if not en.sliced[D]:
             cost += float(s.cost[k])
-    devices = {d: whole(u) for d, u in units.items()}
+    hosts = {en.devices[h] for h in en.hosts}
+    devices = {d: whole(u) for d, u in units.items() if d not in hosts}
     for D, d in enumerate(en.devices):
         if en.sliced[D] and d in devices:
             cost += en.price[D] * devices[d]
     return cost, devices, units
 
 
-def evaluate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: list[int]) -> Evaluation:
-    """Cost, p95/p50 critical-path latency and violations of picking pair picks[i] for stage i."""
+def edge_times(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: list[int]) -> list[float]:
+    """Transfer seconds per edge for picks: 0 inside one pool option, else over the two types' link."""
     so = en.stages
     dev = [en.devices[int(so[i].device[k])] for i, k in enumerate(picks)]
+    grp = [int(so[i].group[k]) for i, k in enumerate(picks)]
+    return [0.0 if grp[i] >= 0 and grp[i] == grp[j] else g.transfer_s(problem, e, dev[i], dev[j])
+            for e, (i, j) in enumerate(g.edges)]
+
+
+def link_violations(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: list[int],
+                    util: float) -> list[str]:
+    """Pool options taken by some of their stages only, and links carrying more than util x bandwidth."""
+    so = en.stages
+    grp = [int(so[i].group[k]) for i, k in enumerate(picks)]
+    ix = {s.name: i for i, s in enumerate(problem.stages)}
+    bad = []
+    for b in sorted({x for x in grp if x >= 0}):
+        members = [ix[mb.stage] for mb in problem.pools[b].members]
+        if any(grp[i] != b for i in members):
+            bad.append(f"pool option '{problem.pools[b].label}' is taken by some of its stages only")
+    dev = [en.devices[int(so[i].device[k])] for i, k in enumerate(picks)]
+    load: dict[tuple[str, str], float] = {}
+    for e, (i, j) in enumerate(g.edges):
+        if not (grp[i] >= 0 and grp[i] == grp[j]) and g.capacity(problem, dev[i], dev[j]) < float("inf"):
+            load[dev[i], dev[j]] = load.get((dev[i], dev[j]), 0.0) + g.rate(problem, e)
+    for (src, dst), r in sorted(load.items()):
+        cap = g.capacity(problem, src, dst)
+        if r > util * cap * (1 + REL_TOL):
+            bad.append(f"link {src} -> {dst} carries {r / 1e9:.3g} GB/s; {util:g} of its {cap / 1e9:.3g} GB/s allowed")
+    return bad
+
+
+def evaluate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: list[int],
+             util: float = 0.85) -> Evaluation:
+    """Cost, p95/p50 critical-path latency and violations of picking pair picks[i] for stage i."""
+    so = en.stages
     d95 = [float(so[i].d95[k]) for i, k in enumerate(picks)]
     d50 = [float(so[i].d50[k]) for i, k in enumerate(picks)]
-    xfer = [g.transfer_s(problem, e, dev[i], dev[j]) for e, (i, j) in enumerate(g.edges)]
+    xfer = edge_times(problem, g, en, picks)
     p95, start, crit = longest_path(g, d95, xfer)
     p50, _, _ = longest_path(g, d50, xfer)
-    cost, devices, _ = fleet(en, picks)
-    bad = []
+    cost, devices, units = fleet(en, picks)
+    bad = link_violations(problem, g, en, picks, util)
+    for host, by in en.hosts.items():
+        used, carrier = units.get(en.devices[host], 0.0), devices.get(en.devices[by], 0)
+        if used > carrier + UNIT_TOL:
+            bad.append(f"uses {used:.3g} {en.devices[by]} devices' worth of host cores; {carrier} are rented")
     if problem.sla.p95_s is not None and p95 > problem.sla.p95_s * (1 + REL_TOL):
         bad.append(f"p95 {p95 * 1e3:.3f} ms exceeds the SLA's {problem.sla.p95_s * 1e3:.3f} ms")
     if problem.sla.p50_s is not None and p50 > problem.sla.p50_s * (1 + REL_TOL):
@@ -51,28 +88,38 @@ def evaluate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: l
     return Evaluation(cost, p95, p50, start, crit, devices, bad)
 
 
+def _choice(problem: PlacementProblem, en: Enumeration, i: int, k: int) -> Choice:
+    st, so = problem.stages[i], en.stages[i]
+    if (b := int(so.group[k])) >= 0:
+        p = problem.pools[b]
+        m = next(x for x in p.members if x.stage == st.name)
+        how = Choice(stage=st.name, candidate=-1, pool_option=b, device=p.device, replicas=p.replicas,
+                     devices_per_replica=p.tp, batch=p.batch, mode="graph", label=p.label, visits=st.visits,
+                     service_s=m.service_s, latency_p50_s=0.0, latency_p95_s=0.0, utilization=0.0, cost_per_hour=0.0)
+    else:
+        c = st.candidates[int(so.cand[k])]
+        how = Choice(stage=st.name, candidate=int(so.cand[k]), device=c.device, replicas=int(so.replicas[k]),
+                     devices_per_replica=c.tp, share=c.share, batch=c.batch, mode=c.mode, label=c.label,
+                     visits=st.visits, service_s=c.latency_s, latency_p50_s=0.0, latency_p95_s=0.0,
+                     utilization=0.0, cost_per_hour=0.0)
+    return how.model_copy(update={"latency_p50_s": float(so.d50[k]), "latency_p95_s": float(so.d95[k]),
+                                  "utilization": float(so.util[k]), "cost_per_hour": float(so.cost[k])})
+
+
 def to_placement(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: list[int],
                  stats: Stats | None = None) -> Placement:
     """The Placement (choices, transfers, critical path) for picks, evaluated exactly."""
     ev = evaluate(problem, g, en, picks)
-    choices = []
-    for i, k in enumerate(picks):
-        st, so = problem.stages[i], en.stages[i]
-        c = st.candidates[int(so.cand[k])]
-        choices.append(Choice(
-            stage=st.name, candidate=int(so.cand[k]), device=c.device, replicas=int(so.replicas[k]),
-            devices_per_replica=c.tp, share=c.share, batch=c.batch, mode=c.mode, label=c.label, visits=st.visits,
-            service_s=c.latency_s, latency_p50_s=float(so.d50[k]), latency_p95_s=float(so.d95[k]),
-            utilization=float(so.util[k]), cost_per_hour=float(so.cost[k])))
+    choices = [_choice(problem, en, i, k) for i, k in enumerate(picks)]
+    xfer = edge_times(problem, g, en, picks)
     transfers = []
     for e, (i, j) in enumerate(g.edges):
         a, b = choices[i].device, choices[j].device
-        if a != b:
+        if xfer[e] > 0:
             per_req = g.edge_visits[e] * g.edge_bytes[e]
             transfers.append(Transfer(
                 src_stage=g.names[i], dst_stage=g.names[j], src_device=a, dst_device=b,
-                bytes_per_request=per_req, bandwidth_gb_s=per_req * problem.qps / 1e9,
-                seconds=g.transfer_s(problem, e, a, b)))
+                bytes_per_request=per_req, bandwidth_gb_s=per_req * problem.qps / 1e9, seconds=xfer[e]))
     return Placement(
         choices=choices, cost_per_hour=ev.cost, p95_s=ev.p95, p50_s=ev.p50,
         critical_path=[g.names[i] for i in ev.critical],

@@ -40,8 +40,9 @@ def ms_text(s: float) -> str:
 def check_caps(problem: PlacementProblem) -> None:
     """Raise InfeasibleSLA when no candidate of a stage meets its per-stage latency caps."""
     ok = passes_caps(problem)
+    pooled = {m.stage for p in problem.pools for m in p.members}
     for st, ks in zip(problem.stages, ok, strict=True):
-        if ks:
+        if ks or st.name in pooled:   # pool options are capped by whoever makes them
             continue
         for cap in st.caps:
             per_unit = [c.latency_s / cap.units for c in st.candidates]
@@ -81,10 +82,14 @@ def check_floors(problem: PlacementProblem, g: StageGraph, en: Enumeration) -> N
             if f[i] > target * (1 + 1e-9):
                 so = en.stages[i]
                 k = int(np.argmin(getattr(so, attr)))
-                c = st.candidates[int(so.cand[k])]
+                if (b := int(so.group[k])) >= 0:
+                    how = f"{problem.pools[b].device}: {problem.pools[b].label}"
+                else:
+                    c = st.candidates[int(so.cand[k])]
+                    how = f"{c.device}: {_execution(st, c.latency_s, attr)}"
                 raise InfeasibleSLA(
                     f"{st.what} needs at least {ms_text(f[i])} ms per request on the fastest device "
-                    f"({c.device}: {_execution(st, c.latency_s, attr)}); "
+                    f"({how}); "
                     f"the SLA {label} allows {ms_text(target)}.\n"
                     f"To fix: relax the SLA {label} to at least {ms_text(f[i])} ms, cut the stage's expected "
                     "visits, or add a faster device to the catalog.")

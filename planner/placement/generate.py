@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import random
 
-from plait.planner.placement.problem import SLA, Candidate, Edge, PlacementProblem, Stage
+from plait.planner.placement.problem import (
+    SLA,
+    Candidate,
+    Edge,
+    Link,
+    PlacementProblem,
+    PoolMember,
+    PoolOption,
+    Stage,
+)
 
 # 15 device types: (name, $/hour, compute speed, memory-bandwidth speed), relative to an H100 = 1.0.
 # Illustrative numbers for the benchmark, not a catalog (the catalog lives in planner/catalog/).
@@ -83,6 +92,41 @@ def random_shared_problem(seed: int, n_stages: int | None = None) -> PlacementPr
     sla = SLA(p95_s=lo * rng.uniform(0.8, 3.0), p50_s=lo * rng.uniform(1.5, 3.0) if rng.random() < 0.3 else None)
     inventory = {"gpu-a": rng.randint(1, 3)} if rng.random() < 0.4 else {}
     return PlacementProblem(stages=stages, edges=edges, sla=sla, qps=qps, inventory=inventory)
+
+
+def random_pooled_problem(seed: int) -> PlacementProblem:
+    """random_problem plus pool options (one serving one stage, or two: a unified replica, a shared pool),
+    same-type links (two pools of one type move data), links narrow enough that capacity binds, and
+    workers on the host CPUs of gpu-a servers (free, within the gpu-a devices rented)."""
+    base = random_problem(50_000 + seed, n_stages=random.Random(seed).randint(2, 4))
+    rng = random.Random(90_000 + seed)
+    names = [s.name for s in base.stages]
+    pools = []
+    for _ in range(rng.randint(1, 3)):
+        members = sorted(rng.sample(names, rng.choice([1, 2, 2])))
+        dev = rng.choice(["gpu-a", "gpu-b"])
+        lat = {m: rng.uniform(0.005, 0.15) for m in members}
+        pools.append(PoolOption(label=f"pool {'+'.join(members)} on {dev}", device=dev, tp=rng.choice([1, 2]),
+                                replicas=rng.randint(1, 3), price_per_hour=rng.uniform(0.5, 6.0),
+                                members=[PoolMember(stage=m, p95_s=lat[m] * 1.5, p50_s=lat[m]) for m in members]))
+    links = []
+    for d in ("gpu-a", "gpu-b"):
+        if rng.random() < 0.7:
+            bw = rng.choice([5.0, 50.0])
+            links.append(Link(a=d, b=d, bandwidth_gb_s=bw, latency_s=5e-6, capacity_gb_s=bw))
+    if rng.random() < 0.5:
+        bw = rng.choice([2.0, 20.0])
+        links.append(Link(a="gpu-a", b="cpu", bandwidth_gb_s=bw, capacity_gb_s=bw))
+    stages = []
+    for st in base.stages:   # some stages may also run on the host CPUs of gpu-a servers, for free
+        if rng.random() < 0.5:
+            took = rng.uniform(0.01, 0.2)
+            host = Candidate(device="gpu-a/host", share=rng.choice([0.25, 0.5, 1.0]), latency_s=took,
+                             throughput=1.0 / took, price_per_hour=0.0, label="host worker")
+            st = st.model_copy(update={"candidates": [*st.candidates, host]})
+        stages.append(st)
+    return base.model_copy(update={"pools": pools, "links": links, "stages": stages,
+                                   "hosts": {"gpu-a/host": "gpu-a"}})
 
 
 def _llm_candidates(rng: random.Random, kind: str, work: float, devices: list[tuple[str, float, float, float]],

@@ -10,6 +10,8 @@ import networkx as nx
 from plait.planner.placement.errors import PlacementInputError
 from plait.planner.placement.problem import PlacementProblem
 
+INF = float("inf")
+
 
 @dataclass
 class StageGraph:
@@ -22,16 +24,45 @@ class StageGraph:
     edge_bytes: list[float]
     preds: list[list[int]]  # edge indices into each stage
     succs: list[list[int]]  # edge indices out of each stage
-    links: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    links: dict[tuple[str, str], tuple[float, float, float]] = field(default_factory=dict)
 
-    def transfer_s(self, problem: PlacementProblem, e: int, a: str, b: str) -> float:
-        """Seconds per request edge e adds when its ends are on device types a and b."""
-        if a == b:
-            return 0.0
+    def bandwidth(self, problem: PlacementProblem, a: str, b: str) -> tuple[float, float]:
+        """(B/s, s latency) of the link between pools on types a and b; (inf, 0) when co-located for free."""
+        return self._link(problem, a, b)[:2]
+
+    def capacity(self, problem: PlacementProblem, a: str, b: str) -> float:
+        """B/s all edges between pools on types a and b share (inf: no limit)."""
+        return self._link(problem, a, b)[2]
+
+    def _link(self, problem: PlacementProblem, a: str, b: str) -> tuple[float, float, float]:
         if (ab := self.links.get((a, b))) is None:
             ln = problem.link(a, b)
-            ab = self.links[a, b] = (ln.bandwidth_gb_s * 1e9, ln.latency_s)
-        return self.edge_visits[e] * (self.edge_bytes[e] / ab[0] + ab[1])
+            ab = (INF, 0.0, INF) if ln is None else (ln.bandwidth_gb_s * 1e9, ln.latency_s,
+                                                      INF if ln.capacity_gb_s is None else ln.capacity_gb_s * 1e9)
+            self.links[a, b] = ab
+        return ab
+
+    def rate(self, problem: PlacementProblem, e: int) -> float:
+        """Bytes per second edge e moves at the planned rate."""
+        return problem.qps * self.edge_visits[e] * self.edge_bytes[e]
+
+    def transfer_s(self, problem: PlacementProblem, e: int, a: str, b: str) -> float:
+        """Seconds per request edge e adds when its ends are pools on device types a and b (not one pool).
+
+        Per traversal: bytes / bandwidth plus the link's latency plus queueing behind the edge's own
+        traffic (M/D/1 mean wait, rho = rate / bandwidth, held under 0.99: link_over says when the
+        link cannot carry it at all).
+        """
+        bw, lat = self.bandwidth(problem, a, b)
+        if bw == INF:
+            return 0.0
+        size = self.edge_bytes[e] / bw
+        rho = min(self.rate(problem, e) / bw, 0.99)
+        return self.edge_visits[e] * (size * (1.0 + rho / (2.0 * (1.0 - rho))) + lat)
+
+    def link_over(self, problem: PlacementProblem, e: int, a: str, b: str, max_utilization: float) -> bool:
+        """Edge e alone needs more than max_utilization of the capacity of the link between types a and b."""
+        return self.rate(problem, e) > max_utilization * self.capacity(problem, a, b)
 
 
 def build_graph(problem: PlacementProblem) -> StageGraph:
@@ -70,12 +101,16 @@ def build_graph(problem: PlacementProblem) -> StageGraph:
 
 def max_edge_times(problem: PlacementProblem, g: StageGraph) -> list[float]:
     """Per edge, the largest transfer time any pair of its ends' device types could give."""
-    types = [sorted({c.device for c in s.candidates}) for s in problem.stages]
+    pooled: dict[str, set[str]] = {}
+    for p in problem.pools:
+        for m in p.members:
+            pooled.setdefault(m.stage, set()).add(p.device)
+    types = [sorted({c.device for c in s.candidates} | pooled.get(s.name, set())) for s in problem.stages]
     out = []
     for k, (i, j) in enumerate(g.edges):
         if not problem.links:  # one link for every pair: any cross pair gives the same time
             cross = len(types[i]) > 1 or len(types[j]) > 1 or types[i] != types[j]
-            out.append(g.transfer_s(problem, k, "a", "b") if cross else 0.0)
+            out.append(g.transfer_s(problem, k, "\0a", "\0b") if cross else 0.0)
             continue
         out.append(max((g.transfer_s(problem, k, a, b) for a in types[i] for b in types[j]), default=0.0))
     return out

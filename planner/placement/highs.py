@@ -82,5 +82,9 @@ def run(model: Any, integer: bool, time_limit_s: float, mip_rel_gap: float,
         status = "infeasible"
     x = np.asarray(h.getSolution().col_value, dtype=float) if has_x else None
     obj = float(info.objective_function_value) if has_x else INF
+    if x is not None and incumbent and abs(float(lp.col_cost_ @ x) - obj) > 1e-6 * max(1.0, abs(obj)):
+        # HiGHS can report a better objective than the point it returns after a sparse start (seen when the
+        # start's completion fails): solve again from scratch rather than trust a stale point
+        return run(model, integer, max(time_limit_s - secs, 1e-3), mip_rel_gap)
     bound = float(info.mip_dual_bound) if integer else obj
     return HighsResult(status, x, obj, bound, secs)

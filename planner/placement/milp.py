@@ -12,7 +12,7 @@ Notation
     N_D         whole devices of type D rented (integer)
     t_i         start of stage i on the p95 clock (u_i on the p50 clock), seconds
     tau_e       transfer time on e, seconds; T_e(D, D') its value when i is on D and j on D'
-                (0 when D = D'); T_e = min over D != D' of T_e(D, D')
+                (D = D': two pools of one type, over that type's link inside a node; 0 without one)
     s_eD        in [0, 1]: both ends of e on type D (co-located, no transfer)
     L95, L50    the SLA; I_D the inventory of type D
 
@@ -23,13 +23,21 @@ Constraints
     (1) sum_k x_ik = 1                                            one pair per stage
     (2) t_j >= t_i + sum_k d_ik x_ik + tau_e    for every edge    precedence on each clock
         t_i + sum_k d_ik x_ik <= L              for every sink    end-to-end target
-    (3) tau_e >= T_e * (1 - sum_D s_eD),  s_eD <= X_iD,  s_eD <= X_jD
-        and, when links differ by pair, for each D:
-        tau_e >= sum_D' T_e(D, D') X_jD' - M_eD (1 - X_iD),  M_eD = max_D' T_e(D, D')
+    (3) tau_e >= T_e - sum_D (T_e - T_e(D, D)) s_eD - T_e C_e,  s_eD <= X_iD,  s_eD <= X_jD
+        (T_e the one cross-type time; T_e(D, D) the same-type link's, 0 without one) and, when
+        links differ by pair, for each D:
+        tau_e >= sum_D' T_e(D, D') X_jD' - M_eD (1 - X_iD) - M_eD C_e,  M_eD = max_D' T_e(D, D')
     (4) sum_ik u_ik x_ik [D_ik = D] <= N_D <= I_D                 devices: slices pack, inventory
         sum_k ceil(u_ik) x_ik [D_ik = D] <= N_D  for each stage i with a fractional u_ik on D
                                                                   (valid cuts: tighten the LP)
     (5) per-stage caps remove candidates before enumeration (options.py)
+    (6) x_ik = x_jl  for the pairs k, l of one pool option serving stages i and j (taken together;
+        C_e = the x of i's pool options that also serve j: then e moves nothing)
+    (8) host cores: sum of u_ik over pairs on host type H <= the devices of the type D carrying it
+        (N_D, or sum u_ik x_ik over D's pairs when D has no slices); host pairs cost nothing
+    (7) link capacity (links with capacity_gb_s), per direction of each pair of device types (a, b):
+        an edge whose rate r_e alone exceeds util x cap(a, b) gets X_ia + X_jb - C_e <= 1; where the edges that could use
+        the link exceed it together, w_e >= X_ia + X_jb - 1 - C_e and sum_e r_e w_e <= util x cap(a, b)
 A type without slices (every candidate share 1) has integral u_ik, so N_D = sum u_ik x_ik at the
 optimum and p_D N_D = sum c_ik x_ik: N_D is substituted out, its pairs carry c_ik in the objective
 and (4) is the old inventory row over n_ik = u_ik (only for limited types). Such a type needs no
@@ -90,8 +98,127 @@ class Model:
         self.rub.append(hi)
 
 
+def pool_columns(en: Enumeration, x_off: list[int]) -> dict[int, list[tuple[int, int]]]:
+    """Pool option b -> [(stage, x column)] of its members, first member (the cost carrier) first."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for i, so in enumerate(en.stages):
+        for k in np.flatnonzero(so.group >= 0).tolist():
+            out.setdefault(int(so.group[k]), []).append((i, x_off[i] + k))
+    return out
+
+
+class OnType:
+    """X_iD as one column: x_ik itself when one pair of stage i is on D, else y_iD = sum of them (a
+    continuous column with its defining row, made on first use), so rows that name X_iD for many (i, D)
+    stay short."""
+
+    def __init__(self, m: Model, X: list[dict[int, list[int]]]):
+        self.m, self.X = m, X
+        self.y: dict[tuple[int, int], int] = {}
+
+    def __call__(self, i: int, D: int) -> list[int]:
+        cols = self.X[i][D]
+        if len(cols) <= 1:
+            return cols
+        if (i, D) not in self.y:
+            self.y[i, D] = y = self.m.col(0.0, 0.0, 1.0)
+            self.m.row([y, *cols], [1.0] + [-1.0] * len(cols), 0.0, 0.0)
+        return [self.y[i, D]]
+
+
+def by_stage(together: dict[int, list[tuple[int, int]]], n: int) -> list[dict[int, int]]:
+    """Per stage: pool option b -> its x column there."""
+    out: list[dict[int, int]] = [{} for _ in range(n)]
+    for b, cols in together.items():
+        for a, c in cols:
+            out[a][b] = c
+    return out
+
+
+def colocated(pools: list[dict[int, int]], i: int, j: int) -> list[int]:
+    """x columns of stage i's pool options that also serve stage j: taking one puts i and j in one pool."""
+    return [c for b, c in pools[i].items() if b in pools[j]]
+
+
+def _transfers(m: Model, problem: PlacementProblem, g: StageGraph, en: Enumeration,
+               on: OnType, together: list[dict[int, int]]) -> list[int | None]:
+    """tau_e columns with rows (3): the transfer time of each edge, 0 when both ends share one pool."""
+    X = on.X
+    tau: list[int | None] = []
+    for e, (i, j) in enumerate(g.edges):
+        Ti, Tj = sorted(X[i]), sorted(X[j])
+        T = {(a, b): g.transfer_s(problem, e, en.devices[a], en.devices[b]) for a in Ti for b in Tj}
+        if not T or max(T.values()) <= 0:
+            tau.append(None)
+            continue
+        C = colocated(together, i, j)
+        cross = [v for (a, b), v in T.items() if a != b]
+        top = max(cross) if cross else max(T.values())
+        same = {a: T[a, a] for a in sorted(set(Ti) & set(Tj))}
+        te = m.col(0.0, 0.0 if (C or same) else min(T.values()), INF)
+        tau.append(te)
+        if all(v == top for v in cross) and all(v <= top for v in same.values()):
+            # tau_e >= top - sum_D (top - T(D, D)) s_eD - top C_e,  s_eD <= X_iD, s_eD <= X_jD
+            s_cols = [(m.col(0.0, 0.0, 1.0), D) for D, v in same.items() if v < top]
+            m.row([te, *(sc for sc, _ in s_cols), *C],
+                  [1.0, *(top - same[D] for _, D in s_cols), *([top] * len(C))], top, INF)
+            for sc, D in s_cols:
+                m.row([sc, *X[i][D]], [1.0] + [-1.0] * len(X[i][D]), -INF, 0.0)
+                m.row([sc, *X[j][D]], [1.0] + [-1.0] * len(X[j][D]), -INF, 0.0)
+            continue
+        for a in Ti:   # tau_e >= sum_D' T(a, D') X_jD' - M_a (1 - X_ia) - M_a C_e
+            big = max(T[a, b] for b in Tj)
+            if big <= 0:
+                continue
+            cols, vals = [te], [1.0]
+            for b in Tj:
+                if T[a, b] > 0:
+                    cols += on(j, b)
+                    vals += [-T[a, b]] * len(on(j, b))
+            cols += on(i, a) + C
+            vals += [-big] * len(on(i, a)) + [big] * len(C)
+            m.row(cols, vals, -big, INF)
+    return tau
+
+
+def _link_rows(m: Model, problem: PlacementProblem, g: StageGraph, en: Enumeration,
+               on: OnType, together: list[dict[int, int]], util: float) -> None:
+    """(7) Link capacity, per direction of each pair of device types (a, b), a == b included: the bytes/s
+    of the edges whose ends sit on a and b in different pools stay within util x bandwidth. An edge alone
+    over it forbids that pair of types (unless one pool serves both ends); the sum gets a row with
+    w_e >= X_ia + X_jb - 1 - C_e only where all the edges that could use the link together exceed it."""
+    users: dict[tuple[int, int], list[tuple[int, list[int]]]] = {}
+    X = on.X
+    for e, (i, j) in enumerate(g.edges):
+        if g.rate(problem, e) <= 0:
+            continue
+        C = colocated(together, i, j)
+        for a in X[i]:
+            for b in X[j]:
+                if g.capacity(problem, en.devices[a], en.devices[b]) == INF:
+                    continue
+                pair = on(i, a) + on(j, b)
+                if g.link_over(problem, e, en.devices[a], en.devices[b], util):
+                    m.row(pair + C, [1.0] * len(pair) + [-1.0] * len(C), -INF, 1.0)
+                else:
+                    users.setdefault((a, b), []).append((e, C))
+    for (a, b), edges in users.items():
+        cap = util * g.capacity(problem, en.devices[a], en.devices[b])
+        if sum(g.rate(problem, e) for e, _ in edges) <= cap:
+            continue
+        w_cols, rates = [], []
+        for e, C in edges:
+            i, j = g.edges[e]
+            w = m.col(0.0, 0.0, INF)
+            pair = on(i, a) + on(j, b)
+            m.row([w, *pair, *C], [1.0] + [-1.0] * len(pair) + [1.0] * len(C), -1.0, INF)
+            w_cols.append(w)
+            rates.append(g.rate(problem, e))
+        m.row(w_cols, rates, -INF, cap)
+
+
 def build(problem: PlacementProblem, g: StageGraph, en: Enumeration,
-          objective: Literal["cost", "makespan"] = "cost") -> Model:
+          objective: Literal["cost", "makespan"] = "cost", max_utilization: float = 0.85) -> Model:
     """The MILP of the module docstring; `makespan` minimizes the p95 clock instead (for diagnostics)."""
     m = Model()
     so = en.stages
@@ -108,38 +235,16 @@ def build(problem: PlacementProblem, g: StageGraph, en: Enumeration,
     # (1) one pair per stage
     for i in range(S):
         m.row(xcols[i].tolist(), [1.0] * len(so[i]), 1.0, 1.0)
-    # (3) transfer time per edge
-    tau: list[int | None] = []
-    for e, (i, j) in enumerate(g.edges):
-        Ti, Tj = sorted(X[i]), sorted(X[j])
-        T = {(a, b): g.transfer_s(problem, e, en.devices[a], en.devices[b]) for a in Ti for b in Tj}
-        cross = [v for (a, b), v in T.items() if a != b]
-        if not cross or max(cross) <= 0:
-            tau.append(None)
-            continue
-        t_min = min(cross)
-        common = sorted(set(Ti) & set(Tj))
-        te = m.col(0.0, 0.0 if common else t_min, INF)
-        tau.append(te)
-        if common and t_min > 0:
-            s_cols = [m.col(0.0, 0.0, 1.0) for _ in common]
-            m.row([te, *s_cols], [1.0] + [t_min] * len(s_cols), t_min, INF)
-            for sc, D in zip(s_cols, common, strict=True):
-                m.row([sc, *X[i][D]], [1.0] + [-1.0] * len(X[i][D]), -INF, 0.0)
-                m.row([sc, *X[j][D]], [1.0] + [-1.0] * len(X[j][D]), -INF, 0.0)
-        if max(cross) > t_min * (1 + 1e-12):
-            for a in Ti:
-                big = max(T[a, b] for b in Tj)
-                if big <= 0:
-                    continue
-                cols, vals = [te], [1.0]
-                for b in Tj:
-                    if T[a, b] > 0:
-                        cols += X[j][b]
-                        vals += [-T[a, b]] * len(X[j][b])
-                cols += X[i][a]
-                vals += [-big] * len(X[i][a])
-                m.row(cols, vals, -big, INF)
+    # (6) a pool option's members are taken together
+    together = pool_columns(en, m.x_off)
+    for members in together.values():
+        for _, c in members[1:]:
+            m.row([members[0][1], c], [1.0, -1.0], 0.0, 0.0)
+    # (3) transfer time per edge; (7) link capacity
+    pools_at = by_stage(together, S)
+    per_type = OnType(m, X)
+    tau = _transfers(m, problem, g, en, per_type, pools_at)
+    _link_rows(m, problem, g, en, per_type, pools_at, max_utilization)
     # (2) precedence and end-to-end target, one clock per latency target
     clocks: list[tuple[str, float | None]] = []
     if objective == "makespan":
@@ -204,7 +309,27 @@ def build(problem: PlacementProblem, g: StageGraph, en: Enumeration,
                 m.row([*cols, n], [*up, -1.0], -INF, 0.0)
         elif cap is not None:
             m.row(cols_of[D], vals_of[D], -INF, float(cap))
+    _host_rows(m, en, S)
     return m
+
+
+def _host_rows(m: Model, en: Enumeration, S: int) -> None:
+    """(8) host cores: the units on a host type stay within the devices of the type carrying it,
+    sum_ik u_ik x_ik [D_ik = H] <= N_D (sliced D) or sum_ik u_ik x_ik [D_ik = D] (D without slices)."""
+    for H, D in en.hosts.items():
+        cols: list[int] = []
+        vals: list[float] = []
+        for i in range(S):
+            so = en.stages[i]
+            for k in np.flatnonzero((so.device == H) | ((so.device == D) & (D not in m.n_col))).tolist():
+                cols.append(m.x_off[i] + k)
+                vals.append(float(so.units[k]) * (1.0 if int(so.device[k]) == H else -1.0))
+        if not any(v > 0 for v in vals):
+            continue
+        if D in m.n_col:
+            cols.append(m.n_col[D])
+            vals.append(-1.0)
+        m.row(cols, vals, -INF, 0.0)
 
 
 def limit_device_types(m: Model, en: Enumeration, n: int) -> None:
@@ -290,7 +415,7 @@ def solve(problem: PlacementProblem, options: SolveOptions | None = None) -> Pla
     en = enumerate_options(problem, opts, max_edge_times(problem, g))
     if opts.check_floors:
         check_floors(problem, g, en)
-    m = build(problem, g, en)
+    m = build(problem, g, en, max_utilization=opts.max_utilization)
     if opts.max_device_types is not None:
         limit_device_types(m, en, opts.max_device_types)
     t_build = time.perf_counter() - t0
@@ -313,6 +438,15 @@ def solve(problem: PlacementProblem, options: SolveOptions | None = None) -> Pla
     return out
 
 
+def _heaviest(problem: PlacementProblem, g: StageGraph) -> str:
+    """The edge that moves the most bytes per second, in words (for link-capacity errors)."""
+    if not g.edges or not any(ln.capacity_gb_s for ln in [*problem.links, problem.default_link]):
+        return ""
+    e = max(range(len(g.edges)), key=lambda k: g.rate(problem, k))
+    i, j = g.edges[e]
+    return f" (heaviest edge: {g.names[i]} -> {g.names[j]}, {g.rate(problem, e) / 1e9:.3g} GB/s)"
+
+
 def _explain(problem: PlacementProblem, g: StageGraph, en: Enumeration, opts: SolveOptions,
              status: str) -> InfeasiblePlacement:
     """Why the MILP found nothing, found by solving for the fastest placement within the inventory."""
@@ -320,11 +454,13 @@ def _explain(problem: PlacementProblem, g: StageGraph, en: Enumeration, opts: So
         return InfeasiblePlacement(
             f"the placement solver stopped without a placement ({status}).\n"
             f"To fix: raise SolveOptions.time_limit_s (now {opts.time_limit_s:g} s).")
-    fast = optimize(problem, g, en, build(problem, g, en, objective="makespan"), opts)
+    fast = optimize(problem, g, en, build(problem, g, en, "makespan", opts.max_utilization), opts)
     if fast.picks is None:
         return InfeasibleInventory(
             "the inventory cannot hold one stable replica set per stage at the request rate "
-            f"({problem.qps:g} qps).\nTo fix: add devices to the inventory or lower the rate.")
+            f"({problem.qps:g} qps), or no placement keeps the traffic on every link within its capacity"
+            f"{_heaviest(problem, g)}.\nTo fix: add devices to the inventory, lower the rate, or give the "
+            "links more capacity (links in the inventory file).")
     best = to_placement(problem, g, en, fast.picks)
     target = problem.sla.p95_s if problem.sla.p95_s is not None else INF
     path = " -> ".join(best.critical_path)

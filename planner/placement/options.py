@@ -29,7 +29,7 @@ Ties go to the earlier pair in (cost, d95, d50, index) order, so no two pairs re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,6 +52,7 @@ class StageOptions:
     util: FloatArray
     lo: FloatArray  # least the whole-device bill falls when this pair leaves any fleet
     hi: FloatArray  # most the whole-device bill rises when this pair joins any fleet
+    group: IntArray  # -1: the stage's own pair; b >= 0: member of problem.pools[b] (cand is then b too)
 
     def __len__(self) -> int:
         return int(self.cand.shape[0])
@@ -84,6 +85,7 @@ class Enumeration:
     enumerated: int
     sliced: list[bool]
     price: list[float]
+    hosts: dict[int, int] = field(default_factory=dict)   # host type -> the device type carrying it
 
     @property
     def kept(self) -> int:
@@ -154,9 +156,10 @@ MAX_REPLICAS = 4096
 
 def _check_replicas(problem: PlacementProblem, st_of: IntArray, r0: IntArray, too_many: np.ndarray) -> None:
     """Raise when every configuration of some stage needs more than MAX_REPLICAS replicas at this rate."""
+    pooled = {m.stage for p in problem.pools for m in p.members}
     for si, st in enumerate(problem.stages):
         mine = st_of == si
-        if mine.any() and too_many[mine].all():
+        if mine.any() and too_many[mine].all() and st.name not in pooled:
             fewest = int(r0[mine].min())
             raise InfeasibleInventory(
                 f"{st.what} needs at least {fewest:,} replicas to serve {problem.qps * st.visits:g} executions/s; "
@@ -164,10 +167,79 @@ def _check_replicas(problem: PlacementProblem, st_of: IntArray, r0: IntArray, to
                 "To fix: lower the request rate (--qps), or plan one shard of the traffic and multiply the fleet.")
 
 
+def problem_limited(problem: PlacementProblem, dev_ix: dict[str, int]) -> np.ndarray:
+    """Per device type: has an inventory limit."""
+    out = np.zeros(len(dev_ix), dtype=bool)
+    out[[i for d, i in dev_ix.items() if d in problem.inventory]] = True
+    return out
+
+
+def _pool_keep(problem: PlacementProblem, dev_ix: dict[str, int], margins: FloatArray, small: np.ndarray,
+               big: np.ndarray, use50: bool) -> set[int]:
+    """Pool options no other option serving the same stages dominates: no dearer, no slower for any member
+    (by the member's transfer margin when on another type) and, on one type, with no more devices where the
+    type is limited or sliced (`small`) and no fewer where it carries host workers (`big`). Across types, the
+    dominating type has no limit and the dominated one carries no host workers."""
+    ix = {s.name: i for i, s in enumerate(problem.stages)}
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for b, p in enumerate(problem.pools):
+        groups.setdefault(tuple(m.stage for m in p.members), []).append(b)
+    keep: set[int] = set()
+    for members, opts in groups.items():
+        cost = np.array([problem.pools[b].price_per_hour for b in opts])
+        dev = np.array([dev_ix[problem.pools[b].device] for b in opts])
+        lat = np.array([[m.p95_s for m in problem.pools[b].members]
+                        + ([m.p50_s for m in problem.pools[b].members] if use50 else []) for b in opts])
+        margin = np.array([margins[ix[m]] for m in members] * (2 if use50 else 1))
+        same = dev[:, None] == dev[None, :]
+        slack = np.where(same[:, :, None], 0.0, margin[None, None, :])
+        faster = (lat[:, None, :] + slack <= lat[None, :, :]).all(axis=2)
+        order = np.lexsort((np.arange(len(opts)), lat.sum(axis=1), cost))
+        rank = np.empty(len(opts), dtype=np.int64)
+        rank[order] = np.arange(len(opts))
+        units = np.array([problem.pools[b].replicas * problem.pools[b].tp for b in opts], dtype=float)
+        dom = faster & (cost[:, None] <= cost[None, :]) & (rank[:, None] < rank[None, :])
+        fewer, more = units[:, None] <= units[None, :], units[:, None] >= units[None, :]
+        dom &= np.where(same, (~small[dev][None, :] | fewer) & (~big[dev][None, :] | more),
+                        ~big[dev][None, :] & ~problem_limited(problem, dev_ix)[dev][:, None])
+        hit = np.asarray(dom.any(axis=0), dtype=bool)
+        keep |= {b for b, h in zip(opts, hit.tolist(), strict=True) if not h}
+    return keep
+
+
+def pool_pairs(problem: PlacementProblem, dev_ix: dict[str, int], kept: set[int] | None = None) -> list[StageOptions]:
+    """Per stage, one pair per pool option serving it. The option's first member carries its cost and
+    devices (the others 0), so the bill counts a shared pool once; the MILP links the members' x."""
+    rows: list[list[tuple[float, ...]]] = [[] for _ in problem.stages]
+    ix = {s.name: i for i, s in enumerate(problem.stages)}
+    for b, p in enumerate(problem.pools):
+        if kept is not None and b not in kept:
+            continue
+        for m_ix, m in enumerate(p.members):
+            st = problem.stages[ix[m.stage]]
+            serial = st.visits / st.concurrency
+            serial95 = st.serial_p95 if st.serial_p95 is not None else serial
+            own = m_ix == 0
+            cost = p.price_per_hour if own else 0.0
+            rows[ix[m.stage]].append((b, p.replicas, dev_ix[p.device], cost, serial95 * m.p95_s, serial * m.p50_s,
+                                      p.replicas * p.tp if own else 0.0, m.utilization, cost, cost, b))
+    out = []
+    for r in rows:
+        cols = list(zip(*r, strict=True)) if r else [()] * 11
+        ints = {0, 1, 2, 10}
+        out.append(StageOptions(*(np.asarray(c, dtype=np.int64 if n in ints else float) for n, c in enumerate(cols))))
+    return out
+
+
+def _concat(a: StageOptions, b: StageOptions) -> StageOptions:
+    return StageOptions(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in a.__dataclass_fields__))
+
+
 def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
                       max_edge_times: list[float] | None = None) -> Enumeration:
-    """All (candidate, replicas) pairs of every stage, pruned unless `opts.prune` is off."""
-    devices = sorted({c.device for s in problem.stages for c in s.candidates})
+    """All (candidate, replicas) pairs of every stage, pruned unless `opts.prune` is off, then each stage's
+    pool-option pairs (never pruned: taking one commits the other stages it serves)."""
+    devices = sorted({c.device for s in problem.stages for c in s.candidates} | {p.device for p in problem.pools})
     dev_ix = {d: i for i, d in enumerate(devices)}
     ok = passes_caps(problem)
     rows = [(si, k) for si, ks in enumerate(ok) for k in ks]
@@ -188,6 +260,9 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
     share = np.array([c.share for c in cands], dtype=float)
     dev = np.array([dev_ix[c.device] for c in cands], dtype=np.int64)
     sliced_l, price_l = device_prices(problem, rows, dev, len(devices), price, tp, share)
+    hosts = {dev_ix[h]: dev_ix[d] for h, d in problem.hosts.items() if h in dev_ix and d in dev_ix}
+    for h in hosts:   # host cores are paid with their servers: no bill, no whole devices of their own
+        sliced_l[h], price_l[h] = False, 0.0
     sliced, dev_price = np.array(sliced_l, dtype=bool), np.array(price_l, dtype=float)
     lam = problem.qps * visits
     r0 = min_replicas(lam, mu, opts.max_utilization)
@@ -199,7 +274,11 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
     r, (w95, w50) = wait_quantiles_table(lam, mu, r0, extra, (opts.stage_quantile, 0.5))
     steps = extra + 1
     use50 = problem.sla.p50_s is not None
-    limited = np.array([d in problem.inventory for d in devices], dtype=bool)
+    # host types have a capacity (their carriers' devices): pruned like limited types; a carrier's pair is
+    # only dropped for one of its own type with at least its devices (fewer could leave host workers without
+    # cores)
+    limited = np.array([d in problem.inventory or d in problem.hosts for d in devices], dtype=bool)
+    carrier = np.array([d in problem.hosts.values() for d in devices], dtype=bool)
     # one row per pair; a stage that is never visited needs one replica, no more
     live = np.ones((n, steps), dtype=bool)
     live[lam <= 0, 1:] = False
@@ -226,7 +305,7 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
         d50=(serial[:, None] * (w50 + lat[:, None])).ravel()[flat],
         units=units,
         util=np.where(lam[:, None] > 0, lam[:, None] / (r * mu[:, None]), 0.0).ravel()[flat],
-        lo=lo, hi=hi,
+        lo=lo, hi=hi, group=np.full(int(flat.sum()), -1, dtype=np.int64),
     )
     S = len(problem.stages)
     margins = np.asarray(transfer_margin(problem, max_edge_times) if max_edge_times is not None
@@ -238,9 +317,15 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
     bounds = np.searchsorted(P_stage[order], np.arange(S + 1))
     per_stage = [P.take(order[bounds[i]:bounds[i + 1]]) for i in range(S)]
     if opts.prune and (use50 or limited.any()):
-        per_stage = [s.take(_pareto(s, limited, sliced, m, use50))
+        per_stage = [s.take(_pareto(s, limited, sliced, m, use50, carrier))
                      for s, m in zip(per_stage, margins, strict=True)]
-    return Enumeration(devices, per_stage, sum(len(k) for k in ok), enumerated, sliced_l, price_l)
+    kept_pools = (_pool_keep(problem, dev_ix, margins, limited | sliced, carrier, use50) if opts.prune
+                  else set(range(len(problem.pools))))
+    pooled = pool_pairs(problem, dev_ix, kept_pools)
+    per_stage = [_concat(s, p) for s, p in zip(per_stage, pooled, strict=True)]
+    enumerated += sum(len(p) for p in pooled)
+    return Enumeration(devices, per_stage, sum(len(k) for k in ok) + len(problem.pools), enumerated,
+                       sliced_l, price_l, hosts)
 
 
 def _prefix_min_before(v: FloatArray, grp: IntArray) -> FloatArray:
@@ -285,7 +370,8 @@ def _sweep(P: StageOptions, stage: IntArray, margin: FloatArray, n_types: int, s
     return np.sort(o2[prev + margin[st2] > d2])
 
 
-def _pareto(s: StageOptions, limited: np.ndarray, sliced: np.ndarray, margin: float, use50: bool) -> IntArray:
+def _pareto(s: StageOptions, limited: np.ndarray, sliced: np.ndarray, margin: float, use50: bool,
+            carrier: np.ndarray | None = None) -> IntArray:
     """Indices of the pairs no other pair dominates (the rule in the module docstring)."""
     n = len(s)
     if n <= 1:
@@ -299,21 +385,23 @@ def _pareto(s: StageOptions, limited: np.ndarray, sliced: np.ndarray, margin: fl
     ends = np.r_[starts[1:], n]
     for a, b in zip(starts, ends, strict=True):
         g = order[a:b]
-        if not use50 and not limited[s.device[g[0]]]:
+        if not use50 and not limited[s.device[g[0]]] and (carrier is None or not carrier[s.device[g[0]]]):
             d = s.d95[g]
             prev_min = np.minimum.accumulate(np.r_[np.inf, d[:-1]])
             keep.extend(g[d < prev_min].tolist())
         else:
-            keep.extend(g[_pairwise_undominated(s, g, np.zeros(len(g)), limited, sliced, use50)].tolist())
+            keep.extend(g[_pairwise_undominated(s, g, np.zeros(len(g)), limited, sliced, use50,
+                                                carrier=carrier)].tolist())
     kept = np.array(sorted(keep), dtype=np.int64)
     # 2. across device types, on the survivors (few per stage)
     g = kept[np.lexsort((kept, s.d50[kept] if use50 else np.zeros(len(kept)), s.d95[kept], s.hi[kept]))]
-    mask = _pairwise_undominated(s, g, np.full(len(g), margin), limited, sliced, use50, cross=True)
+    mask = _pairwise_undominated(s, g, np.full(len(g), margin), limited, sliced, use50, cross=True, carrier=carrier)
     return np.sort(g[mask])
 
 
 def _pairwise_undominated(s: StageOptions, g: IntArray, margin: np.ndarray, limited: np.ndarray,
-                          sliced: np.ndarray, use50: bool, cross: bool = False) -> np.ndarray:
+                          sliced: np.ndarray, use50: bool, cross: bool = False,
+                          carrier: np.ndarray | None = None) -> np.ndarray:
     """Mask over g of pairs that no earlier pair of g dominates; g is sorted so that a pair can only
     dominate a later one (by size within a type, by hi across types; then d95, d50, index)."""
     d95, d50, u, dv = s.d95[g], s.d50[g], s.units[g], s.device[g]
@@ -328,5 +416,7 @@ def _pairwise_undominated(s: StageOptions, g: IntArray, margin: np.ndarray, limi
         dom &= d50[:, None] + m <= d50[None, :]
     lim_b = limited[dv][None, :]
     dom &= np.where(same, ~lim_b | (u[:, None] <= u[None, :]), ~limited[dv][:, None])
+    if carrier is not None:   # a type carrying host workers: keep at least its devices, on it or by moving off it
+        dom &= np.where(same, ~carrier[dv][None, :] | (u[:, None] >= u[None, :] - UNIT_TOL), ~carrier[dv][None, :])
     dom &= rank[:, None] < rank[None, :]
     return np.asarray(~dom.any(axis=0), dtype=bool)

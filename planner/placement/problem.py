@@ -59,12 +59,42 @@ class Stage(_Model):
                                      "Default visits / concurrency")
     work_p95: float = Field(default=1.0, ge=1, description="service time of a long execution (p95 work: tokens, "
                             "a tool's latency) over the expected one; the p95 clock stretches latency_s by it")
-    candidates: list[Candidate] = Field(min_length=1)
+    candidates: list[Candidate] = Field(default_factory=list, description="configurations of this stage alone; "
+                                        "may be empty when pool options (PlacementProblem.pools) cover it")
     caps: list[LatencyCap] = []
 
     @property
     def what(self) -> str:
         return self.description or f"stage '{self.name}'"
+
+
+class PoolMember(_Model):
+    """What one stage sees when a pool option serves it: its per-execution sojourn (admission wait + service)."""
+
+    stage: str
+    p95_s: float = Field(ge=0, description="per execution, a long request (p95 work) at the stage quantile")
+    p50_s: float = Field(ge=0, description="per execution, median")
+    service_s: float = Field(default=0.0, ge=0, description="per execution, service time without waiting")
+    utilization: float = Field(default=0.0, ge=0, description="busy fraction of the pool (KV slots in use)")
+
+
+class PoolOption(_Model):
+    """One pool serving several stages at once: all of them take it or none does (a linked choice).
+
+    A unified LLM replica serves a call's prefill and decode; a shared pool serves the same role of
+    several call sites of one model. The caller computes each member's latency (continuous batching,
+    admission), so the solver sees numbers only. Its cost and devices count once, however many stages
+    it serves, and an edge between two of its members moves nothing (same replica).
+    """
+
+    label: str = ""
+    role: str = Field(default="", description="unified, prefill, decode, ... (reported, not interpreted)")
+    device: str
+    tp: int = Field(default=1, ge=1, description="devices per replica")
+    replicas: int = Field(ge=1)
+    batch: int = Field(default=1, ge=1, description="most sequences one replica runs at once")
+    price_per_hour: float = Field(ge=0, description="USD per hour of the whole pool (replicas x tp devices)")
+    members: list[PoolMember] = Field(min_length=1)
 
 
 class Edge(_Model):
@@ -77,12 +107,21 @@ class Edge(_Model):
 
 
 class Link(_Model):
-    """Transfer cost between two different device types (same type: co-located, no transfer)."""
+    """The link between two pools on device types a and b: bandwidth, latency, and capacity.
+
+    Two different pools always move data, even on one device type (different replicas): `links` entries
+    with a == b name that type's link inside a node (NVLink or PCIe); without one, same type is free (the
+    model before pools had replicas). With `capacity_gb_s`, the traffic all edges put on the link at the
+    planned rate stays within max_utilization of it.
+    """
 
     a: str = "*"
     b: str = "*"
     bandwidth_gb_s: float = Field(default=25.0, gt=0, description="GB/s (1e9 bytes); 25 = 200 Gb/s Ethernet/RoCE")
     latency_s: float = Field(default=10e-6, ge=0)
+    capacity_gb_s: float | None = Field(default=None, gt=0, description="GB/s all edges crossing the link share, "
+                                        "per direction (MILP rows); None: no limit (a fabric that grows with the "
+                                        "fleet). plait plan sets it to the bandwidth: one shared pipe")
 
 
 class SLA(_Model):
@@ -102,6 +141,11 @@ class PlacementProblem(_Model):
     inventory: dict[str, int] = Field(default_factory=dict, description="device type -> max devices")
     links: list[Link] = Field(default_factory=list, description="per pair of device types; first match wins")
     default_link: Link = Link()
+    pools: list[PoolOption] = Field(default_factory=list, description="linked options serving several stages")
+    hosts: dict[str, str] = Field(default_factory=dict, description=(
+        "host type -> the device type whose servers carry it: candidates on a host type run on the host CPUs "
+        "of devices the fleet rents anyway (share = cores / host cores per device, price 0); its units stay "
+        "within the devices of the carrier type"))
 
     @model_validator(mode="after")
     def _names(self) -> PlacementProblem:
@@ -109,11 +153,25 @@ class PlacementProblem(_Model):
         if len(set(names)) != len(names):
             dup = sorted({n for n in names if names.count(n) > 1})
             raise ValueError(f"stage names must be unique; repeated: {dup}")
+        covered = {m.stage for p in self.pools for m in p.members}
+        for st in self.stages:
+            if not st.candidates and st.name not in covered:
+                raise ValueError(f"stage '{st.name}' has no candidate and no pool option serves it; "
+                                 "give it a candidate or a PoolOption member")
+        for p in self.pools:
+            unknown = [m.stage for m in p.members if m.stage not in names]
+            if unknown:
+                raise ValueError(f"pool option '{p.label}' serves unknown stages {unknown}; name the problem's stages")
         return self
 
-    def link(self, a: str, b: str) -> Link:
-        """The link between device types a and b (a != b): the first of `links` naming both, else default."""
+    def link(self, a: str, b: str) -> Link | None:
+        """The link between pools on device types a and b: for a != b the first of `links` naming both, else
+        the default; for a == b the first entry naming exactly (a, a), else None (co-located, free)."""
+        if a == b:
+            return next((ln for ln in self.links if ln.a == ln.b == a), None)
         for ln in self.links:
+            if ln.a == ln.b and ln.a != "*":
+                continue
             if (ln.a in (a, "*") and ln.b in (b, "*")) or (ln.a in (b, "*") and ln.b in (a, "*")):
                 return ln
         return self.default_link
@@ -144,7 +202,9 @@ class Choice(_Model):
     """The (candidate, replicas) pair chosen for one stage, with what the queueing model predicts."""
 
     stage: str
-    candidate: int = Field(description="index into the stage's candidates")
+    candidate: int = Field(description="index into the stage's candidates (-1: a pool option)")
+    pool_option: int | None = Field(default=None, description="index into PlacementProblem.pools, when one "
+                                    "serves the stage (its cost is on its first member's choice)")
     device: str
     replicas: int
     devices_per_replica: int
@@ -163,12 +223,14 @@ class Choice(_Model):
 
 
 class Transfer(_Model):
-    """A value crossing from one device type to another on an edge."""
+    """A value crossing from one pool to another on an edge (different types, or two pools of one type)."""
 
     src_stage: str
     dst_stage: str
     src_device: str
     dst_device: str
+    src_pool: str = Field(default="", description="plan.json: the pool id the value leaves (filled by the planner)")
+    dst_pool: str = Field(default="", description="plan.json: the pool id it reaches")
     bytes_per_request: float
     bandwidth_gb_s: float = Field(description="GB/s the edge needs at the planned rate")
     seconds: float = Field(description="latency the transfer adds per request")

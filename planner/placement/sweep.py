@@ -32,19 +32,34 @@ class FrontierPoint(BaseModel):
     p95_s: float | None = None
 
 
+def covered(problem: PlacementProblem, device: str) -> set[str]:
+    """Stages that can run on `device`: a candidate there, or a pool option there serving them."""
+    return ({st.name for st in problem.stages if any(_on(problem, c.device, device) for c in st.candidates)}
+            | {m.stage for p in problem.pools if p.device == device for m in p.members})
+
+
+def _on(problem: PlacementProblem, candidate_device: str, device: str) -> bool:
+    """A candidate runs on `device`: on the type itself, or on the host CPUs of its servers."""
+    return candidate_device == device or problem.hosts.get(candidate_device) == device
+
+
 def restrict(problem: PlacementProblem, device: str) -> PlacementProblem:
-    """The problem with every stage that has a candidate on `device` limited to those candidates."""
-    stages = []
-    for st in problem.stages:
-        on = [c for c in st.candidates if c.device == device]
-        stages.append(st.model_copy(update={"candidates": on or st.candidates}))
-    return problem.model_copy(update={"stages": stages})
+    """The problem with every stage that can run on `device` limited to its candidates and pool options there
+    (the others keep all theirs, and the pool options serving only them)."""
+    on_type = covered(problem, device)
+    stages = [st.model_copy(update={"candidates": [c for c in st.candidates if _on(problem, c.device, device)]})
+              if st.name in on_type else st for st in problem.stages]
+    pools = [p for p in problem.pools
+             if p.device == device or not any(m.stage in on_type for m in p.members)]
+    return problem.model_copy(update={"stages": stages, "pools": pools})
 
 
 def homogeneous_baselines(problem: PlacementProblem, options: SolveOptions | None = None) -> list[Baseline]:
     """For each device type, the cheapest fleet that puts every stage it can run on that type."""
     out = []
-    for device in sorted({c.device for s in problem.stages for c in s.candidates}):
+    types = ({c.device for s in problem.stages for c in s.candidates} | {p.device for p in problem.pools}) - set(
+        problem.hosts)
+    for device in sorted(types):
         try:
             p = solve(restrict(problem, device), options)
         except InfeasiblePlacement as err:

@@ -33,6 +33,7 @@ def summary(plan: Plan) -> Table:
         [f"$ per hour ({plan.price_basis})", _usd(plan.cost_per_hour)],
         ["$ per million requests", _usd(plan.cost_per_million_requests)],
         ["predicted p50 / p95", f"{_ms(plan.p50_s)} / {_ms(plan.p95_s)} ms"],
+        *[["serving", line] for line in plan.decisions],
         ["solver", f"HiGHS {plan.solver.status}, gap {plan.solver.mip_gap:.2%}, "
                    f"{plan.solver.seconds * 1e3:.0f} ms, {plan.solver.variables} variables"],
     ]
@@ -101,6 +102,21 @@ def transfers(plan: Plan) -> Table:
     return Table("Transfers between pools", ["edge", "pools", "MB/request", "GB/s needed", "ms"], rows)
 
 
+def pools(plan: Plan) -> Table:
+    """The pool contract, one row per pool: what runs where, how, and for which calls."""
+    rows = []
+    for p in plan.pools:
+        how = {"mig": f"MIG {p.mig_profile or p.slice_fraction}", "mps": f"MPS {p.slice_fraction:g}"}.get(p.slice, "")
+        where = f"{p.device} host CPU" if p.host_cpu else p.device
+        seqs = (f"{p.expected_sequences:.0f} / {p.max_sequences}" if p.expected_sequences is not None
+                else str(p.max_sequences or "-"))
+        rows.append([p.id, p.kind, p.role or "", where, p.runtime, how or "whole", str(p.tensor_parallel),
+                     str(p.replicas), seqs, str(p.cpu_cores or ""), ", ".join(dict.fromkeys(c.loc or c.stage for c in p.call_sites))])
+    return Table("Pools", ["pool", "kind", "role", "device", "runtime", "slice", "TP", "replicas",
+                           "sequences (running / max)", "cores", "call sites"], rows)
+
+
 def all_tables(plan: Plan) -> list[Table]:
-    return [summary(plan), prices(plan), stages(plan), critical_path(plan), baselines(plan), frontier(plan),
+    return [summary(plan), pools(plan), prices(plan), stages(plan), critical_path(plan), baselines(plan),
+            frontier(plan),
             transfers(plan), candidates(plan)]

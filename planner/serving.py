@@ -1,0 +1,174 @@
+"""The serving model of an LLM replica: continuous batching bounded by KV memory, chunked prefill, admission.
+
+Pure functions of (model, device, tensor-parallel degree, load), on top of the cost model
+(DESIGN.md, "The serving model"). A replica of `tp` devices runs steps. A step decodes one token of
+every running sequence (the batch B) and, in a *unified* replica, also up to `CHUNK_TOKENS` prompt
+tokens of sequences being admitted (chunked prefill); both are costed in the step:
+
+    step(B, c) = decode(B, mean context) + c x tau          tau: prefill compute time per prompt token
+
+Concurrency is bounded by KV memory at the p95 final context (prompt + output):
+slots = (usable memory x tp - weights - workspace) / KV bytes of one final-context sequence, at most
+MAX_SEQUENCES. At the planned rate the batch is what the load sustains (Little's law), not the cap:
+with D decode tokens/s and P prompt tokens/s per replica, B = D x t and c = P x t, so
+
+    t = decode(D t) / (1 - P tau)                           (a fixed point, found by iteration)
+
+A replica is stable when B stays within `max_utilization` of its slots and P tau < max_utilization.
+Sequences beyond the slots wait for admission: an M/D/c queue with c = slots servers, each holding a
+sequence for its time in the engine; its wait quantiles count in the latency.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from plait.planner.catalog import Catalog
+from plait.planner.costmodel import estimate
+from plait.planner.factors import Factors
+from plait.planner.placement.queueing import wait_quantile
+from plait.planner.workload import OpSpec, kv_cache_bytes
+
+MAX_SEQUENCES = 1024
+"""Concurrent sequences one replica may run (vLLM's max_num_seqs is of this order): the KV bound's cap."""
+BLOCK_TOKENS = 16
+"""Tokens per KV-cache block (vLLM's default block size)."""
+CHUNK_TOKENS = 2048
+"""Prompt tokens a unified replica adds to one step (vLLM's max_num_batched_tokens for chunked prefill)."""
+GRID = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call site's load on an LLM pool: its stages, calls per second and token counts."""
+
+    prefill: str
+    decode: str
+    rate: float
+    prompt: float
+    prompt_p95: float
+    output: float
+    output_p95: float
+    cached: int = 0
+
+    @property
+    def computed(self) -> float:
+        """Prompt tokens a prefill computes (prefix reuse reads the rest from the KV cache)."""
+        return max(self.prompt - self.cached, 1.0)
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One replica of an engine for `model` on `tp` devices of type `device`, sized for a set of calls."""
+
+    model: str
+    device: str
+    tp: int
+    slots: int                     # concurrent sequences: KV memory at the p95 final context, capped
+    kv_blocks: int                 # KV blocks of BLOCK_TOKENS tokens the free memory holds
+    batches: tuple[int, ...]       # GRID batches below slots, then slots
+    steps: tuple[float, ...]       # decode step seconds at those batches (mean context)
+    token_s: float                 # prefill compute seconds per prompt token (chunked into steps)
+    prefill_s: tuple[float, ...]   # per call: one prefill alone at batch 1 (split prefill pools)
+    notes: tuple[str, ...]
+
+    def step(self, batch: float) -> float:
+        """Decode step seconds at a (fractional) batch: linear between the grid's points."""
+        return float(np.interp(batch, self.batches, self.steps))
+
+
+def engine(model: str, device: str, tp: int, calls: tuple[Call, ...], catalog: Catalog,
+           factors: Factors) -> Engine | None:
+    """The replica's figures, or None when one sequence at the p95 final context does not fit."""
+    final = max(c.prompt_p95 + c.output_p95 for c in calls)
+    weight = sum(c.rate * c.output for c in calls) or 1.0
+    ctx = sum(c.rate * c.output * (c.prompt + c.output / 2) for c in calls) / weight
+    one = estimate(OpSpec(op="decode", model=model, ctx=int(final)), device, 1, "graph", tp,
+                   catalog=catalog, factors=factors)
+    if not one.fits or one.offloaded_kv:
+        return None
+    per_seq = kv_cache_bytes(catalog.model(model), int(final) + 1)
+    free = one.capacity_bytes * tp - (one.footprint_bytes * tp - per_seq)
+    slots = min(MAX_SEQUENCES, int(free // per_seq))
+    if slots < 1:
+        return None
+    spec = OpSpec(op="decode", model=model, ctx=int(ctx))
+    batches = (*[g for g in GRID if g < slots], slots)
+    steps = tuple(estimate(spec, device, b, "graph", tp, catalog=catalog, factors=factors).seconds for b in batches)
+    pre = [estimate(OpSpec(op="prefill", model=model, tokens=max(1, round(c.prompt)),
+                           cached_tokens=min(c.cached, max(0, round(c.prompt) - 1))),
+                    device, 1, "graph", tp, catalog=catalog, factors=factors) for c in calls]
+    token_s = max(p.compute_s / c.computed for p, c in zip(pre, calls, strict=True))
+    blocks = int(free // (per_seq / (final + 1) * BLOCK_TOKENS))
+    return Engine(model, device, tp, slots, blocks, batches, steps, token_s, tuple(p.seconds for p in pre),
+                  tuple(dict.fromkeys([*one.assumptions, *pre[0].assumptions])))
+
+
+@dataclass(frozen=True)
+class Load:
+    """What `replicas` replicas of an engine do at the planned rate: per call, per-execution latencies."""
+
+    replicas: int
+    batch: float          # running sequences per replica the load sustains (Little's law)
+    step_s: float         # seconds per step at that batch (time per output token)
+    chunk: float          # prompt tokens per step (unified)
+    utilization: float    # batch / slots
+    prefill95: tuple[float, ...]   # per call: admission wait + prefill (chunked, in the step), p95
+    prefill50: tuple[float, ...]
+    decode95: tuple[float, ...]    # per call: p95 output tokens x step
+    decode50: tuple[float, ...]
+
+
+def serve(e: Engine, calls: tuple[Call, ...], replicas: int, unified: bool, max_utilization: float = 0.85,
+          quantile: float = 0.95) -> Load | None:
+    """The load on `replicas` replicas (each call spread evenly), or None when a replica is unstable."""
+    D = sum(c.rate * c.output for c in calls) / replicas
+    P = sum(c.rate * c.computed for c in calls) / replicas if unified else 0.0
+    if P * e.token_s >= max_utilization:
+        return None
+    t = e.step(1.0) / (1.0 - P * e.token_s)
+    for _ in range(60):
+        if D * t > max_utilization * e.slots:
+            return None
+        nxt = e.step(D * t) / (1.0 - P * e.token_s)
+        if abs(nxt - t) <= 1e-9 * t:
+            break
+        t = nxt
+    if P * t > CHUNK_TOKENS:
+        return None
+    lam = sum(c.rate for c in calls) / replicas
+    hold = sum(c.rate * (c.output * t + _prefill(e, c, c.computed, t, unified)) for c in calls) / (lam * replicas)
+    w95, w50 = (_admission(q, e.slots, lam, hold) for q in (quantile, 0.5))
+    stretch = [c.prompt_p95 / c.prompt for c in calls]
+    return Load(replicas, D * t, t, P * t, D * t / e.slots,
+                tuple(w95 + _prefill(e, c, c.computed * s, t, unified) for c, s in zip(calls, stretch, strict=True)),
+                tuple(w50 + _prefill(e, c, c.computed, t, unified) for c in calls),
+                tuple(c.output_p95 * t for c in calls), tuple(c.output * t for c in calls))
+
+
+def _admission(q: float, slots: int, lam: float, hold: float) -> float:
+    """Wait-for-a-slot quantile; 0 without computing Erlang C when the load sits far below the slots (the
+    chance that more than a + 10 sqrt(a) + 20 of a Poisson(a) are busy is below 1e-20)."""
+    a = lam * hold
+    if slots > a + 10.0 * math.sqrt(a) + 20.0:
+        return 0.0
+    return wait_quantile(q, slots, lam, 1.0 / hold)
+
+
+def _prefill(e: Engine, c: Call, tokens: float, step: float, unified: bool) -> float:
+    """A unified replica prefills in chunks, one per step, each step also decoding the batch; 0 for a
+    decode-only replica (the prompt arrives as a KV cache)."""
+    if not unified:
+        return 0.0
+    return math.ceil(tokens / CHUNK_TOKENS) * step + tokens * e.token_s
+
+
+def fewest_replicas(e: Engine, calls: tuple[Call, ...], unified: bool, max_utilization: float = 0.85) -> int:
+    """A lower bound on stable replicas: decode tokens at the full-slot step rate, and prefill compute."""
+    D = sum(c.rate * c.output for c in calls)
+    P = sum(c.rate * c.computed for c in calls) if unified else 0.0
+    full = max_utilization * e.slots / e.step(max_utilization * e.slots)
+    return max(1, math.ceil(D / full), math.ceil(P * e.token_s / max_utilization))
