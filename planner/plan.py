@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from plait.planner.catalog.prices import DevicePrice
 from plait.planner.placement.problem import Transfer  # a transfer is reported as the solver found it
+from plait.sdk.graph import AgentGraph
 
 
 class _Model(BaseModel):
@@ -88,6 +90,11 @@ class SolverStats(_Model):
     seconds: float
     variables: int
     constraints: int
+
+
+def graph_hash(graph: AgentGraph) -> str:
+    """sha256 of the traced graph's compact JSON: plan.json's `graph_hash`, which readers compare."""
+    return hashlib.sha256(graph.to_json(indent=None).encode()).hexdigest()
 
 
 PLAN_FORMAT = "plait.plan/2"

@@ -8,7 +8,6 @@ Nothing here launches anything: the planner returns a plan (SkyPilot's optimizer
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -478,7 +477,7 @@ def plan_agent(graph: AgentGraph, *, source: str, inventory: Inventory | None = 
                for g in _callees(graph) if g.sla is not None]
     if ignored:
         plan = plan.model_copy(update={"assumptions": [*plan.assumptions, *dict.fromkeys(ignored)]})
-    plan = plan.model_copy(update={"graph_hash": hashlib.sha256(graph.to_json().encode()).hexdigest()})
+    plan = plan.model_copy(update={"graph_hash": graph_hash(graph)})
     edge_bytes = tuple((e.src, e.dst, int(e.bytes)) for e in stages.edges)
     of_stage = {site.stage: pool.id for pool in plan.pools for site in pool.call_sites}
     PlacePass(pools=tuple(sorted(of_stage.items())), edge_bytes=edge_bytes).apply(context(), module)

@@ -4,7 +4,6 @@ the planner filled `pools` (the only place the simulator reads `stages`)."""
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from pathlib import Path
@@ -13,7 +12,7 @@ from pydantic import ValidationError
 
 from plait.planner.catalog import Catalog, did_you_mean
 from plait.planner.costmodel import estimate
-from plait.planner.plan import PLAN_FORMAT, CallSite, Plan, Pool, StageChoice
+from plait.planner.plan import PLAN_FORMAT, CallSite, Plan, Pool, StageChoice, graph_hash
 from plait.planner.simulate.errors import SimulateError
 from plait.planner.simulate.sites import Sites, node_stages, stale_figures
 from plait.planner.workload import OpSpec, kv_cache_bytes
@@ -46,11 +45,6 @@ def load_plan(folder: Path) -> Plan:
         raise SimulateError(f"{path} has format {plan.format!r}; this plait reads {PLAN_FORMAT!r}.\n"
                             "To fix: plan again with this plait.")
     return plan
-
-
-def graph_hash(graph: AgentGraph) -> str:
-    """sha256 of the traced graph's JSON, as plan.json's `graph_hash` records it."""
-    return hashlib.sha256(graph.to_json(indent=None).encode()).hexdigest()
 
 
 def check_plan(plan: Plan, graph: AgentGraph, catalog: Catalog) -> Sites:
