@@ -46,6 +46,7 @@ from plait.planner.plan import (
     Plan,
     SolverStats,
     StageChoice,
+    graph_hash,
 )
 from plait.planner.plan import Candidate as ConsideredRow
 from plait.planner.pooling import Caps, PoolInfo, is_llm, pool_options
