@@ -35,7 +35,7 @@ def main() -> None:
         graph = traced(target)
         plan = plan_agent(graph, source=target, catalog=catalog, sweep_points=0).plan
         sites = check_plan(plan, graph, catalog)
-        pools, _ = pools_of(plan, catalog)
+        pools = pools_of(plan)
         t0 = time.perf_counter()
         r = simulate(graph, pools, SimOptions(requests=args.requests, qps=plan.qps, seed=0), catalog=catalog,
                      sites=sites)

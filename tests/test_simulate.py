@@ -113,16 +113,18 @@ def test_the_same_seed_replays_the_same_run_and_edf_serves_everyone(rag: AgentGr
 def test_react_walks_its_loop_and_branch_arms_at_their_figures() -> None:
     graph = traced("examples/react.py:solve")
     plan = plan_agent(graph, source="examples/react.py:solve", catalog=CATALOG, sweep_points=0).plan
-    pools, _ = pools_of(plan, CATALOG)
+    pools = pools_of(plan)
     r = run(graph, pools, requests=1500, qps=plan.qps)
     jobs = {p.id: p.jobs for p in r.pools}
     checks = jobs[next(k for k in jobs if "is-done" in k or "is_done" in k)]
     search = jobs[next(k for k in jobs if k.startswith("tool-search"))]
     assert checks / 1500 == pytest.approx(3.0, rel=0.05)        # round(uniform(2, 4)) iterations: mean 3
     assert search / checks == pytest.approx(0.55, rel=0.06)     # the search arm's probability
-    final = [p for p in r.pools if p.id.startswith("prefill") and "125" in p.id]
-    assert [p.jobs for p in final] == [1500]                    # after the loop, once per request
-    assert len(r.calls) == 2
+    calls = {c.site: c.ttft.n for c in r.calls}
+    assert calls == {"prefill:llama-3.1-8b@react.py:115": checks,   # the thought, once per iteration
+                     "prefill:llama-3.1-8b@react.py:125": 1500}     # the answer after the loop, once per request
+    (llm,) = [p for p in plan.pools if p.kind == "llm"]           # the planner shares one pool between both calls
+    assert len(llm.call_sites) == 4 and jobs[llm.id] == checks + 1500
     for p in r.pools:
         assert p.littles_l == pytest.approx(p.littles_lambda_w, rel=1e-6, abs=1e-9), p.id
 
@@ -161,8 +163,58 @@ def test_decode_runs_replay_what_step_by_step_decoding_gives(rag: AgentGraph, mo
 def test_speech_and_sub_agent_examples_simulate_on_their_plans(target: str, calls: int) -> None:
     graph = traced(target)
     plan = plan_agent(graph, source=target, catalog=CATALOG, sweep_points=0).plan
-    pools, _ = pools_of(plan, CATALOG)
+    pools = pools_of(plan)
     r = run(graph, pools, requests=150, qps=plan.qps)
     assert r.requests == 150 and len(r.calls) == calls          # stt, llm and tts each make an LLM call
     for p in r.pools:
         assert p.jobs > 0 and p.littles_l == pytest.approx(p.littles_lambda_w, rel=1e-6, abs=1e-9), p.id
+
+
+def test_encoders_and_searches_on_host_cpus_are_costed_on_the_cores_they_hold(rag: AgentGraph) -> None:
+    """A pool on the host CPUs of a GPU server (host_cpu, device = the GPU type) runs on HOST_CPU's cores scaled
+    to its cpu_cores, as the planner costs it, not on the GPU it names."""
+    from plait.planner.simulate.service import HOST_CPU, Coster
+
+    def on_host(cores: int) -> list[Pool]:
+        return [p.model_copy(update={"host_cpu": True, "cpu_cores": cores, "batch": 1})
+                if p.kind in ("encoder", "search") else p for p in one_pool_per_stage(rag)]
+
+    encode = next(per["encode"] for per in node_stages(rag, CATALOG).values() if "encode" in per)
+    ref = CATALOG.device(HOST_CPU).cores
+    assert ref is not None
+    eight = on_host(8)[0]
+    assert eight.kind == "encoder"
+    seconds = Coster(CATALOG).seconds(eight, encode.spec, 1)
+    assert seconds == pytest.approx(estimate(encode.spec, HOST_CPU, 1, "eager", 1, catalog=CATALOG).seconds
+                                    * ref.value / 8)
+    assert seconds > 5 * estimate(encode.spec, "h100-sxm", 1, catalog=CATALOG).seconds
+    few, many = run(rag, on_host(8), requests=300), run(rag, on_host(32), requests=300)
+    for kind in ("encode", "search"):     # a quarter of the cores: four times the busy time
+        assert pool(few, kind).utilization == pytest.approx(4 * pool(many, kind).utilization, rel=0.05)  # type: ignore[attr-defined]
+        assert pool(few, kind).device == "h100-sxm/host"                                                  # type: ignore[attr-defined]
+
+
+def test_split_pools_on_one_type_move_the_kv_cache_over_its_scaleup_link(rag: AgentGraph,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prefill and decode pools are different replicas even on one device type: each call's KV cache crosses
+    NVLink (the planner charges it too), on a link between the two pools."""
+    from plait.planner.costmodel import transfer_seconds
+    from plait.planner.simulate.link import Link
+    from plait.planner.workload import kv_cache_bytes
+
+    sent: list[tuple[str, float, float]] = []
+    send = Link.send
+
+    def record(self: Link, nbytes: float) -> object:
+        sent.append((self.name, self.bandwidth, nbytes))
+        return send(self, nbytes)
+
+    monkeypatch.setattr(Link, "send", record)
+    run(rag, one_pool_per_stage(rag), requests=100)
+    kv = [(name, bw, n) for name, bw, n in sent if "prefill" in name]
+    assert len(kv) == 100
+    assert {name for name, _, _ in kv} == {"decode-llama-3.1-8b-rag.py-20<->prefill-llama-3.1-8b-rag.py-20"}
+    lat = transfer_seconds(0.0, "h100-sxm", "scaleup", catalog=CATALOG)
+    assert kv[0][1] == pytest.approx(1e9 / (transfer_seconds(1e9, "h100-sxm", "scaleup", catalog=CATALOG) - lat))
+    per_token = kv_cache_bytes(CATALOG.model(MODEL), 1000) / 1000
+    assert sum(n for _, _, n in kv) / 100 == pytest.approx(PROMPT * per_token, rel=0.15)

@@ -10,9 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from plait.cli import app
-from plait.planner.catalog import load_catalog
 from plait.planner.plan import Plan
-from plait.planner.simulate import pools_from_stages
 
 RAG = "examples/rag.py:answer"
 runner = CliRunner()
@@ -43,9 +41,11 @@ def test_simulate_a_plan_folder_as_json(rag_plan: Path) -> None:
     result = json.loads(output)
     assert result["requests"] == 300 and 0 < result["e2e"]["p50"] <= result["e2e"]["p95"] <= result["e2e"]["p99"]
     assert [c["site"] for c in result["calls"]] == ["prefill:llama-3.1-8b@rag.py:20"]
-    assert [p["kind"] for p in result["pools"]] == ["encoder", "search", "llm", "llm"]
+    plan = Plan.model_validate_json((rag_plan / "plan.json").read_text())
+    # the planner's pools, by its ids, each serving every request once (a unified pool: prefill and decode)
+    assert [(p["id"], p["kind"], p["jobs"]) for p in result["pools"]] == [(p.id, p.kind, 300) for p in plan.pools]
     assert 0 <= result["within_sla"] <= 1 and result["goodput_qps"] > 0
-    assert any("pools_from_stages" in n for n in result["notes"])
+    assert result["notes"] == []
 
 
 def test_without_a_plan_it_plans_first_and_prints_tables() -> None:
@@ -95,17 +95,12 @@ def test_a_plan_from_before_the_pool_contract_is_refused(rag_plan: Path, tmp_pat
 
 def test_pools_that_miss_a_call_site_are_refused_by_name(rag_plan: Path, tmp_path: Path) -> None:
     plan = Plan.model_validate_json((rag_plan / "plan.json").read_text())
-    pools = [p for p in pools_from_stages(plan.stages, load_catalog()) if p.kind != "search"]
+    pools = [p for p in plan.pools if p.kind != "search"]
     code, output = cli("simulate", RAG, "--plan", str(_edited(rag_plan, tmp_path, pools=pools)))
     assert code == 2
     assert "no pool of the plan serves 'search:wiki@rag.py:19' (rag.py:19)" in output
 
 
-def test_pools_from_stages_pairs_prefill_and_decode(rag_plan: Path) -> None:
-    plan = Plan.model_validate_json((rag_plan / "plan.json").read_text())
-    pools = {p.id: p for p in pools_from_stages(plan.stages, load_catalog())}
-    pre, dec = pools["prefill-llama-3.1-8b-rag.py-20"], pools["decode-llama-3.1-8b-rag.py-20"]
-    assert (pre.role, pre.peer, dec.role, dec.peer) == ("prefill", dec.id, "decode", pre.id)
-    decode_stage = next(s for s in plan.stages if s.stage.startswith("decode"))
-    assert dec.max_sequences == decode_stage.batch and dec.kv_blocks and dec.kv_blocks * 16 > 16 * 1100
-    assert [s.stage for p in pools.values() for s in p.call_sites] == [s.stage for s in plan.stages]
+def test_a_plan_without_pools_is_refused(rag_plan: Path, tmp_path: Path) -> None:
+    code, output = cli("simulate", RAG, "--plan", str(_edited(rag_plan, tmp_path, pools=[])))
+    assert code == 2 and "the plan of examples/rag.py:answer lists no pools" in output

@@ -45,7 +45,7 @@ def simulate(
 
             plan = plan_agent(graph, source=target, catalog=catalog, sweep_points=0).plan
         sites = check_plan(plan, graph, catalog)
-        pools, notes = pools_of(plan, catalog)
+        pools = pools_of(plan)
         times = from_file(arrivals, requests) if arrivals is not None else None
         options = SimOptions(requests=requests, qps=qps or plan.qps, seed=seed, policy=policy, arrivals=times,
                              sla_p95_s=plan.sla_p95_s, ttft_s=_ms(graph.sla.ttft_ms if graph.sla else None),
@@ -56,7 +56,6 @@ def simulate(
             result = run_simulation(graph, pools, options, catalog=catalog,
                                     progress=lambda done, total: bar.update(task, completed=done, total=total),
                                     sites=sites)
-        result = result.model_copy(update={"notes": notes})
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
@@ -68,7 +67,7 @@ def simulate(
 
     console = Console() if sys.stdout.isatty() else Console(width=120)   # piped: wide enough for the pool table
     console.print(result_tables(result, target, (plan.p50_s, plan.p95_s)))
-    for note in notes:
+    for note in result.notes:
         typer.echo(f"note: {note}")
 
 

@@ -8,8 +8,8 @@ the analytic placement code (an import-linter contract in pyproject.toml keeps t
 
 from plait.planner.simulate.engine import simulate
 from plait.planner.simulate.errors import SimulateError
-from plait.planner.simulate.planfile import check_plan, load_plan, pools_from_stages, pools_of
+from plait.planner.simulate.planfile import check_plan, load_plan, pools_of
 from plait.planner.simulate.spec import CallStats, PoolStats, SimOptions, SimResult
 
 __all__ = ["CallStats", "PoolStats", "SimOptions", "SimResult", "SimulateError", "check_plan", "load_plan",
-           "pools_from_stages", "pools_of", "simulate"]
+           "pools_of", "simulate"]

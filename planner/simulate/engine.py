@@ -27,6 +27,8 @@ from plait.planner.workload import OpSpec
 from plait.sdk.graph import AgentGraph
 
 Progress = Callable[[int, int], None]
+HOST = "/host"
+"""How a pool on the host CPUs of TYPE's servers names its place: TYPE/host, as plan.json's transfers do."""
 
 
 def _service(pool: Pool, coster: Coster) -> Callable[[Sequence[Job]], float]:
@@ -87,16 +89,18 @@ def simulate(graph: AgentGraph, pools: list[Pool], options: SimOptions, *, catal
             raise SimulateError(f"pool {p.id!r} names peer {p.peer!r}, which is not a pool of the plan.\n"
                                 "To fix: plan again.")
     used = {w.name: pool_for(w.name, by_stage, w.loc) for per in stages.values() for w in per.values()}
-    meters = {p.id: PoolMeter(p.id, p.kind, p.device, p.replicas) for p in pools}
+    meters = {p.id: PoolMeter(p.id, p.kind, p.device + HOST if p.host_cpu else p.device, p.replicas) for p in pools}
     cores = {p.id: max((w.tool_cpu for per in stages.values() for w in per.values() if used[w.name] is p),
                        default=1.0) for p in pools}
     servers = {p.id: _servers(env, p, coster, meters[p.id], options.policy, cat, cores[p.id]) for p in pools}
     links: dict[tuple[str, str], Link] = {}
 
-    def link(a: str, b: str) -> Link:
+    def link(a: str, b: str, scaleup: str | None = None) -> Link:
+        """The network between device types a and b; with `scaleup` (a device type), its scale-up link
+        between pools a and b of that type (the KV hand-off of a split pair on one type)."""
         key = (min(a, b), max(a, b))
         if key not in links:
-            bw, lat = coster.link(0.0, a)
+            bw, lat = coster.link(scaleup, "scaleup") if scaleup else coster.link(a)
             links[key] = Link(env, f"{key[0]}<->{key[1]}", bw, lat)
         return links[key]
 

@@ -1,26 +1,22 @@
 """Reading a plan for simulation: plan.json from a `plait plan --out` folder, its pools, and the checks that
-it was made from this agent. `pools_from_stages` derives pools from the stage choices of plans made before
-the planner filled `pools` (the only place the simulator reads `stages`)."""
+it was made from this agent (the stages' planning figures are read only to tell a stale plan)."""
 
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from plait.planner.catalog import Catalog, did_you_mean
 from plait.planner.costmodel import estimate
-from plait.planner.plan import PLAN_FORMAT, CallSite, Plan, Pool, StageChoice, graph_hash
+from plait.planner.plan import PLAN_FORMAT, Plan, Pool, graph_hash
 from plait.planner.simulate.errors import SimulateError
 from plait.planner.simulate.sites import Sites, node_stages, stale_figures
 from plait.planner.workload import OpSpec, kv_cache_bytes
 from plait.sdk.graph import AgentGraph
 
 BLOCK_TOKENS = 16
-_KIND = {"prefill": "llm", "decode": "llm", "encode": "encoder", "vocode": "encoder", "search": "search",
-         "tool": "tool"}
 
 
 def load_plan(folder: Path) -> Plan:
@@ -66,20 +62,13 @@ def check_plan(plan: Plan, graph: AgentGraph, catalog: Catalog) -> Sites:
     return sites
 
 
-def pools_of(plan: Plan, catalog: Catalog) -> tuple[list[Pool], list[str]]:
-    """The plan's pools; for a plan without them, pools derived from its stages (and a note saying so)."""
-    if plan.pools:
-        return list(plan.pools), []
-    return pools_from_stages(plan.stages, catalog), [
-        "plan.json has no pools yet: one pool per stage, derived from its stage choices (pools_from_stages)"]
-
-
-def _pool_id(stage: str) -> str:
-    return re.sub(r"[^a-z0-9.]+", "-", stage.lower()).strip("-")
-
-
-def _loc(stage: str) -> str:
-    return stage.partition("@")[2].partition("#")[0]
+def pools_of(plan: Plan) -> list[Pool]:
+    """The plan's pools (the planner fills them: unified or split LLM pools, pools shared by call sites, tools,
+    encoders and searches on host CPUs); SimulateError for a plan without any."""
+    if not plan.pools:
+        raise SimulateError(f"the plan of {plan.source} lists no pools.\n"
+                            f"To fix: plan again with this plait: `plait plan {plan.source} --out DIR`.")
+    return list(plan.pools)
 
 
 def kv_geometry(model: str, device: str, tp: int, fraction: float, catalog: Catalog,
@@ -90,43 +79,6 @@ def kv_geometry(model: str, device: str, tp: int, fraction: float, catalog: Cata
     per_block = (kv_cache_bytes(spec, 2 * block_tokens) - kv_cache_bytes(spec, block_tokens)) / tp
     free = c.capacity_bytes * fraction - c.footprint_bytes
     return max(1, math.floor(free / per_block)) if per_block > 0 else 1
-
-
-def pools_from_stages(stages: list[StageChoice], catalog: Catalog) -> list[Pool]:
-    """One pool per stage: split prefill/decode pairs for LLM calls, the stage's device, replicas and batch.
-
-    A decode stage's batch becomes the replica's `max_sequences`; its KV blocks are what the cost model leaves
-    of usable memory after the weights. Tool workers get the stage's cores (rounded up) on its CPU server.
-    """
-    names = {s.stage for s in stages}
-    pools: list[Pool] = []
-    for s in stages:
-        kind = s.stage.partition(":")[0]
-        if kind not in _KIND:
-            raise SimulateError(f"stage {s.stage!r} has an unknown kind {kind!r}.\nTo fix: plan again with this plait.")
-        pool_kind = _KIND[kind]
-        role = peer = None
-        max_sequences = kv_blocks = block_tokens = None
-        if pool_kind == "llm":
-            role = kind
-            other = ("decode" if kind == "prefill" else "prefill") + s.stage[len(kind):]
-            peer = _pool_id(other) if other in names else None
-            if kind == "decode":
-                assert s.model is not None
-                max_sequences, block_tokens = s.batch, BLOCK_TOKENS
-                kv_blocks = kv_geometry(s.model, s.device, s.devices_per_replica, s.share, catalog)
-        dev = catalog.device(s.device)
-        cores = math.ceil(s.share * dev.cores.value - 1e-9) if pool_kind == "tool" and dev.cores else 0
-        pools.append(Pool(id=_pool_id(s.stage), kind=pool_kind, model=s.model, role=role, peer=peer,  # type: ignore[arg-type]
-                          mig_profile=None, prefill_chunk_tokens=None,
-                          device=s.device, devices_per_replica=s.devices_per_replica,
-                          tensor_parallel=s.devices_per_replica,
-                          slice="mps" if s.share < 1 and dev.kind != "cpu" else "none",
-                          slice_fraction=s.share if dev.kind != "cpu" else 1.0, replicas=s.replicas,
-                          batch=s.batch, cpu_cores=max(cores, 1) if pool_kind == "tool" else 0,
-                          max_sequences=max_sequences, kv_blocks=kv_blocks, block_tokens=block_tokens,
-                          call_sites=[CallSite(stage=s.stage, loc=_loc(s.stage), visits=s.visits)]))
-    return pools
 
 
 def pool_for(stage: str, pools: dict[str, Pool], where: str) -> Pool:

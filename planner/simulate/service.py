@@ -2,19 +2,25 @@
 
 Token counts are rounded up to a bucket before costing (prefill prompts and encoder inputs to 16 tokens,
 decode contexts to 32), so a run asks the cost model about a few hundred shapes, not one per step. A replica
-on a slice of an accelerator (`slice_fraction` < 1) runs that many times slower, as the planner prices it.
+on a slice of an accelerator (`slice_fraction` < 1) runs that many times slower, as the planner prices it. An
+encoder or search on the host CPUs of a GPU server (`host_cpu`) is costed as the planner costs it: on
+HOST_CPU's cores (eager, batch 1 per item), slowed by the `cpu_cores` the pool holds.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from plait.planner.catalog import Catalog
 from plait.planner.costmodel import estimate, transfer_seconds
 from plait.planner.factors import Factors, builtin_factors
 from plait.planner.plan import Pool
-from plait.planner.workload import OpSpec
+from plait.planner.workload import HOST_OPS, OpSpec
 
+HOST_CPU = "genoa-64"
+"""The CPU server whose cores stand in for a GPU server's host cores: plait.planner.planning.HOST_CPU, which the
+simulator may not import (the import-linter contract keeps it apart from the analytic placement code)."""
 PROMPT_BUCKET = 16
 CTX_BUCKET = 32
 
@@ -32,8 +38,14 @@ class Coster:
 
     def seconds(self, pool: Pool, spec: OpSpec, batch: int) -> float:
         """One execution of `spec` over `batch` items on one replica of `pool`."""
-        key = (pool.device, pool.tensor_parallel, pool.slice_fraction, spec, batch)
+        host = pool.host_cpu and spec.op not in HOST_OPS
+        key = (pool.device, pool.tensor_parallel, pool.slice_fraction, host and pool.cpu_cores, spec, batch)
         s = self._memo.get(key)
+        if s is None and host:   # the host CPUs of `pool.device`'s servers: HOST_CPU's cores, scaled
+            ref = self.catalog.device(HOST_CPU)
+            assert ref.cores is not None
+            one = estimate(spec, HOST_CPU, 1, "eager", 1, catalog=self.catalog, factors=self.factors).seconds
+            s = self._memo[key] = batch * one * ref.cores.value / max(pool.cpu_cores, 1)
         if s is None:
             tp = 1 if spec.op == "py_call" else pool.tensor_parallel
             s = estimate(spec, pool.device, batch, "graph", tp, catalog=self.catalog, factors=self.factors).seconds
@@ -52,8 +64,9 @@ class Coster:
         """One decode step of `batch` sequences at mean context `mean_ctx` (the serving model's step cost)."""
         return self.seconds(pool, spec.model_copy(update={"ctx": _up(mean_ctx, CTX_BUCKET)}), batch)
 
-    def link(self, nbytes: float, device: str) -> tuple[float, float]:
-        """(bytes/s, latency s) of the network between servers, from the catalog's defaults."""
-        bw = self.catalog.default("network_gbps").value * 1e9
-        lat = transfer_seconds(0.0, device, "network", catalog=self.catalog, factors=self.factors)
-        return bw, lat
+    def link(self, device: str, kind: Literal["network", "scaleup"] = "network") -> tuple[float, float]:
+        """(bytes/s, latency s) of the network between servers (catalog defaults), or of `device`'s scale-up
+        link (NVLink class) that moves the KV cache between split pools of one type, as the planner costs it."""
+        lat = transfer_seconds(0.0, device, kind, catalog=self.catalog, factors=self.factors)
+        per_gb = transfer_seconds(1e9, device, kind, catalog=self.catalog, factors=self.factors) - lat
+        return 1e9 / per_gb, lat

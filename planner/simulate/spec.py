@@ -52,7 +52,7 @@ class PoolStats(_Model):
 
     id: str
     kind: str
-    device: str
+    device: str = Field(description="device type; 'TYPE/host' for a pool on the host CPUs of TYPE's servers")
     replicas: int
     executions: int = Field(description="service executions (batches, engine steps)")
     jobs: int = Field(description="jobs that entered the pool (calls, sequences)")

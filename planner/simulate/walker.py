@@ -52,7 +52,7 @@ class Runtime:
     stages: dict[str, dict[str, StageWork]]
     pools: dict[str, Pool]
     servers: dict[str, BatchServers | Engine]
-    link: Callable[[str, str], Link]
+    link: Callable[..., Link]
     catalog: Catalog
 
 
@@ -197,9 +197,11 @@ class Walker:
             yield pserver.submit(Job(size=prompt, payload=seq, deadline=req.deadline))
             seq.first, seq.generated, seq.pending = self.env.now, 1, 0
             if n > 1:
-                if ppool.device != dpool.device and pre.spec.model:
+                if pre.spec.model:   # the KV cache moves to the peer: over the network, or NVLink on one type
                     kv = kv_cache_bytes(self.rt.catalog.model(pre.spec.model), prompt)
-                    yield self.rt.link(ppool.device, dpool.device).send(kv)
+                    same = ppool.device == dpool.device
+                    yield (self.rt.link(ppool.id, dpool.id, ppool.device) if same else
+                           self.rt.link(ppool.device, dpool.device)).send(kv)
                 yield dserver.submit(seq)
         assert seq.first is not None
         tpot = (self.env.now - seq.first) / (n - 1) if n > 1 else None
