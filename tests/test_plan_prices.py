@@ -12,11 +12,12 @@ from plait.cli import app
 from plait.planner.catalog import load_catalog
 
 RUN = CliRunner()
+VOICE = "examples/voice.py:assistant"   # two device types (a40, mi300x); rag plans on one MI300X and its host CPUs
 RAG = "examples/rag.py:answer"
 
 
-def _plan(out: Path, *args: str) -> tuple[dict[str, object], str]:
-    done = RUN.invoke(app, ["plan", RAG, "--out", str(out), "--sweep", "0", "--no-verify", *args],
+def _plan(out: Path, *args: str, agent: str = VOICE) -> tuple[dict[str, object], str]:
+    done = RUN.invoke(app, ["plan", agent, "--out", str(out), "--sweep", "0", "--no-verify", *args],
                       env={"COLUMNS": "200"})
     assert done.exit_code == 0, done.output
     return json.loads((out / "plan.json").read_text()), done.output
@@ -54,6 +55,17 @@ def test_max_device_types_limits_the_fleet(free: tuple[dict[str, object], str, P
     assert len(one["fleet"]) == 1                                          # type: ignore[arg-type]
     assert one["cost_per_hour"] >= plan["cost_per_hour"]                   # type: ignore[operator]
     assert one["max_device_types"] == 1 and "(limit 1, --max-device-types)" in output
+
+
+def test_host_cpus_are_no_device_type_of_their_own(tmp_path: Path) -> None:
+    """rag's encoder and search ride on the host CPUs of its MI300X: one device type, so --max-device-types 1
+    plans the same fleet at the same price (the limit used to count mi300x/host as a second type)."""
+    free, _ = _plan(tmp_path / "free", agent=RAG)
+    one, _ = _plan(tmp_path / "one", "--max-device-types", "1", agent=RAG)
+    hosted = [p for p in free["pools"] if p["host_cpu"]]                    # type: ignore[attr-defined]
+    assert hosted and all(p["device"] in free["fleet"] for p in hosted)    # type: ignore[operator]
+    assert one["fleet"] == free["fleet"] and one["cost_per_hour"] == pytest.approx(free["cost_per_hour"])
+    assert [p["device"] for p in one["prices"]] == list(free["fleet"])     # type: ignore[attr-defined,call-overload]
 
 
 def test_plan_takes_a_users_price_overrides(free: tuple[dict[str, object], str, Path], tmp_path: Path) -> None:

@@ -38,6 +38,8 @@ Constraints
     (7) link capacity (links with capacity_gb_s), per direction of each pair of device types (a, b):
         an edge whose rate r_e alone exceeds util x cap(a, b) gets X_ia + X_jb - C_e <= 1; where the edges that could use
         the link exceed it together, w_e >= X_ia + X_jb - 1 - C_e and sum_e r_e w_e <= util x cap(a, b)
+    (9) with --max-device-types n only: sum_k x_ik [D_ik is D or a host type of D] <= y_D, sum_D y_D <= n
+        (limit_device_types; the host CPUs of D's servers are no type of their own)
 A type without slices (every candidate share 1) has integral u_ik, so N_D = sum u_ik x_ik at the
 optimum and p_D N_D = sum c_ik x_ik: N_D is substituted out, its pairs carry c_ik in the objective
 and (4) is the old inventory row over n_ik = u_ik (only for limited types). Such a type needs no
@@ -333,17 +335,24 @@ def _host_rows(m: Model, en: Enumeration, S: int) -> None:
 
 
 def limit_device_types(m: Model, en: Enumeration, n: int) -> None:
-    """(6) At most `n` device types in the fleet: a binary y_D per type, used when any stage picks a pair on D.
+    """(9) At most `n` device types in the fleet: a binary y_D per type, used when any stage picks a pair on D.
 
-        sum_k x_ik [D_ik = D] <= y_D    for every stage i and type D (one pair per stage, so this is x's type)
+        sum_k x_ik [D_ik in {D} + hosts of D] <= y_D    for every stage i and type D (one pair per stage, so
+                                                        this is x's type, a host type counted as its carrier)
         sum_D y_D <= n
+    A host type (the host CPUs of D's servers, en.hosts) is no hardware of its own: its pairs run only
+    within D's devices (row 8), so they use y_D, not a y of their own.
     Kept apart from `build` so the base MILP reads as its docstring; `solve` adds it when asked.
     """
-    types = sorted({int(D) for s in en.stages for D in np.unique(s.device).tolist()})
+    def kind(D: int) -> int:
+        return en.hosts.get(D, D)
+
+    types = sorted({kind(int(D)) for s in en.stages for D in np.unique(s.device).tolist()})
     y = {D: m.col(0.0, 0.0, 1.0, integer=True) for D in types}
     for i, s in enumerate(en.stages):
-        for D in np.unique(s.device).tolist():
-            cols = (m.x_off[i] + np.flatnonzero(s.device == D)).tolist()
+        kinds = np.array([kind(int(D)) for D in s.device], dtype=int)
+        for D in np.unique(kinds).tolist():
+            cols = (m.x_off[i] + np.flatnonzero(kinds == D)).tolist()
             m.row([*cols, y[int(D)]], [1.0] * len(cols) + [-1.0], -INF, 0.0)
     m.row(list(y.values()), [1.0] * len(y), -INF, float(n))
 
@@ -408,8 +417,8 @@ def solve(problem: PlacementProblem, options: SolveOptions | None = None) -> Pla
     and PlacementInputError on a malformed problem.
     """
     opts = options or SolveOptions()
-    if opts.max_device_types is not None:   # (6): a pair dominated on another type may be the one left, and a
-        opts = opts.model_copy(update={"prune": False, "lp_rounding_above": 2**62})  # rounded LP may break (6)
+    if opts.max_device_types is not None:   # (9): a pair dominated on another type may be the one left, and a
+        opts = opts.model_copy(update={"prune": False, "lp_rounding_above": 2**62})  # rounded LP may break (9)
     t0 = time.perf_counter()
     g = build_graph(problem)
     en = enumerate_options(problem, opts, max_edge_times(problem, g))
