@@ -31,6 +31,8 @@ def rag_plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
     code, output = plan_cli("examples/rag.py:answer", "--out", str(out), "--sweep", "5")
     assert code == 0, output
     assert "✔" in output and "$" in output
+    # piped (not a terminal): rich's 80-column default cut stage names to `prefill:l…`
+    assert "│ prefill:llama-3.1-8b@rag.py:20 │" in output and "…" not in output
     return out
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
+from rich.console import Console
 
 from plait.sdk.errors import PlaitError
 
@@ -19,3 +20,8 @@ def user_errors() -> Iterator[None]:
     except PlaitError as err:
         print(f"error: {err}", file=sys.stderr)
         raise typer.Exit(code=2) from None
+
+
+def output_console() -> Console:
+    """A console for tables on stdout: the terminal's width, or wide enough when piped (rich would cut at 80)."""
+    return Console() if sys.stdout.isatty() else Console(width=160)

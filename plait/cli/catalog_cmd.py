@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from plait.cli._errors import user_errors
+from plait.cli._errors import output_console, user_errors
 
 DEVICE_COLUMNS = ("device", "kind", "vendor", "TFLOP/s", "mem GB", "GB/s", "$/hour", "price basis", "TCO $/hour",
                   "measured factors")
@@ -75,7 +75,6 @@ def catalog(
 ) -> None:
     """List the devices or models the planner knows, with their figures (prices with their basis and source)."""
     with user_errors():
-        from rich.console import Console
         from rich.markup import escape
         from rich.table import Table
 
@@ -94,4 +93,4 @@ def catalog(
             table.add_column(c, overflow="fold")
         for r in rows:
             table.add_row(*(escape(c) for c in cells(r)))
-        Console().print(table)
+        output_console().print(table)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import typer
 
 from plait.cli._agent import check_positive, traced
-from plait.cli._errors import user_errors
+from plait.cli._errors import output_console, user_errors
 
 
 def _writable(out: Path) -> None:
@@ -96,8 +96,9 @@ def plan(
                                               "max_device_types": max_device_types})
         written = write_report(plan, out)
         (out / "placed.mlir").write_text(result.placed_text)
-    Console().print(plan_table(plan))
-    Console().print(price_table(plan))
+    console = output_console()
+    console.print(plan_table(plan))
+    console.print(price_table(plan))
     for line in plan.decisions:
         typer.echo(line)
     typer.echo(f"wrote {written['plan']}, {out / 'placed.mlir'}, {written['markdown']}, {written['html']}")

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import typer
 
 from plait.cli._agent import check_positive, traced
-from plait.cli._errors import user_errors
+from plait.cli._errors import output_console, user_errors
 
 
 def simulate(
@@ -59,13 +59,12 @@ def simulate(
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
         return
-    import sys
 
     from rich.console import Console
 
     from plait.planner.simulate.render import result_tables
 
-    console = Console() if sys.stdout.isatty() else Console(width=120)   # piped: wide enough for the pool table
+    console = output_console()
     console.print(result_tables(result, target, (plan.p50_s, plan.p95_s)))
     for note in result.notes:
         typer.echo(f"note: {note}")
