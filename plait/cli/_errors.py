@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,5 +24,6 @@ def user_errors() -> Iterator[None]:
 
 
 def output_console() -> Console:
-    """A console for tables on stdout: the terminal's width, or wide enough when piped (rich would cut at 80)."""
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    """A console for tables on stdout: the terminal's width (or $COLUMNS), or wide enough when piped (rich would
+    cut at 80)."""
+    return Console() if sys.stdout.isatty() or os.environ.get("COLUMNS") else Console(width=160)
