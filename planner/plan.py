@@ -150,6 +150,25 @@ class Pool(_Model):
     call_sites: list[CallSite] = Field(description="the calls this pool serves")
 
 
+class SimCheck(_Model):
+    """`plait plan`'s check of its chosen plan by simulation (`plait simulate`'s model, a fixed seed)."""
+
+    requests: int = Field(description="requests simulated")
+    seed: int
+    p50_s: float = Field(description="simulated end-to-end p50")
+    p95_s: float = Field(description="simulated end-to-end p95")
+    ttft_p95_s: float | None = Field(default=None, description="the slowest LLM call's simulated TTFT p95")
+    tpot_p95_s: float | None = Field(default=None, description="the slowest LLM call's simulated TPOT p95")
+    analytic_ttft_p95_s: float | None = Field(default=None, description=(
+        "the slowest prefill stage's analytic p95 per call (the planner's TTFT figure)"))
+    ttft_target_s: float | None = Field(default=None, description="the TTFT target checked, if any")
+    tpot_target_s: float | None = Field(default=None, description="the TPOT target checked, if any")
+    within_sla: float | None = Field(default=None, description="share of simulated requests meeting every target")
+    misses: list[str] = Field(default_factory=list, description="targets the final plan misses in simulation")
+    replans: list[str] = Field(default_factory=list, description="one line per re-plan with a tightened target")
+    busiest: str | None = Field(default=None, description="where the plan is short, when it still misses")
+
+
 class Plan(_Model):
     """The answer to: what is the cheapest fleet that meets the SLA, and where does each operator run?"""
 
@@ -181,3 +200,5 @@ class Plan(_Model):
     prices: list[DevicePrice] = Field(default_factory=list, description=(
         "$/hour of each device type in the fleet on the plan's price basis, with its source and any flag"))
     max_device_types: int | None = Field(default=None, description="the --max-device-types limit, if one was set")
+    simulated: SimCheck | None = Field(default=None, description=(
+        "the plan replayed by simulation, beside the analytic figures (None: plait plan --no-simulate)"))

@@ -462,15 +462,18 @@ def targets_of(graph: AgentGraph) -> Targets:
 def plan_agent(graph: AgentGraph, *, source: str, inventory: Inventory | None = None,
                price_basis: PriceBasis = "cloud", sweep_points: int = 9, catalog: Catalog | None = None,
                options: SolveOptions | None = None, runnable_only: bool = False,
-               progress: Callable[[int, int, float], None] | None = None) -> PlanResult:
-    """Compile `graph` to the ops stage, plan it, and place the module (every op in a pool, xfer at borders)."""
+               progress: Callable[[int, int, float], None] | None = None,
+               targets: Targets | None = None) -> PlanResult:
+    """Compile `graph` to the ops stage, plan it, and place the module (every op in a pool, xfer at borders).
+
+    `targets` replaces the graph's rate and SLA (a re-plan with a tightened internal target)."""
     from plait.ir.module import print_module, verify_module
     from plait.ir.pipeline import compile_graph
     from plait.ir.place import PlacePass
 
     cat = catalog or load_catalog()
     module = compile_graph(graph, "ops")
-    targets = replace(targets_of(graph), runnable_only=runnable_only)
+    targets = replace(targets or targets_of(graph), runnable_only=runnable_only)
     plan, stages, placement = plan_module(module, agent=graph.name, source=source, targets=targets,
                                           basis=price_basis, catalog=cat, inventory=inventory,
                                           sweep_points=sweep_points, options=options, progress=progress)

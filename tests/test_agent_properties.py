@@ -147,7 +147,8 @@ def test_generated_agents_trace_compile_and_plan_or_refuse(source: str, tmp_path
         module.verify()
         if available():
             check_module(module)
-    result = runner.invoke(app, ["plan", f"{path}:main", "--out", str(tmp_path / "plan"), "--sweep", "0"])
+    result = runner.invoke(app, ["plan", f"{path}:main", "--out", str(tmp_path / "plan"), "--sweep", "0",
+                                       "--no-simulate"])
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         f"plait plan raised {result.exception!r} on:\n{source}"
     # torch.fx's check_traced, for figures: every LLM call site keeps its own model and sizes in each layer.

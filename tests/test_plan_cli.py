@@ -21,7 +21,7 @@ runner = CliRunner()
 
 
 def plan_cli(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["plan", *args])
+    result = runner.invoke(app, ["plan", *args, "--no-simulate"])
     return result.exit_code, result.output
 
 

@@ -17,7 +17,7 @@ RAG = "examples/rag.py:answer"
 
 
 def _plan(out: Path, *args: str, agent: str = VOICE) -> tuple[dict[str, object], str]:
-    done = RUN.invoke(app, ["plan", agent, "--out", str(out), "--sweep", "0", "--no-verify", *args],
+    done = RUN.invoke(app, ["plan", agent, "--out", str(out), "--sweep", "0", "--no-verify", "--no-simulate", *args],
                       env={"COLUMNS": "200"})
     assert done.exit_code == 0, done.output
     return json.loads((out / "plan.json").read_text()), done.output

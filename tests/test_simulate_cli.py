@@ -24,7 +24,7 @@ def cli(*args: str) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def rag_plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("rag")
-    code, output = cli("plan", RAG, "--out", str(out), "--sweep", "0", "--no-verify")
+    code, output = cli("plan", RAG, "--out", str(out), "--sweep", "0", "--no-verify", "--no-simulate")
     assert code == 0, output
     return out
 

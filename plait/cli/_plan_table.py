@@ -40,3 +40,16 @@ def price_table(plan: Plan) -> Table:
     for row, p in zip(prices.rows, plan.prices, strict=True):
         table.add_row(*(escape(c) for c in row), style="red" if p.flag else None)
     return table
+
+
+def simulated_table(plan: Plan) -> Table:
+    """Analytic beside simulated p50/p95 (and TTFT/TPOT where targets exist): the figures' rows only."""
+    figures = tables.simulated(plan)
+    assert figures is not None
+    table = Table(title=figures.title)
+    for i, column in enumerate(figures.header):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in figures.rows:
+        if row[0] not in ("re-plan", "misses", "short"):
+            table.add_row(*row)
+    return table

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from plait.cli._agent import check_positive, traced
 from plait.cli._errors import output_console, user_errors
+
+if TYPE_CHECKING:
+    from plait.planner.catalog import Catalog
+    from plait.planner.inventory import Inventory
+    from plait.planner.placement.problem import SolveOptions
+    from plait.planner.planning import PlanResult, Targets
+    from plait.sdk.graph import AgentGraph
 
 
 def _writable(out: Path) -> None:
@@ -51,6 +59,9 @@ def plan(
                           "as for plait cost.")] = None,
     max_device_types: Annotated[int | None, typer.Option(
         "--max-device-types", min=1, help="Use at most N kinds of hardware (a constraint in the MILP).")] = None,
+    simulate: Annotated[bool, typer.Option(
+        "--simulate/--no-simulate", help="Replay the chosen plan (2,000 requests, seed 0) and plan again with a "
+                                         "tightened target where the simulation misses one (at most 5 times).")] = True,
 ) -> None:
     """Plan FILE:AGENT: per stage the device, replicas, batch and mode at minimum $/hour under the SLA."""
     check_positive(sla_p95_ms=sla_p95_ms, sla_p50_ms=sla_p50_ms, ttft_ms=ttft_ms, tpot_ms=tpot_ms, qps=qps)
@@ -58,7 +69,7 @@ def plan(
         from rich.console import Console
         from rich.progress import Progress
 
-        from plait.cli._plan_table import plan_table, price_table
+        from plait.cli._plan_table import plan_table, price_table, simulated_table
         from plait.planner.catalog import load_catalog
         from plait.planner.inventory import load_inventory
         from plait.planner.placement.problem import SolveOptions
@@ -87,6 +98,8 @@ def plan(
         finally:
             if progress.live.is_started:
                 progress.stop()
+        if simulate:
+            result = _checked(result, graph, target, fleet, price, catalog, options, runnable_only)
         if verify:
             from plait.ir.upstream import verify_upstream
 
@@ -99,6 +112,27 @@ def plan(
     console = output_console()
     console.print(plan_table(plan))
     console.print(price_table(plan))
+    if plan.simulated is not None:
+        console.print(simulated_table(plan))
+        for line in [*plan.simulated.replans, *(f"simulation still misses {m}" for m in plan.simulated.misses)]:
+            typer.echo(line)
+        if plan.simulated.busiest:
+            typer.echo(f"short: {plan.simulated.busiest}")
     for line in plan.decisions:
         typer.echo(line)
     typer.echo(f"wrote {written['plan']}, {out / 'placed.mlir'}, {written['markdown']}, {written['html']}")
+
+
+def _checked(first: PlanResult, graph: AgentGraph, target: str, fleet: Inventory | None,
+             price: Literal["cloud", "tco"], catalog: Catalog, options: SolveOptions | None,
+             runnable_only: bool) -> PlanResult:
+    """Simulate the chosen plan; re-plan (no sweep, the first plan's frontier kept) while it misses a target."""
+    from plait.planner.planning import plan_agent
+    from plait.planner.simcheck import check_by_simulation, simulate_plan
+
+    def replan(targets: Targets) -> PlanResult:
+        again = plan_agent(graph, source=target, inventory=fleet, price_basis=price, catalog=catalog,
+                           sweep_points=0, options=options, runnable_only=runnable_only, targets=targets)
+        return replace(again, plan=again.plan.model_copy(update={"frontier": first.plan.frontier}))
+
+    return check_by_simulation(graph, first, replan, lambda plan: simulate_plan(plan, graph, catalog))

@@ -116,7 +116,30 @@ def pools(plan: Plan) -> Table:
                            "sequences (running / max)", "cores", "call sites"], rows)
 
 
+def simulated(plan: Plan) -> Table | None:
+    """Analytic beside simulated figures (None without a simulation), the re-plans and where a miss is short."""
+    sim = plan.simulated
+    if sim is None:
+        return None
+    rows = [["p50", _ms(plan.sla_p50_s), _ms(plan.p50_s), _ms(sim.p50_s)],
+            ["p95", _ms(plan.sla_p95_s), _ms(plan.p95_s), _ms(sim.p95_s)]]
+    ttft, tpot = sim.ttft_target_s, sim.tpot_target_s
+    if ttft is not None or sim.ttft_p95_s is not None:
+        rows.append(["TTFT p95 (slowest call)", _ms(ttft), _ms(sim.analytic_ttft_p95_s), _ms(sim.ttft_p95_s)])
+    if tpot is not None:
+        rows.append(["TPOT p95 (slowest call)", _ms(tpot), "-", _ms(sim.tpot_p95_s)])
+    if sim.within_sla is not None:
+        rows.append(["requests within SLA", "", "", f"{sim.within_sla:.1%}"])
+    rows += [["re-plan", "", "", line] for line in sim.replans]
+    rows += [["misses", "", "", line] for line in sim.misses]
+    if sim.busiest:
+        rows.append(["short", "", "", sim.busiest])
+    return Table(f"Analytic and simulated ({sim.requests:,} requests, seed {sim.seed})",
+                 ["ms", "target", "analytic", "simulated"], rows)
+
+
 def all_tables(plan: Plan) -> list[Table]:
-    return [summary(plan), pools(plan), prices(plan), stages(plan), critical_path(plan), baselines(plan),
+    sim = simulated(plan)
+    return [summary(plan), *([sim] if sim else []), pools(plan), prices(plan), stages(plan), critical_path(plan), baselines(plan),
             frontier(plan),
             transfers(plan), candidates(plan)]
