@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 from plait.planner.plan import Plan
+from plait.planner.report import tables
 
 
 def _png(fig: object) -> bytes:
@@ -41,7 +42,7 @@ def frontier_png(plan: Plan) -> bytes:
                 color="tab:red", linestyle="none", label="chosen plan")
     ax.set_xlabel("SLA target, p95 (ms)")
     ax.set_ylabel(f"$ per hour ({plan.price_basis})")
-    ax.set_title("TCO versus SLA")
+    ax.set_title(tables.frontier_title(plan))
     ax.grid(alpha=0.3)
     ax.legend()
     return _png(fig)

@@ -10,7 +10,7 @@ from plait.planner.report import figures, tables
 
 # Which figure follows which table, so each picture sits next to the numbers it draws.
 _FIGURE_AFTER = {"critical_path": "Critical path", "baselines": "Homogeneous baselines (same SLA and rate)",
-                 "frontier": "TCO versus SLA"}
+                 "frontier": "TCO versus SLA"}   # a title's start: the frontier's names its price basis
 
 
 def _markdown_table(table: tables.Table) -> str:
@@ -27,7 +27,7 @@ def render_markdown(plan: Plan, figure_files: dict[str, str] | None = None) -> s
     for table in tables.all_tables(plan):
         parts.append(_markdown_table(table))
         for name, after in _FIGURE_AFTER.items():
-            if after == table.title and figure_files and name in figure_files:
+            if table.title.startswith(after) and figure_files and name in figure_files:
                 parts.append(f"![{figures.FIGURES[name][1]}]({figure_files[name]})\n")
     parts.append("## Assumptions\n\n" + "\n".join(f"- {a}" for a in plan.assumptions) + "\n")
     return "\n".join(parts)
@@ -38,12 +38,13 @@ def render_html(plan: Plan, pngs: dict[str, bytes]) -> str:
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("plait.planner.report", "."),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
+    all_tables = tables.all_tables(plan)
     figures_after: dict[str, list[tuple[str, str, str]]] = {}
     for name, data in pngs.items():
-        figures_after.setdefault(_FIGURE_AFTER[name], []).append(
+        title = next((t.title for t in all_tables if t.title.startswith(_FIGURE_AFTER[name])), _FIGURE_AFTER[name])
+        figures_after.setdefault(title, []).append(
             (name, figures.FIGURES[name][1], base64.b64encode(data).decode()))
-    return env.get_template("template.html.j2").render(plan=plan, tables=tables.all_tables(plan),
-                                                       figures_after=figures_after)
+    return env.get_template("template.html.j2").render(plan=plan, tables=all_tables, figures_after=figures_after)
 
 
 def write_report(plan: Plan, out: Path) -> dict[str, Path]:

@@ -56,8 +56,17 @@ def prices(plan: Plan) -> Table:
                  ["device", "$/hour", "basis", "flag", "source"], rows)
 
 
+def _share(plan: Plan, stage: str, share: float) -> str:
+    """A stage's share of its device: whole cores for CPU work (a tool's 0.125 of a server reads '1 core')."""
+    for pool in plan.pools:
+        if pool.cpu_cores and any(site.stage == stage for site in pool.call_sites):
+            return f"{pool.cpu_cores} core" + ("s" if pool.cpu_cores != 1 else "")
+    return f"{share:g}"
+
+
 def stages(plan: Plan) -> Table:
-    rows = [[s.stage, s.device, str(s.replicas), str(s.devices_per_replica), f"{s.share:g}", str(s.batch), s.mode,
+    rows = [[s.stage, s.device, str(s.replicas), str(s.devices_per_replica), _share(plan, s.stage, s.share),
+             str(s.batch), s.mode,
              f"{s.visits:g}", _ms(s.latency_p50_s), _ms(s.latency_p95_s), f"{s.utilization:.0%}",
              _usd(s.cost_per_hour)] for s in plan.stages]
     header = ["stage", "device", "replicas", "TP", "share", "batch", "mode", "visits", "p50 ms", "p95 ms", "util",
@@ -92,13 +101,19 @@ def baselines(plan: Plan) -> Table:
 def frontier(plan: Plan) -> Table:
     rows = [[_ms(p.sla_p95_s), _usd(p.cost_per_hour) if p.cost_per_hour is not None else "infeasible"]
             for p in plan.frontier]
-    return Table("TCO versus SLA", ["SLA p95 ms", "$/hour"], rows)
+    return Table(frontier_title(plan), ["SLA p95 ms", f"$/hour ({plan.price_basis})"], rows)
+
+
+def frontier_title(plan: Plan) -> str:
+    """The frontier's title, naming the price basis its dollars are on."""
+    basis = "on-demand cloud prices" if plan.price_basis == "cloud" else "TCO: capex over 4 years + power"
+    return f"TCO versus SLA ({basis})"
 
 
 def transfers(plan: Plan) -> Table:
     rows = [[f"{t.src_stage} -> {t.dst_stage}", f"{t.src_device} -> {t.dst_device}",
              f"{t.bytes_per_request / 1e6:.3f}", f"{t.bandwidth_gb_s:.3f}", _ms(t.seconds)]
-            for t in plan.transfers]
+            for t in plan.transfers if t.bytes_per_request > 0]   # ordering-only edges move no data
     return Table("Transfers between pools", ["edge", "pools", "MB/request", "GB/s needed", "ms"], rows)
 
 
