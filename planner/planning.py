@@ -50,7 +50,7 @@ from plait.planner.plan import (
 )
 from plait.planner.plan import Candidate as ConsideredRow
 from plait.planner.pooling import Caps, PoolInfo, is_llm, pool_options
-from plait.planner.runtime import runnable, server
+from plait.planner.runtime import HOST_CPU, runnable, server
 from plait.planner.sharing import shared_options
 from plait.planner.stage import candidates as cost_candidates
 from plait.planner.workload import OpSpec
@@ -114,10 +114,6 @@ def stage_candidates(stage: StageWork, devices: list[str], basis: PriceBasis, ca
     own = [Option(c, notes) for c, notes in _model_candidates(stage.spec, stage.steps, tuple(devices), basis, catalog)
            if c.tp <= limit.get(c.device, c.tp)]   # a tensor-parallel group stays inside one node
     return own + (host_candidates(stage, devices, catalog) if stage.kind in ("encode", "search") else [])
-
-
-HOST_CPU = "genoa-64"
-"""The CPU server whose cores stand in for a GPU server's host cores when costing work on them."""
 
 
 def host_candidates(stage: StageWork, devices: list[str], catalog: Catalog) -> list[Option]:

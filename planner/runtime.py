@@ -17,6 +17,10 @@ from plait.planner.catalog import DeviceSpec
 
 Runtime = Literal["cuda", "rocm", "cpu", "remote"]
 
+HOST_CPU = "genoa-64"
+"""The CPU server whose cores stand in for a GPU server's host cores when costing work on them (the planner
+and the simulator both cost host work this way)."""
+
 
 class ServerRow(BaseModel):
     """One device type's runtime, slice mechanism and host CPU (per accelerator)."""

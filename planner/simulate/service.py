@@ -16,11 +16,9 @@ from plait.planner.catalog import Catalog
 from plait.planner.costmodel import estimate, transfer_seconds
 from plait.planner.factors import Factors, builtin_factors
 from plait.planner.plan import Pool
+from plait.planner.runtime import HOST_CPU
 from plait.planner.workload import HOST_OPS, OpSpec
 
-HOST_CPU = "genoa-64"
-"""The CPU server whose cores stand in for a GPU server's host cores: plait.planner.planning.HOST_CPU, which the
-simulator may not import (the import-linter contract keeps it apart from the analytic placement code)."""
 PROMPT_BUCKET = 16
 CTX_BUCKET = 32
 
