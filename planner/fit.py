@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from plait.planner.calibration import CalRow, cpu_rows, gpu_rows
+from plait.planner.calibration import GPU_FILE, CalRow, cpu_rows, gpu_rows
 from plait.planner.catalog import Catalog, DeviceSpec, load_catalog
 from plait.planner.costmodel import regime_of, time_work
 from plait.planner.factors import ClassFactors, Factors, HostOps, builtin_factors
@@ -83,8 +83,8 @@ def fit_gpu(catalog: Catalog | None = None) -> tuple[ClassFactors, list[CalRow]]
     f = _fit(fit_rows, dev, base, FITTED)
     eff, lat = _fit_link([r for r in rows if r.split == "link"], dev)
     f = f.model_copy(update={"link_eff": eff, "link_latency_s": lat, "assumed": [],
-                             "fitted_on": f"h200: {len(fit_rows)} rows (llama-3.2-1b prefill/decode); "
-                                          "link: pinned host copies"})
+                             "fitted_on": f"planner/data/calibration/{GPU_FILE}: {len(fit_rows)} h200 rows "
+                                          "(llama-3.2-1b prefill/decode) and its pinned host copies"})
     return f, rows
 
 
@@ -94,8 +94,9 @@ def fit_cpu() -> tuple[ClassFactors, DeviceSpec, list[CalRow]]:
     names = ("compute_eff", "bw_eff", "launch_eager_s", "fixed_s")
     f = _fit(rows, dev, base, names)
     f = f.model_copy(update={"launch_graph_s": f.launch_eager_s, "assumed": ["link_eff", "link_latency_s"],
-                             "fitted_on": f"this machine ({dev.label}, {int(dev.cores.value if dev.cores else 0)} "
-                                          f"cores): {len(rows)} rows (gemm, launch, tiny-llama prefill/decode)"})
+                             "fitted_on": f"planner/data/cpu_timings.jsonl: {len(rows)} rows (gemm, launch, "
+                                          f"tiny-llama prefill/decode) timed on {dev.label}, "
+                                          f"{int(dev.cores.value if dev.cores else 0)} cores"})
     return f, dev, rows
 
 

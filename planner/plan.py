@@ -43,17 +43,28 @@ class StageChoice(_Model):
 
 
 class Candidate(_Model):
-    """One configuration the solver considered for a stage (for the plan table)."""
+    """One row of the plan table: a stage's chosen configuration, or the plan re-solved with the stage pinned to
+    another device type (its configuration there, and the whole plan's $/hour that results)."""
 
     stage: str
     device: str
-    replicas: int
+    replicas: int = Field(description="0 on an infeasible row")
     batch: int
     mode: str
-    devices_per_replica: int
+    devices_per_replica: int = Field(description="tensor-parallel degree (0 on an infeasible row)")
+    share: float = Field(default=1.0, description="fraction of each device one replica holds (slices, host cores)")
     latency_p95_s: float
-    cost_per_hour: float
+    cost_per_hour: float = Field(description="USD per hour of the pool serving the stage (whole pool, once per "
+                                             "pool; pro rata for slices and tool workers; 0 on host CPUs)")
     chosen: bool
+    pool: str = Field(default="", description="chosen rows: the pool id in `pools`")
+    role: str = Field(default="", description="unified, prefill, decode (LLM pools); encoder, search, tool")
+    host: bool = Field(default=False, description="runs on the host CPUs of the device type's servers")
+    cores: int = Field(default=0, description="CPU cores one replica holds (tool workers, host CPUs; 0 elsewhere)")
+    plan_cost_per_hour: float | None = Field(default=None, description=(
+        "USD per hour of the whole plan with this stage on this device type (chosen rows: the plan's); None: no "
+        "plan meets the targets with it there"))
+    note: str = Field(default="", description="infeasible rows: why, in words")
 
 
 class PathStep(_Model):
@@ -180,6 +191,8 @@ class Plan(_Model):
     qps: float = Field(description="planned request rate, requests per second")
     sla_p50_s: float | None = None
     sla_p95_s: float | None = None
+    sla_ttft_s: float | None = Field(default=None, description="time-to-first-token target of every LLM call, s")
+    sla_tpot_s: float | None = Field(default=None, description="time-per-output-token target of every LLM call, s")
     price_basis: str = Field(description="cloud ($/hour on demand) or tco (capex over 4 years + power)")
     stages: list[StageChoice]
     pools: list[Pool] = Field(default_factory=list, description="the pool contract: what runs, per pool")
@@ -190,11 +203,16 @@ class Plan(_Model):
     cost_per_million_requests: float
     p50_s: float
     p95_s: float
+    ttft_p95_s: float | None = Field(default=None, description=(
+        "predicted TTFT p95 of the slowest LLM call: its prefill stage's p95 per call, queueing included"))
+    tpot_s: float | None = Field(default=None, description=(
+        "predicted time per output token of the slowest LLM call: its decode's step time at the planned batch"))
     critical_path: list[PathStep]
     transfers: list[Transfer] = []
     baselines: list[Baseline] = []
     frontier: list[FrontierPoint] = []
     candidates: list[Candidate] = []
+    candidates_note: str = Field(default="", description="how the plan table's other rows were chosen and solved")
     assumptions: list[str] = []
     solver: SolverStats
     prices: list[DevicePrice] = Field(default_factory=list, description=(

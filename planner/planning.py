@@ -12,13 +12,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, StringAttr
 from xdsl.ir import Operation
 
 from plait import __version__
 from plait.ir.dialects.agent import DistAttr
 from plait.ir.module import context
+from plait.planner.alternatives import plan_rows
 from plait.planner.catalog import Catalog, load_catalog
 from plait.planner.contract import plan_pools
 from plait.planner.costmodel import PriceBasis, price_assumptions, price_per_hour
@@ -30,6 +30,7 @@ from plait.planner.placement import (
     SLA,
     Candidate,
     Edge,
+    InfeasiblePlacement,
     LatencyCap,
     Link,
     Placement,
@@ -48,8 +49,8 @@ from plait.planner.plan import (
     StageChoice,
     graph_hash,
 )
-from plait.planner.plan import Candidate as ConsideredRow
 from plait.planner.pooling import Caps, PoolInfo, is_llm, pool_options
+from plait.planner.ruledout import explained, no_cpu, ruled_out
 from plait.planner.runtime import HOST_CPU, runnable, server
 from plait.planner.sharing import shared_options
 from plait.planner.stage import candidates as cost_candidates
@@ -270,13 +271,14 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
         options[st.name] = [] if only_pools else stage_candidates(st, devices, basis, catalog, max_degree)
         cands = [o.candidate for o in options[st.name]]
         if not cands and st.name not in pooled:
-            from plait.planner.placement import InfeasiblePlacement
-
+            if st.kind == "tool":
+                raise InfeasiblePlacement(no_cpu(st, inventory, catalog))
             where = "the inventory" if inventory is not None and inventory.counts() is not None else "the catalog"
-            raise InfeasiblePlacement(
+            raise explained(InfeasiblePlacement(
                 f"{st.description} ({st.loc}) fits on no device in {where}.\n"
                 "To fix: add a device with more memory (or more of them for tensor parallelism) to the "
-                "inventory, or use a smaller model.")
+                "inventory, or use a smaller model."),
+                ruled_out([st], inventory, {st.name: _caps(st, targets)}, basis, catalog))
         problem_stages.append(Stage(name=st.name, description=st.description, visits=st.visits,
                                     concurrency=max(st.concurrency, 1.0), serial_p95=st.serial_p95,
                                     work_p95=st.work_p95,
@@ -297,48 +299,12 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
     return Problem(problem, options, notes, [info for _, info in pools])
 
 
-def _considered(problem: PlacementProblem, placement: Placement, options: SolveOptions | None,
-                per_stage: int = 4) -> list[ConsideredRow]:
-    """Per stage, the chosen configuration and the cheapest on each other device type that meets the p95.
-
-    Alternatives come from the solver's own enumeration (queueing included), so their p95 and $/hour
-    (pro rata for slices) compare like for like with the chosen row.
-    """
-    from plait.planner.placement.options import enumerate_options
-
-    en = enumerate_options(problem, options or SolveOptions())
-    bound = problem.sla.p95_s if problem.sla.p95_s is not None else float("inf")
-    rows: list[ConsideredRow] = []
-    for st, so in zip(problem.stages, en.stages, strict=True):
-        ch = placement.choice(st.name)
-        rows.append(ConsideredRow(stage=st.name, device=ch.device, replicas=ch.replicas, batch=ch.batch,
-                                  mode=ch.mode, devices_per_replica=ch.devices_per_replica,
-                                  latency_p95_s=ch.latency_p95_s, cost_per_hour=ch.cost_per_hour, chosen=True))
-        best: dict[str, int] = {}
-        price = np.array([problem.pools[b].price_per_hour if b >= 0 else c for b, c in zip(so.group, so.cost,
-                                                                                         strict=True)])
-        for k in range(len(so)):   # a pool option at its whole price (a shared pool's cost sits on one stage)
-            device = en.devices[int(so.device[k])]
-            if device != ch.device and so.d95[k] <= bound and (device not in best or price[k] < price[best[device]]):
-                best[device] = k
-        for device, k in sorted(best.items(), key=lambda kv: price[kv[1]])[:per_stage - 1]:
-            if (b := int(so.group[k])) >= 0:
-                pool = problem.pools[b]
-                batch, mode, tp, cost = pool.batch, "graph", pool.tp, pool.price_per_hour
-            else:
-                c = st.candidates[int(so.cand[k])]
-                batch, mode, tp, cost = c.batch, c.mode, c.tp, float(so.cost[k])
-            rows.append(ConsideredRow(stage=st.name, device=device, replicas=int(so.replicas[k]), batch=batch,
-                                      mode=mode, devices_per_replica=tp, latency_p95_s=float(so.d95[k]),
-                                      cost_per_hour=cost, chosen=False))
-    return rows
-
-
 def _assumptions(placement: Placement, problem: Problem, catalog: Catalog) -> list[str]:
     """What the chosen plan's numbers rest on: the models, the fitted factors, unsourced figures it used."""
     factors = builtin_factors()
     kinds = {catalog.device(c.device.removesuffix(HOST)).kind for c in placement.choices}
-    fitted = [f"{kind} efficiency factors ({(f := factors.for_kind(kind)).fitted_on or 'assumed'}): compute "
+    fitted = [f"{kind} efficiency factors (planner/catalog/factors.yaml, fitted on "
+              f"{(f := factors.for_kind(kind)).fitted_on or 'nothing: assumed'}): compute "
               f"{f.compute_eff:.2f} of peak, bandwidth {f.bw_eff:.2f} of peak, launch {f.launch_eager_s * 1e6:.1f} us "
               f"eager / {f.launch_graph_s * 1e6:.2f} us graph, fixed {f.fixed_s * 1e6:.1f} us per op"
               for kind in sorted(kinds)]
@@ -374,11 +340,19 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
     pools, of_stage = plan_pools(placement, problem.placement.pools, problem.pools, stages, catalog)
     transfers = [t.model_copy(update={"src_pool": of_stage[t.src_stage], "dst_pool": of_stage[t.dst_stage]})
                  for t in transfers]
-    return Plan(plait_version=__version__, pools=pools, agent=agent, source=source, qps=targets.qps, sla_p50_s=targets.p50_s, sla_p95_s=targets.p95_s,
+    rows, note = plan_rows(problem.placement, placement, pools, of_stage, catalog, options)
+    llm = [st for st in stages.stages if MODELS.get(st.spec.model or "") == "llm"]
+    ttft = max((placement.choice(st.name).latency_p95_s / max(st.visits, 1.0) for st in llm
+                if st.kind == "prefill"), default=None)
+    tpot = max((placement.choice(st.name).service_s / st.steps for st in llm if st.kind == "decode"), default=None)
+    return Plan(plait_version=__version__, pools=pools, agent=agent, source=source, qps=targets.qps,
+                sla_p50_s=targets.p50_s, sla_p95_s=targets.p95_s, sla_ttft_s=targets.ttft_s, sla_tpot_s=targets.tpot_s,
+                ttft_p95_s=ttft, tpot_s=tpot,
                 price_basis=basis, stages=choices, fleet=dict(sorted(placement.devices.items())),
                 cost_per_hour=cost, cost_per_million_requests=per_million,
                 p50_s=placement.p50_s, p95_s=placement.p95_s, critical_path=path, transfers=transfers,
-                baselines=baselines, frontier=points, candidates=_considered(problem.placement, placement, options),
+                baselines=baselines, frontier=points,
+                candidates=rows, candidates_note=note,
                 assumptions=_assumptions(placement, problem, catalog),
                 solver=SolverStats(status=stats.status, objective=stats.objective, mip_gap=stats.mip_gap,
                                    seconds=stats.total_s, variables=stats.variables, constraints=stats.constraints))
@@ -413,7 +387,11 @@ def plan_module(module: ModuleOp, *, agent: str, source: str, targets: Targets, 
     """Plan a lowered module: the cheapest placement that meets `targets`, with baselines and frontier."""
     stages = extract_stages(module, catalog, agent)
     problem = build_problem(stages, targets, basis=basis, catalog=catalog, inventory=inventory)
-    placement = solve(problem.placement, options)
+    try:
+        placement = solve(problem.placement, options)
+    except InfeasiblePlacement as err:   # with an inventory: why each owned type could not take a stage
+        caps = {st.name: _caps(st, targets) for st in stages.stages}
+        raise explained(err, ruled_out(stages.stages, inventory, caps, basis, catalog)) from None
     baselines = _baselines(problem.placement, stages, options)
     points: list[FrontierPoint] = []
     if targets.p95_s is not None and sweep_points > 0:

@@ -32,17 +32,12 @@ def simulate_plan(plan: Plan, graph: AgentGraph, catalog: Catalog, *, requests: 
     return simulate(graph, pools_of(plan), options, catalog=catalog, sites=sites)
 
 
-def _analytic_ttft(plan: Plan) -> float | None:
-    per_call = [s.latency_p95_s / max(s.visits, 1.0) for s in plan.stages if s.stage.startswith("prefill")]
-    return max(per_call, default=None)
-
-
 def figures(plan: Plan, result: SimResult, targets: Targets, *, requests: int, seed: int) -> SimCheck:
     """The simulated figures beside the analytic ones, and the targets they miss, in words."""
     ttft = max((c.ttft.p95 for c in result.calls if c.ttft.n), default=None)
     tpot = max((c.tpot.p95 for c in result.calls if c.tpot.n), default=None)
     check = SimCheck(requests=result.requests, seed=seed, p50_s=result.e2e.p50, p95_s=result.e2e.p95,
-                     ttft_p95_s=ttft, tpot_p95_s=tpot, analytic_ttft_p95_s=_analytic_ttft(plan),
+                     ttft_p95_s=ttft, tpot_p95_s=tpot, analytic_ttft_p95_s=plan.ttft_p95_s,
                      ttft_target_s=targets.ttft_s, tpot_target_s=targets.tpot_s, within_sla=result.within_sla)
     return check.model_copy(update={"misses": [f"{name} {sim * 1e3:,.1f} ms simulated > target {target * 1e3:,.1f} ms"
                                                for name, target, sim in _pairs(check, targets)
@@ -104,7 +99,8 @@ def check_by_simulation(graph: AgentGraph, first: PlanResult, replan: Callable[[
                        f"${result.plan.cost_per_hour:,.2f}/hour, simulated p95 {check.p95_s * 1e3:,.1f} ms"
                        + (f", still misses {'; '.join(check.misses)}" if check.misses else ", meets every target"))
     check = check.model_copy(update={"replans": replans, "busiest": busiest(sim) if check.misses else None})
-    plan = result.plan.model_copy(update={"simulated": check, "sla_p95_s": user.p95_s, "sla_p50_s": user.p50_s})
+    plan = result.plan.model_copy(update={"simulated": check, "sla_p95_s": user.p95_s, "sla_p50_s": user.p50_s,
+                                          "sla_ttft_s": user.ttft_s, "sla_tpot_s": user.tpot_s})
     return replace(result, plan=plan)
 
 

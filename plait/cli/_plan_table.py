@@ -10,25 +10,33 @@ from plait.planner.report import tables
 
 
 def plan_table(plan: Plan) -> Table:
-    """One row per configuration considered (chosen rows marked ✔), captioned with the fleet's totals."""
+    """One row per configuration considered (chosen rows marked ✔), captioned with the fleet's totals and targets.
+
+    The report's batch column is left out, so the table fits 160 columns with stage names and device types
+    whole."""
     considered = tables.candidates(plan)
+    keep = [i for i, column in enumerate(considered.header) if column != "batch"]
     table = Table(title=f"plait plan: {plan.source}", caption=_caption(plan))
-    for column in considered.header:
-        table.add_column(column, justify="left" if column in ("stage", "device", "mode") else "right")
+    for i in keep:
+        column = considered.header[i]
+        table.add_column(column, justify="left" if column in ("stage", "pool", "role", "device") else "right",
+                         no_wrap=column != "pool", overflow="fold")   # long pool ids fold, nothing is cut
     last = None
     for row in considered.rows:
-        stage = row[0] if row[0] != last else ""
+        cells = [row[i] for i in keep]
+        table.add_row(cells[0] if row[0] != last else "", *cells[1:], style="bold green" if row[-1] else "dim")
         last = row[0]
-        table.add_row(stage, *row[1:], style="bold green" if row[-1] else "dim")
     return table
 
 
 def _caption(plan: Plan) -> str:
     fleet = ", ".join(f"{n} x {d}" for d, n in plan.fleet.items())
-    sla = f" (SLA {plan.sla_p95_s * 1e3:.0f} ms)" if plan.sla_p95_s else ""
+    predicted = ", ".join(f"{what.removesuffix(' (slowest call)')} {value * 1e3:,.1f} ms"
+                          + (f" (target {target * 1e3:,.0f})" if target else "")
+                          for what, value, target in tables.targets(plan))
     return (f"fleet {fleet}: ${plan.cost_per_hour:,.2f}/hour ({plan.price_basis}), "
-            f"${plan.cost_per_million_requests:,.2f} per million requests; "
-            f"predicted p50 {plan.p50_s * 1e3:.0f} ms, p95 {plan.p95_s * 1e3:.0f} ms{sla}")
+            f"${plan.cost_per_million_requests:,.2f} per million requests; predicted {predicted}\n"
+            f"{plan.candidates_note}")
 
 
 def price_table(plan: Plan) -> Table:

@@ -19,3 +19,7 @@ class InfeasibleSLA(InfeasiblePlacement):
 
 class InfeasibleInventory(InfeasiblePlacement):
     """The inventory cannot hold enough replicas for the request rate."""
+
+
+class SolverTimeLimit(InfeasiblePlacement):
+    """HiGHS stopped at its time limit before it found any placement (one may still exist)."""

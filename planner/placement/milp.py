@@ -57,7 +57,12 @@ from typing import Literal
 import numpy as np
 
 from plait.planner.placement import highs
-from plait.planner.placement.errors import InfeasibleInventory, InfeasiblePlacement, InfeasibleSLA
+from plait.planner.placement.errors import (
+    InfeasibleInventory,
+    InfeasiblePlacement,
+    InfeasibleSLA,
+    SolverTimeLimit,
+)
 from plait.planner.placement.evaluate import fleet, to_placement
 from plait.planner.placement.floors import check_floors, floor_bounds, ms_text
 from plait.planner.placement.graph import StageGraph, build_graph, max_edge_times
@@ -460,7 +465,7 @@ def _explain(problem: PlacementProblem, g: StageGraph, en: Enumeration, opts: So
              status: str) -> InfeasiblePlacement:
     """Why the MILP found nothing, found by solving for the fastest placement within the inventory."""
     if status != "infeasible":
-        return InfeasiblePlacement(
+        return SolverTimeLimit(
             f"the placement solver stopped without a placement ({status}).\n"
             f"To fix: raise SolveOptions.time_limit_s (now {opts.time_limit_s:g} s).")
     fast = optimize(problem, g, en, build(problem, g, en, "makespan", opts.max_utilization), opts)

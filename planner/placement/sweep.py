@@ -43,15 +43,24 @@ def _on(problem: PlacementProblem, candidate_device: str, device: str) -> bool:
     return candidate_device == device or problem.hosts.get(candidate_device) == device
 
 
+def limit(problem: PlacementProblem, names: set[str], on: Callable[[str], bool]) -> PlacementProblem:
+    """The problem with the stages in `names` limited to their candidates and pool options on devices that pass
+    `on` (pool options elsewhere that serve any of them dropped; other stages keep all theirs)."""
+    stages = [st.model_copy(update={"candidates": [c for c in st.candidates if on(c.device)]})
+              if st.name in names else st for st in problem.stages]
+    pools = [p for p in problem.pools if on(p.device) or not any(m.stage in names for m in p.members)]
+    return problem.model_copy(update={"stages": stages, "pools": pools})
+
+
 def restrict(problem: PlacementProblem, device: str) -> PlacementProblem:
     """The problem with every stage that can run on `device` limited to its candidates and pool options there
     (the others keep all theirs, and the pool options serving only them)."""
-    on_type = covered(problem, device)
-    stages = [st.model_copy(update={"candidates": [c for c in st.candidates if _on(problem, c.device, device)]})
-              if st.name in on_type else st for st in problem.stages]
-    pools = [p for p in problem.pools
-             if p.device == device or not any(m.stage in on_type for m in p.members)]
-    return problem.model_copy(update={"stages": stages, "pools": pools})
+    return limit(problem, covered(problem, device), lambda d: _on(problem, d, device))
+
+
+def pin(problem: PlacementProblem, stage: str, device: str) -> PlacementProblem:
+    """The problem with one stage pinned to `device` exactly (a host type is its own: `l4/host`)."""
+    return limit(problem, {stage}, lambda d: d == device)
 
 
 def homogeneous_baselines(problem: PlacementProblem, options: SolveOptions | None = None) -> list[Baseline]:

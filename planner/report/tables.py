@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from plait.planner.plan import Plan
+from plait.planner.plan import Candidate, Plan
 
 
 @dataclass(frozen=True)
@@ -22,17 +22,27 @@ def _usd(value: float | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
+def targets(plan: Plan) -> list[tuple[str, float, float | None]]:
+    """(what, predicted, target) for p50, p95 and, for agents with LLM calls, TTFT and TPOT: every target the
+    user set, with the planner's analytic prediction."""
+    out = [("p50", plan.p50_s, plan.sla_p50_s), ("p95", plan.p95_s, plan.sla_p95_s)]
+    if plan.ttft_p95_s is not None:
+        out.append(("TTFT p95 (slowest call)", plan.ttft_p95_s, plan.sla_ttft_s))
+    if plan.tpot_s is not None:
+        out.append(("TPOT (slowest call)", plan.tpot_s, plan.sla_tpot_s))
+    return out
+
+
 def summary(plan: Plan) -> Table:
-    sla = " / ".join(f"{k} {_ms(v)} ms" for k, v in (("p50", plan.sla_p50_s), ("p95", plan.sla_p95_s)) if v)
     rows = [
         ["agent", plan.source],
         ["rate", f"{plan.qps:g} requests/s"],
-        ["SLA", sla or "none"],
+        *[[what, f"{_ms(predicted)} ms predicted, " + (f"target {_ms(target)} ms" if target else "no target")]
+          for what, predicted, target in targets(plan)],
         ["fleet", ", ".join(f"{n} x {d}" for d, n in sorted(plan.fleet.items()))],
         ["device types", device_types(plan)],
         [f"$ per hour ({plan.price_basis})", _usd(plan.cost_per_hour)],
         ["$ per million requests", _usd(plan.cost_per_million_requests)],
-        ["predicted p50 / p95", f"{_ms(plan.p50_s)} / {_ms(plan.p95_s)} ms"],
         *[["serving", line] for line in plan.decisions],
         ["solver", f"HiGHS {plan.solver.status}, gap {plan.solver.mip_gap:.2%}, "
                    f"{plan.solver.seconds * 1e3:.0f} ms, {plan.solver.variables} variables"],
@@ -74,11 +84,36 @@ def stages(plan: Plan) -> Table:
     return Table("Stages", header, rows)
 
 
+PLAN_TABLE_TITLE = "Plan table: each stage's chosen configuration (✔) and its alternatives"
+
+
+def _per_replica(c: Candidate) -> str:
+    """What one replica holds: whole cores for CPU work, else devices (0.5: a slice)."""
+    if c.cores:
+        return f"{c.cores} core" + ("s" if c.cores != 1 else "")
+    return f"{c.devices_per_replica * c.share:g}"
+
+
 def candidates(plan: Plan) -> Table:
-    rows = [[c.stage, c.device, str(c.replicas), str(c.batch), c.mode, _ms(c.latency_p95_s),
-             _usd(c.cost_per_hour), "✔" if c.chosen else ""] for c in plan.candidates]
-    return Table("Configurations considered (the chosen one, and the cheapest meeting the p95 on other devices)", ["stage", "device", "replicas", "batch", "mode", "p95 ms",
-                                               "$/hour", "chosen"], rows)
+    """One row per configuration: a pool's $/hour on its first stage's row only, host CPUs at no charge of their
+    own, and the whole plan's $/hour on every row (the pinned re-solve's, or infeasible)."""
+    rows = []
+    seen: set[str] = set()
+    for c in plan.candidates:
+        if c.plan_cost_per_hour is None:
+            rows.append([c.stage, "", "", c.device, "-", "-", "-", "-", "-", "-",
+                         "time limit" if c.note.startswith("not solved") else "infeasible", ""])
+            continue
+        pool_cost = ("host CPUs" if c.host else "same pool" if c.chosen and c.pool in seen
+                     else _usd(c.cost_per_hour))
+        if c.chosen:
+            seen.add(c.pool)
+        rows.append([c.stage, c.pool, c.role, c.device, str(c.devices_per_replica), _per_replica(c),
+                     str(c.replicas), str(c.batch), _ms(c.latency_p95_s), pool_cost,
+                     _usd(c.plan_cost_per_hour) + (f" ({c.note})" if c.note else ""),
+                     "✔" if c.chosen else ""])
+    return Table(f"{PLAN_TABLE_TITLE} ({plan.candidates_note})" if plan.candidates_note else PLAN_TABLE_TITLE, ["stage", "pool", "role", "device", "TP", "per replica", "replicas", "batch",
+                                    "p95 ms", "pool $/h", "plan $/h", "chosen"], rows)
 
 
 def critical_path(plan: Plan) -> Table:
@@ -141,8 +176,8 @@ def simulated(plan: Plan) -> Table | None:
     ttft, tpot = sim.ttft_target_s, sim.tpot_target_s
     if ttft is not None or sim.ttft_p95_s is not None:
         rows.append(["TTFT p95 (slowest call)", _ms(ttft), _ms(sim.analytic_ttft_p95_s), _ms(sim.ttft_p95_s)])
-    if tpot is not None:
-        rows.append(["TPOT p95 (slowest call)", _ms(tpot), "-", _ms(sim.tpot_p95_s)])
+    if tpot is not None or sim.tpot_p95_s is not None:
+        rows.append(["TPOT p95 (slowest call)", _ms(tpot), _ms(plan.tpot_s), _ms(sim.tpot_p95_s)])
     if sim.within_sla is not None:
         rows.append(["requests within SLA", "", "", f"{sim.within_sla:.1%}"])
     rows += [["re-plan", "", "", line] for line in sim.replans]
