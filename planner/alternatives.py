@@ -3,8 +3,8 @@ a few other device types (the cheapest whole plan that keeps it there, or infeas
 
 Solving every (stage, type) pair would take seconds per stage, so each stage tries the PER_STAGE other types
 (fewer when the stages are many, PINNED_SOLVES in all) whose lower bound on the pinned plan's $/hour is lowest:
-the larger of the chosen plan's bill (pinning only removes options) and the stage's cheapest configuration on
-that type that meets the p95 on its own.
+the largest of the chosen plan's bill (pinning only removes options), the stage's cheapest configuration on that
+type that leaves the SLA reachable, and one whole device of the type (of its servers' type for host CPUs).
 """
 
 from __future__ import annotations
@@ -76,6 +76,13 @@ def _ranked(problem: PlacementProblem, placement: Placement) -> list[list[str]]:
     en = enumerate_options(problem, SolveOptions(prune=False))   # every type, not only undominated pairs
     bound = problem.sla.p95_s if problem.sla.p95_s is not None else float("inf")
     head, tail, f = floor_bounds(build_graph(problem), [float(so.d95.min()) for so in en.stages])
+    device_price: dict[str, float] = {}   # one whole device: a plan with a stage on a type rents at least one
+    for c in (c for st in problem.stages for c in st.candidates if c.price_per_hour > 0):
+        device_price[c.device] = c.price_per_hour / (c.tp * c.share)
+    for pool in problem.pools:
+        device_price.setdefault(pool.device, pool.price_per_hour / (pool.tp * pool.replicas))
+    for host, carrier in problem.hosts.items():   # host CPUs come with their servers' devices
+        device_price[host] = device_price.get(carrier, 0.0)
     out = []
     for i, (st, so) in enumerate(zip(problem.stages, en.stages, strict=True)):
         chosen = placement.choice(st.name).device
@@ -84,7 +91,8 @@ def _ranked(problem: PlacementProblem, placement: Placement) -> list[list[str]]:
         best: dict[str, tuple[float, float, float]] = {}   # (bound, the stage's own $/hour, p95)
         for k in np.flatnonzero(head[i] + so.d95 + tail[i] - f[i] <= bound * (1 + 1e-9)).tolist():
             device = en.devices[int(so.device[k])]
-            key = (max(float(price[k]), placement.cost_per_hour), float(price[k]), float(so.d95[k]))
+            lower = max(float(price[k]), device_price.get(device, 0.0), placement.cost_per_hour)
+            key = (lower, float(price[k]), float(so.d95[k]))
             if device != chosen and key < best.get(device, (np.inf,) * 3):
                 best[device] = key
         out.append(sorted(best, key=lambda d: (best[d], d)))

@@ -104,6 +104,23 @@ def test_other_rows_are_the_plan_solved_again_with_the_stage_pinned(rag: tuple[P
     assert row.plan_cost_per_hour == pytest.approx(by_hand.cost_per_hour)
 
 
+def test_host_cores_rent_their_servers_device() -> None:
+    """The encoder pinned to the host CPUs of A40 servers needs an A40 (no other stage is there): the plan
+    rents it and bills it, as the MILP's objective does."""
+    graph = trace(load_agent("examples/rag.py:answer"))
+    catalog = load_catalog()
+    problem = build_problem(extract_stages(compile_graph(graph, "ops"), catalog, graph.name), targets_of(graph),
+                            basis="cloud", catalog=catalog).placement
+    encode = problem.stages[0]
+    assert encode.name.startswith("encode:") and "a40/host" in {c.device for c in encode.candidates}
+    stages = [encode.model_copy(update={"candidates": [c for c in encode.candidates if c.device == "a40/host"]}),
+              *problem.stages[1:]]
+    placed = solve(problem.model_copy(update={"stages": stages}))
+    assert placed.choice(encode.name).device == "a40/host"
+    assert placed.devices.get("a40", 0) >= 1
+    assert placed.stats is not None and placed.cost_per_hour == pytest.approx(placed.stats.objective)
+
+
 def test_the_console_table_shows_pools_their_roles_and_each_pools_cost_once(rag: tuple[Plan, str, str]) -> None:
     plan, output, _ = rag
     header = next(line for line in output.splitlines() if "stage" in line and "pool" in line)

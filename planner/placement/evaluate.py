@@ -13,7 +13,8 @@ def fleet(en: Enumeration, picks: list[int]) -> tuple[float, dict[str, int], dic
     """(whole-device bill, whole devices per type, units per type) of picking pair picks[i] for stage i.
 
     A type without slices costs the sum of its pairs' costs (its units are integral); a sliced type
-    costs its device price times its units rounded up: slices of different stages share devices.
+    costs its device price times its units rounded up: slices of different stages share devices. Host
+    cores on a sliced type's servers need that many of its devices too, rented for them if no pair is.
     """
     units: dict[str, float] = {}
     cost = 0.0
@@ -25,6 +26,9 @@ def fleet(en: Enumeration, picks: list[int]) -> tuple[float, dict[str, int], dic
             cost += float(s.cost[k])
     hosts = {en.devices[h] for h in en.hosts}
     devices = {d: whole(u) for d, u in units.items() if d not in hosts}
+    for h, D in en.hosts.items():   # (8): a sliced carrier's N_D also covers the host cores its servers lend
+        if en.sliced[D] and (used := units.get(en.devices[h], 0.0)) > 0:
+            devices[en.devices[D]] = max(devices.get(en.devices[D], 0), whole(used))
     for D, d in enumerate(en.devices):
         if en.sliced[D] and d in devices:
             cost += en.price[D] * devices[d]
