@@ -104,14 +104,11 @@ def _pinned(problem: PlacementProblem, catalog: Catalog, stage: str, device: str
     pinned = pin(problem, stage, device)
     try:
         alt = solve(pinned, options)
-    except SolverTimeLimit:
+    except (InfeasiblePlacement, ValueError) as err:   # no plan keeps it there (or none found in time)
+        note = "not solved: HiGHS time limit" if isinstance(err, SolverTimeLimit) else str(err).splitlines()[0]
         return Row(stage=stage, device=device, replicas=0, batch=0, mode="", devices_per_replica=0,
                    latency_p95_s=0.0, cost_per_hour=0.0, chosen=False, host=device in problem.hosts,
-                   plan_cost_per_hour=None, note="not solved: HiGHS time limit")
-    except (InfeasiblePlacement, ValueError) as err:
-        return Row(stage=stage, device=device, replicas=0, batch=0, mode="", devices_per_replica=0,
-                   latency_p95_s=0.0, cost_per_hour=0.0, chosen=False, host=device in problem.hosts,
-                   plan_cost_per_hour=None, note=str(err).splitlines()[0])
+                   plan_cost_per_hour=None, note=note)
     gap = alt.stats.mip_gap if alt.stats is not None else 0.0
     return _row(pinned, catalog, alt.choice(stage), alt.cost_per_hour,
                 note=f"gap {gap:.0%}" if gap > 0.005 else "")

@@ -44,8 +44,10 @@ def read_jsonl(package: str, name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def gemm_work(m: int, n: int, k: int, dtype: str = "bf16", elem: int = 2) -> Work:
-    return Work(flops=2.0 * m * n * k, bytes=float(elem * (m * k + k * n + m * n)), kernels=1, dtype=dtype)
+def gemm_work(m: int, n: int, k: int, dtype: str = "bf16", elem: int = 2, fixed: bool = False) -> Work:
+    """One GEMM timed alone: on a GPU no op-call overhead of a model forward (`fixed`), only its launch."""
+    return Work(flops=2.0 * m * n * k, bytes=float(elem * (m * k + k * n + m * n)), kernels=1, dtype=dtype,
+                fixed=fixed)
 
 
 def gpu_rows(catalog: Catalog | None = None) -> list[CalRow]:
@@ -135,7 +137,7 @@ def cpu_rows(bw_eff: float) -> tuple[DeviceSpec, list[CalRow]]:
                               Work(kernels=1, dtype="fp32", fixed=False)))
         elif sec == "gemm":
             out.append(CalRow(f"gemm {r['m']}x{r['n']}x{r['k']}", sec, "fit", "local-cpu", "eager", r["ms"] * 1e-3,
-                              gemm_work(r["m"], r["n"], r["k"], "fp32", 4)))
+                              gemm_work(r["m"], r["n"], r["k"], "fp32", 4, fixed=True)))
         elif sec == "llm_prefill":
             m = _tiny_model(r["arch"])
             out.append(CalRow(f"prefill {m.name} T={r['tokens']}", sec, "fit", "local-cpu", "eager", r["ms"] * 1e-3,

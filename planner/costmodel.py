@@ -2,8 +2,10 @@
 
     time = max(compute, memory) + launches + fixed + comm
 
-compute = FLOPs / (peak[dtype] x compute_eff); memory = bytes / (bandwidth x bw_eff) (the KV part at host-link
-bandwidth when offloaded); launches = kernels x per-kernel cost. Graph mode pays `launch_graph_s` per kernel.
+compute = matmul FLOPs / (peak[dtype] x compute_eff) + attention FLOPs / (peak[dtype] x attn_eff); memory =
+bytes / (bandwidth x bw_eff) (the KV part at host-link bandwidth when offloaded). The elementwise kernels'
+activation traffic (norms, rotary, activation, residual adds) runs in kernels of its own between the matmuls,
+so it adds act_traffic / (bandwidth x act_bw_eff) to max(compute, memory) rather than hiding under it; launches = kernels x per-kernel cost. Graph mode pays `launch_graph_s` per kernel.
 Eager mode also pays that device-side floor, and the host's `launch_eager_s` per kernel shows only where it
 exceeds the device's work, because the host enqueues kernels asynchronously (a launch-bound op runs at host
 speed). CPUs run kernels synchronously: launches are `launch_eager_s` each, never hidden. comm is the
@@ -42,7 +44,8 @@ class OpCost(BaseModel):
 
     seconds: float = Field(description="latency of one execution, s")
     compute_s: float
-    memory_s: float
+    memory_s: float = Field(description="streaming weights and the KV cache, s")
+    elementwise_s: float = Field(default=0.0, description="elementwise kernels' activation traffic, added, s")
     launch_s: float = Field(description="exposed launch overhead, s")
     fixed_s: float
     comm_s: float
@@ -127,12 +130,16 @@ def time_work(work: Work, device: DeviceSpec, f: ClassFactors, mode: Mode = "gra
     `offload_bw` (B/s) > 0 moves the KV reads to the host link. `link` is (B/s, s latency) for collectives.
     """
     peak = device.flops[work.dtype].value * 1e12 if work.dtype in device.flops else device.flops["fp32"].value * 1e12
-    compute = work.flops / tp / (peak * f.compute_eff)
+    attn_eff = f.attn_eff or f.compute_eff
+    compute = ((work.flops - work.attn_flops) / f.compute_eff + work.attn_flops / attn_eff) / tp / peak
     bw = device.mem_bw_gbps.value * 1e9 * f.bw_eff
+    # elementwise kernels run between the matmuls (unfused): their traffic adds to the time, at its own rate
+    act = work.act_traffic if f.act_bw_eff is not None else 0.0
+    elementwise = act / tp / (device.mem_bw_gbps.value * 1e9 * f.act_bw_eff) if f.act_bw_eff is not None else 0.0
     if offload_bw > 0:
-        memory = (work.bytes - work.kv_read) / tp / bw + work.kv_read / tp / offload_bw
+        memory = (work.bytes - act - work.kv_read) / tp / bw + work.kv_read / tp / offload_bw
     else:
-        memory = work.bytes / tp / bw
+        memory = (work.bytes - act) / tp / bw
     kernels = work.kernels
     comm = 0.0
     if tp > 1:
@@ -145,7 +152,7 @@ def time_work(work: Work, device: DeviceSpec, f: ClassFactors, mode: Mode = "gra
             per_layer = 2 * (ring * work.collective_bytes / bw_link + lat)
             kernels += 2 * work.layers
         comm = per_layer * work.layers
-    busy = max(compute, memory)
+    busy = max(compute, memory) + elementwise
     if device.kind == "cpu":
         launch = kernels * f.launch_eager_s
     elif mode == "graph":
@@ -154,15 +161,17 @@ def time_work(work: Work, device: DeviceSpec, f: ClassFactors, mode: Mode = "gra
         floor = kernels * f.launch_graph_s
         launch = floor + max(0.0, kernels * f.launch_eager_s - (busy + floor + comm))
     fixed = f.fixed_s if work.fixed else 0.0
-    return {"seconds": busy + launch + fixed + comm, "compute_s": compute, "memory_s": memory, "launch_s": launch,
-            "fixed_s": fixed, "comm_s": comm, "kernels": float(kernels)}
+    return {"seconds": busy + launch + fixed + comm, "compute_s": compute, "memory_s": memory,
+            "elementwise_s": elementwise, "launch_s": launch, "fixed_s": fixed, "comm_s": comm,
+            "kernels": float(kernels)}
 
 
 def regime_of(t: dict[str, float]) -> Regime:
     """launch-bound when exposed launches exceed the busier of compute and memory; else the busier one."""
-    if t["launch_s"] > max(t["compute_s"], t["memory_s"]):
+    traffic = t["memory_s"] + t.get("elementwise_s", 0.0)   # both are bytes moved through device memory
+    if t["launch_s"] > max(t["compute_s"], traffic):
         return "launch-bound"
-    return "compute-bound" if t["compute_s"] >= t["memory_s"] else "bandwidth-bound"
+    return "compute-bound" if t["compute_s"] >= traffic else "bandwidth-bound"
 
 
 def _host_op(op: OpSpec, device: DeviceSpec, batch: int, catalog: Catalog, factors: Factors) -> OpCost:
@@ -267,7 +276,8 @@ def estimate(op: OpSpec, device: str | DeviceSpec, batch: int = 1, mode: Mode = 
         fits = True
         notes.append(f"KV cache offloaded to host memory, read at {dev.host_link_gbps.value:g} GB/s")
     t = time_work(work, dev, f, mode, tp, link, offload_bw)
-    return OpCost(seconds=t["seconds"], compute_s=t["compute_s"], memory_s=t["memory_s"], launch_s=t["launch_s"],
+    return OpCost(seconds=t["seconds"], compute_s=t["compute_s"], memory_s=t["memory_s"],
+                  elementwise_s=t["elementwise_s"], launch_s=t["launch_s"],
                   fixed_s=t["fixed_s"], comm_s=t["comm_s"], regime=regime_of(t), flops=work.flops / tp,
                   bytes_moved=work.bytes / tp, kernels=int(t["kernels"]), dtype=run_dtype, footprint_bytes=need,
                   capacity_bytes=capacity, fits=fits, offloaded_kv=offload_bw > 0,

@@ -27,6 +27,11 @@ class ClassFactors(BaseModel):
 
     compute_eff: float = Field(gt=0, le=1, description="fraction of dense peak FLOP/s reached by large matmuls")
     bw_eff: float = Field(gt=0, le=1, description="fraction of peak memory bandwidth reached streaming weights/KV")
+    attn_eff: float | None = Field(default=None, gt=0, le=1, description=(
+        "fraction of dense peak FLOP/s attention reaches; None: compute_eff (one efficiency for all FLOPs)"))
+    act_bw_eff: float | None = Field(default=None, gt=0, le=1, description=(
+        "fraction of peak bandwidth the elementwise kernels' activation traffic reaches, in kernels of its own "
+        "(added to, not hidden under, the matmuls); None: that traffic streams with the weights at bw_eff"))
     launch_eager_s: float = Field(ge=0, description="host time per kernel launch in eager mode, s")
     launch_graph_s: float = Field(ge=0, description="device time per kernel (CUDA-graph node; also the floor "
                                                     "per kernel in eager mode), s")
@@ -66,7 +71,8 @@ class Factors(BaseModel):
         return base.model_copy(update={k: fig.value for k, fig in device.factors.items()})
 
 
-FACTOR_NAMES = ("compute_eff", "bw_eff", "launch_eager_s", "launch_graph_s", "fixed_s", "link_eff", "link_latency_s")
+FACTOR_NAMES = ("compute_eff", "bw_eff", "attn_eff", "act_bw_eff", "launch_eager_s", "launch_graph_s", "fixed_s",
+                "link_eff", "link_latency_s")
 
 
 def factor_origins(device: DeviceSpec, factors: Factors | None = None) -> dict[str, str]:

@@ -15,7 +15,8 @@ from plait.planner.fit import Residual, fit_cpu, fit_gpu, median_abs, predict
 from plait.planner.workload import stack_params
 
 REGIMES = ("launch-bound", "compute-bound", "bandwidth-bound")
-UNITS = {"compute_eff": "of dense peak FLOP/s", "bw_eff": "of peak memory bandwidth",
+UNITS = {"compute_eff": "of dense peak FLOP/s (matmuls)", "bw_eff": "of peak memory bandwidth",
+         "attn_eff": "of dense peak FLOP/s (attention)", "act_bw_eff": "of peak bandwidth (elementwise kernels)",
          "launch_eager_s": "s per kernel, eager (host)", "launch_graph_s": "s per kernel, graph (device floor)",
          "fixed_s": "s per op call", "link_eff": "of host-link bandwidth", "link_latency_s": "s per host copy"}
 
@@ -23,6 +24,8 @@ UNITS = {"compute_eff": "of dense peak FLOP/s", "bw_eff": "of peak memory bandwi
 def factor_lines(title: str, f: ClassFactors) -> list[str]:
     out = [f"{title}  ({f.fitted_on})"]
     for key, unit in UNITS.items():
+        if getattr(f, key) is None:   # a class without the term (its traffic streams with the weights)
+            continue
         tag = "  [assumption]" if key in f.assumed else ""
         out.append(f"  {key:<15} {getattr(f, key):>10.4g}  {unit}{tag}")
     return out
@@ -50,7 +53,7 @@ class BiasGroup:
 
 def _group_name(r: Residual, catalog: Catalog) -> str:
     if r.row.split == "micro":
-        return "micro-benchmarks (gemm, copy, launch; not fitted)"
+        return "micro-benchmarks (gemm, copy, launch; GEMMs of 2048+ rows fix compute_eff)"
     if r.row.split == "other":
         return "encoders and search (not fitted)"
     op = r.row.op
@@ -162,7 +165,7 @@ def fit_report(catalog: Catalog | None = None) -> str:
              "Signed residuals, h200, (predicted - measured) / measured; negative: the model is fast:",
              *bias_lines(bias_groups(res, cat)), "",
              "Residuals, h200 (fit: used to fit; predict: llama-3.1-8b, held out; micro: gemm, copy, launch, "
-             "not fitted; other: encoders and search, not fitted):", *residual_lines(res), "",
+             "the GEMMs of 2048+ rows fixing compute_eff; other: encoders and search, not fitted):", *residual_lines(res), "",
              "  -- host link (pinned copies) --"]
     for r, p in link_residuals(rows, h200, gpu):
         lines.append(f"  {r.split:<8} {r.label:<44} {r.seconds * 1e3:>12.4f} {p * 1e3:>13.4f} {p / r.seconds - 1:>+8.1%}")

@@ -101,7 +101,7 @@ def engine(model: str, device: str, tp: int, calls: tuple[Call, ...], catalog: C
     pre = [estimate(OpSpec(op="prefill", model=model, tokens=max(1, round(c.prompt)),
                            cached_tokens=min(c.cached, max(0, round(c.prompt) - 1))),
                     device, 1, "graph", tp, catalog=catalog, factors=factors) for c in calls]
-    token_s = max(p.compute_s / c.computed for p, c in zip(pre, calls, strict=True))
+    token_s = max((p.compute_s + p.elementwise_s) / c.computed for p, c in zip(pre, calls, strict=True))
     blocks = int(free // (per_seq / (final + 1) * BLOCK_TOKENS))
     return Engine(model, device, tp, slots, blocks, batches, steps, token_s, tuple(p.seconds for p in pre),
                   tuple(dict.fromkeys([*one.assumptions, *pre[0].assumptions])))

@@ -57,6 +57,8 @@ class Work:
     kv_out: float = 0.0         # bytes a prefill hands to decode (its KV cache)
     layers: int = 0             # for collectives under tensor parallelism
     collective_bytes: float = 0.0  # activation bytes reduced per all-reduce
+    attn_flops: float = 0.0     # part of `flops` in attention (QK^T and PV), which runs below matmul efficiency
+    act_traffic: float = 0.0    # part of `bytes` the elementwise kernels (norms, rotary, activation, adds) move
     moe_dispatch_bytes: float = 0.0  # bytes each MoE layer sends to experts (expert parallelism)
     dtype: str = "bf16"
     host_seconds: float = 0.0   # host-CPU work (tokenize, py_call), one core
@@ -193,7 +195,7 @@ def prefill_work(model: ModelSpec, batch: int, tokens: int, cross_tokens: int | 
     sp = stack_params(s, "decoder")
     routed = int(round(_distinct_experts(s, bt * s.experts_per_token)))
     return Work(
-        flops=lin + attn + cross + head, kv_read=kv_read,
+        flops=lin + attn + cross + head, kv_read=kv_read, attn_flops=attn + cross, act_traffic=_act_traffic(s, bt, eb),
         bytes=_weights_read(s, "decoder", bt * s.experts_per_token, eb) + kv + _act_traffic(s, bt, eb),
         kernels=s.layers * kernels_per_layer(s, "decoder", routed) + 3,
         weight_bytes=sp["total"] * eb, kv_bytes=kv, act_bytes=_workspace(s, bt, eb, batch), kv_out=kv,
@@ -216,7 +218,7 @@ def decode_work(model: ModelSpec, batch: int, ctx: int, cross_tokens: int | None
     sp = stack_params(s, "decoder")
     routed = int(round(_distinct_experts(s, batch * s.experts_per_token)))
     return Work(
-        flops=lin + attn + cross + head,
+        flops=lin + attn + cross + head, attn_flops=attn + cross, act_traffic=_act_traffic(s, batch, eb),
         bytes=_weights_read(s, "decoder", batch * s.experts_per_token, eb) + kv_read + batch * kvpt
         + _act_traffic(s, batch, eb),
         kv_read=kv_read,
@@ -240,7 +242,7 @@ def encode_work(model: ModelSpec, batch: int, tokens: int | None = None) -> Work
         frontend = batch * (2 * s.audio_mels * s.d_model * 3 * 2 * t + 2 * s.d_model * s.d_model * 3 * t)
     sp = stack_params(s, "encoder")
     return Work(
-        flops=lin + attn + frontend,
+        flops=lin + attn + frontend, attn_flops=attn, act_traffic=_act_traffic(s, bt, eb),
         bytes=sp["total"] * eb - s.vocab * s.d_model * eb + bt * s.d_model * eb + _act_traffic(s, bt, eb),
         kernels=s.layers * kernels_per_layer(s, "encoder") + 3 + (2 if s.audio_mels else 0),
         weight_bytes=sp["total"] * eb, act_bytes=_workspace(s, bt, eb, 0) + batch * s.heads * t * t * eb,

@@ -12,7 +12,7 @@ from plait.planner.catalog import load_catalog
 from plait.planner.costmodel import estimate
 from plait.planner.factors import builtin_factors
 from plait.planner.stage import stage_cost
-from plait.planner.workload import OpSpec
+from plait.planner.workload import OpSpec, op_work
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,9 +37,11 @@ def test_paper_ranking_is_normalized_and_from_the_cost_model(bench) -> None:
     # FP8 variants run in the device's fp8 peak with 1-byte weights
     op8 = OpSpec(op="prefill", model="llama-3-8b-fp8", tokens=512)
     c8 = estimate(op8, "paper-b200", 4, "graph", 1, catalog=cat)
-    eff = builtin_factors().gpu.compute_eff
-    assert c8.dtype == "fp8"
-    assert c8.compute_s == pytest.approx(c8.flops / (4500e12 * eff))
+    f = builtin_factors().gpu
+    w = op_work(op8, cat.model("llama-3-8b-fp8"), 4)   # matmuls at compute_eff, attention at attn_eff
+    assert c8.dtype == "fp8" and f.attn_eff is not None and 0 < w.attn_flops < w.flops == c8.flops
+    assert c8.compute_s == pytest.approx(((w.flops - w.attn_flops) / f.compute_eff + w.attn_flops / f.attn_eff)
+                                         / 4500e12)
     assert c8.kv_transfer_bytes * 2 == estimate(OpSpec(op="prefill", model="llama-3-8b", tokens=512), "paper-b200",
                                                 4, "graph", 1, catalog=cat).kv_transfer_bytes
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Tag = Literal["sourced", "secondary", "computed", "paper", "assumption"]
 Dtype = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8"]
-FactorName = Literal["compute_eff", "bw_eff", "launch_eager_s", "launch_graph_s", "fixed_s", "link_eff",
+FactorName = Literal["compute_eff", "bw_eff", "attn_eff", "act_bw_eff", "launch_eager_s", "launch_graph_s", "fixed_s", "link_eff",
                      "link_latency_s"]
 DTYPE_BYTES: dict[str, int] = {"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1}
 
