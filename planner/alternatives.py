@@ -32,10 +32,11 @@ from plait.planner.plan import Candidate as Row
 from plait.planner.plan import Pool
 from plait.planner.runtime import server
 
-PER_STAGE = 3
+PER_STAGE = 2
 """Other device types solved again per stage (the lowest lower bounds first), fewer when the stages are many."""
-PINNED_SOLVES = 8
-"""Pinned solves per plan at most: 2 for each of 4 stages, 1 for each of 8; later stages show the chosen row only."""
+PINNED_SOLVES = 4
+"""Pinned solves per plan at most (about 0.1 s each on rag): 2 for each of 2 stages, 1 for each of 4; later stages
+show the chosen row only. Eight made `plait plan` on rag take 1.8 s instead of 0.6 s on a loaded 2-core machine."""
 PIN_TIME_S = 1.0
 """HiGHS time limit of one pinned solve (its gap shows on the row when it stops short of optimal)."""
 BUDGET_S = 3.0
