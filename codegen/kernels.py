@@ -24,10 +24,14 @@ def _model(op: Operation, catalog: Catalog) -> ModelSpec | None:
 
 
 def _llm_missing(op: Operation, catalog: Catalog) -> str | None:
-    """The LLM engine runs dense decoder-only transformers of the llama and qwen2 families."""
     m = _model(op, catalog)
-    if m is None or m.decoder is None:
-        return "it names no decoder model"
+    return "it names no model" if m is None else llm_engine_missing(m)
+
+
+def llm_engine_missing(m: ModelSpec) -> str | None:
+    """None when the LLM engine runs `m` (a dense decoder-only llama or qwen2 transformer), else what is missing."""
+    if m.decoder is None:
+        return f"{m.name!r} has no decoder (it is an encoder); the llm-engine runs decoder-only LLMs"
     d = m.decoder
     if d.experts > 1:
         return (f"{m.name!r} is a mixture-of-experts model ({d.experts} experts, {d.experts_per_token} per token); "

@@ -77,8 +77,12 @@ class Catalog:
         base, sep, scale = name.partition(SCALE_SEP)
         if sep:
             spec = self.model(base)
+            if not spec.scales:
+                raise CatalogError(f"model {spec.name!r} has no scaled sizes (only dense LLMs have them), so "
+                                   f"{name!r} names nothing.\nTo fix: use {spec.name!r} at full size, or a dense "
+                                   "LLM's scale such as llama-3.1-8b@tiny (`plait catalog models` lists them).")
             if scale.lower() not in spec.scales:
-                have = ", ".join(f"{spec.name}{SCALE_SEP}{s}" for s in spec.scales) or "none (it is not a dense LLM)"
+                have = ", ".join(f"{spec.name}{SCALE_SEP}{s}" for s in spec.scales)
                 raise CatalogError(f"model {spec.name!r} has no scale {scale!r}.{did_you_mean(scale, list(spec.scales))}"
                                    f"\nTo fix: use one of its scales: {have}.")
             return spec.scaled(scale.lower())

@@ -224,6 +224,7 @@ class ModelSpec(_Row):
         decoder = self.decoder.model_copy(update={
             "layers": sc.layers, "d_model": sc.d_model, "heads": sc.heads, "kv_heads": sc.kv_heads,
             "head_dim": sc.head_dim, "ffn": sc.ffn, "vocab": sc.vocab})
+        arch = self.arch.model_copy(update={"eos_token_ids": list(sc.eos_token_ids)}) if self.arch else None
         return self.model_copy(update={"name": f"{self.name}{SCALE_SEP}{scale}", "decoder": decoder, "scales": {},
-                                       "scale": scale, "aliases": [],
+                                       "scale": scale, "aliases": [], "arch": arch,
                                        "note": f"{self.name} scaled down to {scale!r}: random weights, same architecture"})
