@@ -101,3 +101,13 @@ def test_at_full_size_the_dimensions_must_match_too() -> None:
     windowed = {**_hf("mistral-7b"), "model_type": "mistral", "sliding_window": 4096}
     with pytest.raises(CheckpointError, match=r"sliding window: the checkpoint attends over a window of 4096"):
         check_checkpoint("mistral-7b", windowed)
+
+
+def test_the_sdk_names_the_catalogs_scales() -> None:
+    from plait.sdk.models import DENSE_LLMS, SCALES, kind_of
+
+    cat = load_catalog()
+    assert {n for n, m in cat.models.items() if m.scales} == set(DENSE_LLMS) == set(DENSE)
+    assert all(tuple(cat.models[n].scales) == SCALES for n in DENSE_LLMS)
+    assert (kind_of("llama-3.1-8b@tiny"), kind_of("mixtral-8x7b@tiny"), kind_of("llama-3.1-8b@huge")) == ("llm", None,
+                                                                                                          None)
