@@ -76,13 +76,13 @@ class _Names:
         printer.print_op(module)
         self._names = printer._ssa_values   # the printer's own names, so programs and printed IR agree
         funcs = [f for f in module.ops if isinstance(f, FuncOp)]
-        self._entry = funcs[0] if funcs else None
+        self.entry = funcs[0] if funcs else None
 
     def __call__(self, value: SSAValue) -> str:
         name = "%" + self._names.get(value, "?")
         owner = value.block.parent_op() if isinstance(value, BlockArgument) else value.owner
         func = _func_of(owner if isinstance(owner, Operation) else None)
-        return name if func is None or func is self._entry else f"@{func.sym_name.data}/{name}"
+        return name if func is None or func is self.entry else f"@{func.sym_name.data}/{name}"
 
 
 def _func_of(op: Operation | None) -> FuncOp | None:
@@ -150,7 +150,7 @@ def _program(pool: Pool, ops: list[Operation], plan: Plan, names: _Names, catalo
             index=index, op=op.name, kernel=kernel.name, model=model.data if isinstance(model, StringAttr) else None,
             role=pool.role if kernel.name == "llm-engine" else None, reads=reads, writes=writes,
             attrs={k: attr_json(a) for k, a in op.attributes.items() if k not in SKIPPED_ATTRS},  # type: ignore[misc]
-            region=_region(op, names, names._entry), loc=user_loc(op), transfer=_transfer(op, names, catalog)))
+            region=_region(op, names, names.entry), loc=user_loc(op), transfer=_transfer(op, names, catalog)))
     return Program(plait_version=__version__, graph_hash=plan.graph_hash, agent=plan.agent, source=plan.source,
                    pool=pool, buffers=list(buffers.values()), steps=steps, from_driver=from_driver,
                    to_driver=to_driver)
