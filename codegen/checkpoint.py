@@ -112,8 +112,8 @@ def check_checkpoint(model_name: str, hf_config: dict[str, Any]) -> None:
         differ("head_dim", got["head_dim"], d.hd)
         differ("rope_theta", float(hf_config.get("rope_theta", 0.0)), a.rope_theta)
         if a.rope_scaling is not None and isinstance(theirs := hf_config.get("rope_scaling"), dict):
-            for key, ours in a.rope_scaling.items():
-                differ(f"rope_scaling.{key}", theirs.get(key), ours)
+            for name, value in a.rope_scaling.items():
+                differ(f"rope_scaling.{name}", theirs.get(name), value)
     if wrong:
         raise CheckpointError(
             f"checkpoint config disagrees with the catalog's {spec.name!r} ({len(wrong)} difference(s)):\n  "

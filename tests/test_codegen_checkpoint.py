@@ -111,3 +111,12 @@ def test_the_sdk_names_the_catalogs_scales() -> None:
     assert all(tuple(cat.models[n].scales) == SCALES for n in DENSE_LLMS)
     assert (kind_of("llama-3.1-8b@tiny"), kind_of("mixtral-8x7b@tiny"), kind_of("llama-3.1-8b@huge")) == ("llm", None,
                                                                                                           None)
+
+
+def test_plait_catalog_models_lists_the_scales() -> None:
+    from plait.cli.catalog_cmd import model_rows
+
+    rows = {r["model"]: r for r in model_rows(load_catalog())}
+    tiny = rows["llama-3.1-8b"]["scales"]["tiny"]
+    assert (tiny["params_m"], tiny["layers"], tiny["d_model"], tiny["heads"], tiny["kv_heads"]) == (3.7, 4, 256, 8, 2)
+    assert rows["llama-3.1-8b"]["scales"]["small"]["params_m"] == 142.4 and rows["mixtral-8x7b"]["scales"] == {}
