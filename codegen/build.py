@@ -10,6 +10,7 @@ are listed as the program's `from_driver` / `to_driver`, not as transfers.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from io import StringIO
 
 from xdsl.dialects.builtin import ArrayAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr
@@ -34,15 +35,29 @@ SKIPPED_ATTRS = ("pool",)
 """Attributes a step does not repeat: the pool is the program's."""
 
 
+@dataclass(frozen=True)
+class Origin:
+    """What the programs were made from: the agent, FILE:AGENT and the plan's graph hash."""
+
+    agent: str
+    source: str
+    graph_hash: str
+
+
 def build_programs(placed: ModuleOp, plan: Plan, catalog: Catalog) -> list[Program]:
-    """One Program per pool of `plan`, in the plan's pool order.
+    """One Program per pool of `plan`, in the plan's pool order (see programs_for)."""
+    return programs_for(placed, plan.pools, catalog, Origin(plan.agent, plan.source, plan.graph_hash))
+
+
+def programs_for(placed: ModuleOp, pool_list: list[Pool], catalog: Catalog, origin: Origin) -> list[Program]:
+    """One Program per pool of `pool_list` (plan.json's `pools`), in that order.
 
     Raises NoKernelError naming every op no kernel runs yet (its model, location and pool, and what is
-    missing), and CodegenError when the module names a pool the plan does not have.
+    missing), and CodegenError when the module names a pool the list does not have.
     """
-    pools = {p.id: p for p in plan.pools}
+    pools = {p.id: p for p in pool_list}
     names = _Names(placed)
-    ops: dict[str, list[Operation]] = {p.id: [] for p in plan.pools}
+    ops: dict[str, list[Operation]] = {p.id: [] for p in pool_list}
     missing: list[str] = []
     for op in placed.walk():
         pool = pool_of(op)
@@ -63,9 +78,9 @@ def build_programs(placed: ModuleOp, plan: Plan, catalog: Catalog) -> list[Progr
         first = missing[0].split(" at ", 1)[0]
         more = f" (and {len(missing) - 1} more op(s))" if len(missing) > 1 else ""
         raise NoKernelError(f"no kernel for {first} {CODEGEN_2}{more}\n  " + "\n  ".join(missing) +
-                            f"\n  To fix: for {plan.source}, choose models the kernels run today (dense llama or "
+                            f"\n  To fix: for {origin.source}, choose models the kernels run today (dense llama or "
                             "qwen2 LLMs, BERT-style text encoders); see `plait catalog models`.")
-    return [_program(pools[pid], ops[pid], plan, names, catalog) for pid in pools]
+    return [_program(pools[pid], ops[pid], origin, names, catalog) for pid in pools]
 
 
 class _Names:
@@ -120,7 +135,7 @@ def attr_json(attr: Attribute) -> object:
     return show(attr)
 
 
-def _program(pool: Pool, ops: list[Operation], plan: Plan, names: _Names, catalog: Catalog) -> Program:
+def _program(pool: Pool, ops: list[Operation], origin: Origin, names: _Names, catalog: Catalog) -> Program:
     here = {id(op) for op in ops}
     buffers: dict[str, Buffer] = {}
     from_driver: list[str] = []
@@ -151,7 +166,7 @@ def _program(pool: Pool, ops: list[Operation], plan: Plan, names: _Names, catalo
             role=pool.role if kernel.name == "llm-engine" else None, reads=reads, writes=writes,
             attrs={k: attr_json(a) for k, a in op.attributes.items() if k not in SKIPPED_ATTRS},  # type: ignore[misc]
             region=_region(op, names, names.entry), loc=user_loc(op), transfer=_transfer(op, names, catalog)))
-    return Program(plait_version=__version__, graph_hash=plan.graph_hash, agent=plan.agent, source=plan.source,
+    return Program(plait_version=__version__, graph_hash=origin.graph_hash, agent=origin.agent, source=origin.source,
                    pool=pool, buffers=list(buffers.values()), steps=steps, from_driver=from_driver,
                    to_driver=to_driver)
 

@@ -137,3 +137,33 @@ def test_out_writes_one_program_file_per_pool(tmp_path: Path) -> None:
     assert program.pool.id == "llm-llama-3.1-8b-0" and dump_program(program) == files[1].read_text()
     wrong = runner.invoke(app, ["ir", target, "--stage", "ops", "--out", str(tmp_path / "q")])
     assert wrong.exit_code == 2 and wrong.output.startswith("error: --out writes device programs, but --stage is 'ops'")
+
+
+def test_split_pools_move_the_kv_cache_with_its_shape_known() -> None:
+    """Prefill and decode in pools of their own (the split role): the KV cache is the transfer between them."""
+    from plait.codegen.build import Origin, programs_for
+    from plait.ir.module import context, verify_module
+    from plait.ir.pipeline import compile_graph
+    from plait.ir.place import PlacePass
+    from plait.planner.plan import CallSite, Pool
+    from plait.planner.grouping import extract_stages
+
+    graph = trace(load_agent(str(ROOT / "examples/rag.py:answer")))
+    module = compile_graph(graph, "ops")
+    stages = {st.kind: st.name for st in extract_stages(module, load_catalog()).stages}   # tags ops with `stage`
+    pools = [Pool(id=kind, kind=kind if kind == "search" else "encoder" if kind == "encode" else "llm",
+                  model={"encode": "minilm-l6", "search": "wiki"}.get(kind, "llama-3.1-8b"),
+                  role=kind if kind in ("prefill", "decode") else None, device="h100-sxm", replicas=1,
+                  call_sites=[CallSite(stage=name, loc="rag.py:20", visits=1)]) for kind, name in stages.items()]
+    PlacePass(pools=tuple(sorted((name, kind) for kind, name in stages.items())),
+              edge_bytes=((stages["prefill"], stages["decode"], 1_000_000),)).apply(context(), module)
+    verify_module(module)
+    programs = {p.pool.id: p for p in programs_for(module, pools, load_catalog(), Origin("answer", "rag", "0" * 64))}
+    prefill, decode = programs["prefill"], programs["decode"]
+    send = next(s for s in prefill.steps if s.transfer is not None and s.transfer.peer == "decode")
+    recv = next(s for s in decode.steps if s.transfer is not None and s.transfer.peer == "prefill")
+    assert recv.transfer.channel == send.transfer.channel and send.reads == ["%llm_kv"]  # type: ignore[union-attr]
+    kv = recv.transfer.tensor  # type: ignore[union-attr]
+    assert (kv.dtype, kv.shape, recv.transfer.bytes) == ("bfloat16", [32, 2, 8, 900, 128], 1_000_000)  # type: ignore[union-attr]
+    assert [s.role for s in prefill.steps if s.kernel == "llm-engine"] == ["prefill"]
+    assert [s.role for s in decode.steps if s.kernel == "llm-engine"] == ["decode"]
