@@ -145,8 +145,8 @@ def test_split_pools_move_the_kv_cache_with_its_shape_known() -> None:
     from plait.ir.module import context, verify_module
     from plait.ir.pipeline import compile_graph
     from plait.ir.place import PlacePass
-    from plait.planner.plan import CallSite, Pool
     from plait.planner.grouping import extract_stages
+    from plait.planner.plan import CallSite, Pool
 
     graph = trace(load_agent(str(ROOT / "examples/rag.py:answer")))
     module = compile_graph(graph, "ops")
