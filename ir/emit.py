@@ -127,6 +127,17 @@ def _shape(fn: FuncOp) -> str:
     return print_module(copy, generic=True, locations=False)
 
 
+
+def sampling_of(node: Node) -> A.SamplingAttr:
+    """An llm node's sampling arguments (plait.llm's temperature, top_p, stop, seed), defaults where not given."""
+    a = node.attrs
+    stop = a.get("stop")
+    seed = a.get("seed")
+    return A.SamplingAttr(temperature=float(cast(float, a.get("temperature", A.SAMPLING_DEFAULTS["temperature"]))),
+                          top_p=float(cast(float, a.get("top_p", A.SAMPLING_DEFAULTS["top_p"]))),
+                          seed=seed if isinstance(seed, int) else None,
+                          stop=[str(x) for x in stop] if isinstance(stop, list) else ())
+
 class _Emitter:
     """Builds the module: hands out unique symbols and emits each distinct callee once."""
 
@@ -210,7 +221,7 @@ class _Emitter:
         (p, p95), (o, o95) = figure(node, "prompt_tokens"), figure(node, "output_tokens", float(limit))
         return A.LLMCallOp(ins[0], model=node.target, max_tokens=limit, prompt_tokens=p, prompt_tokens_p95=p95,
                            output_tokens=min(o, limit), output_tokens_p95=min(o95, limit),
-                           json=node.type == "json")
+                           json=node.type == "json", sampling=sampling_of(node))
 
     def op_stt(self, node: Node, block: Block, ins: list[SSAValue]) -> Operation:
         secs, secs95 = figure(node, "audio_seconds", STT_WINDOW_S)

@@ -56,7 +56,7 @@ from plait.planner.sharing import shared_options
 from plait.planner.stage import candidates as cost_candidates
 from plait.planner.workload import OpSpec
 from plait.sdk.graph import AgentGraph
-from plait.sdk.models import MODELS
+from plait.sdk.models import kind_of
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
 SHARING_NOTE = ("small stages may take a half or a quarter of an accelerator (MIG or MPS), running proportionally "
@@ -203,7 +203,7 @@ def _model_candidates(spec: OpSpec, steps: float, devices: tuple[str, ...], basi
 
 
 def _caps(stage: StageWork, targets: Targets) -> list[LatencyCap]:
-    if MODELS.get(stage.spec.model or "") != "llm":
+    if kind_of(stage.spec.model or "") != "llm":
         return []
     if stage.kind == "prefill" and targets.ttft_s is not None:
         return [LatencyCap(max_s=targets.ttft_s, name="time to first token")]

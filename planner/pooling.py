@@ -26,7 +26,7 @@ from plait.planner.grouping import StageGraph, StageWork
 from plait.planner.placement import PoolMember, PoolOption
 from plait.planner.placement.queueing import min_replicas, wait_quantile
 from plait.planner.serving import CHUNK_TOKENS, Call, Engine, Load, engine, fewest_replicas, serve
-from plait.sdk.models import MODELS
+from plait.sdk.models import kind_of
 
 EXTRA_REPLICAS = 1
 """Replica counts tried above the fewest that are stable and meet the caps (more cut the step time)."""
@@ -57,7 +57,7 @@ class Caps:
 
 
 def is_llm(stage: StageWork) -> bool:
-    return stage.kind in ("prefill", "decode") and MODELS.get(stage.spec.model or "") == "llm"
+    return stage.kind in ("prefill", "decode") and kind_of(stage.spec.model or "") == "llm"
 
 
 def llm_calls(stages: StageGraph, qps: float) -> dict[str, list[Call]]:

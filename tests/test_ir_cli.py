@@ -41,7 +41,7 @@ def test_generic_form_and_no_locations() -> None:
 def test_an_unknown_stage_lists_the_valid_ones() -> None:
     code, out = plait_ir(str(ROOT / "examples/rag.py:answer"), "--stage", "place")
     assert code == 2
-    assert out.startswith("error: unknown stage 'place'; the stages are: agent, ops, placed\n")
+    assert out.startswith("error: unknown stage 'place'; the stages are: agent, ops, placed, program\n")
     assert "Traceback" not in out
 
 

@@ -8,6 +8,7 @@ reached by `func.call`. Upstream MLIR's IRDL-defined ops have no traits, so none
 
 from __future__ import annotations
 
+import math
 import re
 import string as _string
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     ArrayAttr,
+    DictionaryAttr,
     FloatAttr,
     IndexType,
     IntegerAttr,
@@ -41,6 +43,7 @@ from xdsl.parser import AttrParser
 from xdsl.pattern_rewriter import RewritePattern
 from xdsl.printer import Printer
 from xdsl.traits import HasCanonicalizationPatternsTrait, Pure
+from xdsl.utils.exceptions import VerifyException
 
 from plait.ir.dialects._base import f64, fail, i64, num, show, string
 
@@ -144,6 +147,97 @@ class DistAttr(ParametrizedAttribute):
             parser.parse_punctuation(",")
             p95 = parser.parse_number()
         return (f64(float(mean)), f64(float(p95)))
+
+
+SAMPLING_DEFAULTS: dict[str, float] = {"temperature": 0.0, "top_p": 1.0}
+"""What an LLM call samples with unless it says: greedy (temperature 0), no nucleus cut, no seed, no stop strings."""
+SAMPLING_KEYS = ("temperature", "top_p", "seed", "stop")
+
+
+@irdl_attr_definition
+class SamplingAttr(ParametrizedAttribute):
+    """How an LLM call samples: `#agent.sampling<{temperature = 0.7, top_p = 0.9, seed = 7, stop = ["\0A"]}>`.
+
+    One dictionary parameter, so upstream MLIR reads it as a builtin dictionary (bare floats are f64, bare
+    integers i64). temperature and top_p are always present; seed (a fixed seed for the sampler) and stop
+    (strings that end the generation) only when the agent gives them.
+    """
+
+    name = "agent.sampling"
+    params: DictionaryAttr
+
+    def __init__(self, temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None,
+                 stop: Sequence[str] = ()):
+        entries: dict[str, Attribute] = {"temperature": f64(temperature), "top_p": f64(top_p)}
+        if seed is not None:
+            entries["seed"] = i64(seed)
+        if stop:
+            entries["stop"] = ArrayAttr([StringAttr(s) for s in stop])
+        super().__init__(DictionaryAttr(entries))
+
+    @property
+    def temperature(self) -> float:
+        return float(num(self.params.data["temperature"]))
+
+    @property
+    def top_p(self) -> float:
+        return float(num(self.params.data["top_p"]))
+
+    @property
+    def seed(self) -> int | None:
+        seed = self.params.data.get("seed")
+        return None if seed is None else int(num(seed))
+
+    @property
+    def stop(self) -> list[str]:
+        stop = self.params.data.get("stop")
+        return [] if not isinstance(stop, ArrayAttr) else [s.data for s in stop.data if isinstance(s, StringAttr)]
+
+    def as_json(self) -> dict[str, object]:
+        """{temperature, top_p[, seed][, stop]}: what a device program hands the engine."""
+        out: dict[str, object] = {"temperature": self.temperature, "top_p": self.top_p}
+        if self.seed is not None:
+            out["seed"] = self.seed
+        if self.stop:
+            out["stop"] = self.stop
+        return out
+
+    def verify(self) -> None:
+        data = self.params.data
+        if unknown := [k for k in data if k not in SAMPLING_KEYS]:
+            raise VerifyException(f"#agent.sampling has unknown key {unknown[0]!r}; the keys are "
+                                  f"{', '.join(SAMPLING_KEYS)}")
+        for key in ("temperature", "top_p"):
+            if not isinstance(data.get(key), FloatAttr):
+                raise VerifyException(f"#agent.sampling needs {key} as a float, got {data.get(key)}")
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise VerifyException(f"#agent.sampling temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise VerifyException(f"#agent.sampling top_p must be in (0, 1], got {self.top_p}")
+        if "seed" in data and not isinstance(data["seed"], IntegerAttr):
+            raise VerifyException(f"#agent.sampling seed must be an integer, got {data['seed']}")
+        if "stop" in data and not (isinstance(stop := data["stop"], ArrayAttr)
+                                   and all(isinstance(x, StringAttr) for x in stop.data)):
+            raise VerifyException(f"#agent.sampling stop must be a list of strings, got {data['stop']}")
+
+    def print_parameters(self, printer: Printer) -> None:
+        """`<{temperature = 0.7, top_p = 0.9, seed = 7, stop = ["\0A"]}>`: short floats, keys in a fixed order."""
+        parts = [f"temperature = {_float_literal(self.temperature)}", f"top_p = {_float_literal(self.top_p)}"]
+        if self.seed is not None:
+            parts.append(f"seed = {self.seed}")
+        printer.print_string("<{" + ", ".join(parts))
+        if self.stop:
+            printer.print_string(", stop = ")
+            printer.print_attribute(self.params.data["stop"])
+        printer.print_string("}>")
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> Sequence[Attribute]:
+        with parser.in_angle_brackets():
+            params = parser.parse_attribute()
+        if not isinstance(params, DictionaryAttr):
+            parser.raise_error("#agent.sampling takes one dictionary: <{temperature = 0.7, top_p = 0.9}>")
+        return (params,)
 
 
 def _float_literal(value: float) -> str:
@@ -304,14 +398,16 @@ class LLMCallOp(LLMFiguresBase):
     name = "agent.llm_call"
     prompt = operand_def(TextType)
     result = result_def(base(TextType) | base(JsonType))
+    sampling = attr_def(SamplingAttr)
     assembly_format = "$prompt attr-dict `:` type($prompt) `->` type($result)"
 
     def __init__(self, prompt: SSAValue | Operation, *, model: str, max_tokens: int,
                  prompt_tokens: float, output_tokens: float, prompt_tokens_p95: float | None = None,
-                 output_tokens_p95: float | None = None, json: bool = False):
+                 output_tokens_p95: float | None = None, json: bool = False, sampling: SamplingAttr | None = None):
+        attributes = self.figures(model, max_tokens, prompt_tokens, prompt_tokens_p95, output_tokens,
+                                  output_tokens_p95)
         super().__init__(operands=[prompt], result_types=[JsonType() if json else TextType()],
-                         attributes=self.figures(model, max_tokens, prompt_tokens, prompt_tokens_p95,
-                                                 output_tokens, output_tokens_p95))
+                         attributes=attributes | {"sampling": sampling or SamplingAttr()})
 
 
 @irdl_op_definition
@@ -581,5 +677,5 @@ Agent = Dialect(
         # lists (map)
         CountOp, ItemOp, EmptyOp, AppendOp,
     ],
-    [TextType, TextsType, JsonType, TokensType, KVType, VecType, DocsType, AudioType, DistAttr],
+    [TextType, TextsType, JsonType, TokensType, KVType, VecType, DocsType, AudioType, DistAttr, SamplingAttr],
 )

@@ -34,6 +34,7 @@ from plait.ir.dialects.agent import (
     AudioType,
     DistAttr,
     KVType,
+    SamplingAttr,
     SearchBase,
     TemplateOpBase,
     TextsType,
@@ -199,17 +200,20 @@ class DecodeOp(ModelOpBase):
     result = result_def(TokensType)
     max_tokens = attr_def(IntegerAttr)
     output_tokens = attr_def(DistAttr)
+    sampling = attr_def(SamplingAttr)   # the LLM call's, for the engine (greedy for speech models)
     assembly_format = "$kv attr-dict `:` type($kv) `->` type($result)"
 
     def __init__(self, kv: SSAValue | Operation, *, max_tokens: int, output_tokens: float,
-                 output_tokens_p95: float | None = None, model: str | None = None):
+                 output_tokens_p95: float | None = None, model: str | None = None,
+                 sampling: SamplingAttr | None = None):
         kv_type = SSAValue.get(kv).type
         if model is None:
             assert isinstance(kv_type, KVType), f"op.decode needs a !agent.kv operand, got {show(kv_type)}"
             model = kv_type.model.data
         super().__init__(operands=[kv], result_types=[TokensType(model)],
                          attributes={"model": StringAttr(model), "max_tokens": i64(max_tokens),
-                                     "output_tokens": DistAttr(output_tokens, output_tokens_p95)})
+                                     "output_tokens": DistAttr(output_tokens, output_tokens_p95),
+                                     "sampling": sampling or SamplingAttr()})
 
     def verify_(self) -> None:
         _check_kv_model(self, self.kv.type, self.model, "operand 'kv'")

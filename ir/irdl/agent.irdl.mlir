@@ -26,6 +26,12 @@ irdl.dialect @agent {
     %p95 = irdl.base "#builtin.float"
     irdl.parameters(mean: %mean, p95: %p95)
   }
+  // How an LLM call samples: one dictionary {temperature, top_p[, seed][, stop]}; plait's verifier checks the
+  // keys and ranges, upstream the shape.
+  irdl.attribute @sampling {
+    %params = irdl.base "#builtin.dictionary"
+    irdl.parameters(params: %params)
+  }
 
   irdl.operation @prompt {
     %args = irdl.any
@@ -47,7 +53,8 @@ irdl.dialect @agent {
     %max_tokens = irdl.base "#builtin.integer"
     %prompt_tokens = irdl.base @agent::@dist
     %output_tokens = irdl.base @agent::@dist
-    irdl.attributes {"model" = %model, "max_tokens" = %max_tokens, "prompt_tokens" = %prompt_tokens, "output_tokens" = %output_tokens}
+    %sampling = irdl.base @agent::@sampling
+    irdl.attributes {"model" = %model, "max_tokens" = %max_tokens, "prompt_tokens" = %prompt_tokens, "output_tokens" = %output_tokens, "sampling" = %sampling}
   }
 
   irdl.operation @stt {

@@ -56,7 +56,8 @@ irdl.dialect @op {
     irdl.results(result: %result)
     %max_tokens = irdl.base "#builtin.integer"
     %output_tokens = irdl.base @agent::@dist
-    irdl.attributes {"model" = %model, "max_tokens" = %max_tokens, "output_tokens" = %output_tokens}
+    %sampling = irdl.base @agent::@sampling
+    irdl.attributes {"model" = %model, "max_tokens" = %max_tokens, "output_tokens" = %output_tokens, "sampling" = %sampling}
   }
 
   irdl.operation @encode {

@@ -56,8 +56,9 @@ def _generate(op: A.LLMFiguresBase, prompt: O.TokenizeOp | None, context: O.Enco
     model = op.model.data
     kv = O.PrefillOp(prompt, context=context, model=model, prompt_tokens=prompt_tokens,
                      prompt_tokens_p95=prompt_tokens_p95)
+    sampling = op.sampling if isinstance(op, A.LLMCallOp) else None   # speech models decode greedily
     out = O.DecodeOp(kv, model=model, max_tokens=int(num(op.max_tokens)), output_tokens=_f(op, "output_tokens"),
-                     output_tokens_p95=_f(op, "output_tokens_p95"))
+                     output_tokens_p95=_f(op, "output_tokens_p95"), sampling=sampling)
     return kv, out
 
 

@@ -11,7 +11,7 @@ from plait.cli._errors import output_console, user_errors
 
 DEVICE_COLUMNS = ("device", "kind", "vendor", "TFLOP/s", "mem GB", "GB/s", "$/hour", "price basis", "TCO $/hour",
                   "measured factors")
-MODEL_COLUMNS = ("model", "stacks", "params B", "dtype", "layers", "d_model", "aliases", "source")
+MODEL_COLUMNS = ("model", "stacks", "params B", "dtype", "layers", "d_model", "aliases", "scales", "source")
 
 
 def device_rows(catalog: Any) -> list[dict[str, Any]]:
@@ -51,7 +51,20 @@ def model_rows(catalog: Any) -> list[dict[str, Any]]:
         main = m.decoder or m.encoder
         out.append({"model": name, "stacks": stacks, "params_b": round(params / 1e9, 3), "dtype": m.dtype,
                     "layers": main.layers if main else None, "d_model": main.d_model if main else None,
-                    "aliases": list(m.aliases), "source": m.source.title, "url": m.source.url})
+                    "aliases": list(m.aliases), "scales": _scales(catalog, name), "source": m.source.title,
+                    "url": m.source.url})
+    return out
+
+
+def _scales(catalog: Any, name: str) -> dict[str, dict[str, Any]]:
+    """scale -> its parameters (millions) and dimensions, for a dense LLM's `model@scale` sizes."""
+    from plait.planner.catalog import SCALE_SEP
+    from plait.planner.workload import stack_params
+
+    out = {}
+    for scale, dims in catalog.models[name].scales.items():
+        decoder = catalog.model(f"{name}{SCALE_SEP}{scale}").decoder
+        out[scale] = {"params_m": round(stack_params(decoder, "decoder")["total"] / 1e6, 1), **dims.model_dump()}
     return out
 
 
@@ -63,8 +76,10 @@ def _device_cells(r: dict[str, Any]) -> list[str]:
 
 
 def _model_cells(r: dict[str, Any]) -> list[str]:
+    scales = ", ".join(f"@{k} {v['params_m']:g}M ({v['layers']}x{v['d_model']}, {v['heads']}/{v['kv_heads']} heads)"
+                       for k, v in r["scales"].items())
     return [r["model"], "+".join(r["stacks"]), f"{r['params_b']:.3f}", r["dtype"], str(r["layers"] or "-"),
-            str(r["d_model"] or "-"), ", ".join(r["aliases"]) or "-", r["source"]]
+            str(r["d_model"] or "-"), ", ".join(r["aliases"]) or "-", scales or "-", r["source"]]
 
 
 def catalog(

@@ -34,6 +34,26 @@ CONTEXT_WINDOWS: dict[str, int] = {
 }
 """Tokens an LLM attends over: its prompt plus what it generates must fit."""
 
+SCALES = ("tiny", "small")
+"""Scaled-down sizes of the dense LLMs (`llama-3.1-8b@tiny`): random weights of the same architecture that run on
+a CPU (the catalog, planner/catalog/models.yaml, lists their dimensions)."""
+DENSE_LLMS = ("llama-3.2-1b", "llama-3.1-8b", "llama-3.1-70b", "qwen2.5-32b", "mistral-7b")
+"""The LLMs that have scales (not the mixture of experts)."""
+
+
+def kind_of(name: str) -> ModelKind | None:
+    """The kind of a model name (a scale is its model's kind), or None if the catalog has no such model."""
+    base, sep, scale = name.partition("@")
+    if sep:
+        return "llm" if base in DENSE_LLMS and scale in SCALES else None
+    return MODELS.get(name)
+
+
+def base_model(name: str) -> str:
+    """`llama-3.1-8b` for `llama-3.1-8b@tiny`; other names as they are."""
+    return name.split("@", 1)[0]
+
+
 EMBED_DIMS: dict[str, int] = {"minilm-l6": 384, "bge-base": 768}
 """Width of each encoder's embedding vector (the `dim` attribute of embed and retrieve nodes)."""
 
@@ -52,12 +72,14 @@ def check_model(name: object, kind: ModelKind, step: str, where: str) -> str:
     `step` is the SDK call (`plait.llm`), `where` the user's "file:line" line of the message.
     """
     choices = models_of(kind)
-    if not isinstance(name, str) or name not in MODELS:
+    found = kind_of(name) if isinstance(name, str) else None
+    if found is None:
         close = difflib.get_close_matches(str(name), list(MODELS), n=1, cutoff=0.5)
         hint = f"did you mean {close[0]!r}? " if close else ""
+        scales = f" (dense LLMs also at {' or '.join('@' + s for s in SCALES)})" if kind == "llm" else ""
         raise TraceError(f"unknown model {name!r} for {step}\n  {where}\n"
-                         f"  To fix: {hint}{step} takes one of: {', '.join(choices)}")
-    if MODELS[name] != kind:
-        raise TraceError(f"model {name!r} is {_ARTICLE[MODELS[name]]} model, but {step} needs "
+                         f"  To fix: {hint}{step} takes one of: {', '.join(choices)}{scales}")
+    if found != kind:
+        raise TraceError(f"model {name!r} is {_ARTICLE[found]} model, but {step} needs "
                          f"{_ARTICLE[kind]} model\n  {where}\n  To fix: use one of: {', '.join(choices)}")
-    return name
+    return str(name)

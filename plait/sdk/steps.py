@@ -8,7 +8,7 @@ import string
 from plait.sdk.dist import Dist
 from plait.sdk.estimate import CHARS_PER_TOKEN
 from plait.sdk.graph import AttrValue, Scalar
-from plait.sdk.models import CONTEXT_WINDOWS, EMBED_DIMS, check_model
+from plait.sdk.models import CONTEXT_WINDOWS, EMBED_DIMS, base_model, check_model
 from plait.sdk.tracer import Sym, Tracer, require
 from plait.sdk.types import ValueType
 from plait.sdk.where import here
@@ -44,7 +44,7 @@ def _count(tracer: Tracer, step: str, name: str, value: object, low: int = 1) ->
 
 def _fits_context(tracer: Tracer, model: str, cap: int, prompt_tokens: Dist) -> None:
     """The prompt (its p95) plus max_tokens must fit `model`'s context window, as a serving engine requires."""
-    window = CONTEXT_WINDOWS.get(model)
+    window = CONTEXT_WINDOWS.get(base_model(model))   # a scale keeps its model's positions
     if window is None:
         return
     if cap > window:
@@ -120,8 +120,41 @@ def _prompt_value(tracer: Tracer, value: object) -> Sym:
     return tracer.value(value, "plait.llm", "prompt", "text")
 
 
+def _sampling(tracer: Tracer, temperature: object, top_p: object, stop: object, seed: object) -> dict[str, AttrValue]:
+    """The sampling arguments the call gives (None: the default), checked; TraceErrors name the argument."""
+    out: dict[str, AttrValue] = {}
+    if temperature is not None:
+        if isinstance(temperature, bool) or not isinstance(temperature, int | float) or \
+                not (math.isfinite(temperature) and temperature >= 0):
+            tracer.fail(f"plait.llm's temperature must be a finite number >= 0, got {temperature!r:.40}",
+                        "To fix: pass temperature=0 for greedy decoding, or e.g. temperature=0.7 to sample.")
+        out["temperature"] = float(temperature)
+    if top_p is not None:
+        if isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 < top_p <= 1:
+            tracer.fail(f"plait.llm's top_p must be a number in (0, 1], got {top_p!r:.40}",
+                        "To fix: pass e.g. top_p=0.9 (the smallest set of tokens holding 90% of the probability), "
+                        "or leave it out (1: no cut).")
+        out["top_p"] = float(top_p)
+    if stop is not None:
+        if isinstance(stop, str):
+            tracer.fail(f"plait.llm's stop must be a list of strings, got the string {stop!r:.40}",
+                        f"To fix: pass stop=[{stop!r:.40}].")
+        if not isinstance(stop, list | tuple) or not all(isinstance(s, str) and s for s in stop):
+            tracer.fail(f"plait.llm's stop must be a list of non-empty strings, got {stop!r:.40}",
+                        'To fix: pass e.g. stop=["\\nObservation:"].')
+        if stop:
+            out["stop"] = list(stop)
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_INT:
+            tracer.fail(f"plait.llm's seed must be an integer from 0 to 2**63 - 1, got {seed!r:.40}",
+                        "To fix: pass seed=<integer>, or leave it out for a fresh seed per request.")
+        out["seed"] = seed
+    return out
+
+
 def llm(model: str, prompt: object, max_tokens: int = 256, prompt_tokens: Figure | None = None,
-        output_tokens: Figure | None = None) -> Sym:
+        output_tokens: Figure | None = None, *, temperature: float | None = None, top_p: float | None = None,
+        stop: list[str] | None = None, seed: int | None = None) -> Sym:
     """Call an LLM once: a text step that generates at most `max_tokens` tokens.
 
     Args:
@@ -130,8 +163,17 @@ def llm(model: str, prompt: object, max_tokens: int = 256, prompt_tokens: Figure
         max_tokens: the generation cap, tokens.
         prompt_tokens: expected prompt size, tokens; estimated from the prompt when None.
         output_tokens: expected generated tokens; `max_tokens` when None.
+        temperature: sampling temperature, >= 0; 0 (the default) decodes greedily.
+        top_p: nucleus sampling, in (0, 1]: sample from the smallest set of tokens holding this much
+            probability; 1 (the default) keeps all.
+        stop: strings that end the generation when produced (not included in the answer).
+        seed: the sampler's seed, for a reproducible sample; None (the default) draws one per request.
     Returns:
         text.
+
+    The sampling arguments travel to the engine: `plait ir --stage agent` shows them on agent.llm_call as
+    `sampling = #agent.sampling<{temperature = 0.7, top_p = 0.9, seed = 7}>`, and `--stage program` on the
+    llm-engine's op.decode.
     """
     tracer = require("plait.llm")
     check_model(model, "llm", "plait.llm", here(tracer.agents[-1] if tracer.agents else ""))
@@ -144,7 +186,8 @@ def llm(model: str, prompt: object, max_tokens: int = 256, prompt_tokens: Figure
     if o_tokens.mean > cap:
         tracer.fail(f"plait.llm's output_tokens ({o_tokens}) exceeds max_tokens ({cap})",
                     "To fix: raise max_tokens, or lower the expected output_tokens.")
-    attrs: dict[str, AttrValue] = {"max_tokens": cap, "prompt_tokens": p_tokens, "output_tokens": o_tokens}
+    attrs: dict[str, AttrValue] = {"max_tokens": cap, "prompt_tokens": p_tokens, "output_tokens": o_tokens,
+                                   **_sampling(tracer, temperature, top_p, stop, seed)}
     return tracer.scope.add("llm", [text], "text", target=model, attrs=attrs)
 
 

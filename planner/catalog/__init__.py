@@ -21,20 +21,23 @@ from pydantic import ValidationError
 
 from plait.planner.catalog.schema import (
     DTYPE_BYTES,
+    SCALE_SEP,
+    ArchSpec,
     DeviceSpec,
     Figure,
     ModelSpec,
+    ScaleSpec,
     Source,
     StackSpec,
     VocoderSpec,
 )
 from plait.sdk.errors import PlaitError
 
-__all__ = ["DTYPE_BYTES", "Catalog", "CatalogError", "DeviceSpec", "Figure", "ModelSpec", "Source", "StackSpec",
-           "VocoderSpec", "did_you_mean", "load_catalog"]
+__all__ = ["DTYPE_BYTES", "SCALE_SEP", "ArchSpec", "Catalog", "CatalogError", "DeviceSpec", "Figure", "ModelSpec",
+           "ScaleSpec", "Source", "StackSpec", "VocoderSpec", "did_you_mean", "load_catalog"]
 
 TOP_KEYS = ("defaults", "devices", "models")
-_ROW_CLASSES = (DeviceSpec, ModelSpec, StackSpec, VocoderSpec, Figure, Source)
+_ROW_CLASSES = (DeviceSpec, ModelSpec, StackSpec, VocoderSpec, Figure, Source, ArchSpec, ScaleSpec)
 
 
 class CatalogError(PlaitError, ValueError):
@@ -67,7 +70,22 @@ class Catalog:
         return self.devices[key]
 
     def model(self, name: str) -> ModelSpec:
-        """The model called `name` or one of its aliases. Raises CatalogError with suggestions if unknown."""
+        """The model called `name` or one of its aliases, or a scaled size of a dense LLM (`llama-3.1-8b@tiny`).
+
+        Raises CatalogError with suggestions if the model is unknown, or names the scales it has if the scale is.
+        """
+        base, sep, scale = name.partition(SCALE_SEP)
+        if sep:
+            spec = self.model(base)
+            if not spec.scales:
+                raise CatalogError(f"model {spec.name!r} has no scaled sizes (only dense LLMs have them), so "
+                                   f"{name!r} names nothing.\nTo fix: use {spec.name!r} at full size, or a dense "
+                                   "LLM's scale such as llama-3.1-8b@tiny (`plait catalog models` lists them).")
+            if scale.lower() not in spec.scales:
+                have = ", ".join(f"{spec.name}{SCALE_SEP}{s}" for s in spec.scales)
+                raise CatalogError(f"model {spec.name!r} has no scale {scale!r}.{did_you_mean(scale, list(spec.scales))}"
+                                   f"\nTo fix: use one of its scales: {have}.")
+            return spec.scaled(scale.lower())
         key = self._aliases.get(name.lower(), name.lower())
         if key not in self.models:
             names = sorted(self.models) + sorted(self._aliases)

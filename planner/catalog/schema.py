@@ -142,6 +142,43 @@ class VocoderSpec(_Row):
     residual_units: int = Field(default=3, ge=0, description="residual units (k-conv + 1x1 conv) per block")
 
 
+class ArchSpec(_Row):
+    """What a dense decoder-only LLM's checkpoint must agree with besides its dimensions (its config.json).
+
+    Tied embeddings and the qkv bias are the decoder stack's `tied_embeddings` and `bias`; these are the rest
+    of what an engine needs to run the model and to refuse a checkpoint of another architecture.
+    """
+
+    arch: Literal["llama", "qwen2"] = Field(description="the engine's model code: llama (Llama 3.x, Mistral without "
+                                                        "sliding window) or qwen2 (Qwen 2.5)")
+    model_types: list[str] = Field(description="config.json `model_type` values a checkpoint of this model may carry")
+    rope_theta: float = Field(gt=0, description="config.json rope_theta (rotary base)")
+    rope_scaling: dict[str, float | int | str] | None = Field(
+        default=None, description="config.json rope_scaling as written (llama3: factor, low/high_freq_factor, "
+                                  "original_max_position_embeddings); None: plain rotary")
+    rms_norm_eps: float = Field(gt=0, description="config.json rms_norm_eps")
+    max_position_embeddings: int = Field(gt=0, description="config.json max_position_embeddings, tokens")
+    eos_token_ids: list[int] = Field(min_length=1, description="config.json eos_token_id (as a list)")
+
+
+class ScaleSpec(_Row):
+    """A scaled-down size of a dense LLM: random weights that keep the architecture's shape (family, GQA ratio,
+    rope, tied embeddings, qkv bias), small enough to run on a CPU. Named `model@scale` (llama-3.1-8b@tiny)."""
+
+    layers: int = Field(gt=0, description="transformer layers")
+    d_model: int = Field(gt=0, description="hidden size")
+    heads: int = Field(gt=0, description="attention (query) heads")
+    kv_heads: int = Field(gt=0, description="key/value heads; heads / kv_heads is the full model's GQA ratio")
+    head_dim: int = Field(gt=0, description="per-head size")
+    ffn: int = Field(gt=0, description="MLP inner size")
+    vocab: int = Field(gt=256, description="token vocabulary (a byte-level tokenizer needs 256 ids plus specials)")
+    eos_token_ids: list[int] = Field(min_length=1, description="end-of-text ids within `vocab`")
+
+
+SCALE_SEP = "@"
+"""Separates a model from its scale in a model name: llama-3.1-8b@tiny."""
+
+
 class ModelSpec(_Row):
     """A model of the catalog: its stacks, weight dtype and where the figures came from."""
 
@@ -153,9 +190,41 @@ class ModelSpec(_Row):
     decoder: StackSpec | None = None
     encoder: StackSpec | None = None
     vocoder: VocoderSpec | None = None
+    arch: ArchSpec | None = Field(default=None, description="dense decoder-only LLMs: the config.json facts an "
+                                                           "engine runs and checks checkpoints against")
+    scales: dict[str, ScaleSpec] = Field(default_factory=dict, description=(
+        "scaled-down sizes (tiny, small) of a dense LLM, each reachable as `model@scale`"))
+    scale: str | None = Field(default=None, description="set on a scaled model (`model@scale`): the scale's name")
 
     @model_validator(mode="after")
     def _has_a_stack(self) -> ModelSpec:
         if self.decoder is None and self.encoder is None and self.vocoder is None:
             raise ValueError("a model needs at least one of decoder, encoder, vocoder")
+        if (self.arch is not None or self.scales) and (self.decoder is None or self.decoder.experts > 1):
+            raise ValueError("arch and scales describe dense decoder-only LLMs; this model has no dense decoder")
+        for name, sc in self.scales.items():
+            d = self.decoder
+            assert d is not None
+            if sc.heads * d.n_kv != d.heads * sc.kv_heads:
+                raise ValueError(f"scale {name!r} has {sc.heads} heads over {sc.kv_heads} kv_heads, but the model's "
+                                 f"GQA ratio is {d.heads} over {d.n_kv}; keep the ratio")
+            if any(e >= sc.vocab for e in sc.eos_token_ids):
+                raise ValueError(f"scale {name!r}: eos_token_ids {sc.eos_token_ids} must be below vocab {sc.vocab}")
         return self
+
+    @property
+    def base_name(self) -> str:
+        """The full-size model's catalog name (`llama-3.1-8b` for `llama-3.1-8b@tiny`)."""
+        return self.name.split(SCALE_SEP, 1)[0]
+
+    def scaled(self, scale: str) -> ModelSpec:
+        """This model at `scale` (a key of `scales`): the decoder's dimensions replaced by the scale's."""
+        sc = self.scales[scale]
+        assert self.decoder is not None
+        decoder = self.decoder.model_copy(update={
+            "layers": sc.layers, "d_model": sc.d_model, "heads": sc.heads, "kv_heads": sc.kv_heads,
+            "head_dim": sc.head_dim, "ffn": sc.ffn, "vocab": sc.vocab})
+        arch = self.arch.model_copy(update={"eos_token_ids": list(sc.eos_token_ids)}) if self.arch else None
+        return self.model_copy(update={"name": f"{self.name}{SCALE_SEP}{scale}", "decoder": decoder, "scales": {},
+                                       "scale": scale, "aliases": [], "arch": arch,
+                                       "note": f"{self.name} scaled down to {scale!r}: random weights, same architecture"})

@@ -39,7 +39,7 @@ builtin.module {
       %p = op.format(%d) {template = "Summarize in one sentence: {0}"} : (!agent.text) -> !agent.text
       %t = op.tokenize %p {model = "llama-3.2-1b", tokens = #agent.dist<107.0, 107.0>} : !agent.text -> !agent.tokens<"llama-3.2-1b">
       %kv = op.prefill(%t : !agent.tokens<"llama-3.2-1b">) {model = "llama-3.2-1b", prompt_tokens = #agent.dist<107.0, 107.0>} -> !agent.kv<"llama-3.2-1b">
-      %g = op.decode %kv {model = "llama-3.2-1b", max_tokens = 32 : i64, output_tokens = #agent.dist<32.0, 32.0>} : !agent.kv<"llama-3.2-1b"> -> !agent.tokens<"llama-3.2-1b">
+      %g = op.decode %kv {model = "llama-3.2-1b", max_tokens = 32 : i64, output_tokens = #agent.dist<32.0, 32.0>, sampling = #agent.sampling<{temperature = 0.0, top_p = 1.0}>} : !agent.kv<"llama-3.2-1b"> -> !agent.tokens<"llama-3.2-1b">
       %s = op.detokenize %g {model = "llama-3.2-1b", tokens = #agent.dist<32.0, 32.0>} : !agent.tokens<"llama-3.2-1b"> -> !agent.text
       %acc_2 = agent.append %acc_1, %s : !agent.texts, !agent.text
       scf.yield %acc_2 : !agent.texts
@@ -48,7 +48,7 @@ builtin.module {
       %p2 = op.format(%transcript) {template = "{0}\0ANext step:"} : (!agent.text) -> !agent.text
       %t2 = op.tokenize %p2 {model = "llama-3.1-8b", tokens = #agent.dist<100.0, 100.0>} : !agent.text -> !agent.tokens<"llama-3.1-8b">
       %kv2 = op.prefill(%t2 : !agent.tokens<"llama-3.1-8b">) {model = "llama-3.1-8b", prompt_tokens = #agent.dist<100.0, 100.0>} -> !agent.kv<"llama-3.1-8b">
-      %g2 = op.decode %kv2 {model = "llama-3.1-8b", max_tokens = 32 : i64, output_tokens = #agent.dist<32.0, 32.0>} : !agent.kv<"llama-3.1-8b"> -> !agent.tokens<"llama-3.1-8b">
+      %g2 = op.decode %kv2 {model = "llama-3.1-8b", max_tokens = 32 : i64, output_tokens = #agent.dist<32.0, 32.0>, sampling = #agent.sampling<{temperature = 0.0, top_p = 1.0}>} : !agent.kv<"llama-3.1-8b"> -> !agent.tokens<"llama-3.1-8b">
       %next = op.detokenize %g2 {model = "llama-3.1-8b", tokens = #agent.dist<32.0, 32.0>} : !agent.tokens<"llama-3.1-8b"> -> !agent.text
       %done = op.py_call(%next) {tool = "is_done", latency_ms = #agent.dist<0.1, 0.1>, cpu = 1.000000e+00 : f64} : (!agent.text) -> i1
       %true = arith.constant true
