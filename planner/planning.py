@@ -341,7 +341,7 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
     transfers = [t.model_copy(update={"src_pool": of_stage[t.src_stage], "dst_pool": of_stage[t.dst_stage]})
                  for t in transfers]
     rows, note = plan_rows(problem.placement, placement, pools, of_stage, catalog, options)
-    llm = [st for st in stages.stages if MODELS.get(st.spec.model or "") == "llm"]
+    llm = [st for st in stages.stages if kind_of(st.spec.model or "") == "llm"]
     ttft = max((placement.choice(st.name).latency_p95_s / max(st.visits, 1.0) for st in llm
                 if st.kind == "prefill"), default=None)
     tpot = max((placement.choice(st.name).service_s / st.steps for st in llm if st.kind == "decode"), default=None)
