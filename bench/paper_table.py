@@ -424,7 +424,7 @@ def render_doc(results: dict[str, Any], catalog: Catalog, summ: dict[str, Any], 
       "and **H100::Gaudi3 is about as good as B200::B200**. This page redoes the ranking with plait's cost model "
       "(`planner/stage.py`, `planner/costmodel.py`) over the catalog extension `planner/catalog/paper.yaml`. "
       "Caveat: the stored copy of the paper has only its abstract, so Table 5 is taken as given in "
-      "`../shared/hardware/hardware.md` section 5 (unverified against the paper text), and the paper's own cost model "
+      "`planner/data/hardware/hardware.md` section 5 (unverified against the paper text), and the paper's own cost model "
       "and per-pair numbers could not be read; the comparison is with its stated conclusions only.")
     w("")
     w("## Headline (paper's $/hour, the primary basis)")

@@ -1,7 +1,7 @@
 """The cloud price basis: which providers a device type's $/hour is taken over, and which prices to flag.
 
 Every device type's `cloud_usd_per_hour` is the median of its on-demand quotes (secure/1x tier) from the
-providers of PROVIDER_SET, the specialist GPU clouds that ../shared/hardware/hardware.md prices for most
+providers of PROVIDER_SET, the specialist GPU clouds that planner/data/hardware/hardware.md prices for most
 device types. Hyperscaler quotes (AWS, GCP, Azure) are listed in `cloud_quotes` but left out: they bundle
 host vCPU and RAM and exist for only some types, so mixing them in made the H100 ($6.52) look dear beside an
 MI300X that only small clouds quote. A device no provider of the set quotes keeps the median of what it has,
