@@ -26,7 +26,7 @@ class PrefillSpan:
 
     start: int
     end: int
-    context_slots: torch.Tensor | None  # cache slots of all its context; None: no earlier context, use fresh k/v
+    context_blocks: torch.Tensor | None  # its block table; None: no earlier context, attend to fresh k/v
     mask: torch.Tensor | None  # [tokens, context] bool, True = may attend
 
 
@@ -35,44 +35,53 @@ class AttentionPlan:
     """Where this step's keys and values go and what each query reads. Shared by every layer.
 
     Decodes (one query each) come first in the batch: rows [0, num_decodes). They read their context
-    gathered into one buffer padded to the longest context in whole blocks, with a mask for the padding.
+    gathered block by block into one buffer padded to the longest context in whole blocks, with a mask
+    for the padding.
     """
 
-    slot_mapping: torch.Tensor  # [tokens]: cache slot for each new key/value
+    slot_mapping: torch.Tensor  # [tokens]: cache slot (block * block_size + offset) for each new key/value
     num_decodes: int
-    decode_slots: torch.Tensor | None  # [decodes, padded context]
-    decode_mask: torch.Tensor | None  # [decodes, 1, 1, padded context]
+    decode_blocks: torch.Tensor | None  # [decodes, blocks of the longest]: block tables padded with block 0
+    decode_mask: torch.Tensor | None  # [decodes, 1, 1, blocks * block_size]
     prefills: list[PrefillSpan]
 
 
-# Attention reads paged KV by gathering blocks into a padded buffer, then torch's SDPA. Measured on this
-# 2-core CPU (torch 2.13, bench/engine_attention.py, 12 heads / 4 KV heads / head_dim 64, block 16):
-# a batch of 16 decodes at context 512 took 0.5 ms per layer gathered + SDPA against 2.6 ms for
-# FlexAttention with a block mask (compiled; eager FlexAttention materializes the scores and is slower
-# still), and FlexAttention's compile costs seconds per new shape. Gather + SDPA it is.
+def gather(cache: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
+    """[..., n blocks] block ids -> [..., kv heads, n * block_size, d]: a block table's keys or values in order."""
+    got = cache[blocks]  # [..., n, block_size, kv heads, d]
+    return got.flatten(-4, -3).transpose(-3, -2)
+
+
+# Attention reads paged KV by gathering whole blocks (one index per block, not per token) into a buffer
+# padded to the longest context, then torch's SDPA; chosen by measurement (bench/engine_attention.py, this
+# 2-core CPU, one thread, 12/4 heads, context 512, one layer): 16 decodes took 5.8 ms gathered against
+# 20 ms for compiled FlexAttention over the whole cache with a block mask (27 ms with rebuilding the mask,
+# which block tables that grow every step need); at one decode FlexAttention's 0.17 ms beat 0.27 ms but the
+# mask rebuild cost 5.4 ms, and its first call compiles for 11 s.
 def paged_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor,
                     v_cache: torch.Tensor, plan: AttentionPlan, scale: float) -> torch.Tensor:
-    """q [T, heads, d]; k, v [T, kv heads, d]; caches [slots, kv heads, d]. Returns [T, heads, d]."""
-    k_cache.index_copy_(0, plan.slot_mapping, k)
-    v_cache.index_copy_(0, plan.slot_mapping, v)
+    """q [T, heads, d]; k, v [T, kv heads, d]; caches [blocks, block_size, kv heads, d]. Returns [T, heads, d]."""
+    k_cache.flatten(0, 1).index_copy_(0, plan.slot_mapping, k)
+    v_cache.flatten(0, 1).index_copy_(0, plan.slot_mapping, v)
     out = torch.empty_like(q)
     n = plan.num_decodes
     if n:
-        assert plan.decode_slots is not None
-        keys = k_cache[plan.decode_slots].transpose(1, 2)  # [n, kv heads, context, d]
-        values = v_cache[plan.decode_slots].transpose(1, 2)
-        o = F.scaled_dot_product_attention(q[:n].unsqueeze(2), keys, values, attn_mask=plan.decode_mask,
+        assert plan.decode_blocks is not None
+        o = F.scaled_dot_product_attention(q[:n].unsqueeze(2), gather(k_cache, plan.decode_blocks),
+                                           gather(v_cache, plan.decode_blocks), attn_mask=plan.decode_mask,
                                            scale=scale, enable_gqa=True)
         out[:n] = o.squeeze(2)
     for span in plan.prefills:
         qs = q[span.start:span.end].transpose(0, 1).unsqueeze(0)  # [1, heads, tokens, d]
-        if span.context_slots is None:
-            ks, vs = k[span.start:span.end], v[span.start:span.end]
+        if span.context_blocks is None:
+            ks, vs = k[span.start:span.end].transpose(0, 1), v[span.start:span.end].transpose(0, 1)
         else:
-            ks, vs = k_cache[span.context_slots], v_cache[span.context_slots]
-        o = F.scaled_dot_product_attention(qs, ks.transpose(0, 1).unsqueeze(0), vs.transpose(0, 1).unsqueeze(0),
-                                           attn_mask=span.mask, is_causal=span.context_slots is None,
-                                           scale=scale, enable_gqa=True)
+            assert span.mask is not None
+            context = span.mask.shape[1]
+            ks = gather(k_cache, span.context_blocks)[:, :context]
+            vs = gather(v_cache, span.context_blocks)[:, :context]
+        o = F.scaled_dot_product_attention(qs, ks.unsqueeze(0), vs.unsqueeze(0), attn_mask=span.mask,
+                                           is_causal=span.context_blocks is None, scale=scale, enable_gqa=True)
         out[span.start:span.end] = o[0].transpose(0, 1)
     return out
 

@@ -17,7 +17,7 @@ class ModelRunner:
         self.block_size = block_size
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
-        shape = (num_blocks * block_size, model.kv_heads_per_rank, model.config.head_dim)
+        shape = (num_blocks, block_size, model.kv_heads_per_rank, model.config.head_dim)
         # Zeroed, not empty: padded reads land on unused slots, and NaN garbage there would poison SDPA.
         self.kv_caches = [(torch.zeros(shape, dtype=self.dtype, device=self.device),
                            torch.zeros(shape, dtype=self.dtype, device=self.device))
@@ -33,24 +33,22 @@ class ModelRunner:
         keys, values = seq.pending_kv["k"], seq.pending_kv["v"]
         index = torch.tensor(self.slots(seq, 0, keys.shape[1]), device=self.device)
         for layer, (k_cache, v_cache) in enumerate(self.kv_caches):
-            k_cache.index_copy_(0, index, keys[layer].to(self.device, self.dtype))
-            v_cache.index_copy_(0, index, values[layer].to(self.device, self.dtype))
+            k_cache.flatten(0, 1).index_copy_(0, index, keys[layer].to(self.device, self.dtype))
+            v_cache.flatten(0, 1).index_copy_(0, index, values[layer].to(self.device, self.dtype))
         seq.pending_kv = None
 
     def read_kv(self, seq: Sequence) -> dict[str, torch.Tensor]:
         """seq's computed KV as [layers, tokens, kv heads, d] tensors on the CPU (for export)."""
         index = torch.tensor(self.slots(seq, 0, seq.num_computed_tokens), device=self.device)
-        return {"k": torch.stack([k[index] for k, _ in self.kv_caches]).cpu(),
-                "v": torch.stack([v[index] for _, v in self.kv_caches]).cpu()}
+        return {"k": torch.stack([k.flatten(0, 1)[index] for k, _ in self.kv_caches]).cpu(),
+                "v": torch.stack([v.flatten(0, 1)[index] for _, v in self.kv_caches]).cpu()}
 
-    def context_slots(self, block_tables: list[list[int]], width: int) -> torch.Tensor:
-        """Cache slots of the first `width` tokens of each block table ([tables, width]); tables shorter than
-        width are padded with block 0, which the caller masks out."""
-        blocks = -(-width // self.block_size)
-        table = torch.tensor([t[:blocks] + [0] * (blocks - len(t[:blocks])) for t in block_tables],
-                             device=self.device)
-        within = torch.arange(self.block_size, device=self.device)
-        return (table[:, :, None] * self.block_size + within).flatten(1)[:, :width]
+    def padded_tables(self, block_tables: list[list[int]], num_tokens: int) -> torch.Tensor:
+        """The blocks holding the first num_tokens of each table, [tables, blocks]; short tables are padded
+        with block 0, which the caller masks out."""
+        blocks = -(-num_tokens // self.block_size)
+        return torch.tensor([t[:blocks] + [0] * (blocks - len(t[:blocks])) for t in block_tables],
+                            device=self.device)
 
     def plan(self, chunks: list[ScheduledChunk]) -> tuple[torch.Tensor, torch.Tensor, AttentionPlan]:
         """Flatten the step's tokens (decodes first) and say where each key goes and what each query reads."""
@@ -77,16 +75,17 @@ class ModelRunner:
             else:  # a later chunk, or after a prefix hit: query i (at start + i) sees keys 0..start + i
                 q_pos = torch.arange(start, end, device=self.device)[:, None]
                 mask = torch.arange(end, device=self.device)[None, :] <= q_pos
-                spans.append(PrefillSpan(row, row + c.num_tokens,
-                                         self.context_slots([c.seq.block_table], end)[0], mask))
-        decode_slots = decode_mask = None
+                spans.append(PrefillSpan(row, row + c.num_tokens, self.padded_tables([c.seq.block_table], end)[0],
+                                         mask))
+        decode_blocks = decode_mask = None
         if decodes:
-            lengths = torch.tensor([c.seq.num_computed_tokens + 1 for c in decodes], device=self.device)
-            padded = -(-int(lengths.max()) // self.block_size) * self.block_size  # whole blocks
-            decode_slots = self.context_slots([c.seq.block_table for c in decodes], padded)
-            decode_mask = (torch.arange(padded, device=self.device)[None, :] < lengths[:, None])[:, None, None, :]
+            lengths = [c.seq.num_computed_tokens + 1 for c in decodes]
+            decode_blocks = self.padded_tables([c.seq.block_table for c in decodes], max(lengths))
+            padded = decode_blocks.shape[1] * self.block_size
+            decode_mask = (torch.arange(padded, device=self.device)[None, :]
+                           < torch.tensor(lengths, device=self.device)[:, None])[:, None, None, :]
         plan = AttentionPlan(slot_mapping=torch.tensor(slots, device=self.device), num_decodes=len(decodes),
-                             decode_slots=decode_slots, decode_mask=decode_mask, prefills=spans)
+                             decode_blocks=decode_blocks, decode_mask=decode_mask, prefills=spans)
         return torch.tensor(ids, device=self.device), torch.tensor(positions, device=self.device), plan
 
     @torch.inference_mode()
