@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from cpu_timings import wall_ms
 
 from plait.codegen.engine import ModelConfig
 
@@ -33,15 +33,14 @@ def set_threads() -> int:
 
 
 def best_seconds(fn: Callable[[], Any], reps: int = 5, warm: int = 1) -> float:
-    """Minimum wall time of fn() over reps runs after warm-up: the least disturbed run on a shared machine."""
-    for _ in range(warm):
-        fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    """Minimum wall time of fn() in seconds after warm-up: the least disturbed run on a shared machine."""
+    return wall_ms(fn, reps=reps, warm=warm) / 1e3
+
+
+def model_payload(prompt_tokens: int, new_tokens: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The JSON body the throughput benchmarks share: which model, that its weights are random, the rows."""
+    return {"model": BENCH_MODEL.name, "params": BENCH_MODEL.n_params(), "random_weights": True,
+            "prompt_tokens": prompt_tokens, "new_tokens": new_tokens, "rows": rows}
 
 
 def write_results(name: str, payload: dict[str, Any]) -> Path:

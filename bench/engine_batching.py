@@ -12,7 +12,7 @@ Run: `.venv/bin/python bench/engine_batching.py` (about 3 minutes).
 from __future__ import annotations
 
 import torch
-from _engine_common import BENCH_MODEL, best_seconds, set_threads, write_results
+from _engine_common import BENCH_MODEL, best_seconds, model_payload, set_threads, write_results
 
 from plait.codegen.engine import LLMEngine, SamplingParams, random_model
 
@@ -46,9 +46,7 @@ def main() -> None:
         print(f"{r['concurrent']:>10} {r['tok_s']:>8.1f} {r['one_at_a_time_tok_s']:>20.1f} {r['speedup']:>7.1f}x")
     at16 = next(r for r in rows if r["concurrent"] == 16)["speedup"]
     print(f"speedup at 16 concurrent: {at16:.1f}x (goal >= 3x: {'met' if at16 >= 3 else 'NOT met'})")
-    write_results("engine_batching", {"model": BENCH_MODEL.name, "params": BENCH_MODEL.n_params(),
-                                      "random_weights": True, "prompt_tokens": PROMPT_TOKENS,
-                                      "new_tokens": NEW_TOKENS, "rows": rows})
+    write_results("engine_batching", model_payload(PROMPT_TOKENS, NEW_TOKENS, rows))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tempfile
 
 import torch
-from _engine_common import BENCH_MODEL, best_seconds, set_threads, write_results
+from _engine_common import BENCH_MODEL, best_seconds, model_payload, set_threads, write_results
 
 from plait.codegen.engine import LLMEngine, SamplingParams, load_checkpoint
 from plait.codegen.engine.weights import random_checkpoint, save_checkpoint
@@ -53,9 +53,7 @@ def main() -> None:
     print(f"{'batch':>5} {'engine tok/s':>13} {'transformers tok/s':>19} {'engine / transformers':>22}")
     for r in rows:
         print(f"{r['batch']:>5} {r['engine_tok_s']:>13.1f} {r['hf_tok_s']:>19.1f} {r['ratio']:>21.2f}x")
-    write_results("engine_vs_hf", {"model": BENCH_MODEL.name, "params": BENCH_MODEL.n_params(),
-                                   "random_weights": True, "prompt_tokens": PROMPT_TOKENS,
-                                   "new_tokens": NEW_TOKENS, "rows": rows})
+    write_results("engine_vs_hf", model_payload(PROMPT_TOKENS, NEW_TOKENS, rows))
 
 
 if __name__ == "__main__":

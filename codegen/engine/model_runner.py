@@ -86,6 +86,10 @@ class ModelRunner:
                            < torch.tensor(lengths, device=self.device)[:, None])[:, None, None, :]
         plan = AttentionPlan(slot_mapping=torch.tensor(slots, device=self.device), num_decodes=len(decodes),
                              decode_blocks=decode_blocks, decode_mask=decode_mask, prefills=spans)
+        if decode_blocks is not None:
+            shape = (decode_blocks.numel(), *self.kv_caches[0][0].shape[1:])
+            plan.gather_buffers = (torch.empty(shape, dtype=self.dtype, device=self.device),
+                                   torch.empty(shape, dtype=self.dtype, device=self.device))
         return torch.tensor(ids, device=self.device), torch.tensor(positions, device=self.device), plan
 
     @torch.inference_mode()
