@@ -12,7 +12,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from _engine_common import best_seconds, set_threads, write_results
+from _engine_common import CLOCK_NOTE, best_seconds, set_threads, write_results
 from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
 from plait.codegen.engine.model import gather
@@ -73,7 +73,7 @@ def main() -> None:
     threads = set_threads()
     flex = torch.compile(flex_attention, dynamic=False)
     rows = [case(batch, flex) for batch in (1, 16)]
-    print(f"paged decode attention, one layer, {threads} thread(s), context {CONTEXT}, blocks of {BLOCK}")
+    print(f"paged decode attention, one layer, {threads} thread(s) {CLOCK_NOTE}, context {CONTEXT}, blocks of {BLOCK}")
     print(f"{'batch':>5} {'gather+SDPA ms':>15} {'flex ms':>9} {'+ block mask ms':>16} {'flex 1st call s':>16}")
     for r in rows:
         print(f"{r['batch']:>5} {r['gather_sdpa_ms']:>15.2f} {r['flex_ms']:>9.2f} "

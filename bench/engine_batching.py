@@ -12,7 +12,7 @@ Run: `.venv/bin/python bench/engine_batching.py` (about 3 minutes).
 from __future__ import annotations
 
 import torch
-from _engine_common import BENCH_MODEL, best_seconds, model_payload, set_threads, write_results
+from _engine_common import BENCH_MODEL, CLOCK_NOTE, best_seconds, model_payload, set_threads, write_results
 
 from plait.codegen.engine import LLMEngine, SamplingParams, random_model
 
@@ -40,7 +40,7 @@ def main() -> None:
         rows.append({"concurrent": concurrent, "tok_s": rate, "one_at_a_time_tok_s": one_at_a_time,
                      "speedup": rate / one_at_a_time})
     print(f"{BENCH_MODEL.name} ({BENCH_MODEL.n_params() / 1e6:.0f}M params, random weights), float32, "
-          f"{threads} thread(s), {PROMPT_TOKENS}-token prompts, {NEW_TOKENS} new tokens each")
+          f"{threads} thread(s) {CLOCK_NOTE}, {PROMPT_TOKENS}-token prompts, {NEW_TOKENS} new tokens each")
     print(f"{'concurrent':>10} {'tok/s':>8} {'one at a time tok/s':>20} {'speedup':>8}")
     for r in rows:
         print(f"{r['concurrent']:>10} {r['tok_s']:>8.1f} {r['one_at_a_time_tok_s']:>20.1f} {r['speedup']:>7.1f}x")

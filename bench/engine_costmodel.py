@@ -14,7 +14,7 @@ Writes bench/results/engine_costmodel.json. Run: `.venv/bin/python bench/engine_
 from __future__ import annotations
 
 import torch
-from _engine_common import BENCH_MODEL, best_seconds, set_threads, write_results
+from _engine_common import BENCH_MODEL, CLOCK_NOTE, best_seconds, set_threads, write_results
 
 from plait.codegen.engine import LLMEngine, SamplingParams, random_model
 from plait.codegen.engine.model import Transformer
@@ -89,7 +89,7 @@ def main() -> None:
     for r in rows:
         r["residual"] = r["measured_s"] / r["predicted_s"] - 1
     print(f"{BENCH_MODEL.name} ({BENCH_MODEL.n_params() / 1e6:.0f}M params, random weights), float32, "
-          f"{threads} thread(s); cost model: local-cpu at {threads} core(s), checked-in CPU factors")
+          f"{threads} thread(s) {CLOCK_NOTE}; cost model: local-cpu at {threads} core(s), checked-in CPU factors")
     print(f"{'op':<8} {'batch':>5} {'tokens/ctx':>10} {'measured ms':>12} {'predicted ms':>13} {'residual':>9}  regime")
     for r in rows:
         print(f"{r['op']:<8} {r['batch']:>5} {r.get('tokens', r.get('ctx')):>10} {r['measured_s'] * 1e3:>12.1f} "

@@ -86,6 +86,8 @@ def test_random_weights_say_so_and_round_trip_through_a_checkpoint(tmp_path: Pat
     loaded, = LLMEngine(model, config, block_size=4, num_blocks=64).generate([PROMPT], SamplingParams(max_tokens=4))
     assert loaded.token_ids == out.token_ids and not loaded.random_weights
     assert TINY.n_params() == sum(p.numel() for p in model.parameters())
+    assert config.differences(TINY) == []
+    assert config.differences(TINY.replace(num_layers=32, name="other")) == ["num_layers: 2, expected 32"]
 
 
 def test_the_checkpoint_folder_must_hold_the_model(tmp_path: Path) -> None:
@@ -112,3 +114,14 @@ def test_tokenizers(tmp_path: Path) -> None:
     assert raw.decode(raw.encode("naïve ✓")) == "naïve ✓"
     assert load_tokenizer(tmp_path / "nowhere").vocab_size == 256
     assert torch.tensor(raw.encode("A")).item() == 65
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_engine_runs_on_a_gpu_like_on_the_cpu() -> None:
+    params = SamplingParams(max_tokens=6)
+    on_cpu = LLMEngine(random_model(TINY, seed=1), TINY, block_size=4, num_blocks=64, keep_logits=True)
+    on_gpu = LLMEngine(random_model(TINY, seed=1, device="cuda"), TINY, block_size=4, num_blocks=64, keep_logits=True)
+    want, got = on_cpu.generate([PROMPT, [1, 2]], params), on_gpu.generate([PROMPT, [1, 2]], params)
+    for w, g in zip(want, got, strict=True):
+        assert g.token_ids == w.token_ids
+        torch.testing.assert_close(torch.stack(g.logits), torch.stack(w.logits), atol=1e-3, rtol=0)

@@ -79,6 +79,15 @@ class ModelConfig:
                 "tie_word_embeddings": self.tie_word_embeddings, "max_position_embeddings": self.max_position_embeddings,
                 "eos_token_id": list(self.eos_token_ids) or None, "hidden_act": "silu"}
 
+    def differences(self, expected: ModelConfig) -> list[str]:
+        """What in this config disagrees with `expected`'s architecture ("num_layers: 2, expected 32"): the
+        check that refuses a checkpoint whose config.json is not the model it was given for. The name, EOS
+        ids and max positions are not architecture and are not compared."""
+        skip = {"name", "eos_token_ids", "max_position_embeddings"}
+        return [f"{f.name}: {getattr(self, f.name)!r}, expected {getattr(expected, f.name)!r}"
+                for f in dataclasses.fields(self)
+                if f.name not in skip and getattr(self, f.name) != getattr(expected, f.name)]
+
     def replace(self, **changes: Any) -> ModelConfig:
         return dataclasses.replace(self, **changes)
 

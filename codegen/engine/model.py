@@ -58,10 +58,10 @@ def gather(cache: torch.Tensor, blocks: torch.Tensor, out: torch.Tensor | None =
 
 # Attention reads paged KV by gathering whole blocks (one index per block, not per token) into a buffer
 # padded to the longest context, then torch's SDPA; chosen by measurement (bench/engine_attention.py, this
-# 2-core CPU, one thread, 12/4 heads, context 512, one layer): 16 decodes took 5.8 ms gathered against
-# 20 ms for compiled FlexAttention over the whole cache with a block mask (27 ms with rebuilding the mask,
-# which block tables that grow every step need); at one decode FlexAttention's 0.17 ms beat 0.27 ms but the
-# mask rebuild cost 5.4 ms, and its first call compiles for 11 s.
+# 2-core CPU, one thread, 12/4 heads, context 512, one layer): 16 decodes took 6.0 ms gathered against
+# 19.9 ms for compiled FlexAttention over the whole cache with a block mask (26.8 ms with rebuilding the
+# mask, which block tables that grow every step need); at one decode FlexAttention's 0.17 ms beat 0.28 ms,
+# but rebuilding its mask cost 6 ms, and its first call compiles for seconds.
 def paged_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, k_cache: torch.Tensor,
                     v_cache: torch.Tensor, plan: AttentionPlan, scale: float) -> torch.Tensor:
     """q [T, heads, d]; k, v [T, kv heads, d]; caches [blocks, block_size, kv heads, d]. Returns [T, heads, d]."""

@@ -129,7 +129,7 @@ class ModelRunner:
                 picks[s] = sample(logits[s], s.params, s.generator)
         tp = self.model.tp
         if tp.size > 1:
-            tokens = torch.tensor([picks[s] for s in seqs])
+            tokens = torch.tensor([picks[s] for s in seqs], device=self.device)  # NCCL moves GPU tensors only
             dist.broadcast(tokens, src=dist.get_global_rank(tp.group, 0), group=tp.group)  # type: ignore[arg-type]
             picks = dict(zip(seqs, tokens.tolist(), strict=True))
         return picks
