@@ -76,6 +76,20 @@ def test_step_streams_one_token_per_request_per_step() -> None:
     assert steps == [[(first, False), (second, False)], [(first, False), (second, True)], [(first, True)]]
 
 
+
+def test_decodes_run_every_step_beside_a_chunked_prompt() -> None:
+    e = engine(token_budget=8)
+    first = e.add_request([5, 6, 7], SamplingParams(max_tokens=10))
+    e.step()
+    second = e.add_request(list(range(1, 31)), SamplingParams(max_tokens=2))
+    made, prompt_tokens = [], []
+    for _ in range(5):
+        before = e.prefill_tokens_computed
+        made.append([o.request_id for o in e.step()])
+        prompt_tokens.append(e.prefill_tokens_computed - before)
+    assert prompt_tokens == [8, 8, 8, 6, 0]  # 30 prompt tokens in chunks of the budget
+    assert made == [[first]] * 3 + [[first, second]] * 2  # the first request's decode never waits
+
 def test_random_weights_say_so_and_round_trip_through_a_checkpoint(tmp_path: Path) -> None:
     e = engine()
     out, = e.generate([PROMPT], SamplingParams(max_tokens=4))

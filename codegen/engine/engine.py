@@ -55,8 +55,8 @@ class LLMEngine:
         model: built by weights.load_checkpoint or weights.random_model (for this tp_group).
         block_size: tokens per KV block. num_blocks: blocks in the cache (None: fill kv_cache_bytes,
             capped at max_batch sequences of max_position_embeddings tokens).
-        max_batch: sequences running at once. token_budget: tokens computed per step (decodes plus
-            prompt chunks). keep_logits: keep every sampled row's logits in the outputs (tests).
+        max_batch: sequences running at once. token_budget: prompt tokens computed per step beside the
+            decodes of every running sequence (chunked prefill). keep_logits: keep every sampled row's logits in the outputs (tests).
     """
 
     def __init__(self, model: Transformer, config: ModelConfig, *, block_size: int = 16,

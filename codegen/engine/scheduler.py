@@ -1,9 +1,10 @@
 """Which sequences run in the next step, and how many of their tokens: continuous batching, chunked prefill, preemption.
 
-Each step carries every running sequence's next tokens (one for a decode, a chunk for a prompt still
-being computed) up to a token budget, then admits waiting sequences FIFO while blocks, batch slots
-and budget last. When a running sequence needs a block and none is free, the newest running
-sequence is preempted: its blocks are freed and it waits at the head of the queue to be recomputed.
+Each step carries the decode of every running sequence plus up to a token budget of prompt tokens
+(DESIGN.md, "The serving model"): chunks of prompts still being computed, oldest first, then the
+prompts of waiting sequences admitted first in, first out while blocks, batch slots and budget last.
+When a decode needs a block and none is free, the newest running sequence is preempted: its blocks
+are freed and it waits at the head of the queue to be recomputed.
 """
 
 from __future__ import annotations
@@ -23,12 +24,9 @@ class ScheduledChunk:
 
 class Scheduler:
     def __init__(self, block_manager: BlockManager, max_batch: int, token_budget: int) -> None:
-        if token_budget < max_batch:
-            raise ValueError(f"token_budget={token_budget} is below max_batch={max_batch}: a full batch of "
-                             "decodes would not fit in one step. To fix: raise token_budget or lower max_batch")
         self.blocks = block_manager
         self.max_batch = max_batch
-        self.token_budget = token_budget
+        self.token_budget = token_budget  # prompt tokens per step; decodes come on top
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
         self.preemptions = 0
@@ -41,26 +39,21 @@ class Scheduler:
         return bool(self.waiting or self.running)
 
     def schedule(self) -> list[ScheduledChunk]:
-        budget = self.token_budget
         chunks: list[ScheduledChunk] = []
-        preempted = False
-        index = 0
-        while index < len(self.running) and budget > 0:
-            seq = self.running[index]
-            count = min(seq.num_tokens - seq.num_computed_tokens, budget)
-            while not self.blocks.try_grow_to(seq, seq.num_computed_tokens + count):
-                self._preempt(self.running.pop())  # the newest running sequence
-                preempted = True
-                if index >= len(self.running):  # seq itself was the newest
-                    break
-            else:
-                chunks.append(ScheduledChunk(seq, count))
-                budget -= count
-                index += 1
+        preempted = self._schedule_decodes(chunks)
+        budget = self.token_budget
+        for seq in self.running:
+            remaining = seq.num_tokens - seq.num_computed_tokens
+            if remaining > 1 and budget > 0:  # a prompt still being computed (its blocks came at admission)
+                chunks.append(ScheduledChunk(seq, min(remaining, budget)))
+                budget -= chunks[-1].num_tokens
         # Admitting right after a preemption would only take back the blocks just freed.
-        while self.waiting and not preempted and budget > 0 and len(self.running) < self.max_batch:
+        while self.waiting and not preempted and len(self.running) < self.max_batch:
             seq = self.waiting[0]
-            hits = [] if seq.pending_kv is not None else self.blocks.prefix_hits(seq)
+            imported = seq.pending_kv is not None
+            if budget == 0 and not imported:
+                break
+            hits = [] if imported else self.blocks.prefix_hits(seq)
             if not self.blocks.can_allocate(seq, hits):
                 break
             self.waiting.popleft()
@@ -70,12 +63,33 @@ class Scheduler:
                 seq.num_computed_tokens = seq.pending_kv["k"].shape[1]
             seq.status = SequenceStatus.RUNNING
             # Tokens below this are prompt (or recomputed after a preemption), counted as prefill.
-            seq.prefill_target = seq.num_tokens if seq.pending_kv is None else seq.num_computed_tokens
+            seq.prefill_target = seq.num_tokens if not imported else seq.num_computed_tokens
             self.running.append(seq)
-            count = min(seq.num_tokens - seq.num_computed_tokens, budget)
+            count = seq.num_tokens - seq.num_computed_tokens
+            if not imported:
+                count = min(count, budget)
+                budget -= count
             chunks.append(ScheduledChunk(seq, count))
-            budget -= count
         return chunks
+
+    def _schedule_decodes(self, chunks: list[ScheduledChunk]) -> bool:
+        """Every running sequence with one token to compute, growing its blocks; True if any was preempted."""
+        preempted = False
+        index = 0
+        while index < len(self.running):
+            seq = self.running[index]
+            if seq.num_tokens - seq.num_computed_tokens != 1:
+                index += 1
+                continue
+            while not self.blocks.try_grow_to(seq, seq.num_tokens):
+                self._preempt(self.running.pop())  # the newest running sequence
+                preempted = True
+                if index >= len(self.running):  # seq itself was the newest
+                    break
+            else:
+                chunks.append(ScheduledChunk(seq, 1))
+                index += 1
+        return preempted
 
     def _preempt(self, seq: Sequence) -> None:
         self.blocks.free_sequence(seq)
