@@ -7,8 +7,10 @@ grouped-query attention, a Llama with tied embeddings, and a Qwen2 with its q/k/
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import torch
 
 from plait.codegen.engine import LLMEngine, SamplingParams, load_checkpoint
@@ -19,6 +21,16 @@ SHAPE = {"vocab_size": 256, "hidden_size": 64, "intermediate_size": 128, "num_hi
          "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 512,
          "initializer_range": 0.08, "bos_token_id": None}  # a wider init than 0.02: peaked logits, no greedy ties
 MODELS = ("llama3-gqa", "llama-tied", "qwen2-bias")
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run a test's tiny models on one thread: on the shared 2-core machines a second thread waits for the
+    busier core, and tiny ops ran several times slower that way."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def build_reference(kind: str, folder: Path) -> torch.nn.Module:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _engine_models import one_thread  # noqa: F401
 
 from plait.codegen.engine import LLMEngine, ModelConfig, SamplingParams, random_model
 from plait.codegen.engine.block_manager import BlockManager
@@ -12,6 +13,8 @@ from plait.codegen.engine.sequence import Sequence
 
 TINY = ModelConfig(arch="llama", vocab_size=128, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=4,
                    num_kv_heads=2, head_dim=8, max_position_embeddings=256, name="tiny")
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # imported above: pytest finds fixtures by name
 
 
 def seq(request_id: int, tokens: list[int]) -> Sequence:

@@ -9,13 +9,15 @@ import torch
 
 pytest.importorskip("transformers")
 
-from _engine_models import MODELS, build_reference, reference_logits  # noqa: E402
+from _engine_models import MODELS, build_reference, one_thread, reference_logits  # noqa: E402, F401
 
 from plait.codegen.engine import LLMEngine, SamplingParams, load_checkpoint  # noqa: E402
 
 TOL = 1e-4
 PROMPTS = [[5, 17, 99], list(range(40, 51)), [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2],
            list(range(200, 230))]
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # imported above: pytest finds fixtures by name
 
 
 @pytest.fixture(scope="module", params=MODELS)

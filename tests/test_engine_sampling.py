@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _engine_models import one_thread  # noqa: F401
 
 from plait.codegen.engine import (
     LLMEngine,
@@ -24,6 +25,8 @@ from plait.codegen.engine.weights import random_checkpoint, save_checkpoint
 TINY = ModelConfig(arch="qwen2", vocab_size=128, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=4,
                    num_kv_heads=2, head_dim=8, attention_bias=True, max_position_embeddings=256, name="tiny-qwen")
 PROMPT = [72, 101, 108, 108, 111]
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # imported above: pytest finds fixtures by name
 
 
 def engine(config: ModelConfig = TINY, **kwargs: object) -> LLMEngine:
@@ -62,7 +65,7 @@ def test_stops_on_eos_stop_tokens_and_stop_strings() -> None:
     assert by_id.token_ids == tokens[:cut]
     text = ByteTokenizer().decode(tokens)
     stop = text[4:6]
-    by_string, = engine().generate([PROMPT], SamplingParams(max_tokens=10, stop=[stop]))
+    by_string, = engine().generate([ByteTokenizer().decode(PROMPT)], SamplingParams(max_tokens=10, stop=[stop]))
     assert by_string.finish_reason == "stop" and by_string.text == text[:text.index(stop)]
 
 
@@ -103,6 +106,14 @@ def test_random_weights_say_so_and_round_trip_through_a_checkpoint(tmp_path: Pat
     assert config.differences(TINY) == []
     assert config.differences(TINY.replace(num_layers=32, name="other")) == ["num_layers: 2, expected 32"]
 
+
+
+def test_bfloat16_weights_keep_a_bfloat16_cache_and_say_so_in_the_kv_header() -> None:
+    e = LLMEngine(random_model(TINY, seed=1, dtype=torch.bfloat16), TINY, block_size=4, num_blocks=64,
+                  role="prefill")
+    first, = e.generate([PROMPT], SamplingParams(max_tokens=4))
+    header, tensors = e.export_kv(first.request_id)
+    assert header["dtype"] == "bfloat16" and tensors["k"].dtype == torch.bfloat16
 
 def test_the_checkpoint_folder_must_hold_the_model(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="has no config.json"):

@@ -10,11 +10,13 @@ import torch.multiprocessing as mp
 
 pytest.importorskip("transformers")
 
-from _engine_models import build_reference, free_port, tensor_parallel_worker  # noqa: E402
+from _engine_models import build_reference, free_port, one_thread, tensor_parallel_worker  # noqa: E402, F401
 
 from plait.codegen.engine import LLMEngine, SamplingParams, load_checkpoint  # noqa: E402
 
 PROMPTS = [[5, 17, 99, 4, 4, 8], list(range(40, 61)), [9]]
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # imported above: pytest finds fixtures by name
 
 
 def test_degree_two_equals_degree_one(tmp_path: Path) -> None:

@@ -107,7 +107,7 @@ class ModelRunner:
             if c.seq.num_computed_tokens + c.num_tokens == c.seq.num_tokens:
                 rows.append(row - 1)
                 sampling.append(c.seq)
-        if not sampling and not chunks:
+        if not chunks:
             return {}
         logits = self.model(ids, positions, plan, self.kv_caches, torch.tensor(rows, dtype=torch.long,
                                                                                 device=self.device))
