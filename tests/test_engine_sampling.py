@@ -77,6 +77,7 @@ def test_step_streams_one_token_per_request_per_step() -> None:
     while e.has_unfinished():
         steps.append([(o.request_id, o.finished) for o in e.step()])
     assert steps == [[(first, False), (second, False)], [(first, False), (second, True)], [(first, True)]]
+    assert len(e.output(first).token_ids) == 3 and first not in e.sequences  # handed out once, then forgotten
 
 
 

@@ -184,7 +184,10 @@ class LLMEngine:
         return None
 
     def output(self, request_id: int) -> RequestOutput:
+        """A request's output so far. A finished request's is handed out once: the engine then forgets it."""
         seq = self.sequences[request_id]
+        if seq.status is SequenceStatus.FINISHED:
+            del self.sequences[request_id]
         text = None
         if self.tokenizer is not None:
             text = seq.text if seq.params.stop else self.tokenizer.decode(seq.output_token_ids)
@@ -201,11 +204,7 @@ class LLMEngine:
             for out in self.step():
                 if out.finished:
                     pending.discard(out.request_id)
-        outputs = [self.output(i) for i in ids]
-        for i in ids:
-            if self.sequences[i].status is SequenceStatus.FINISHED:
-                del self.sequences[i]
-        return outputs
+        return [self.output(i) for i in ids]
 
     def export_kv(self, request_id: int) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         """Hand a parked sequence's KV cache over: a small header and k, v tensors [layers, tokens, kv heads,
