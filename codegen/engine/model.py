@@ -154,7 +154,7 @@ class DecoderLayer(nn.Module):
         self.kv_heads = tp.split(config.num_kv_heads, "num_kv_heads")
         self.head_dim = config.head_dim
         self.scale = config.head_dim ** -0.5
-        ffn = tp.split(config.intermediate_size, "intermediate_size")
+        self.ffn = ffn = tp.split(config.intermediate_size, "intermediate_size")
         qkv = (self.heads + 2 * self.kv_heads) * self.head_dim
         self.attn_norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.qkv = nn.Linear(config.hidden_size, qkv, bias=config.attention_bias)
@@ -175,7 +175,11 @@ class DecoderLayer(nn.Module):
         k = k * cos + rotate_half(k) * sin
         attn = paged_attention(q, k, v, k_cache, v_cache, plan, self.scale)
         x = x + self.tp.all_reduce(self.o(attn.reshape(tokens, -1)))
-        gate, up = self.gate_up(self.mlp_norm(x)).chunk(2, dim=-1)
+        h = self.mlp_norm(x)
+        if tokens == 1:
+            gate, up = self.gate_up(h).chunk(2, dim=-1)
+        else:  # two halves of the same weight: from 16 rows on, MKL ran them 5-13 % faster than one fused product
+            gate, up = F.linear(h, self.gate_up.weight[:self.ffn]), F.linear(h, self.gate_up.weight[self.ffn:])
         return x + self.tp.all_reduce(self.down(F.silu(gate) * up))
 
 
