@@ -1,0 +1,50 @@
+"""Text <-> token ids: a checkpoint's tokenizer.json through the tokenizers package, else a byte-level tokenizer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from tokenizers import Tokenizer
+
+
+class TextTokenizer(Protocol):
+    vocab_size: int
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: list[int]) -> str: ...
+
+
+class ByteTokenizer:
+    """One token per UTF-8 byte (ids 0-255), for models with random weights or no tokenizer.json.
+    Ids above 255 (a model's vocabulary is usually larger) decode to nothing."""
+
+    vocab_size = 256
+
+    def encode(self, text: str) -> list[int]:
+        return list(text.encode("utf-8"))
+
+    def decode(self, ids: list[int]) -> str:
+        return bytes(i for i in ids if 0 <= i < 256).decode("utf-8", errors="replace")
+
+
+class HFTokenizer:
+    """A tokenizer.json loaded with the tokenizers package (no transformers needed)."""
+
+    def __init__(self, path: Path) -> None:
+        self.tokenizer = Tokenizer.from_file(str(path))
+        self.vocab_size = self.tokenizer.get_vocab_size()
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+def load_tokenizer(folder: str | Path | None) -> TextTokenizer:
+    """The folder's tokenizer.json when there is one, else the byte-level tokenizer."""
+    if folder is not None and (Path(folder) / "tokenizer.json").is_file():
+        return HFTokenizer(Path(folder) / "tokenizer.json")
+    return ByteTokenizer()
