@@ -56,7 +56,16 @@ def _rope_type(scaling: Any) -> str:
     """`llama3`, `linear`, ... from a config's rope_scaling (HF wrote `type` before `rope_type`); `none` if absent."""
     if not isinstance(scaling, dict):
         return "none"
-    return str(scaling.get("rope_type", scaling.get("type", "default")))
+    kind = str(scaling.get("rope_type", scaling.get("type", "default")))
+    return "none" if kind == "default" else kind   # transformers 5 writes rope_type "default" for no scaling
+
+
+def _rope(hf: dict[str, Any]) -> tuple[float, dict[str, Any] | None]:
+    """A config.json's rope theta and scaling: transformers 4.x writes `rope_theta` and `rope_scaling`,
+    5.x one `rope_parameters` holding both (the theta inside)."""
+    rope = dict(hf.get("rope_parameters") or hf.get("rope_scaling") or {})
+    theta = float(rope.pop("rope_theta", hf.get("rope_theta", 0.0)))
+    return theta, (rope or None)
 
 
 def _checkpoint_facts(hf: dict[str, Any]) -> dict[str, Any]:
@@ -68,7 +77,7 @@ def _checkpoint_facts(hf: dict[str, Any]) -> dict[str, Any]:
     qkv_bias = model_type == "qwen2" or bool(hf.get("attention_bias", False))
     hidden = int(hf.get("hidden_size", 0))
     return {"model_type": model_type, "heads": heads, "kv_heads": kv, "tied": bool(hf.get("tie_word_embeddings", False)),
-            "qkv_bias": qkv_bias, "rope": _rope_type(hf.get("rope_scaling")), "hidden": hidden,
+            "qkv_bias": qkv_bias, "rope": _rope_type(_rope(hf)[1]), "hidden": hidden,
             "head_dim": int(hf.get("head_dim") or (hidden // heads if heads else 0)),
             "sliding_window": hf.get("sliding_window") if hf.get("use_sliding_window", True) else None}
 
@@ -110,8 +119,9 @@ def check_checkpoint(model_name: str, hf_config: dict[str, Any]) -> None:
                           ("vocab_size", d.vocab)):
             differ(key, hf_config.get(key), ours)
         differ("head_dim", got["head_dim"], d.hd)
-        differ("rope_theta", float(hf_config.get("rope_theta", 0.0)), a.rope_theta)
-        if a.rope_scaling is not None and isinstance(theirs := hf_config.get("rope_scaling"), dict):
+        theta, theirs = _rope(hf_config)
+        differ("rope_theta", theta, a.rope_theta)
+        if a.rope_scaling is not None and theirs is not None:
             for name, value in a.rope_scaling.items():
                 differ(f"rope_scaling.{name}", theirs.get(name), value)
     if wrong:
