@@ -49,6 +49,7 @@ class StageWork:
     concurrency: float = 1.0           # executions of one request that overlap (a map's elements)
     serial_p95: float = 1.0            # executions in turn for a request that runs long (p95 loop iterations)
     work_p95: float = 1.0              # p95 over expected service time of one execution (tokens, tool latency)
+    work_cs2: float = 0.0              # squared coefficient of variation of that service time
     steps: float = 1.0                 # decode: output tokens generated per execution
     tool_latency_s: float = 0.0        # tool: declared latency of one call
     tool_cpu: float = 1.0              # tool: cores one call keeps busy
@@ -279,7 +280,7 @@ class _Walker:
         name = self._name(kind, what, loc)
         stage = StageWork(name=name, kind=kind, description=desc, spec=spec, visits=visits, loc=loc, ops=[op],
                           concurrency=visits / serial if serial > 0 else 1.0, serial_p95=serial95,
-                          work_p95=_stretch(op))
+                          work_p95=_stretch(op), work_cs2=spread_cs2(_stretch(op)))
         if kind == "decode":
             stage.steps = max(1.0, _num(op, "output_tokens", 1.0))
             source = op.operands[0].owner if op.operands else None
@@ -305,6 +306,15 @@ def _stretch(op: Operation) -> float:
         return 1.0
     mean = _num(op, figure, 0.0)
     return max(_num(op, f"{figure}_p95", mean) / mean, 1.0) if mean > 0 else 1.0
+
+
+Z95 = 1.6449
+"""The standard normal's 0.95 quantile: a figure's p95 reads as mean + Z95 x std (as plait.Dist.normal draws)."""
+
+
+def spread_cs2(p95_over_mean: float) -> float:
+    """Squared coefficient of variation of a work figure given its p95 over its mean (normal reading)."""
+    return ((max(p95_over_mean, 1.0) - 1.0) / Z95) ** 2
 
 
 def entry_function(module: ModuleOp, agent: str | None = None) -> str:

@@ -37,6 +37,9 @@ class StageChoice(_Model):
     service_s: float = Field(description="seconds per execution at the chosen batch")
     latency_p50_s: float = Field(description="seconds per request in this stage at p50, queueing included")
     latency_p95_s: float = Field(description="seconds per request in this stage at p95, queueing included")
+    ttft_s: float | None = Field(None, description="an LLM call's prefill: the analytic TTFT bound, from the "
+                                 "request's arrival to the call's first token (upstream stages, queueing and "
+                                 "the prefill, at p95)")
     utilization: float = Field(description="busy fraction of the replicas at the planned rate")
     cost_per_hour: float = Field(description="USD per hour of this stage's replicas, pro rata for slices and tool "
                                              "workers (the plan's total rounds up to whole devices)")
@@ -160,7 +163,7 @@ class SimCheck(_Model):
     ttft_p95_s: float | None = Field(default=None, description="the slowest LLM call's simulated TTFT p95")
     tpot_p95_s: float | None = Field(default=None, description="the slowest LLM call's simulated TPOT p95")
     analytic_ttft_p95_s: float | None = Field(default=None, description=(
-        "the slowest prefill stage's analytic p95 per call (the planner's TTFT figure)"))
+        "the slowest LLM call's analytic TTFT bound, from the request's arrival (the planner's TTFT figure)"))
     ttft_target_s: float | None = Field(default=None, description="the TTFT target checked, if any")
     tpot_target_s: float | None = Field(default=None, description="the TPOT target checked, if any")
     within_sla: float | None = Field(default=None, description="share of simulated requests meeting every target")

@@ -279,8 +279,9 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
                 "inventory, or use a smaller model.")
         problem_stages.append(Stage(name=st.name, description=st.description, visits=st.visits,
                                     concurrency=max(st.concurrency, 1.0), serial_p95=st.serial_p95,
-                                    work_p95=st.work_p95,
-                                    candidates=cands, caps=_caps(st, targets)))
+                                    work_p95=st.work_p95, work_cs2=st.work_cs2,
+                                    candidates=cands, caps=_caps(st, targets),
+                                    first_token=st.kind == "prefill" and is_llm(st)))
     default = Link(bandwidth_gb_s=catalog.default("network_gbps").value,
                    latency_s=catalog.default("network_latency_us").value * 1e-6,
                    capacity_gb_s=catalog.default("network_gbps").value)
@@ -290,7 +291,7 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
     host_links = [default.model_copy(update={"a": h, "b": h}) for h in sorted(hosts)]   # workers on two servers
     problem = PlacementProblem(
         stages=problem_stages, edges=[Edge(src=e.src, dst=e.dst, bytes=e.bytes) for e in stages.edges],
-        sla=SLA(p95_s=targets.p95_s, p50_s=targets.p50_s), qps=targets.qps,
+        sla=SLA(p95_s=targets.p95_s, p50_s=targets.p50_s, ttft_s=targets.ttft_s), qps=targets.qps,
         inventory=(inventory.counts() or {}) if inventory else {},
         links=[*links_for(devices, catalog, inventory), *host_links], default_link=default,
         pools=[p for p, _ in pools], hosts=hosts)
@@ -359,6 +360,7 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
                            device=c.device, replicas=c.replicas, devices_per_replica=c.devices_per_replica,
                            share=c.share, batch=c.batch, mode=c.mode, visits=c.visits, service_s=c.service_s,
                            latency_p50_s=c.latency_p50_s, latency_p95_s=c.latency_p95_s,
+                           ttft_s=placement.ttft_s.get(c.stage),
                            utilization=c.utilization, cost_per_hour=c.cost_per_hour)
                for c in placement.choices]
     xfer = {(t.src_stage, t.dst_stage): t.seconds for t in placement.transfers}

@@ -143,9 +143,13 @@ def serve(e: Engine, calls: tuple[Call, ...], replicas: int, unified: bool, max_
     hold = sum(c.rate * (c.output * t + _prefill(e, c, c.computed, t, unified)) for c in calls) / (lam * replicas)
     w95, w50 = (_admission(q, e.slots, lam, hold) for q in (quantile, 0.5))
     stretch = [c.prompt_p95 / c.prompt for c in calls]
+    # a prompt reaching a unified replica first waits for the step in flight: up to one step (p95: nearly all
+    # of it, p50: half), the replica being busy whenever it runs a batch
+    busy = min(D * t, 1.0) if unified else 0.0
     return Load(replicas, D * t, t, P * t, D * t / e.slots,
-                tuple(w95 + _prefill(e, c, c.computed * s, t, unified) for c, s in zip(calls, stretch, strict=True)),
-                tuple(w50 + _prefill(e, c, c.computed, t, unified) for c in calls),
+                tuple(w95 + 0.95 * busy * t + _prefill(e, c, c.computed * s, t, unified)
+                      for c, s in zip(calls, stretch, strict=True)),
+                tuple(w50 + 0.5 * busy * t + _prefill(e, c, c.computed, t, unified) for c in calls),
                 tuple(c.output_p95 * t for c in calls), tuple(c.output * t for c in calls))
 
 

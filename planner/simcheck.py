@@ -33,13 +33,13 @@ def simulate_plan(plan: Plan, graph: AgentGraph, catalog: Catalog, *, requests: 
 
 
 def _analytic_ttft(plan: Plan) -> float | None:
-    per_call = [s.latency_p95_s / max(s.visits, 1.0) for s in plan.stages if s.stage.startswith("prefill")]
-    return max(per_call, default=None)
+    return max((s.ttft_s for s in plan.stages if s.ttft_s is not None), default=None)
 
 
 def figures(plan: Plan, result: SimResult, targets: Targets, *, requests: int, seed: int) -> SimCheck:
     """The simulated figures beside the analytic ones, and the targets they miss, in words."""
-    ttft = max((c.ttft.p95 for c in result.calls if c.ttft.n), default=None)
+    # TTFT in both views: from the request's arrival to each LLM call's first token (its first execution)
+    ttft = max((c.first_token.p95 for c in result.calls if c.first_token.n and c.llm), default=None)
     tpot = max((c.tpot.p95 for c in result.calls if c.tpot.n), default=None)
     check = SimCheck(requests=result.requests, seed=seed, p50_s=result.e2e.p50, p95_s=result.e2e.p95,
                      ttft_p95_s=ttft, tpot_p95_s=tpot, analytic_ttft_p95_s=_analytic_ttft(plan),

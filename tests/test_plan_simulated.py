@@ -52,14 +52,14 @@ def test_no_simulate_skips_it(tmp_path: Path) -> None:
 
 
 def test_a_tight_ttft_is_met_by_replanning(tmp_path: Path) -> None:
-    # --ttft-ms 30: the analytic plan (one MI300X) predicts a 25.8 ms prefill, but in simulation the unified
-    # replica's chunk beside the decode batch takes 31.7 ms at p95; the planner tightens its TTFT cap and
-    # plans again until the simulated TTFT meets 30 ms.
+    # --ttft-ms 30 (from the request's arrival: encoder, search and prefill): the first plan meets it
+    # analytically but misses it in simulation; the planner tightens its internal TTFT target and plans
+    # again until the simulated TTFT meets 30 ms.
     plan, output = _plan(tmp_path, "--ttft-ms", "30")
     sim = plan["simulated"]
     assert isinstance(sim, dict)
     assert output.count("re-plan ") == len(sim["replans"]) and 1 <= len(sim["replans"]) <= 5
-    assert sim["replans"][0].startswith("re-plan 1: simulation missed TTFT p95 31.7 ms simulated > target 30.0 ms")
+    assert sim["replans"][0].startswith("re-plan 1: simulation missed TTFT p95 ")
     assert sim["misses"] == [] and sim["busiest"] is None and sim["ttft_p95_s"] <= 0.030
     assert sim["replans"][-1].endswith("meets every target")
     assert plan["sla_p95_s"] == 2.0                     # the user's SLA on the plan, not the internal one

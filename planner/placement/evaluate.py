@@ -72,6 +72,7 @@ def evaluate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: l
     xfer = edge_times(problem, g, en, picks)
     p95, start, crit = longest_path(g, d95, xfer)
     p50, _, _ = longest_path(g, d50, xfer)
+    ttft = first_tokens(problem, en, picks, start)
     cost, devices, units = fleet(en, picks)
     bad = link_violations(problem, g, en, picks, util)
     for host, by in en.hosts.items():
@@ -82,10 +83,20 @@ def evaluate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: l
         bad.append(f"p95 {p95 * 1e3:.3f} ms exceeds the SLA's {problem.sla.p95_s * 1e3:.3f} ms")
     if problem.sla.p50_s is not None and p50 > problem.sla.p50_s * (1 + REL_TOL):
         bad.append(f"p50 {p50 * 1e3:.3f} ms exceeds the SLA's {problem.sla.p50_s * 1e3:.3f} ms")
+    if problem.sla.ttft_s is not None:
+        bad += [f"TTFT of {name} {t * 1e3:.3f} ms exceeds the SLA's {problem.sla.ttft_s * 1e3:.3f} ms"
+                for name, t in ttft.items() if t > problem.sla.ttft_s * (1 + REL_TOL)]
     for d, n in sorted(devices.items()):
         if d in problem.inventory and n > problem.inventory[d]:
             bad.append(f"uses {n} {d} devices; the inventory has {problem.inventory[d]}")
-    return Evaluation(cost, p95, p50, start, crit, devices, bad)
+    return Evaluation(cost, p95, p50, start, crit, devices, bad, ttft)
+
+
+def first_tokens(problem: PlacementProblem, en: Enumeration, picks: list[int], start: list[float]) -> dict[str, float]:
+    """Per `first_token` stage, the TTFT bound: its start on the p95 clock (upstream stages, transfers and their
+    queueing at p95) plus one long execution's p95 sojourn (admission or queue wait, then the prefill)."""
+    return {st.name: start[i] + float(en.stages[i].one95[k])
+            for i, (st, k) in enumerate(zip(problem.stages, picks, strict=True)) if st.first_token}
 
 
 def _choice(problem: PlacementProblem, en: Enumeration, i: int, k: int) -> Choice:
@@ -123,6 +134,6 @@ def to_placement(problem: PlacementProblem, g: StageGraph, en: Enumeration, pick
     return Placement(
         choices=choices, cost_per_hour=ev.cost, p95_s=ev.p95, p50_s=ev.p50,
         critical_path=[g.names[i] for i in ev.critical],
-        start_s={g.names[i]: ev.start[i] for i in range(len(g.names))},
+        start_s={g.names[i]: ev.start[i] for i in range(len(g.names))}, ttft_s=ev.ttft,
         transfers=transfers, devices=dict(sorted(ev.devices.items())), feasible=ev.feasible,
         violations=ev.violations, stats=stats)

@@ -127,6 +127,7 @@ class Evaluation:
     critical: list[int]
     devices: dict[str, int]
     violations: list[str]
+    ttft: dict[str, float] = field(default_factory=dict)   # per first_token stage: the TTFT bound
 
     @property
     def feasible(self) -> bool:

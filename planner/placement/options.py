@@ -53,6 +53,7 @@ class StageOptions:
     lo: FloatArray  # least the whole-device bill falls when this pair leaves any fleet
     hi: FloatArray  # most the whole-device bill rises when this pair joins any fleet
     group: IntArray  # -1: the stage's own pair; b >= 0: member of problem.pools[b] (cand is then b too)
+    one95: FloatArray  # one execution's sojourn at the stage quantile, a long request's (the TTFT bound's term)
 
     def __len__(self) -> int:
         return int(self.cand.shape[0])
@@ -222,10 +223,10 @@ def pool_pairs(problem: PlacementProblem, dev_ix: dict[str, int], kept: set[int]
             own = m_ix == 0
             cost = p.price_per_hour if own else 0.0
             rows[ix[m.stage]].append((b, p.replicas, dev_ix[p.device], cost, serial95 * m.p95_s, serial * m.p50_s,
-                                      p.replicas * p.tp if own else 0.0, m.utilization, cost, cost, b))
+                                      p.replicas * p.tp if own else 0.0, m.utilization, cost, cost, b, m.p95_s))
     out = []
     for r in rows:
-        cols = list(zip(*r, strict=True)) if r else [()] * 11
+        cols = list(zip(*r, strict=True)) if r else [()] * 12
         ints = {0, 1, 2, 10}
         out.append(StageOptions(*(np.asarray(c, dtype=np.int64 if n in ints else float) for n, c in enumerate(cols))))
     return out
@@ -253,6 +254,7 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
                         dtype=float)
     serial95 = np.where(serial95 > 0, serial95, serial)
     stretch = np.array([problem.stages[si].work_p95 for si, _ in rows], dtype=float)
+    cs2 = np.array([problem.stages[si].work_cs2 for si, _ in rows], dtype=float)
     lat = np.array([c.latency_s for c in cands], dtype=float)
     mu = np.array([c.throughput for c in cands], dtype=float)
     price = np.array([c.price_per_hour for c in cands], dtype=float)
@@ -271,7 +273,7 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
         _check_replicas(problem, st_of, r0, too_many)
         r0 = np.minimum(r0, MAX_REPLICAS)   # those rows are dropped below; this bounds the queueing table
     extra = opts.extra_replicas
-    r, (w95, w50) = wait_quantiles_table(lam, mu, r0, extra, (opts.stage_quantile, 0.5))
+    r, (w95, w50) = wait_quantiles_table(lam, mu, r0, extra, (opts.stage_quantile, 0.5), cs2)
     steps = extra + 1
     use50 = problem.sla.p50_s is not None
     # host types have a capacity (their carriers' devices): pruned like limited types; a carrier's pair is
@@ -306,6 +308,7 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
         units=units,
         util=np.where(lam[:, None] > 0, lam[:, None] / (r * mu[:, None]), 0.0).ravel()[flat],
         lo=lo, hi=hi, group=np.full(int(flat.sum()), -1, dtype=np.int64),
+        one95=(w95 + (stretch * lat)[:, None]).ravel()[flat],
     )
     S = len(problem.stages)
     margins = np.asarray(transfer_margin(problem, max_edge_times) if max_edge_times is not None

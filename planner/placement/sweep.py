@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from plait.planner.placement.errors import InfeasiblePlacement
 from plait.planner.placement.milp import solve
-from plait.planner.placement.problem import SLA, Placement, PlacementProblem, SolveOptions
+from plait.planner.placement.problem import Placement, PlacementProblem, SolveOptions
 
 
 class Baseline(BaseModel):
@@ -76,7 +76,7 @@ def frontier(problem: PlacementProblem, slas_p95_s: Sequence[float], options: So
     out = []
     for n, sla in enumerate(slas_p95_s, start=1):
         try:
-            p = solve(problem.model_copy(update={"sla": SLA(p95_s=sla, p50_s=problem.sla.p50_s)}), options)
+            p = solve(problem.model_copy(update={"sla": problem.sla.model_copy(update={"p95_s": sla})}), options)
             out.append(FrontierPoint(sla_p95_s=sla, cost_per_hour=p.cost_per_hour, p95_s=p.p95_s))
         except InfeasiblePlacement:
             out.append(FrontierPoint(sla_p95_s=sla, cost_per_hour=None))

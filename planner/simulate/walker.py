@@ -40,7 +40,8 @@ class Request:
     arrival: float
     deadline: float
     end: float = -1.0
-    calls: list[tuple[str, float, float | None, float]] = field(default_factory=list)   # + first token - arrival
+    # per LLM, speech or TTS call: (stage, ttft from issue, tpot, first token - arrival, a text LLM's call)
+    calls: list[tuple[str, float, float | None, float, bool]] = field(default_factory=list)
 
 
 @dataclass
@@ -150,7 +151,7 @@ class Walker:
         elif node.kind == "llm":
             n = draw_count(figure(a.get("output_tokens"), 1.0), rng, 1, int(number(a.get("max_tokens"), 1 << 30)))
             prompt = self._scaled(stages["prefill"].spec.tokens or 1, a.get("prompt_tokens"))
-            yield from self._llm(stages, prompt, n, req, issued)
+            yield from self._llm(stages, prompt, n, req, issued, text=True)
             out = float(n)
         elif node.kind == "stt":
             yield self._submit(stages["encode"], Job(payload=stages["encode"].spec, deadline=req.deadline))
@@ -180,7 +181,7 @@ class Walker:
         return server.submit(job)
 
     def _llm(self, stages: dict[str, StageWork], prompt: int, n: int, req: Request,
-             issued: float) -> Generator[Any, Any, None]:
+             issued: float, text: bool = False) -> Generator[Any, Any, None]:
         """Prefill then decode: in one unified engine, or a prefill pool, the KV hand-off and a decode pool.
 
         TTFT counts from `issued`, when the node's inputs were ready (its transfers and, for speech, the
@@ -205,4 +206,4 @@ class Walker:
                 yield dserver.submit(seq)
         assert seq.first is not None
         tpot = (self.env.now - seq.first) / (n - 1) if n > 1 else None
-        req.calls.append((pre.name, seq.first - issued, tpot, seq.first - req.arrival))
+        req.calls.append((pre.name, seq.first - issued, tpot, seq.first - req.arrival, text))
