@@ -26,6 +26,7 @@ from plait.planner.explain import serving_decision
 from plait.planner.factors import builtin_factors
 from plait.planner.grouping import StageGraph, StageWork, extract_stages
 from plait.planner.inventory import Inventory
+from plait.planner.links import link_between, network
 from plait.planner.placement import (
     SLA,
     Candidate,
@@ -228,27 +229,16 @@ def links_for(devices: list[str], catalog: Catalog, inventory: Inventory | None)
     or, without one, PCIe peer to peer; across vendors: staged through host memory (PCIe out, the
     network, PCIe in, one after the other); any other pair: the network. The network is the catalog's.
     """
-    net = catalog.default("network_gbps").value
-    net_lat = catalog.default("network_latency_us").value * 1e-6
     out = [Link(a=ln.between[0], b=ln.between[1], bandwidth_gb_s=ln.bandwidth_gb_s,
                 latency_s=ln.latency_us * 1e-6, capacity_gb_s=ln.bandwidth_gb_s)
            for ln in (inventory.links if inventory is not None else [])]
     specs = {d: catalog.device(d) for d in devices}
-    for d, dev in specs.items():
-        if dev.kind == "gpu":
-            up = dev.scaleup_gbps.value if dev.scaleup_gbps is not None and dev.scaleup_gbps.value > 0 else 0.0
-            bw = up or (dev.host_link_gbps.value if dev.host_link_gbps is not None else net)
-            lat = catalog.default("scaleup_latency_us").value * 1e-6 if up else 1e-5
-            out.append(Link(a=d, b=d, bandwidth_gb_s=bw, latency_s=lat, capacity_gb_s=bw))
-        else:
-            out.append(Link(a=d, b=d, bandwidth_gb_s=net, latency_s=net_lat, capacity_gb_s=net))
+    pairs = [(d, d) for d in specs]
     gpus = [d for d, dev in specs.items() if dev.kind == "gpu"]
-    for i, a in enumerate(gpus):
-        for b in gpus[i + 1:]:
-            if specs[a].vendor != specs[b].vendor:
-                host = [x.host_link_gbps.value for x in (specs[a], specs[b]) if x.host_link_gbps is not None]
-                bw = 1.0 / (1.0 / net + sum(1.0 / h for h in host))
-                out.append(Link(a=a, b=b, bandwidth_gb_s=bw, latency_s=net_lat + 2e-5, capacity_gb_s=bw))
+    pairs += [(a, b) for i, a in enumerate(gpus) for b in gpus[i + 1:] if specs[a].vendor != specs[b].vendor]
+    for a, b in pairs:   # the other pairs take the default link: the network (planner/links.py)
+        bw, lat = link_between(a, b, catalog)
+        out.append(Link(a=a, b=b, bandwidth_gb_s=bw, latency_s=lat, capacity_gb_s=bw))
     return out
 
 
@@ -282,9 +272,8 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
                                     work_p95=st.work_p95, work_cs2=st.work_cs2,
                                     candidates=cands, caps=_caps(st, targets),
                                     first_token=st.kind == "prefill" and is_llm(st)))
-    default = Link(bandwidth_gb_s=catalog.default("network_gbps").value,
-                   latency_s=catalog.default("network_latency_us").value * 1e-6,
-                   capacity_gb_s=catalog.default("network_gbps").value)
+    net, net_lat = network(catalog)
+    default = Link(bandwidth_gb_s=net, latency_s=net_lat, capacity_gb_s=net)
     pools += shared_options(stages, {st.name: st.candidates for st in problem_stages}, targets.qps)
     hosts = {c.device: c.device.removesuffix(HOST) for st in problem_stages for c in st.candidates
              if c.device.endswith(HOST)}

@@ -72,3 +72,34 @@ def test_rag_ttft_is_from_arrival_in_both_views() -> None:
     assert check.ttft_p95_s == call.first_token.p95 > call.ttft.p95                 # since arrival, not issue
     assert check.analytic_ttft_p95_s == prefill.ttft_s
     assert 1.0 <= check.analytic_ttft_p95_s / check.ttft_p95_s <= 1.35               # a bound, not loose
+
+
+def test_the_simulator_charges_transfers_the_planner_charges(monkeypatch: pytest.MonkeyPatch) -> None:
+    # rag's plan: encoder and search on the MI300X's host CPUs, the LLM on the MI300X: the planner charges
+    # each host -> GPU edge the network's latency; the simulator used to move them for free
+    from plait.cli._agent import traced
+    from plait.planner.catalog import load_catalog
+    from plait.planner.links import network
+    from plait.planner.planning import plan_agent
+    from plait.planner.simcheck import simulate_plan
+    from plait.planner.simulate.link import Link
+
+    catalog = load_catalog()
+    graph = traced("examples/rag.py:answer")
+    plan = plan_agent(graph, source="rag", catalog=catalog, sweep_points=0).plan
+    charged = {(t.src_stage, t.dst_stage) for t in plan.transfers if t.seconds > 0}
+    assert charged, "rag's plan moves values between pools"
+    sent: list[tuple[str, float, float]] = []
+    send = Link.send
+
+    def record(self: Link, nbytes: float) -> object:
+        sent.append((self.name, self.latency, nbytes))
+        return send(self, nbytes)
+
+    monkeypatch.setattr(Link, "send", record)
+    simulate_plan(plan, graph, catalog, requests=50)
+    assert len(sent) >= 50 * len(charged) * 0.9           # each charged edge, about once per request
+    names = {t.src_device + "<->" + t.dst_device for t in plan.transfers if t.seconds > 0} | \
+        {t.dst_device + "<->" + t.src_device for t in plan.transfers if t.seconds > 0}
+    assert {name for name, _, _ in sent} <= names
+    assert all(lat == network(catalog)[1] for _, lat, _ in sent)

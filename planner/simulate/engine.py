@@ -11,6 +11,7 @@ from functools import partial
 import simpy
 
 from plait.planner.catalog import Catalog, load_catalog
+from plait.planner.links import link_between
 from plait.planner.plan import Pool
 from plait.planner.simulate.arrivals import poisson
 from plait.planner.simulate.errors import SimulateError
@@ -94,14 +95,15 @@ def simulate(graph: AgentGraph, pools: list[Pool], options: SimOptions, *, catal
                        default=1.0) for p in pools}
     servers = {p.id: _servers(env, p, coster, meters[p.id], options.policy, cat, cores[p.id]) for p in pools}
     links: dict[tuple[str, str], Link] = {}
+    place = {p.id: p.device + HOST if p.host_cpu else p.device for p in pools}
 
-    def link(a: str, b: str, scaleup: str | None = None) -> Link:
-        """The network between device types a and b; with `scaleup` (a device type), its scale-up link
-        between pools a and b of that type (the KV hand-off of a split pair on one type)."""
-        key = (min(a, b), max(a, b))
+    def link(a: str, b: str) -> Link:
+        """The link from pool a to pool b, over their device types' link as the planner costs it
+        (planner/links.py); every transfer between the same two types shares it."""
+        key = tuple(sorted((place[a], place[b])))
         if key not in links:
-            bw, lat = coster.link(scaleup, "scaleup") if scaleup else coster.link(a)
-            links[key] = Link(env, f"{key[0]}<->{key[1]}", bw, lat)
+            bw, lat = link_between(key[0], key[1], cat)
+            links[key] = Link(env, f"{key[0]}<->{key[1]}", bw * 1e9, lat)
         return links[key]
 
     walker = Walker(Runtime(env, rng, stages, used, servers, link, cat))

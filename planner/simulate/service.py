@@ -10,10 +10,9 @@ HOST_CPU's cores (eager, batch 1 per item), slowed by the `cpu_cores` the pool h
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 from plait.planner.catalog import Catalog
-from plait.planner.costmodel import estimate, transfer_seconds
+from plait.planner.costmodel import estimate
 from plait.planner.factors import Factors, builtin_factors
 from plait.planner.plan import Pool
 from plait.planner.runtime import HOST_CPU
@@ -61,10 +60,3 @@ class Coster:
     def decode_step(self, pool: Pool, spec: OpSpec, batch: int, mean_ctx: float) -> float:
         """One decode step of `batch` sequences at mean context `mean_ctx` (the serving model's step cost)."""
         return self.seconds(pool, spec.model_copy(update={"ctx": _up(mean_ctx, CTX_BUCKET)}), batch)
-
-    def link(self, device: str, kind: Literal["network", "scaleup"] = "network") -> tuple[float, float]:
-        """(bytes/s, latency s) of the network between servers (catalog defaults), or of `device`'s scale-up
-        link (NVLink class) that moves the KV cache between split pools of one type, as the planner costs it."""
-        lat = transfer_seconds(0.0, device, kind, catalog=self.catalog, factors=self.factors)
-        per_gb = transfer_seconds(1e9, device, kind, catalog=self.catalog, factors=self.factors) - lat
-        return 1e9 / per_gb, lat

@@ -5,7 +5,8 @@ SimPy processes that wait for their inputs, move the bytes that cross a device b
 the two device types, and submit jobs to their pools; loops, branches, maps and calls are unrolled when the
 walk reaches them, with iteration counts, arms and lengths drawn from their planning figures (a do-while
 loop's next iteration waits for its `until` check); glue (prompt, gather) waits for its inputs. An event's
-value is (device type holding the result or None, bytes of the result).
+value is (id of the pool holding the result or None for the request's own input, bytes of the result); a value
+read by another pool crosses the link between the two pools' device types, as the planner charges it.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Request:
 
 @dataclass
 class Runtime:
-    """What a walk submits to: per stage name, its pool and that pool's server; links by device pair."""
+    """What a walk submits to: per stage name, its pool and that pool's server; links between two pools' ids."""
 
     env: simpy.Environment
     rng: random.Random
@@ -122,10 +123,10 @@ class Walker:
         pool = self.rt.pools[stage.name]
         return pool, self.rt.servers[pool.id]
 
-    def _move(self, vals: list[Val], device: str) -> simpy.Event | None:
-        """The transfer of the inputs held on another device type (None when all are here or on the host)."""
-        nbytes = sum(max(b, MIN_TOKENS * BYTES_PER_TOKEN) for d, b in vals if d is not None and d != device)
-        return self.rt.link(next(d for d, _ in vals if d is not None and d != device), device).send(nbytes) \
+    def _move(self, vals: list[Val], pool: str) -> simpy.Event | None:
+        """The transfer of the inputs another pool holds (None when all are here or are the request's input)."""
+        nbytes = sum(max(b, MIN_TOKENS * BYTES_PER_TOKEN) for d, b in vals if d is not None and d != pool)
+        return self.rt.link(next(d for d, _ in vals if d is not None and d != pool), pool).send(nbytes) \
             if nbytes else None
 
     def _compute(self, node: Node, ins: list[simpy.Event], req: Request) -> Generator[Any, Any, Val]:
@@ -134,7 +135,7 @@ class Walker:
         stages = self.rt.stages[node.name]
         first = stages[next(iter(stages))]
         pool, _server = self._pool(first)
-        if (move := self._move(vals, pool.device)) is not None:
+        if (move := self._move(vals, pool.id)) is not None:
             yield move
         a, rng = node.attrs, self.rng
         if node.kind == "tool":
@@ -169,7 +170,7 @@ class Walker:
                                         deadline=req.deadline))
             out = 0.0
         last = self.rt.pools[stages[next(reversed(stages))].name]
-        return last.device, max(out, 1.0) * BYTES_PER_TOKEN
+        return last.id, max(out, 1.0) * BYTES_PER_TOKEN
 
     def _scaled(self, tokens: int, fig: Any) -> int:
         """`tokens` (the planner's figure at the mean) scaled by a draw of `fig` over its mean."""
@@ -200,9 +201,7 @@ class Walker:
             if n > 1:
                 if pre.spec.model:   # the KV cache moves to the peer: over the network, or NVLink on one type
                     kv = kv_cache_bytes(self.rt.catalog.model(pre.spec.model), prompt)
-                    same = ppool.device == dpool.device
-                    yield (self.rt.link(ppool.id, dpool.id, ppool.device) if same else
-                           self.rt.link(ppool.device, dpool.device)).send(kv)
+                    yield self.rt.link(ppool.id, dpool.id).send(kv)
                 yield dserver.submit(seq)
         assert seq.first is not None
         tpot = (self.env.now - seq.first) / (n - 1) if n > 1 else None
