@@ -103,3 +103,26 @@ def test_the_simulator_charges_transfers_the_planner_charges(monkeypatch: pytest
         {t.dst_device + "<->" + t.src_device for t in plan.transfers if t.seconds > 0}
     assert {name for name, _, _ in sent} <= names
     assert all(lat == network(catalog)[1] for _, lat, _ in sent)
+
+
+def test_branch_arms_at_their_binomial_p95() -> None:
+    from plait.planner.grouping import arm_p95
+
+    # react's loop at p95 makes 4 passes; its search arm (p 0.55) runs in all 4 at the 95th percentile,
+    # not in 0.55 x 4 = 2.2 of them; one pass takes every arm whose chance reaches the tail
+    assert arm_p95(4, 0.55) == 4 and arm_p95(4, 0.2) == 2 and arm_p95(3.9, 0.55) == 3.9
+    assert arm_p95(1, 0.2) == 1 and arm_p95(1, 0.04) == 0
+
+
+def test_p95_estimate_sums_means_and_spreads_not_p95s() -> None:
+    from plait.planner.placement import Edge
+
+    # eight stages in a row, each 100 ms +- 30 ms (normal): a sum of p95s says 8 x 149 ms; the sum is
+    # 800 ms +- 30 sqrt(8) ms, p95 940 ms. The solver keeps the first within the SLA; the plan reports the second
+    cand = Candidate(device="cpu", latency_s=0.1, throughput=10.0, price_per_hour=1.0)
+    spread = 1 + 1.6449 * 0.3
+    stages = [Stage(name=f"s{i}", candidates=[cand], work_p95=spread, work_cs2=0.09) for i in range(8)]
+    placed = solve(PlacementProblem(stages=stages, edges=[Edge(src=f"s{i}", dst=f"s{i + 1}") for i in range(7)],
+                                    qps=0.001))
+    assert placed.p95_bound_s == pytest.approx(8 * 0.1 * spread, rel=1e-3)
+    assert placed.p95_s == pytest.approx(0.8 + 1.6449 * 0.03 * 8 ** 0.5, rel=1e-3)

@@ -265,7 +265,10 @@ class Placement(_Model):
 
     choices: list[Choice]
     cost_per_hour: float = Field(description="the whole-device bill: sum over device types of price x devices")
-    p95_s: float = Field(description="longest path of per-stage p95s and transfers (critical-path estimate)")
+    p95_s: float = Field(description="end-to-end p95 estimate: along the path, medians at p95 loop counts plus the "
+                         "executions' independent spread (graph.path_estimate); at most p95_bound_s")
+    p95_bound_s: float = Field(default=0.0, description="longest path of per-stage p95s and transfers: what the "
+                               "solver keeps within the SLA (every stage long at once)")
     p50_s: float
     critical_path: list[str]
     start_s: dict[str, float] = Field(description="p95 clock: when each stage starts on the critical-path model")

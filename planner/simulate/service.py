@@ -57,6 +57,20 @@ class Coster:
         c = min(max(cached, spec.cached_tokens), t - 1)
         return self.seconds(pool, spec.model_copy(update={"tokens": t, "cached_tokens": c}), batch)
 
+    def prefill_compute(self, pool: Pool, spec: OpSpec, tokens: int, cached: int = 0) -> float:
+        """The compute part of a prefill's chunk (no weight reads, launches or fixed costs): what it adds to a
+        unified replica's step that decodes a batch anyway (serving.py's step(B, c) = decode(B) + c x tau)."""
+        t = _up(tokens, PROMPT_BUCKET)
+        c = min(max(cached, spec.cached_tokens), t - 1)
+        key = ("compute", pool.device, pool.tensor_parallel, pool.slice_fraction, spec, t, c)
+        s = self._memo.get(key)
+        if s is None:
+            one = spec.model_copy(update={"tokens": t, "cached_tokens": c})
+            s = estimate(one, pool.device, 1, "graph", pool.tensor_parallel, catalog=self.catalog,
+                         factors=self.factors).compute_s / pool.slice_fraction
+            self._memo[key] = s
+        return s
+
     def decode_step(self, pool: Pool, spec: OpSpec, batch: int, mean_ctx: float) -> float:
         """One decode step of `batch` sequences at mean context `mean_ctx` (the serving model's step cost)."""
         return self.seconds(pool, spec.model_copy(update={"ctx": _up(mean_ctx, CTX_BUCKET)}), batch)
