@@ -84,6 +84,11 @@ class FrontierPoint(_Model):
 
     sla_p95_s: float
     cost_per_hour: float | None
+    p95_s: float | None = Field(default=None, description="the point's plan: analytic p95")
+    simulated_p95_s: float | None = Field(default=None, description="the point's plan replayed (at most 1,000 "
+                                          "requests, seed 0); None without simulation")
+    pools: list[Pool] = Field(default_factory=list, exclude=True, description="the point's pools, to simulate "
+                              "them (not written to plan.json)")
 
 
 class SolverStats(_Model):

@@ -408,7 +408,9 @@ def plan_module(module: ModuleOp, *, agent: str, source: str, targets: Targets, 
     baselines = _baselines(problem.placement, stages, options)
     points: list[FrontierPoint] = []
     if targets.p95_s is not None and sweep_points > 0:
-        points = [FrontierPoint(sla_p95_s=p.sla_p95_s, cost_per_hour=p.cost_per_hour)
+        points = [FrontierPoint(sla_p95_s=p.sla_p95_s, cost_per_hour=p.cost_per_hour, p95_s=p.p95_s,
+                                pools=plan_pools(p.placement, problem.placement.pools, problem.pools, stages, catalog)[0]
+                                if p.placement is not None else [])
                   for p in frontier(problem.placement, sla_sweep(targets.p95_s, sweep_points), options, progress)]
     plan = to_plan(placement, problem, stages, agent=agent, source=source, catalog=catalog, basis=basis,
                    targets=targets, baselines=baselines, points=points, options=options)

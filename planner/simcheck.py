@@ -20,6 +20,7 @@ from plait.sdk.graph import AgentGraph
 REQUESTS = 2000
 SEED = 0
 MAX_REPLANS = 5
+FRONTIER_REQUESTS = 1000
 
 
 def simulate_plan(plan: Plan, graph: AgentGraph, catalog: Catalog, *, requests: int = REQUESTS,
@@ -112,3 +113,16 @@ def _targets(t: Targets) -> str:
     parts = [(name, v) for name, v in (("p95", t.p95_s), ("p50", t.p50_s), ("TTFT", t.ttft_s), ("TPOT", t.tpot_s))
              if v is not None]
     return ", ".join(f"{name} {v * 1e3:,.1f} ms" for name, v in parts)
+
+
+def simulate_frontier(plan: Plan, graph: AgentGraph, catalog: Catalog, *, requests: int = FRONTIER_REQUESTS,
+                      seed: int = SEED) -> Plan:
+    """Each frontier point's plan replayed (`requests` Poisson arrivals at the plan's rate): its simulated p95."""
+    if not any(p.pools for p in plan.frontier):
+        return plan
+    sites = check_plan(plan, graph, catalog)   # one graph for every point: lowered once
+    options = SimOptions(requests=requests, qps=plan.qps, seed=seed)
+    points = [p.model_copy(update={"simulated_p95_s": simulate(graph, p.pools, options, catalog=catalog,
+                                                               sites=sites).e2e.p95}) if p.pools else p
+              for p in plan.frontier]
+    return plan.model_copy(update={"frontier": points})
