@@ -198,6 +198,8 @@ class Plan(_Model):
     cost_per_million_requests: float
     p50_s: float
     p95_s: float
+    p95_bound_s: float | None = Field(default=None, description="the critical path's sum of stage p95s and "
+                                      "transfers: what the solver keeps within the SLA (p95_s is the estimate)")
     critical_path: list[PathStep]
     transfers: list[Transfer] = []
     baselines: list[Baseline] = []

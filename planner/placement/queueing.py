@@ -27,7 +27,7 @@ that (conservative: the q-quantile of a sum of iid sojourns is below the sum of 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -72,8 +72,9 @@ def wait_quantile(q: float, c: int, lam: float, mu: float, cs2: float = 0.0) -> 
     return float(scale * np.log(p_wait / tail))
 
 
-MEAN, VAR = "mean", "var"
-"""Ask wait_quantiles_table for the wait's mean or variance instead of a quantile."""
+MEAN: Final = "mean"
+"""Ask wait_quantiles_table for the wait's mean instead of a quantile (VAR: its variance)."""
+VAR: Final = "var"
 Quantile = float | Literal["mean", "var"]
 
 

@@ -100,7 +100,8 @@ def simulate(graph: AgentGraph, pools: list[Pool], options: SimOptions, *, catal
     def link(a: str, b: str) -> Link:
         """The link from pool a to pool b, over their device types' link as the planner costs it
         (planner/links.py); every transfer between the same two types shares it."""
-        key = tuple(sorted((place[a], place[b])))
+        lo, hi = sorted((place[a], place[b]))
+        key = (lo, hi)
         if key not in links:
             bw, lat = link_between(key[0], key[1], cat)
             links[key] = Link(env, f"{key[0]}<->{key[1]}", bw * 1e9, lat)
