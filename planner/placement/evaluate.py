@@ -7,6 +7,7 @@ from statistics import NormalDist
 from plait.planner.placement.graph import Evaluation, StageGraph, longest_path, path_estimate
 from plait.planner.placement.options import UNIT_TOL, Enumeration, whole
 from plait.planner.placement.problem import Choice, Placement, PlacementProblem, Stage, Stats, Transfer
+from plait.planner.placement.queueing import wait_moments
 
 REL_TOL = 1e-7
 
@@ -66,7 +67,7 @@ def link_violations(problem: PlacementProblem, g: StageGraph, en: Enumeration, p
 
 
 def evaluate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: list[int],
-             util: float = 0.85) -> Evaluation:
+             util: float = 0.85, estimate: bool = False) -> Evaluation:
     """Cost, p95/p50 critical-path latency and violations of picking pair picks[i] for stage i."""
     so = en.stages
     d95 = [float(so[i].d95[k]) for i, k in enumerate(picks)]
@@ -75,15 +76,7 @@ def evaluate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: l
     bound, start, crit = longest_path(g, d95, xfer)
     p50, _, _ = longest_path(g, d50, xfer)
     ttft = first_tokens(problem, en, picks, start)
-    # executions in turn on the p95 clock, as the pair counts them (loops at p95, a map's turns on its replicas)
-    n95 = [d / float(so[i].one95[k]) if so[i].one95[k] > 0 else serial95(st)
-           for (i, k), d, st in zip(enumerate(picks), d95, problem.stages, strict=True)]
-    mean = [float(so[i].mean1[k]) for i, k in enumerate(picks)]
-    share = [arm_tail(st) for st in problem.stages]   # how much of an arm's spread reaches the request's p95
-    var = [a * a * float(so[i].var1[k]) for (i, k), a in zip(enumerate(picks), share, strict=True)]
-    excess = [a * max(float(so[i].one95[k]) - m, 0.0) for (i, k), a, m in zip(enumerate(picks), share, mean, strict=True)]
-    # the estimate, within the bound the solver keeps under the SLA (a plan never claims more than it ensures)
-    p95 = min(bound, path_estimate(g, n95, mean, var, excess, xfer))
+    p95 = p95_estimate(problem, g, en, picks, d95, xfer, bound) if estimate else bound
     cost, devices, units = fleet(en, picks)
     bad = link_violations(problem, g, en, picks, util)
     for host, by in en.hosts.items():
@@ -103,6 +96,21 @@ def evaluate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: l
     return Evaluation(cost, p95, p50, start, crit, devices, bad, ttft, bound)
 
 
+def p95_estimate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: list[int], d95: list[float],
+                 xfer: list[float], bound: float) -> float:
+    """graph.path_estimate for picks, within `bound` (the sum of stage p95s the solver keeps under the SLA: a
+    plan never claims more than it ensures)."""
+    so = en.stages
+    # executions in turn on the p95 clock, as the pair counts them (loops at p95, a map's turns on its replicas)
+    n95 = [d / float(so[i].one95[k]) if so[i].one95[k] > 0 else serial95(st)
+           for (i, k), d, st in zip(enumerate(picks), d95, problem.stages, strict=True)]
+    mean, var1 = zip(*(moments(problem, en, i, k) for i, k in enumerate(picks)), strict=True) if picks else ((), ())
+    share = [arm_tail(st) for st in problem.stages]   # how much of an arm's spread reaches the request's p95
+    var = [a * a * v for a, v in zip(share, var1, strict=True)]
+    excess = [a * max(float(so[i].one95[k]) - m, 0.0) for (i, k), a, m in zip(enumerate(picks), share, mean, strict=True)]
+    return min(bound, path_estimate(g, n95, mean, var, excess, xfer))
+
+
 def arm_tail(st: Stage, q: float = 0.95) -> float:
     """How much of an execution's spread reaches the request's q quantile: all of it for a stage every request
     runs; for one only a share p of requests run (a branch arm, p = expected executions in turn < 1), the
@@ -112,6 +120,22 @@ def arm_tail(st: Stage, q: float = 0.95) -> float:
         return 1.0
     inner = 1.0 - (1.0 - q) / max(p, 1e-12)
     return max(float(NormalDist().inv_cdf(inner)), 0.0) / NormalDist().inv_cdf(q) if inner > 0.5 else 0.0
+
+
+Z95 = 1.6449   # a pool member's p95 reads as mean + Z95 sd
+
+
+def moments(problem: PlacementProblem, en: Enumeration, i: int, k: int) -> tuple[float, float]:
+    """(mean, variance) of one execution's sojourn on pair k of stage i: for a stage's own pair the M/G/c
+    wait's moments (queueing.wait_moments) plus the service's (its work spread cs^2); for a pool member, its
+    p50 as the mean and its p95 as mean + Z95 sd."""
+    st, so = problem.stages[i], en.stages[i]
+    if (b := int(so.group[k])) >= 0:
+        m = next(x for x in problem.pools[b].members if x.stage == st.name)
+        return m.p50_s, ((m.p95_s - m.p50_s) / Z95) ** 2
+    c = st.candidates[int(so.cand[k])]
+    wm, wv = wait_moments(int(so.replicas[k]), problem.qps * st.visits, c.throughput, st.work_cs2)
+    return wm + c.latency_s, wv + st.work_cs2 * c.latency_s ** 2
 
 
 def serial95(st: Stage) -> float:
@@ -147,7 +171,7 @@ def _choice(problem: PlacementProblem, en: Enumeration, i: int, k: int) -> Choic
 def to_placement(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: list[int],
                  stats: Stats | None = None) -> Placement:
     """The Placement (choices, transfers, critical path) for picks, evaluated exactly."""
-    ev = evaluate(problem, g, en, picks)
+    ev = evaluate(problem, g, en, picks, estimate=True)
     choices = [_choice(problem, en, i, k) for i, k in enumerate(picks)]
     xfer = edge_times(problem, g, en, picks)
     transfers = []

@@ -121,7 +121,7 @@ class Evaluation:
     """What a choice of one pair per stage gives, computed directly (no solver)."""
 
     cost: float
-    p95: float          # the estimate (path_estimate); p95_bound is what the solver keeps within the SLA
+    p95: float          # the estimate (path_estimate) when asked for, else the bound; p95_bound: the bound
     p50: float
     start: list[float]
     critical: list[int]

@@ -36,8 +36,6 @@ import numpy as np
 from plait.planner.placement.errors import InfeasibleInventory, PlacementInputError
 from plait.planner.placement.problem import PlacementProblem, SolveOptions
 from plait.planner.placement.queueing import (
-    MEAN,
-    VAR,
     FloatArray,
     IntArray,
     min_replicas,
@@ -61,8 +59,6 @@ class StageOptions:
     hi: FloatArray  # most the whole-device bill rises when this pair joins any fleet
     group: IntArray  # -1: the stage's own pair; b >= 0: member of problem.pools[b] (cand is then b too)
     one95: FloatArray  # one execution's sojourn at the stage quantile, a long request's (the TTFT bound's term)
-    mean1: FloatArray  # one execution's mean sojourn and its variance (graph.path_estimate's moments)
-    var1: FloatArray
 
     def __len__(self) -> int:
         return int(self.cand.shape[0])
@@ -71,7 +67,6 @@ class StageOptions:
         return StageOptions(*(getattr(self, f)[keep] for f in self.__dataclass_fields__))
 
 
-Z95 = 1.6449   # a pool member's p95 reads as mean + Z95 x std (its variance for graph.path_estimate)
 UNIT_TOL = 1e-6  # units within this of an integer count as that integer (float sums of slices)
 PRICE_RTOL = 1e-6  # candidates of one sliced type must imply the same device price to this tolerance
 
@@ -233,11 +228,10 @@ def pool_pairs(problem: PlacementProblem, dev_ix: dict[str, int], kept: set[int]
             own = m_ix == 0
             cost = p.price_per_hour if own else 0.0
             rows[ix[m.stage]].append((b, p.replicas, dev_ix[p.device], cost, serial95 * m.p95_s, serial * m.p50_s,
-                                      p.replicas * p.tp if own else 0.0, m.utilization, cost, cost, b, m.p95_s, m.p50_s,
-                                      ((m.p95_s - m.p50_s) / Z95) ** 2))
+                                      p.replicas * p.tp if own else 0.0, m.utilization, cost, cost, b, m.p95_s))
     out = []
     for r in rows:
-        cols = list(zip(*r, strict=True)) if r else [()] * 14
+        cols = list(zip(*r, strict=True)) if r else [()] * 12
         ints = {0, 1, 2, 10}
         out.append(StageOptions(*(np.asarray(c, dtype=np.int64 if n in ints else float) for n, c in enumerate(cols))))
     return out
@@ -285,7 +279,7 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
         _check_replicas(problem, st_of, r0, too_many)
         r0 = np.minimum(r0, MAX_REPLICAS)   # those rows are dropped below; this bounds the queueing table
     extra = opts.extra_replicas
-    r, (w95, w50, wm, wv) = wait_quantiles_table(lam, mu, r0, extra, (opts.stage_quantile, 0.5, MEAN, VAR), cs2)
+    r, (w95, w50) = wait_quantiles_table(lam, mu, r0, extra, (opts.stage_quantile, 0.5), cs2)
     steps = extra + 1
     use50 = problem.sla.p50_s is not None
     # host types have a capacity (their carriers' devices): pruned like limited types; a carrier's pair is
@@ -313,10 +307,7 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
         p = dev_price[P_dev]
         lo = np.where(on, p * np.maximum(np.floor(units + UNIT_TOL), 0.0), cost)
         hi = np.where(on, p * np.maximum(np.ceil(units - UNIT_TOL), 0.0), cost)
-    # one execution at the stage quantile (the wait's quantile plus a long execution), and its moments
-    mean1 = wm + lat[:, None]
-    var1 = wv + (cs2 * lat * lat)[:, None]
-    one95 = w95 + (stretch * lat)[:, None]
+    one95 = w95 + (stretch * lat)[:, None]   # one execution at the stage quantile: wait, then a long execution
     # a map's elements overlap only as far as there are replicas: r replicas run ceil(elements / r) in turn
     turns = (conc[:, None] / np.minimum(conc[:, None], r)) if (conc > 1).any() else np.ones_like(r, dtype=float)
     P = StageOptions(
@@ -326,7 +317,7 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
         units=units,
         util=np.where(lam[:, None] > 0, lam[:, None] / (r * mu[:, None]), 0.0).ravel()[flat],
         lo=lo, hi=hi, group=np.full(int(flat.sum()), -1, dtype=np.int64),
-        one95=one95.ravel()[flat], mean1=mean1.ravel()[flat], var1=var1.ravel()[flat],
+        one95=one95.ravel()[flat],
     )
     S = len(problem.stages)
     margins = np.asarray(transfer_margin(problem, max_edge_times) if max_edge_times is not None

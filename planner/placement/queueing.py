@@ -27,8 +27,6 @@ that (conservative: the q-quantile of a sum of iid sojourns is below the sum of 
 
 from __future__ import annotations
 
-from typing import Final, Literal
-
 import numpy as np
 from numpy.typing import NDArray
 
@@ -72,10 +70,15 @@ def wait_quantile(q: float, c: int, lam: float, mu: float, cs2: float = 0.0) -> 
     return float(scale * np.log(p_wait / tail))
 
 
-MEAN: Final = "mean"
-"""Ask wait_quantiles_table for the wait's mean instead of a quantile (VAR: its variance)."""
-VAR: Final = "var"
-Quantile = float | Literal["mean", "var"]
+def wait_moments(c: int, lam: float, mu: float, cs2: float = 0.0) -> tuple[float, float]:
+    """(mean, variance) of the waiting time in M/G/c under the tail of the module docstring, seconds."""
+    if lam <= 0:
+        return 0.0, 0.0
+    if lam >= c * mu:
+        return float("inf"), float("inf")
+    p_wait = erlang_c(c, lam / mu)
+    theta = float(spread_factor(c, lam / (c * mu), cs2)) / (c * mu - lam)
+    return p_wait * theta, p_wait * (2.0 - p_wait) * theta * theta
 
 
 def min_replicas(lam: FloatArray, mu: FloatArray, max_utilization: float) -> IntArray:
@@ -85,7 +88,7 @@ def min_replicas(lam: FloatArray, mu: FloatArray, max_utilization: float) -> Int
 
 
 def wait_quantiles_table(lam: FloatArray, mu: FloatArray, r0: IntArray, extra: int,
-                         quantiles: tuple[Quantile, ...], cs2: FloatArray | None = None
+                         quantiles: tuple[float, ...], cs2: FloatArray | None = None
                          ) -> tuple[IntArray, list[FloatArray]]:
     """Waiting-time quantiles for r = r0 .. r0 + extra replicas of every candidate, vectorized.
 
@@ -123,12 +126,7 @@ def wait_quantiles_table(lam: FloatArray, mu: FloatArray, r0: IntArray, extra: i
             p_wait = np.where(aa > 0, bb / (1.0 - aa / kk * (1.0 - bb)), 0.0)
             slack = (kk * mu_s[idx] - lam_s[idx]) / spread_factor(kk, aa / kk, cs2_s[idx])
             for out, q in zip(outs, quantiles, strict=True):
-                if q == MEAN:
-                    w = p_wait / slack
-                elif q == VAR:
-                    w = p_wait * (2.0 - p_wait) / slack ** 2
-                elif isinstance(q, float):
-                    tail = 1.0 - q
-                    w = np.where(p_wait > tail, np.log(np.maximum(p_wait, tail) / tail) / slack, 0.0)
+                tail = 1.0 - q
+                w = np.where(p_wait > tail, np.log(np.maximum(p_wait, tail) / tail) / slack, 0.0)
                 out[by_top[idx], col[on]] = np.where(lam_s[idx] > 0, w, 0.0)
     return r, outs
