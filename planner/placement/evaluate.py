@@ -104,7 +104,8 @@ def p95_estimate(problem: PlacementProblem, g: StageGraph, en: Enumeration, pick
     # executions in turn on the p95 clock, as the pair counts them (loops at p95, a map's turns on its replicas)
     n95 = [d / float(so[i].one95[k]) if so[i].one95[k] > 0 else serial95(st)
            for (i, k), d, st in zip(enumerate(picks), d95, problem.stages, strict=True)]
-    mean, var1 = zip(*(moments(problem, en, i, k) for i, k in enumerate(picks)), strict=True) if picks else ((), ())
+    both = [moments(problem, en, i, k) for i, k in enumerate(picks)]
+    mean, var1 = [m for m, _ in both], [v for _, v in both]
     share = [arm_tail(st) for st in problem.stages]   # how much of an arm's spread reaches the request's p95
     var = [a * a * v for a, v in zip(share, var1, strict=True)]
     excess = [a * max(float(so[i].one95[k]) - m, 0.0) for (i, k), a, m in zip(enumerate(picks), share, mean, strict=True)]
