@@ -9,6 +9,7 @@ walked into their regions, multiplying visits by `agent.iters`, the arm's probab
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from xdsl.dialects import scf
@@ -49,6 +50,7 @@ class StageWork:
     concurrency: float = 1.0           # executions of one request that overlap (a map's elements)
     serial_p95: float = 1.0            # executions in turn for a request that runs long (p95 loop iterations)
     work_p95: float = 1.0              # p95 over expected service time of one execution (tokens, tool latency)
+    work_cs2: float = 0.0              # squared coefficient of variation of that service time
     steps: float = 1.0                 # decode: output tokens generated per execution
     tool_latency_s: float = 0.0        # tool: declared latency of one call
     tool_cpu: float = 1.0              # tool: cores one call keeps busy
@@ -192,7 +194,8 @@ class _Walker:
                 for region, p in zip(arms(op), probs.data, strict=True):
                     assert isinstance(p, FloatAttr)
                     share = float(p.value.data)
-                    outs = self._region(region.block, env, [], at.scaled(share, share, share, previous, deps))
+                    slow = arm_p95(at.serial95, share) / at.serial95 if at.serial95 > 0 else share
+                    outs = self._region(region.block, env, [], at.scaled(share, share, slow, previous, deps))
                     previous = frozenset().union(*outs) or previous
                 produced = previous or deps
             elif isinstance(op, scf.ForOp):
@@ -279,7 +282,7 @@ class _Walker:
         name = self._name(kind, what, loc)
         stage = StageWork(name=name, kind=kind, description=desc, spec=spec, visits=visits, loc=loc, ops=[op],
                           concurrency=visits / serial if serial > 0 else 1.0, serial_p95=serial95,
-                          work_p95=_stretch(op))
+                          work_p95=_stretch(op), work_cs2=spread_cs2(_stretch(op)))
         if kind == "decode":
             stage.steps = max(1.0, _num(op, "output_tokens", 1.0))
             source = op.operands[0].owner if op.operands else None
@@ -305,6 +308,28 @@ def _stretch(op: Operation) -> float:
         return 1.0
     mean = _num(op, figure, 0.0)
     return max(_num(op, f"{figure}_p95", mean) / mean, 1.0) if mean > 0 else 1.0
+
+
+Z95 = 1.6449
+"""The standard normal's 0.95 quantile: a figure's p95 reads as mean + Z95 x std (as plait.Dist.normal draws)."""
+
+
+def spread_cs2(p95_over_mean: float) -> float:
+    """Squared coefficient of variation of a work figure given its p95 over its mean (normal reading)."""
+    return ((max(p95_over_mean, 1.0) - 1.0) / Z95) ** 2
+
+
+def arm_p95(runs: float, p: float, q: float = 0.95) -> float:
+    """Times a branch arm of probability `p` runs, at the q quantile, in `runs` passes of its branch (loop
+    iterations at their p95): the binomial's quantile over ceil(runs) passes, at most `runs`. A request on the
+    p95 clock takes an arm whenever that arm's share reaches the tail (one pass: every arm with p > 1 - q),
+    not its expected share: in react's loop the search arm (p 0.55) runs 4 times of 4, not 2.1."""
+    from scipy.stats import binom
+
+    n = math.ceil(runs - 1e-9)
+    if n <= 0 or p <= 0:
+        return 0.0
+    return min(runs, float(binom.ppf(q, n, min(p, 1.0))))
 
 
 def entry_function(module: ModuleOp, agent: str | None = None) -> str:

@@ -37,6 +37,9 @@ class StageChoice(_Model):
     service_s: float = Field(description="seconds per execution at the chosen batch")
     latency_p50_s: float = Field(description="seconds per request in this stage at p50, queueing included")
     latency_p95_s: float = Field(description="seconds per request in this stage at p95, queueing included")
+    ttft_s: float | None = Field(None, description="an LLM call's prefill: the analytic TTFT bound, from the "
+                                 "request's arrival to the call's first token (upstream stages, queueing and "
+                                 "the prefill, at p95)")
     utilization: float = Field(description="busy fraction of the replicas at the planned rate")
     cost_per_hour: float = Field(description="USD per hour of this stage's replicas, pro rata for slices and tool "
                                              "workers (the plan's total rounds up to whole devices)")
@@ -92,6 +95,11 @@ class FrontierPoint(_Model):
 
     sla_p95_s: float
     cost_per_hour: float | None
+    p95_s: float | None = Field(default=None, description="the point's plan: analytic p95")
+    simulated_p95_s: float | None = Field(default=None, description="the point's plan replayed (at most 1,000 "
+                                          "requests, seed 0); None without simulation")
+    pools: list[Pool] = Field(default_factory=list, exclude=True, description="the point's pools, to simulate "
+                              "them (not written to plan.json)")
 
 
 class SolverStats(_Model):
@@ -171,7 +179,7 @@ class SimCheck(_Model):
     ttft_p95_s: float | None = Field(default=None, description="the slowest LLM call's simulated TTFT p95")
     tpot_p95_s: float | None = Field(default=None, description="the slowest LLM call's simulated TPOT p95")
     analytic_ttft_p95_s: float | None = Field(default=None, description=(
-        "the slowest prefill stage's analytic p95 per call (the planner's TTFT figure)"))
+        "the slowest LLM call's analytic TTFT bound, from the request's arrival (the planner's TTFT figure)"))
     ttft_target_s: float | None = Field(default=None, description="the TTFT target checked, if any")
     tpot_target_s: float | None = Field(default=None, description="the TPOT target checked, if any")
     within_sla: float | None = Field(default=None, description="share of simulated requests meeting every target")
@@ -204,9 +212,11 @@ class Plan(_Model):
     p50_s: float
     p95_s: float
     ttft_p95_s: float | None = Field(default=None, description=(
-        "predicted TTFT p95 of the slowest LLM call: its prefill stage's p95 per call, queueing included"))
+        "predicted TTFT p95 of the slowest LLM call: from the request's arrival to its first token (upstream stages, queueing, prefill)"))
     tpot_s: float | None = Field(default=None, description=(
         "predicted time per output token of the slowest LLM call: its decode's step time at the planned batch"))
+    p95_bound_s: float | None = Field(default=None, description="the critical path's sum of stage p95s and "
+                                      "transfers: what the solver keeps within the SLA (p95_s is the estimate)")
     critical_path: list[PathStep]
     transfers: list[Transfer] = []
     baselines: list[Baseline] = []

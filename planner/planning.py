@@ -26,6 +26,7 @@ from plait.planner.explain import serving_decision
 from plait.planner.factors import builtin_factors
 from plait.planner.grouping import StageGraph, StageWork, extract_stages
 from plait.planner.inventory import Inventory
+from plait.planner.links import link_between, network
 from plait.planner.placement import (
     SLA,
     Candidate,
@@ -229,27 +230,16 @@ def links_for(devices: list[str], catalog: Catalog, inventory: Inventory | None)
     or, without one, PCIe peer to peer; across vendors: staged through host memory (PCIe out, the
     network, PCIe in, one after the other); any other pair: the network. The network is the catalog's.
     """
-    net = catalog.default("network_gbps").value
-    net_lat = catalog.default("network_latency_us").value * 1e-6
     out = [Link(a=ln.between[0], b=ln.between[1], bandwidth_gb_s=ln.bandwidth_gb_s,
                 latency_s=ln.latency_us * 1e-6, capacity_gb_s=ln.bandwidth_gb_s)
            for ln in (inventory.links if inventory is not None else [])]
     specs = {d: catalog.device(d) for d in devices}
-    for d, dev in specs.items():
-        if dev.kind == "gpu":
-            up = dev.scaleup_gbps.value if dev.scaleup_gbps is not None and dev.scaleup_gbps.value > 0 else 0.0
-            bw = up or (dev.host_link_gbps.value if dev.host_link_gbps is not None else net)
-            lat = catalog.default("scaleup_latency_us").value * 1e-6 if up else 1e-5
-            out.append(Link(a=d, b=d, bandwidth_gb_s=bw, latency_s=lat, capacity_gb_s=bw))
-        else:
-            out.append(Link(a=d, b=d, bandwidth_gb_s=net, latency_s=net_lat, capacity_gb_s=net))
+    pairs = [(d, d) for d in specs]
     gpus = [d for d, dev in specs.items() if dev.kind == "gpu"]
-    for i, a in enumerate(gpus):
-        for b in gpus[i + 1:]:
-            if specs[a].vendor != specs[b].vendor:
-                host = [x.host_link_gbps.value for x in (specs[a], specs[b]) if x.host_link_gbps is not None]
-                bw = 1.0 / (1.0 / net + sum(1.0 / h for h in host))
-                out.append(Link(a=a, b=b, bandwidth_gb_s=bw, latency_s=net_lat + 2e-5, capacity_gb_s=bw))
+    pairs += [(a, b) for i, a in enumerate(gpus) for b in gpus[i + 1:] if specs[a].vendor != specs[b].vendor]
+    for a, b in pairs:   # the other pairs take the default link: the network (planner/links.py)
+        bw, lat = link_between(a, b, catalog)
+        out.append(Link(a=a, b=b, bandwidth_gb_s=bw, latency_s=lat, capacity_gb_s=bw))
     return out
 
 
@@ -281,18 +271,18 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
                 ruled_out([st], inventory, {st.name: _caps(st, targets)}, basis, catalog))
         problem_stages.append(Stage(name=st.name, description=st.description, visits=st.visits,
                                     concurrency=max(st.concurrency, 1.0), serial_p95=st.serial_p95,
-                                    work_p95=st.work_p95,
-                                    candidates=cands, caps=_caps(st, targets)))
-    default = Link(bandwidth_gb_s=catalog.default("network_gbps").value,
-                   latency_s=catalog.default("network_latency_us").value * 1e-6,
-                   capacity_gb_s=catalog.default("network_gbps").value)
+                                    work_p95=st.work_p95, work_cs2=st.work_cs2,
+                                    candidates=cands, caps=_caps(st, targets),
+                                    first_token=st.kind == "prefill" and is_llm(st)))
+    net, net_lat = network(catalog)
+    default = Link(bandwidth_gb_s=net, latency_s=net_lat, capacity_gb_s=net)
     pools += shared_options(stages, {st.name: st.candidates for st in problem_stages}, targets.qps)
     hosts = {c.device: c.device.removesuffix(HOST) for st in problem_stages for c in st.candidates
              if c.device.endswith(HOST)}
     host_links = [default.model_copy(update={"a": h, "b": h}) for h in sorted(hosts)]   # workers on two servers
     problem = PlacementProblem(
         stages=problem_stages, edges=[Edge(src=e.src, dst=e.dst, bytes=e.bytes) for e in stages.edges],
-        sla=SLA(p95_s=targets.p95_s, p50_s=targets.p50_s), qps=targets.qps,
+        sla=SLA(p95_s=targets.p95_s, p50_s=targets.p50_s, ttft_s=targets.ttft_s), qps=targets.qps,
         inventory=(inventory.counts() or {}) if inventory else {},
         links=[*links_for(devices, catalog, inventory), *host_links], default_link=default,
         pools=[p for p, _ in pools], hosts=hosts)
@@ -325,6 +315,7 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
                            device=c.device, replicas=c.replicas, devices_per_replica=c.devices_per_replica,
                            share=c.share, batch=c.batch, mode=c.mode, visits=c.visits, service_s=c.service_s,
                            latency_p50_s=c.latency_p50_s, latency_p95_s=c.latency_p95_s,
+                           ttft_s=placement.ttft_s.get(c.stage),
                            utilization=c.utilization, cost_per_hour=c.cost_per_hour)
                for c in placement.choices]
     xfer = {(t.src_stage, t.dst_stage): t.seconds for t in placement.transfers}
@@ -342,15 +333,16 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
                  for t in transfers]
     rows, note = plan_rows(problem.placement, placement, pools, of_stage, catalog, options)
     llm = [st for st in stages.stages if kind_of(st.spec.model or "") == "llm"]
-    ttft = max((placement.choice(st.name).latency_p95_s / max(st.visits, 1.0) for st in llm
-                if st.kind == "prefill"), default=None)
+    # TTFT from the request's arrival (upstream stages, queueing, prefill): the bound the MILP keeps
+    ttft = max((t for t in placement.ttft_s.values() if t is not None), default=None)
     tpot = max((placement.choice(st.name).service_s / st.steps for st in llm if st.kind == "decode"), default=None)
     return Plan(plait_version=__version__, pools=pools, agent=agent, source=source, qps=targets.qps,
                 sla_p50_s=targets.p50_s, sla_p95_s=targets.p95_s, sla_ttft_s=targets.ttft_s, sla_tpot_s=targets.tpot_s,
                 ttft_p95_s=ttft, tpot_s=tpot,
                 price_basis=basis, stages=choices, fleet=dict(sorted(placement.devices.items())),
                 cost_per_hour=cost, cost_per_million_requests=per_million,
-                p50_s=placement.p50_s, p95_s=placement.p95_s, critical_path=path, transfers=transfers,
+                p50_s=placement.p50_s, p95_s=placement.p95_s, p95_bound_s=placement.p95_bound_s,
+                critical_path=path, transfers=transfers,
                 baselines=baselines, frontier=points,
                 candidates=rows, candidates_note=note,
                 assumptions=_assumptions(placement, problem, catalog),
@@ -395,7 +387,9 @@ def plan_module(module: ModuleOp, *, agent: str, source: str, targets: Targets, 
     baselines = _baselines(problem.placement, stages, options)
     points: list[FrontierPoint] = []
     if targets.p95_s is not None and sweep_points > 0:
-        points = [FrontierPoint(sla_p95_s=p.sla_p95_s, cost_per_hour=p.cost_per_hour)
+        points = [FrontierPoint(sla_p95_s=p.sla_p95_s, cost_per_hour=p.cost_per_hour, p95_s=p.p95_s,
+                                pools=plan_pools(p.placement, problem.placement.pools, problem.pools, stages, catalog)[0]
+                                if p.placement is not None else [])
                   for p in frontier(problem.placement, sla_sweep(targets.p95_s, sweep_points), options, progress)]
     plan = to_plan(placement, problem, stages, agent=agent, source=source, catalog=catalog, basis=basis,
                    targets=targets, baselines=baselines, points=points, options=options)

@@ -22,7 +22,7 @@ import numpy as np
 from plait.planner.catalog import Catalog, CatalogError
 from plait.planner.costmodel import PriceBasis, price_per_hour
 from plait.planner.factors import builtin_factors
-from plait.planner.grouping import StageGraph, StageWork
+from plait.planner.grouping import StageGraph, StageWork, spread_cs2
 from plait.planner.placement import PoolMember, PoolOption
 from plait.planner.placement.queueing import min_replicas, wait_quantile
 from plait.planner.serving import CHUNK_TOKENS, Call, Engine, Load, engine, fewest_replicas, serve
@@ -149,9 +149,10 @@ def _shared_prefill(e: Engine, group: tuple[Call, ...], caps: Caps, price: float
     lam = sum(c.rate for c in group)
     service = sum(c.rate * s for c, s in zip(group, e.prefill_s, strict=True)) / lam
     r0 = int(min_replicas(np.array([lam]), np.array([1.0 / service]), util)[0])
+    cs2 = max(spread_cs2(c.prompt_p95 / c.prompt) for c in group)   # prompt spread spreads the prefill time
     out = []
     for r in range(r0, r0 + EXTRA_REPLICAS + 1):
-        w95, w50 = (wait_quantile(q, r, lam, 1.0 / service) for q in (0.95, 0.5))
+        w95, w50 = (wait_quantile(q, r, lam, 1.0 / service, cs2) for q in (0.95, 0.5))
         members = [PoolMember(stage=c.prefill, p95_s=w95 + s * c.prompt_p95 / c.prompt, p50_s=w50 + s, service_s=s,
                               utilization=lam * service / r) for c, s in zip(group, e.prefill_s, strict=True)]
         label = f"prefill {e.model} on {e.device} tp{e.tp} x{r}: shared by {len(group)} calls"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -118,7 +119,7 @@ class Load:
     utilization: float    # batch / slots
     prefill95: tuple[float, ...]   # per call: admission wait + prefill (chunked, in the step), p95
     prefill50: tuple[float, ...]
-    decode95: tuple[float, ...]    # per call: p95 output tokens x step
+    decode95: tuple[float, ...]    # per call: (p95 output tokens - 1) x step
     decode50: tuple[float, ...]
 
 
@@ -140,13 +141,24 @@ def serve(e: Engine, calls: tuple[Call, ...], replicas: int, unified: bool, max_
     if P * t > CHUNK_TOKENS:
         return None
     lam = sum(c.rate for c in calls) / replicas
-    hold = sum(c.rate * (c.output * t + _prefill(e, c, c.computed, t, unified)) for c in calls) / (lam * replicas)
+    hold = sum(c.rate * (c.output * t + _prefill(e, k, c, c.computed, t, unified))
+               for k, c in enumerate(calls)) / (lam * replicas)
     w95, w50 = (_admission(q, e.slots, lam, hold) for q in (quantile, 0.5))
     stretch = [c.prompt_p95 / c.prompt for c in calls]
-    return Load(replicas, D * t, t, P * t, D * t / e.slots,
-                tuple(w95 + _prefill(e, c, c.computed * s, t, unified) for c, s in zip(calls, stretch, strict=True)),
-                tuple(w50 + _prefill(e, c, c.computed, t, unified) for c in calls),
-                tuple(c.output_p95 * t for c in calls), tuple(c.output * t for c in calls))
+    # chance the replica is stepping when a prompt arrives (some sequence decoding: M/G/inf, mean batch D t);
+    # a quantile q counts the busy case when that chance exceeds 1 - q (p95: nearly always, p50: past half)
+    busy = 1.0 - math.exp(-D * t) if unified else 0.0
+    pre95 = [_prefill(e, k, c, c.computed * s, t, unified, quantile if busy > 1.0 - quantile else None)
+             for k, (c, s) in enumerate(zip(calls, stretch, strict=True))]
+    pre50 = [_prefill(e, k, c, c.computed, t, unified, 0.5 if busy > 0.5 else None) for k, c in enumerate(calls)]
+    # the prefill makes the first token: decode runs the other output - 1 steps. Prompts admitted while a
+    # sequence decodes add their compute to its steps: a Poisson number over its life L, so the p95 adds
+    # z sqrt(L sum_c rate_c (computed_c tau)^2) to the mean (t already carries their mean share)
+    chunks = sum(c.rate * (c.computed * e.token_s) ** 2 for c in calls) / replicas if unified else 0.0
+    z = NormalDist().inv_cdf(quantile)
+    long = [max(c.output_p95 - 1.0, 0.0) * t for c in calls]
+    return Load(replicas, D * t, t, P * t, D * t / e.slots, tuple(w95 + p for p in pre95), tuple(w50 + p for p in pre50),
+                tuple(d + z * math.sqrt(d * chunks) for d in long), tuple(max(c.output - 1.0, 0.0) * t for c in calls))
 
 
 def _admission(q: float, slots: int, lam: float, hold: float) -> float:
@@ -158,12 +170,17 @@ def _admission(q: float, slots: int, lam: float, hold: float) -> float:
     return wait_quantile(q, slots, lam, 1.0 / hold)
 
 
-def _prefill(e: Engine, c: Call, tokens: float, step: float, unified: bool) -> float:
-    """A unified replica prefills in chunks, one per step, each step also decoding the batch; 0 for a
-    decode-only replica (the prompt arrives as a KV cache)."""
+def _prefill(e: Engine, k: int, c: Call, tokens: float, step: float, unified: bool,
+             in_flight: float | None = 0.5) -> float:
+    """A unified replica that is stepping prefills in chunks, one per step, each step also decoding the batch,
+    after the rest of the step in flight (`in_flight` of one: the residual's quantile); an idle one
+    (in_flight None) runs the prefill alone (calls[k]'s own prefill time, its extra tokens' compute added).
+    0 for a decode-only replica (the prompt arrives as a KV cache)."""
     if not unified:
         return 0.0
-    return math.ceil(tokens / CHUNK_TOKENS) * step + tokens * e.token_s
+    if in_flight is None:
+        return e.prefill_s[k] + max(tokens - c.computed, 0.0) * e.token_s
+    return (in_flight + math.ceil(tokens / CHUNK_TOKENS)) * step + tokens * e.token_s
 
 
 def fewest_replicas(e: Engine, calls: tuple[Call, ...], unified: bool, max_utilization: float = 0.85) -> int:

@@ -48,3 +48,15 @@ def test_readme_price_table_and_measured_factors_are_the_catalog() -> None:
 def test_costmodel_doc_states_the_host_gap_of_the_calibration_data() -> None:
     gaps = [g for _, g in host_gaps()]
     assert f"median gap is {float(np.median(gaps)):+.1%}" in DOC and f"over {len(gaps)} rows" in DOC
+
+
+def test_placement_doc_shows_the_latency_views_bench_table() -> None:
+    import json
+
+    doc = (ROOT / "docs" / "placement.md").read_text()
+    rows = json.loads((ROOT / "bench" / "results" / "latency_views.json").read_text())["rows"]
+    assert len(rows) == 4
+    for r in rows:
+        cells = [f"{r[k] * 1e3:,.0f} ms" for k in ("p50_analytic_s", "p50_simulated_s", "p95_analytic_s",
+                                                    "p95_simulated_s", "ttft_analytic_s", "ttft_simulated_s")]
+        assert f"| {r['agent'].removeprefix('examples/')} | " + " | ".join(cells) + " |" in doc, r["agent"]

@@ -99,7 +99,7 @@ def plan(
             if progress.live.is_started:
                 progress.stop()
         if simulate:
-            result = _checked(result, graph, target, fleet, price, catalog, options, runnable_only)
+            result = _checked(result, graph, target, fleet, price, catalog, options, runnable_only, sweep)
         if verify:
             from plait.ir.upstream import verify_upstream
 
@@ -125,14 +125,25 @@ def plan(
 
 def _checked(first: PlanResult, graph: AgentGraph, target: str, fleet: Inventory | None,
              price: Literal["cloud", "tco"], catalog: Catalog, options: SolveOptions | None,
-             runnable_only: bool) -> PlanResult:
-    """Simulate the chosen plan; re-plan (no sweep, the first plan's frontier kept) while it misses a target."""
+             runnable_only: bool, sweep: int) -> PlanResult:
+    """Simulate the chosen plan; re-plan (without a sweep) while it misses a target; then sweep the final plan's
+    frontier again if it was re-planned, and replay each frontier point."""
     from plait.planner.planning import plan_agent
-    from plait.planner.simcheck import check_by_simulation, simulate_plan
+    from plait.planner.simcheck import check_by_simulation, simulate_frontier, simulate_plan
+
+    last: list[Targets] = []
 
     def replan(targets: Targets) -> PlanResult:
         again = plan_agent(graph, source=target, inventory=fleet, price_basis=price, catalog=catalog,
                            sweep_points=0, options=options, runnable_only=runnable_only, targets=targets)
-        return replace(again, plan=again.plan.model_copy(update={"frontier": first.plan.frontier}))
+        last.append(targets)   # only a plan that solved becomes the result
+        return again
 
-    return check_by_simulation(graph, first, replan, lambda plan: simulate_plan(plan, graph, catalog))
+    result = check_by_simulation(graph, first, replan, lambda plan: simulate_plan(plan, graph, catalog))
+    frontier = first.plan.frontier
+    if last and sweep > 0:   # re-planned: the final plan's own frontier, under its targets
+        frontier = plan_agent(graph, source=target, inventory=fleet, price_basis=price, catalog=catalog,
+                              sweep_points=sweep, options=options, runnable_only=runnable_only,
+                              targets=last[-1]).plan.frontier
+    plan = simulate_frontier(result.plan.model_copy(update={"frontier": frontier}), graph, catalog)
+    return replace(result, plan=plan)

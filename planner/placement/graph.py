@@ -121,12 +121,14 @@ class Evaluation:
     """What a choice of one pair per stage gives, computed directly (no solver)."""
 
     cost: float
-    p95: float
+    p95: float          # the estimate (path_estimate) when asked for, else the bound; p95_bound: the bound
     p50: float
     start: list[float]
     critical: list[int]
     devices: dict[str, int]
     violations: list[str]
+    ttft: dict[str, float] = field(default_factory=dict)   # per first_token stage: the TTFT bound
+    p95_bound: float = 0.0
 
     @property
     def feasible(self) -> bool:
@@ -148,3 +150,27 @@ def longest_path(g: StageGraph, dur: list[float], xfer: list[float]) -> tuple[fl
     while (p := via[path[-1]]) is not None:
         path.append(p)
     return start[end] + dur[end], start, path[::-1]
+
+
+def path_estimate(g: StageGraph, n95: list[float], mean: list[float], var: list[float], excess: list[float],
+                  xfer: list[float], z: float = 1.6449) -> float:
+    """End-to-end p95 estimate: along a path, each stage's n95 executions (loop counts at p95: the executions
+    of one loop rise together) add their mean sojourn and, being independent, their variance; the path's p95
+    is its mean plus the larger of z standard deviations and the largest `excess` of one stage's own p95
+    over its mean (a single skewed stage, an exponential wait, is not normal). A sum of stage p95s
+    (longest_path of d95, the solver's bound) adds every stage's spread as if all ran long at once. The
+    path is chosen stage by stage, keeping the predecessor whose estimate is largest.
+    """
+    def est(m: float, v: float, x: float) -> float:
+        return m + max(z * v ** 0.5, x)
+
+    ends = [(0.0, 0.0, 0.0)] * len(g.names)
+    for j in g.order:
+        best = (-1.0, (0.0, 0.0, 0.0))
+        for k in g.preds[j]:
+            m, v, x = ends[g.edges[k][0]]
+            if (e := est(m + xfer[k], v, x)) > best[0]:
+                best = (e, (m + xfer[k], v, x))
+        m, v, x = best[1]
+        ends[j] = (m + n95[j] * mean[j], v + n95[j] * var[j], max(x, excess[j]))
+    return max((est(*end) for end in ends), default=0.0)

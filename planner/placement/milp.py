@@ -40,6 +40,8 @@ Constraints
         the link exceed it together, w_e >= X_ia + X_jb - 1 - C_e and sum_e r_e w_e <= util x cap(a, b)
     (9) with --max-device-types n only: sum_k x_ik [D_ik is D or a host type of D] <= y_D, sum_D y_D <= n
         (limit_device_types; the host CPUs of D's servers are no type of their own)
+    (10) TTFT: t_i + sum_k one95_ik x_ik <= TTFT for each stage i ending in an LLM call's first token
+        (one95_ik: one long execution's p95 sojourn), on the p95 clock: upstream stages count
 A type without slices (every candidate share 1) has integral u_ik, so N_D = sum u_ik x_ik at the
 optimum and p_D N_D = sum c_ik x_ik: N_D is substituted out, its pairs carry c_ik in the objective
 and (4) is the old inventory row over n_ik = u_ik (only for limited types). Such a type needs no
@@ -254,10 +256,11 @@ def build(problem: PlacementProblem, g: StageGraph, en: Enumeration,
     _link_rows(m, problem, g, en, per_type, pools_at, max_utilization)
     # (2) precedence and end-to-end target, one clock per latency target
     clocks: list[tuple[str, float | None]] = []
+    ttft_rows = [i for i, st in enumerate(problem.stages) if st.first_token and problem.sla.ttft_s is not None]
     if objective == "makespan":
         clocks.append(("d95", None))
     else:
-        if problem.sla.p95_s is not None:
+        if problem.sla.p95_s is not None or ttft_rows:
             clocks.append(("d95", problem.sla.p95_s))
         if problem.sla.p50_s is not None:
             clocks.append(("d50", problem.sla.p50_s))
@@ -285,6 +288,9 @@ def build(problem: PlacementProblem, g: StageGraph, en: Enumeration,
                     m.row([*cols, z], [*vals, -1.0], -INF, 0.0)
                 else:
                     m.row(cols, vals, -INF, float(L if L is not None else INF))
+        if attr == "d95" and objective != "makespan":   # (10) TTFT: t_i + sum_k one95_ik x_ik <= ttft
+            for i in ttft_rows:
+                m.row([t[i], *xcols[i].tolist()], [1.0, *so[i].one95.tolist()], -INF, float(problem.sla.ttft_s or INF))
     # (4) devices: N_D for sliced types (slices pack, inventory bounds N_D); limited types without slices
     need = [D for D, name in enumerate(en.devices) if en.sliced[D] or name in problem.inventory]
     cols_of: dict[int, list[int]] = {D: [] for D in need}
@@ -478,12 +484,20 @@ def _explain(problem: PlacementProblem, g: StageGraph, en: Enumeration, opts: So
     best = to_placement(problem, g, en, fast.picks)
     target = problem.sla.p95_s if problem.sla.p95_s is not None else INF
     path = " -> ".join(best.critical_path)
-    if best.p95_s > target * (1 + 1e-7):
+    if best.p95_bound_s > target * (1 + 1e-7):
         return InfeasibleSLA(
             f"no placement within the inventory meets the p95 SLA of {ms_text(target)} ms: the fastest "
-            f"reaches {ms_text(best.p95_s)} ms (over by {ms_text(best.p95_s - target)} ms), "
+            f"reaches {ms_text(best.p95_bound_s)} ms (over by {ms_text(best.p95_bound_s - target)} ms), "
             f"transfers between device types included.\n  critical path: {path}\n"
             "To fix: relax the SLA, add devices of the fast types to the inventory, or add faster candidates.")
+    ttft = problem.sla.ttft_s
+    if ttft is not None and (late := {n: t for n, t in best.ttft_s.items() if t > ttft * (1 + 1e-7)}):
+        name, t = max(late.items(), key=lambda kv: kv[1])
+        return InfeasibleSLA(
+            f"no placement within the inventory meets the TTFT target of {ms_text(ttft)} ms: in the fastest, "
+            f"the first token of {name} comes {ms_text(t)} ms after the request's arrival (upstream stages, "
+            f"queueing and the prefill at p95).\n  critical path: {path}\n"
+            "To fix: relax the TTFT target (it counts from the request's arrival), or add faster devices.")
     p50 = problem.sla.p50_s
     return InfeasibleSLA(
         f"no placement within the inventory meets the p95 and p50 SLA together (p50 target "

@@ -35,7 +35,12 @@ import numpy as np
 
 from plait.planner.placement.errors import InfeasibleInventory, PlacementInputError
 from plait.planner.placement.problem import PlacementProblem, SolveOptions
-from plait.planner.placement.queueing import FloatArray, IntArray, min_replicas, wait_quantiles_table
+from plait.planner.placement.queueing import (
+    FloatArray,
+    IntArray,
+    min_replicas,
+    wait_quantiles_table,
+)
 
 
 @dataclass
@@ -53,6 +58,7 @@ class StageOptions:
     lo: FloatArray  # least the whole-device bill falls when this pair leaves any fleet
     hi: FloatArray  # most the whole-device bill rises when this pair joins any fleet
     group: IntArray  # -1: the stage's own pair; b >= 0: member of problem.pools[b] (cand is then b too)
+    one95: FloatArray  # one execution's sojourn at the stage quantile, a long request's (the TTFT bound's term)
 
     def __len__(self) -> int:
         return int(self.cand.shape[0])
@@ -222,10 +228,10 @@ def pool_pairs(problem: PlacementProblem, dev_ix: dict[str, int], kept: set[int]
             own = m_ix == 0
             cost = p.price_per_hour if own else 0.0
             rows[ix[m.stage]].append((b, p.replicas, dev_ix[p.device], cost, serial95 * m.p95_s, serial * m.p50_s,
-                                      p.replicas * p.tp if own else 0.0, m.utilization, cost, cost, b))
+                                      p.replicas * p.tp if own else 0.0, m.utilization, cost, cost, b, m.p95_s))
     out = []
     for r in rows:
-        cols = list(zip(*r, strict=True)) if r else [()] * 11
+        cols = list(zip(*r, strict=True)) if r else [()] * 12
         ints = {0, 1, 2, 10}
         out.append(StageOptions(*(np.asarray(c, dtype=np.int64 if n in ints else float) for n, c in enumerate(cols))))
     return out
@@ -248,11 +254,13 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
     cand = np.array([r[1] for r in rows], dtype=np.int64)
     cands = [problem.stages[si].candidates[k] for si, k in rows]
     visits = np.array([problem.stages[si].visits for si, _ in rows], dtype=float)
-    serial = visits / np.array([problem.stages[si].concurrency for si, _ in rows], dtype=float)
+    conc = np.array([problem.stages[si].concurrency for si, _ in rows], dtype=float)
+    serial = visits / conc
     serial95 = np.array([s95 if (s95 := problem.stages[si].serial_p95) is not None else 0.0 for si, _ in rows],
                         dtype=float)
     serial95 = np.where(serial95 > 0, serial95, serial)
     stretch = np.array([problem.stages[si].work_p95 for si, _ in rows], dtype=float)
+    cs2 = np.array([problem.stages[si].work_cs2 for si, _ in rows], dtype=float)
     lat = np.array([c.latency_s for c in cands], dtype=float)
     mu = np.array([c.throughput for c in cands], dtype=float)
     price = np.array([c.price_per_hour for c in cands], dtype=float)
@@ -271,7 +279,7 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
         _check_replicas(problem, st_of, r0, too_many)
         r0 = np.minimum(r0, MAX_REPLICAS)   # those rows are dropped below; this bounds the queueing table
     extra = opts.extra_replicas
-    r, (w95, w50) = wait_quantiles_table(lam, mu, r0, extra, (opts.stage_quantile, 0.5))
+    r, (w95, w50) = wait_quantiles_table(lam, mu, r0, extra, (opts.stage_quantile, 0.5), cs2)
     steps = extra + 1
     use50 = problem.sla.p50_s is not None
     # host types have a capacity (their carriers' devices): pruned like limited types; a carrier's pair is
@@ -299,13 +307,17 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
         p = dev_price[P_dev]
         lo = np.where(on, p * np.maximum(np.floor(units + UNIT_TOL), 0.0), cost)
         hi = np.where(on, p * np.maximum(np.ceil(units - UNIT_TOL), 0.0), cost)
+    one95 = w95 + (stretch * lat)[:, None]   # one execution at the stage quantile: wait, then a long execution
+    # a map's elements overlap only as far as there are replicas: r replicas run ceil(elements / r) in turn
+    turns = (conc[:, None] / np.minimum(conc[:, None], r)) if (conc > 1).any() else np.ones_like(r, dtype=float)
     P = StageOptions(
         cand=rep(cand), replicas=r.ravel()[flat], device=P_dev, cost=cost,
-        d95=(serial95[:, None] * (w95 + (stretch * lat)[:, None])).ravel()[flat],
-        d50=(serial[:, None] * (w50 + lat[:, None])).ravel()[flat],
+        d95=(serial95[:, None] * turns * one95).ravel()[flat],
+        d50=(serial[:, None] * turns * (w50 + lat[:, None])).ravel()[flat],
         units=units,
         util=np.where(lam[:, None] > 0, lam[:, None] / (r * mu[:, None]), 0.0).ravel()[flat],
         lo=lo, hi=hi, group=np.full(int(flat.sum()), -1, dtype=np.int64),
+        one95=one95.ravel()[flat],
     )
     S = len(problem.stages)
     margins = np.asarray(transfer_margin(problem, max_edge_times) if max_edge_times is not None

@@ -59,9 +59,13 @@ class Stage(_Model):
                                      "Default visits / concurrency")
     work_p95: float = Field(default=1.0, ge=1, description="service time of a long execution (p95 work: tokens, "
                             "a tool's latency) over the expected one; the p95 clock stretches latency_s by it")
+    work_cs2: float = Field(default=0.0, ge=0, description="squared coefficient of variation of one execution's "
+                            "service time (its work spread); the multi-server wait grows with it (queueing.py)")
     candidates: list[Candidate] = Field(default_factory=list, description="configurations of this stage alone; "
                                         "may be empty when pool options (PlacementProblem.pools) cover it")
     caps: list[LatencyCap] = []
+    first_token: bool = Field(default=False, description="an LLM call's prefill: its first execution ends in the "
+                              "call's first token, whose time since the request's arrival SLA.ttft_s bounds")
 
     @property
     def what(self) -> str:
@@ -129,6 +133,9 @@ class SLA(_Model):
 
     p95_s: float | None = Field(default=None, gt=0)
     p50_s: float | None = Field(default=None, gt=0)
+    ttft_s: float | None = Field(default=None, gt=0, description="time from the request's arrival to the first "
+                                 "token of every `first_token` stage (its start on the p95 clock plus one "
+                                 "execution's p95 sojourn)")
 
 
 class PlacementProblem(_Model):
@@ -258,10 +265,15 @@ class Placement(_Model):
 
     choices: list[Choice]
     cost_per_hour: float = Field(description="the whole-device bill: sum over device types of price x devices")
-    p95_s: float = Field(description="longest path of per-stage p95s and transfers (critical-path estimate)")
+    p95_s: float = Field(description="end-to-end p95 estimate: along the path, medians at p95 loop counts plus the "
+                         "executions' independent spread (graph.path_estimate); at most p95_bound_s")
+    p95_bound_s: float = Field(default=0.0, description="longest path of per-stage p95s and transfers: what the "
+                               "solver keeps within the SLA (every stage long at once)")
     p50_s: float
     critical_path: list[str]
     start_s: dict[str, float] = Field(description="p95 clock: when each stage starts on the critical-path model")
+    ttft_s: dict[str, float] = Field(default_factory=dict, description="per `first_token` stage: the TTFT bound, "
+                                     "its start on the p95 clock plus one execution's p95 sojourn")
     transfers: list[Transfer] = []
     devices: dict[str, int] = Field(description="device type -> whole devices rented (slices packed, rounded up)")
     feasible: bool = True

@@ -18,6 +18,9 @@ Against FIFO M/G/c simulation (tests/test_placement_queueing.py: c = 1..32, rho 
 the p95 wait is -8 % to +23 % of the simulated one; the low cases are waits under half a service time, so
 the sojourn p95 (wait + service) is within 1 % there.
 
+Moments of the same wait (0 with probability 1 - C, else exponential of mean theta): mean C theta, variance
+C (2 - C) theta^2; the end-to-end p95 estimate sums them along a path (graph.path_estimate).
+
 Sojourn quantile of one execution: Wq_q + latency_s. A stage's per-request latency is visits times
 that (conservative: the q-quantile of a sum of iid sojourns is below the sum of their q-quantiles).
 """
@@ -65,6 +68,17 @@ def wait_quantile(q: float, c: int, lam: float, mu: float, cs2: float = 0.0) -> 
         return 0.0
     scale = float(spread_factor(c, lam / (c * mu), cs2)) / (c * mu - lam)
     return float(scale * np.log(p_wait / tail))
+
+
+def wait_moments(c: int, lam: float, mu: float, cs2: float = 0.0) -> tuple[float, float]:
+    """(mean, variance) of the waiting time in M/G/c under the tail of the module docstring, seconds."""
+    if lam <= 0:
+        return 0.0, 0.0
+    if lam >= c * mu:
+        return float("inf"), float("inf")
+    p_wait = erlang_c(c, lam / mu)
+    theta = float(spread_factor(c, lam / (c * mu), cs2)) / (c * mu - lam)
+    return p_wait * theta, p_wait * (2.0 - p_wait) * theta * theta
 
 
 def min_replicas(lam: FloatArray, mu: FloatArray, max_utilization: float) -> IntArray:

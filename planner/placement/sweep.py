@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from plait.planner.placement.errors import InfeasiblePlacement
 from plait.planner.placement.milp import solve
-from plait.planner.placement.problem import SLA, Placement, PlacementProblem, SolveOptions
+from plait.planner.placement.problem import Placement, PlacementProblem, SolveOptions
 
 
 class Baseline(BaseModel):
@@ -30,6 +30,7 @@ class FrontierPoint(BaseModel):
     sla_p95_s: float
     cost_per_hour: float | None
     p95_s: float | None = None
+    placement: Placement | None = None
 
 
 def covered(problem: PlacementProblem, device: str) -> set[str]:
@@ -85,8 +86,8 @@ def frontier(problem: PlacementProblem, slas_p95_s: Sequence[float], options: So
     out = []
     for n, sla in enumerate(slas_p95_s, start=1):
         try:
-            p = solve(problem.model_copy(update={"sla": SLA(p95_s=sla, p50_s=problem.sla.p50_s)}), options)
-            out.append(FrontierPoint(sla_p95_s=sla, cost_per_hour=p.cost_per_hour, p95_s=p.p95_s))
+            p = solve(problem.model_copy(update={"sla": problem.sla.model_copy(update={"p95_s": sla})}), options)
+            out.append(FrontierPoint(sla_p95_s=sla, cost_per_hour=p.cost_per_hour, p95_s=p.p95_s, placement=p))
         except InfeasiblePlacement:
             out.append(FrontierPoint(sla_p95_s=sla, cost_per_hour=None))
         if progress is not None:

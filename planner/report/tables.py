@@ -134,9 +134,10 @@ def baselines(plan: Plan) -> Table:
 
 
 def frontier(plan: Plan) -> Table:
-    rows = [[_ms(p.sla_p95_s), _usd(p.cost_per_hour) if p.cost_per_hour is not None else "infeasible"]
-            for p in plan.frontier]
-    return Table(frontier_title(plan), ["SLA p95 ms", f"$/hour ({plan.price_basis})"], rows)
+    rows = [[_ms(p.sla_p95_s), _usd(p.cost_per_hour) if p.cost_per_hour is not None else "infeasible",
+             _ms(p.p95_s), _ms(p.simulated_p95_s)] for p in plan.frontier]
+    return Table(frontier_title(plan), ["SLA p95 ms", f"$/hour ({plan.price_basis})", "analytic p95 ms",
+                                        "simulated p95 ms"], rows)
 
 
 def frontier_title(plan: Plan) -> str:

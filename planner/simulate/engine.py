@@ -11,6 +11,7 @@ from functools import partial
 import simpy
 
 from plait.planner.catalog import Catalog, load_catalog
+from plait.planner.links import link_between
 from plait.planner.plan import Pool
 from plait.planner.simulate.arrivals import poisson
 from plait.planner.simulate.errors import SimulateError
@@ -94,14 +95,16 @@ def simulate(graph: AgentGraph, pools: list[Pool], options: SimOptions, *, catal
                        default=1.0) for p in pools}
     servers = {p.id: _servers(env, p, coster, meters[p.id], options.policy, cat, cores[p.id]) for p in pools}
     links: dict[tuple[str, str], Link] = {}
+    place = {p.id: p.device + HOST if p.host_cpu else p.device for p in pools}
 
-    def link(a: str, b: str, scaleup: str | None = None) -> Link:
-        """The network between device types a and b; with `scaleup` (a device type), its scale-up link
-        between pools a and b of that type (the KV hand-off of a split pair on one type)."""
-        key = (min(a, b), max(a, b))
+    def link(a: str, b: str) -> Link:
+        """The link from pool a to pool b, over their device types' link as the planner costs it
+        (planner/links.py); every transfer between the same two types shares it."""
+        lo, hi = sorted((place[a], place[b]))
+        key = (lo, hi)
         if key not in links:
-            bw, lat = coster.link(scaleup, "scaleup") if scaleup else coster.link(a)
-            links[key] = Link(env, f"{key[0]}<->{key[1]}", bw, lat)
+            bw, lat = link_between(key[0], key[1], cat)
+            links[key] = Link(env, f"{key[0]}<->{key[1]}", bw * 1e9, lat)
         return links[key]
 
     walker = Walker(Runtime(env, rng, stages, used, servers, link, cat))
@@ -146,11 +149,14 @@ def _result(requests: list[Request], meters: dict[str, PoolMeter], options: SimO
     measured = requests[int(len(requests) * options.warmup):]
     e2e = [r.end - r.arrival for r in measured]
     calls: dict[str, tuple[list[float], list[float], list[float]]] = {}
+    text: dict[str, bool] = {}
     for r in measured:
-        for site, ttft, tpot, since in r.calls:
-            t, p, a = calls.setdefault(site, ([], [], []))
+        for site, since in _first_tokens(r).items():
+            calls.setdefault(site, ([], [], []))[2].append(since)
+        for site, ttft, tpot, _since, llm in r.calls:
+            t, p, _a = calls[site]
+            text[site] = llm
             t.append(ttft)
-            a.append(since)
             if tpot is not None:
                 p.append(tpot)
     targets = (options.sla_p95_s, options.ttft_s, options.tpot_s)
@@ -163,14 +169,23 @@ def _result(requests: list[Request], meters: dict[str, PoolMeter], options: SimO
     offered = (len(measured) - 1) / (measured[-1].arrival - measured[0].arrival) if len(measured) > 1 else 0.0
     return SimResult(requests=len(measured), simulated_s=horizon, wall_s=wall, policy=options.policy,
                      offered_qps=offered, e2e=percentiles(e2e),
-                     calls=[CallStats(site=s, loc=s.partition("@")[2], ttft=percentiles(t), tpot=percentiles(p),
-                                      first_token=percentiles(a)) for s, (t, p, a) in calls.items()],
+                     calls=[CallStats(site=s, loc=s.partition("@")[2], llm=text[s], ttft=percentiles(t),
+                                      tpot=percentiles(p), first_token=percentiles(a)) for s, (t, p, a) in calls.items()],
                      pools=[m.stats(horizon) for m in meters.values()], within_sla=within, goodput_qps=goodput)
+
+
+def _first_tokens(r: Request) -> dict[str, float]:
+    """Per call site of a request: its first token's time since the request's arrival (first execution)."""
+    out: dict[str, float] = {}
+    for site, _ttft, _tpot, since, _llm in r.calls:
+        out[site] = min(out.get(site, since), since)
+    return out
 
 
 def _meets(r: Request, o: SimOptions) -> bool:
     if o.sla_p95_s is not None and r.end - r.arrival > o.sla_p95_s:
         return False
-    if o.ttft_s is not None and any(t > o.ttft_s for _, t, _, _ in r.calls):
+    text = {site for site, *_rest, llm in r.calls if llm}
+    if o.ttft_s is not None and any(t > o.ttft_s for site, t in _first_tokens(r).items() if site in text):
         return False
-    return not (o.tpot_s is not None and any(p is not None and p > o.tpot_s for _, _, p, _ in r.calls))
+    return not (o.tpot_s is not None and any(p is not None and p > o.tpot_s for _, _, p, _, _ in r.calls))

@@ -121,8 +121,6 @@ class _Replica:
                 if s.pending:
                     if budget > 0:
                         c = min(s.pending, budget)
-                        done = s.prompt + s.generated - s.pending
-                        seconds += coster.prefill(pool, s.prefill_spec, done + c, 1, cached=done)
                         chunks.append((s, c))
                         budget -= c
                 else:
@@ -131,6 +129,12 @@ class _Replica:
             if not chunks and (k := self._quiet_steps(decoding)) > 1:
                 yield from self._decode_run(decoding, ctx / len(decoding), k)
                 continue
+            # one forward pass: with a batch decoding, the weights are read once and each chunk adds its
+            # compute (the planner's step(B, c) = decode(B) + c x tau); alone, a chunk is a whole prefill
+            for s, c in chunks:
+                done = s.prompt + s.generated - s.pending
+                cost = coster.prefill_compute if decoding else coster.prefill
+                seconds += cost(pool, s.prefill_spec, done + c, cached=done)
             if decoding:
                 seconds += coster.decode_step(pool, decoding[0].decode_spec, len(decoding), ctx / len(decoding))
             e.meter.execution(len(chunks) + len(decoding), seconds)

@@ -10,10 +10,9 @@ HOST_CPU's cores (eager, batch 1 per item), slowed by the `cpu_cores` the pool h
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 from plait.planner.catalog import Catalog
-from plait.planner.costmodel import estimate, transfer_seconds
+from plait.planner.costmodel import estimate
 from plait.planner.factors import Factors, builtin_factors
 from plait.planner.plan import Pool
 from plait.planner.runtime import HOST_CPU
@@ -58,13 +57,20 @@ class Coster:
         c = min(max(cached, spec.cached_tokens), t - 1)
         return self.seconds(pool, spec.model_copy(update={"tokens": t, "cached_tokens": c}), batch)
 
+    def prefill_compute(self, pool: Pool, spec: OpSpec, tokens: int, cached: int = 0) -> float:
+        """The compute part of a prefill's chunk (no weight reads, launches or fixed costs): what it adds to a
+        unified replica's step that decodes a batch anyway (serving.py's step(B, c) = decode(B) + c x tau)."""
+        t = _up(tokens, PROMPT_BUCKET)
+        c = min(max(cached, spec.cached_tokens), t - 1)
+        key = ("compute", pool.device, pool.tensor_parallel, pool.slice_fraction, spec, t, c)
+        s = self._memo.get(key)
+        if s is None:
+            one = spec.model_copy(update={"tokens": t, "cached_tokens": c})
+            s = estimate(one, pool.device, 1, "graph", pool.tensor_parallel, catalog=self.catalog,
+                         factors=self.factors).compute_s / pool.slice_fraction
+            self._memo[key] = s
+        return s
+
     def decode_step(self, pool: Pool, spec: OpSpec, batch: int, mean_ctx: float) -> float:
         """One decode step of `batch` sequences at mean context `mean_ctx` (the serving model's step cost)."""
         return self.seconds(pool, spec.model_copy(update={"ctx": _up(mean_ctx, CTX_BUCKET)}), batch)
-
-    def link(self, device: str, kind: Literal["network", "scaleup"] = "network") -> tuple[float, float]:
-        """(bytes/s, latency s) of the network between servers (catalog defaults), or of `device`'s scale-up
-        link (NVLink class) that moves the KV cache between split pools of one type, as the planner costs it."""
-        lat = transfer_seconds(0.0, device, kind, catalog=self.catalog, factors=self.factors)
-        per_gb = transfer_seconds(1e9, device, kind, catalog=self.catalog, factors=self.factors) - lat
-        return 1e9 / per_gb, lat

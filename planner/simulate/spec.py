@@ -21,7 +21,8 @@ class SimOptions(_Model):
                                                                "deadline (arrival + the SLA's p95) first")
     arrivals: list[float] | None = Field(default=None, description="arrival times (s); overrides qps and requests")
     sla_p95_s: float | None = Field(default=None, gt=0, description="end-to-end target a request must meet, s")
-    ttft_s: float | None = Field(default=None, gt=0, description="time to first token every LLM call must meet, s")
+    ttft_s: float | None = Field(default=None, gt=0, description="time from the request's arrival to the first token "
+                                 "of every LLM call (its first execution) the request must meet, s")
     tpot_s: float | None = Field(default=None, gt=0, description="time per output token every LLM call must meet, s")
     warmup: float = Field(default=0.0, ge=0, lt=1, description="fraction of the first requests left out of the figures")
 
@@ -41,10 +42,12 @@ class CallStats(_Model):
 
     site: str = Field(description="the call's stage name, e.g. 'prefill:llama-3.1-8b@rag.py:20'")
     loc: str
-    ttft: Percentiles = Field(description="from the call's issue (its inputs ready) to its first token")
+    llm: bool = Field(default=True, description="a text LLM call (the TTFT target applies); False: speech or TTS")
+    ttft: Percentiles = Field(description="from the call's issue (its inputs ready) to its first token, every execution")
     tpot: Percentiles = Field(description="(last token - first token) / (output tokens - 1), calls of 2+ tokens")
-    first_token: Percentiles = Field(description="from the request's arrival to this call's first token "
-                                                 "(upstream stages and queueing included)")
+    first_token: Percentiles = Field(description="from the request's arrival to this call's first token in the "
+                                                 "request (its first execution; upstream stages and queueing "
+                                                 "included): what the TTFT target bounds")
 
 
 class PoolStats(_Model):

@@ -5,7 +5,8 @@ SimPy processes that wait for their inputs, move the bytes that cross a device b
 the two device types, and submit jobs to their pools; loops, branches, maps and calls are unrolled when the
 walk reaches them, with iteration counts, arms and lengths drawn from their planning figures (a do-while
 loop's next iteration waits for its `until` check); glue (prompt, gather) waits for its inputs. An event's
-value is (device type holding the result or None, bytes of the result).
+value is (id of the pool holding the result or None for the request's own input, bytes of the result); a value
+read by another pool crosses the link between the two pools' device types, as the planner charges it.
 """
 
 from __future__ import annotations
@@ -40,12 +41,13 @@ class Request:
     arrival: float
     deadline: float
     end: float = -1.0
-    calls: list[tuple[str, float, float | None, float]] = field(default_factory=list)   # + first token - arrival
+    # per LLM, speech or TTS call: (stage, ttft from issue, tpot, first token - arrival, a text LLM's call)
+    calls: list[tuple[str, float, float | None, float, bool]] = field(default_factory=list)
 
 
 @dataclass
 class Runtime:
-    """What a walk submits to: per stage name, its pool and that pool's server; links by device pair."""
+    """What a walk submits to: per stage name, its pool and that pool's server; links between two pools' ids."""
 
     env: simpy.Environment
     rng: random.Random
@@ -121,10 +123,10 @@ class Walker:
         pool = self.rt.pools[stage.name]
         return pool, self.rt.servers[pool.id]
 
-    def _move(self, vals: list[Val], device: str) -> simpy.Event | None:
-        """The transfer of the inputs held on another device type (None when all are here or on the host)."""
-        nbytes = sum(max(b, MIN_TOKENS * BYTES_PER_TOKEN) for d, b in vals if d is not None and d != device)
-        return self.rt.link(next(d for d, _ in vals if d is not None and d != device), device).send(nbytes) \
+    def _move(self, vals: list[Val], pool: str) -> simpy.Event | None:
+        """The transfer of the inputs another pool holds (None when all are here or are the request's input)."""
+        nbytes = sum(max(b, MIN_TOKENS * BYTES_PER_TOKEN) for d, b in vals if d is not None and d != pool)
+        return self.rt.link(next(d for d, _ in vals if d is not None and d != pool), pool).send(nbytes) \
             if nbytes else None
 
     def _compute(self, node: Node, ins: list[simpy.Event], req: Request) -> Generator[Any, Any, Val]:
@@ -133,7 +135,7 @@ class Walker:
         stages = self.rt.stages[node.name]
         first = stages[next(iter(stages))]
         pool, _server = self._pool(first)
-        if (move := self._move(vals, pool.device)) is not None:
+        if (move := self._move(vals, pool.id)) is not None:
             yield move
         a, rng = node.attrs, self.rng
         if node.kind == "tool":
@@ -150,7 +152,7 @@ class Walker:
         elif node.kind == "llm":
             n = draw_count(figure(a.get("output_tokens"), 1.0), rng, 1, int(number(a.get("max_tokens"), 1 << 30)))
             prompt = self._scaled(stages["prefill"].spec.tokens or 1, a.get("prompt_tokens"))
-            yield from self._llm(stages, prompt, n, req, issued)
+            yield from self._llm(stages, prompt, n, req, issued, text=True)
             out = float(n)
         elif node.kind == "stt":
             yield self._submit(stages["encode"], Job(payload=stages["encode"].spec, deadline=req.deadline))
@@ -168,7 +170,7 @@ class Walker:
                                         deadline=req.deadline))
             out = 0.0
         last = self.rt.pools[stages[next(reversed(stages))].name]
-        return last.device, max(out, 1.0) * BYTES_PER_TOKEN
+        return last.id, max(out, 1.0) * BYTES_PER_TOKEN
 
     def _scaled(self, tokens: int, fig: Any) -> int:
         """`tokens` (the planner's figure at the mean) scaled by a draw of `fig` over its mean."""
@@ -180,7 +182,7 @@ class Walker:
         return server.submit(job)
 
     def _llm(self, stages: dict[str, StageWork], prompt: int, n: int, req: Request,
-             issued: float) -> Generator[Any, Any, None]:
+             issued: float, text: bool = False) -> Generator[Any, Any, None]:
         """Prefill then decode: in one unified engine, or a prefill pool, the KV hand-off and a decode pool.
 
         TTFT counts from `issued`, when the node's inputs were ready (its transfers and, for speech, the
@@ -199,10 +201,8 @@ class Walker:
             if n > 1:
                 if pre.spec.model:   # the KV cache moves to the peer: over the network, or NVLink on one type
                     kv = kv_cache_bytes(self.rt.catalog.model(pre.spec.model), prompt)
-                    same = ppool.device == dpool.device
-                    yield (self.rt.link(ppool.id, dpool.id, ppool.device) if same else
-                           self.rt.link(ppool.device, dpool.device)).send(kv)
+                    yield self.rt.link(ppool.id, dpool.id).send(kv)
                 yield dserver.submit(seq)
         assert seq.first is not None
         tpot = (self.env.now - seq.first) / (n - 1) if n > 1 else None
-        req.calls.append((pre.name, seq.first - issued, tpot, seq.first - req.arrival))
+        req.calls.append((pre.name, seq.first - issued, tpot, seq.first - req.arrival, text))
