@@ -220,3 +220,36 @@ def test_split_pools_on_one_type_move_the_kv_cache_over_its_scaleup_link(rag: Ag
     assert link_between("h100-sxm", "h100-sxm", CATALOG)[0] == planned.bandwidth_gb_s
     per_token = kv_cache_bytes(CATALOG.model(MODEL), 1000) / 1000
     assert sum(n for _, _, n in kv) / 100 == pytest.approx(PROMPT * per_token, rel=0.15)
+
+
+BRANCH_AFTER_A_SLOW_SELECTOR = '''
+import plait
+
+
+@plait.tool(latency_ms=400)
+def route(text: str) -> str:
+    return "fast"
+
+
+@plait.tool(latency_ms=1)
+def fast(text: str) -> str:
+    return text
+
+
+@plait.tool(latency_ms=1)
+def slow(text: str) -> str:
+    return text
+
+
+@plait.agent(sla=plait.SLA(p95_ms=5000), qps=1)
+def main(q: str) -> str:
+    return plait.branch(route(q), q, arms=[fast, slow], p=[0.5, 0.5])
+'''
+
+
+def test_a_branch_arm_waits_for_its_selector(tmp_path: Path) -> None:
+    # the arms take only the request's input: without the selector's control edge they finished in 1 ms
+    (tmp_path / "routed.py").write_text(BRANCH_AFTER_A_SLOW_SELECTOR)
+    graph = traced(f"{tmp_path / 'routed.py'}:main")
+    r = run(graph, one_pool_per_stage(graph, replicas=4), requests=200, qps=1.0)
+    assert r.e2e.p50 >= 0.400 and r.e2e.p95 < 0.5

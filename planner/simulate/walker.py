@@ -88,7 +88,9 @@ class Walker:
         if node.kind == "branch":
             arms = [str(x) for x in items(a["arms"])]
             arm = arms[draw_arm([float(x) for x in items(a["p"])], self.rng)]
-            return self.walk(node.regions[arm], ins[1:], req)[0]
+            # the arm runs once its selector has decided: its inputs wait for the selector's value too
+            gated = [env.process(self._glue([x, ins[0]], 0.0, value_of=0)) for x in ins[1:]]
+            return self.walk(node.regions[arm], gated, req)[0]
         if node.kind == "map":
             n = draw_count(figure(a.get("expected_len"), 1.0), self.rng, lo=0)
             item = env.process(self._split(ins[0], max(n, 1)))
