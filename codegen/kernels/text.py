@@ -40,6 +40,8 @@ class HFTokenizer:
         from tokenizers import Tokenizer
 
         self.tokenizer = Tokenizer.from_file(str(path))
+        self.tokenizer.no_padding()      # a tokenizer.json may pad or cut for batches; a kernel wants the ids
+        self.tokenizer.no_truncation()
         self.vocab_size = self.tokenizer.get_vocab_size()
         self.special_tokens = special_tokens
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from plait.codegen.errors import CodegenError
 from plait.codegen.program import Step
+from plait.ir.location import user_loc
 from plait.sdk.decorators import DEFAULT_TOOL_TIMEOUT_S, Tool, def_loc
 
 
@@ -117,6 +118,25 @@ def call_with_timeout(fn: Callable[..., Any], args: tuple[Any, ...], timeout_s: 
     if "error" in box:
         raise box["error"]
     return box["value"]
+
+
+def check_tools(source: str, calls: list[Any]) -> None:
+    """Refuse, at codegen, a program whose tools a worker could not import: every op.py_call's tool must be a
+    module-level function of the agent file (FILE of FILE:AGENT) or one it imports. A source that is not a
+    file on this machine (programs made from a module built in memory) is not checked here; the worker's
+    load() checks it."""
+    file = source.rpartition(":")[0] or source
+    names = sorted({str(op.attributes["tool"].data) for op in calls})
+    if not names or not Path(file).is_file():
+        return
+    for name in names:
+        try:
+            resolve_tool(ToolRef(file, name))
+        except ToolError as err:
+            where = next((loc for op in calls if op.attributes["tool"].data == name
+                          and (loc := user_loc(op)) is not None), None)
+            first, _, rest = str(err).partition("\n")
+            raise ToolError(f"{first}\n  called at {where or file}\n{rest}") from None
 
 
 class PythonTool:

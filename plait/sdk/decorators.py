@@ -97,6 +97,11 @@ class Tool:
         tracer = active()
         if tracer is None:
             return self.fn(*args, **kwargs)
+        if self.name == "<lambda>":   # a worker imports each tool by module and name; a lambda has neither
+            tracer.fail("a tool must be a named function: a worker process imports each tool by module and "
+                        f"qualified name, and a lambda has none ({def_loc(self.fn)})",
+                        "To fix: define it with `def NAME(...)` at the top level of its module and decorate it "
+                        "@plait.tool.")
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as err:
