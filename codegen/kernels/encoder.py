@@ -164,8 +164,11 @@ class TextEncoder:
         if self.net is None:
             self.load()
         assert self.net is not None
-        rows = [t.tolist() for t in texts] if texts and isinstance(texts[0], torch.Tensor) else \
-            self._ids(texts)  # type: ignore[arg-type]
+        if texts and isinstance(texts[0], torch.Tensor):   # ids from the tokenizer kernel: cut as the tokenizer
+            rows = [r if len(r) <= self.max_tokens else r[: self.max_tokens - 1] + r[-1:]   # would, keeping [SEP]
+                    for r in (t.tolist() for t in texts)]
+        else:
+            rows = self._ids(texts)  # type: ignore[arg-type]
         width = max(1, max(len(r) for r in rows))
         ids = torch.zeros(len(rows), width, dtype=torch.int64)
         mask = torch.zeros(len(rows), width, dtype=torch.bool)

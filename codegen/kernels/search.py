@@ -98,10 +98,11 @@ class VectorSearch:
         self.index = load_index(self.folder)
         self.engine = ExactSearch(self.index.embeddings, self.backend, self.device)
 
-    def __call__(self, query: torch.Tensor) -> list[str]:
-        """The k passages nearest to `query` (one embedding), best first."""
+    def __call__(self, query: torch.Tensor | dict[str, Any]) -> list[str]:
+        """The k passages nearest to `query` (one embedding, or the encoder kernel's output), best first."""
+        vector: torch.Tensor = query["embedding"] if isinstance(query, dict) else query
         if self.engine is None:
             self.load()
         assert self.engine is not None and self.index is not None
-        _, ids = self.engine.search(query, self.k)
+        _, ids = self.engine.search(vector, self.k)
         return [self.index.passages[i]["text"] for i in ids[0].tolist()]

@@ -60,18 +60,31 @@ def load_tokenizer(folder: str | Path | None) -> TextTokenizer:
 
 
 class Tokenizer:
-    """op.tokenize (text -> int64 ids) or op.detokenize (ids -> text) for one model."""
+    """op.tokenize (text -> int64 ids) or op.detokenize (ids -> text) for one model.
 
-    def __init__(self, op: str, folder: Path | None = None) -> None:
-        self.op, self.folder = op, folder
+    `special_tokens`: add the tokenizer's own markers ([CLS] ... [SEP] for a BERT encoder, whose embedding
+    depends on them); an LLM's prompt gets none (the engine adds what its template needs).
+    """
+
+    def __init__(self, op: str, folder: Path | None = None, special_tokens: bool = False) -> None:
+        self.op, self.folder, self.special_tokens = op, folder, special_tokens
         self.tokenizer: TextTokenizer | None = None
 
     @classmethod
     def from_step(cls, step: Step, context: Any) -> Tokenizer:
-        return cls(step.op, context.checkpoints.get(step.model or ""))
+        from plait.codegen.kernels.encoder import bundled_checkpoint
+        from plait.planner.catalog import load_catalog
+
+        model = step.model or ""
+        spec = load_catalog().model(model) if model else None
+        encoder = spec is not None and spec.decoder is None and spec.encoder is not None
+        return cls(step.op, context.checkpoints.get(model) or bundled_checkpoint(model), special_tokens=encoder)
 
     def load(self) -> None:
-        self.tokenizer = load_tokenizer(self.folder)
+        if self.folder is not None and (self.folder / "tokenizer.json").is_file():
+            self.tokenizer = HFTokenizer(self.folder / "tokenizer.json", self.special_tokens)
+        else:
+            self.tokenizer = load_tokenizer(None)
 
     def __call__(self, value: Any) -> Any:
         import torch

@@ -65,7 +65,8 @@ class Vocoder:
     def __init__(self, model: str, seed: int = 0) -> None:
         voc = load_catalog().model(model).vocoder
         assert voc is not None, f"{model} has no vocoder"
-        self.spec, self.seed, self.net = voc, seed, None
+        self.spec, self.seed = voc, seed
+        self.net: nn.Module | None = None
 
     @classmethod
     def from_step(cls, step: Step, context: Any) -> Vocoder:
