@@ -210,3 +210,12 @@ def test_the_rag_programs_kernels_answer_from_the_corpus(corpus_index: Path) -> 
     run = {op: instantiate(*steps[op], context) for op in ("op.tokenize", "op.encode", "op.ann_search")}
     docs = run["op.ann_search"](run["op.encode"](run["op.tokenize"]("Which metal is liquid at room temperature?")))
     assert len(docs) == 8 and docs[0].startswith("Mercury (chemical symbol Hg) is the chemical element")
+
+
+def test_index_build_names_bad_input(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(app, ["index", "build", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert missing.exit_code == 2 and missing.output.startswith("error: no such folder: "), missing.output
+    speech = runner.invoke(app, ["index", "build", str(tmp_path), "--model", "whisper-small", "--out", str(tmp_path)])
+    assert speech.exit_code == 2 and speech.output.startswith("error: 'whisper-small' is not a text encoder")
+    assert "To fix: --model minilm-l6" in speech.output
