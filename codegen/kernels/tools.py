@@ -1,0 +1,164 @@
+"""The python kernel (op.py_call): the user's own tool or predicate, imported by module and qualified name in
+the worker process, and called with the run-time values under the tool's declared timeout.
+
+A worker imports each tool, so a tool must be a module-level function: a lambda or a function defined inside
+another function (a closure) has no importable name and is refused, naming the function and the fix.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from plait.codegen.errors import CodegenError
+from plait.codegen.program import Step
+from plait.ir.location import user_loc
+from plait.sdk.decorators import DEFAULT_TOOL_TIMEOUT_S, Tool, def_loc
+
+
+class ToolError(CodegenError):
+    """A tool a worker cannot import (a lambda, a closure, a missing name)."""
+
+
+class ToolTimeoutError(TimeoutError):
+    """A tool call ran past its declared timeout."""
+
+
+@dataclass(frozen=True)
+class ToolRef:
+    """Where a worker imports a tool from: a module (dotted name, or a .py file's path) and a qualified name."""
+
+    module: str
+    qualname: str
+
+
+def _importable(fn: Callable[..., Any], name: str) -> None:
+    qualname = getattr(fn, "__qualname__", name)
+    if "<lambda>" in qualname:
+        kind, fix = "a lambda", "define it with `def` at the top level of its module, decorated @plait.tool"
+    elif "<locals>" in qualname:
+        kind, fix = (f"defined inside {qualname.split('.<locals>')[0]}() (a closure)",
+                     "move it to the top level of its module and pass what it captured as arguments")
+    else:
+        return
+    raise ToolError(f"tool {name!r} ({def_loc(fn) or 'unknown file'}) is {kind}, which a worker process cannot "
+                    f"import by module and qualified name\n  To fix: {fix}.")
+
+
+def tool_ref(tool: Tool | Callable[..., Any]) -> ToolRef:
+    """The ToolRef of a tool; ToolError naming it when it is a lambda or a closure."""
+    fn = tool.fn if isinstance(tool, Tool) else tool
+    name = tool.name if isinstance(tool, Tool) else getattr(fn, "__name__", repr(fn))
+    _importable(fn, name)
+    return ToolRef(fn.__module__, fn.__qualname__)
+
+
+def _namespace(module: str) -> object:
+    """A dotted module, or a .py file run as the CLI runs an agent file (plait.sdk.loader)."""
+    if module.endswith(".py"):
+        from types import SimpleNamespace
+
+        from plait.sdk.loader import load_module
+
+        return SimpleNamespace(**load_module(Path(module)))
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ToolError(f"cannot import module {module!r} for a tool: {err}\n  To fix: install the module on the "
+                        "worker, or give the agent file's path.") from None
+
+
+def resolve_tool(ref: ToolRef) -> tuple[Callable[..., Any], float, str]:
+    """(the function, its timeout in seconds, its name) for `ref`; ToolError saying why it cannot be imported."""
+    if "<lambda>" in ref.qualname or "<locals>" in ref.qualname:
+        raise ToolError(f"tool {ref.qualname!r} of {ref.module} is a lambda or a closure, which a worker cannot "
+                        "import\n  To fix: define it with `def` at the top level of its module.")
+    found: object = _namespace(ref.module)
+    for part in ref.qualname.split("."):
+        if not hasattr(found, part):
+            raise ToolError(f"tool {ref.qualname!r} is not defined at the top level of {ref.module}: a worker "
+                            "imports tools by module and qualified name, so a tool defined inside a function "
+                            "(a closure) or under another name cannot be found\n  To fix: define it with `def "
+                            f"{ref.qualname.rsplit('.', 1)[-1]}(...)` at the top level of {ref.module}.")
+        found = getattr(found, part)
+    if isinstance(found, Tool):
+        _importable(found.fn, found.name)
+        return found.fn, found.timeout_s, found.name
+    if callable(found):
+        _importable(found, ref.qualname)
+        return found, DEFAULT_TOOL_TIMEOUT_S, ref.qualname
+    raise ToolError(f"{ref.qualname!r} in {ref.module} is a {type(found).__name__}, not a function\n"
+                    "  To fix: name a function decorated @plait.tool.")
+
+
+def call_with_timeout(fn: Callable[..., Any], args: tuple[Any, ...], timeout_s: float, name: str) -> Any:
+    """fn(*args), or ToolTimeoutError naming the tool and its timeout when it runs longer.
+
+    The call runs in a daemon thread: Python cannot stop a running function, so a timed-out call is left
+    to finish in the background while the request fails (a worker that accumulates them is restarted).
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as err:   # re-raised in the caller's thread
+            box["error"] = err
+
+    thread = threading.Thread(target=run, name=f"plait-tool-{name}", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise ToolTimeoutError(f"tool {name!r} did not return within its timeout of {timeout_s:g} s\n"
+                               f"  To fix: make it faster, or raise the limit: @plait.tool(timeout_s=...).")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def check_tools(source: str, calls: list[Any]) -> None:
+    """Refuse, at codegen, a program whose tools a worker could not import: every op.py_call's tool must be a
+    module-level function of the agent file (FILE of FILE:AGENT) or one it imports. A source that is not a
+    file on this machine (programs made from a module built in memory) is not checked here; the worker's
+    load() checks it."""
+    file = source.rpartition(":")[0] or source
+    names = sorted({str(op.attributes["tool"].data) for op in calls})
+    if not names or not Path(file).is_file():
+        return
+    for name in names:
+        try:
+            resolve_tool(ToolRef(file, name))
+        except ToolError as err:
+            where = next((loc for op in calls if op.attributes["tool"].data == name
+                          and (loc := user_loc(op)) is not None), None)
+            first, _, rest = str(err).partition("\n")
+            raise ToolError(f"{first}\n  called at {where or file}\n{rest}") from None
+
+
+class PythonTool:
+    """op.py_call: a user's tool, imported once (load) and called with the op's operands in order."""
+
+    def __init__(self, ref: ToolRef) -> None:
+        self.ref = ref
+        self.fn: Callable[..., Any] | None = None
+        self.timeout_s = DEFAULT_TOOL_TIMEOUT_S
+        self.name = ref.qualname
+
+    @classmethod
+    def from_step(cls, step: Step, context: Any) -> PythonTool:
+        # the tool's name is its function's; it is looked up in the agent file the program was made from
+        file = context.source.rpartition(":")[0] or context.source
+        return cls(ToolRef(file, str(step.attrs["tool"])))
+
+    def load(self) -> None:
+        self.fn, self.timeout_s, self.name = resolve_tool(self.ref)
+
+    def __call__(self, *values: Any) -> Any:
+        if self.fn is None:
+            self.load()
+        assert self.fn is not None
+        return call_with_timeout(self.fn, values, self.timeout_s, self.name)
