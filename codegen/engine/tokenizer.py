@@ -30,14 +30,20 @@ class ByteTokenizer:
 
 
 class HFTokenizer:
-    """A tokenizer.json loaded with the tokenizers package (no transformers needed)."""
+    """A tokenizer.json loaded with the tokenizers package (no transformers needed).
 
-    def __init__(self, path: Path) -> None:
+    `special_tokens`: add the tokenizer's own markers ([CLS] ... [SEP] for a BERT encoder, whose embedding
+    depends on them); an LLM's prompt gets none."""
+
+    def __init__(self, path: Path, special_tokens: bool = False) -> None:
         self.tokenizer = Tokenizer.from_file(str(path))
+        self.tokenizer.no_padding()      # a tokenizer.json may pad or cut for batches; callers want the ids
+        self.tokenizer.no_truncation()
         self.vocab_size = self.tokenizer.get_vocab_size()
+        self.special_tokens = special_tokens
 
     def encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text, add_special_tokens=False).ids
+        return list(self.tokenizer.encode(text, add_special_tokens=self.special_tokens).ids)
 
     def decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
