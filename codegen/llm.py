@@ -19,6 +19,7 @@ from plait.codegen.engine.sampling import SamplingParams
 from plait.codegen.engine.tokenizer import load_tokenizer
 from plait.codegen.engine.weights import load_checkpoint, random_model
 from plait.codegen.errors import CheckpointError
+from plait.codegen.structured import JsonSchemaConstraint
 
 
 def build_engine(model_name: str, weights: str | Path | None = None, *, role: str = "unified", seed: int = 0,
@@ -42,12 +43,23 @@ def build_engine(model_name: str, weights: str | Path | None = None, *, role: st
     return LLMEngine(model, config, role=role, tokenizer=load_tokenizer(folder), **engine_args)
 
 
-def sampling_for(attrs: dict[str, Any], max_tokens: int | None = None) -> SamplingParams:
-    """SamplingParams from a device program step's attributes (`sampling` as plait.llm recorded it)."""
+def sampling_for(attrs: dict[str, Any], max_tokens: int | None = None,
+                 engine: LLMEngine | None = None) -> SamplingParams:
+    """SamplingParams from a device program step's attributes (`sampling` as plait.llm recorded it).
+
+    A `json_schema` in the sampling becomes a fresh grammar constraint (one per request: it holds the
+    grammar's state) for `engine`'s tokenizer; read the answer with plait.codegen.structured.json_output."""
     s = attrs.get("sampling") or {}
     if not isinstance(s, dict):
         raise TypeError(f"a program step's sampling attribute must be a mapping, got {s!r}")
+    constraint = None
+    if (schema := s.get("json_schema")) is not None:
+        if engine is None or engine.tokenizer is None:
+            raise ValueError("a step with a json_schema needs the engine (and its tokenizer) to build the grammar. "
+                             "To fix: sampling_for(attrs, engine=engine)")
+        constraint = JsonSchemaConstraint(schema, engine.tokenizer, engine.config)
     return SamplingParams(temperature=float(s.get("temperature", 0.0)), top_p=float(s.get("top_p", 1.0)),
                           stop=[str(x) for x in s.get("stop", [])],
                           seed=None if s.get("seed") is None else int(s["seed"]),
-                          max_tokens=int(max_tokens if max_tokens is not None else attrs.get("max_tokens", 16)))
+                          max_tokens=int(max_tokens if max_tokens is not None else attrs.get("max_tokens", 16)),
+                          constraint=constraint)

@@ -5,9 +5,9 @@ Imports only torch, safetensors, tokenizers and the standard library, so it runs
 
 from plait.codegen.engine.config import ModelConfig
 from plait.codegen.engine.engine import LLMEngine, RequestOutput, StepOutput
-from plait.codegen.engine.sampling import SamplingParams
+from plait.codegen.engine.sampling import SamplingParams, TokenConstraint
 from plait.codegen.engine.tokenizer import load_tokenizer
 from plait.codegen.engine.weights import load_checkpoint, random_model
 
-__all__ = ["LLMEngine", "ModelConfig", "RequestOutput", "SamplingParams", "StepOutput", "load_checkpoint",
+__all__ = ["LLMEngine", "ModelConfig", "RequestOutput", "SamplingParams", "StepOutput", "TokenConstraint", "load_checkpoint",
            "load_tokenizer", "random_model"]

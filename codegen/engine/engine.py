@@ -159,6 +159,8 @@ class LLMEngine:
             if self.keep_logits:
                 seq.logits.append(logits[seq].cpu())
             seq.token_ids.append(token)
+            if seq.params.constraint is not None:
+                seq.params.constraint.accept(token)
             reason = self._finish_reason(seq, token)
             if reason is not None:
                 seq.finish_reason = reason
@@ -170,6 +172,8 @@ class LLMEngine:
 
     def _finish_reason(self, seq: Sequence, token: int) -> str | None:
         params = seq.params
+        if params.constraint is not None and params.constraint.is_finished():
+            return "stop"  # the grammar is complete; its end token (EOS) closed it
         if (token in self.config.eos_token_ids and not params.ignore_eos) or token in params.stop_token_ids:
             return "stop"
         if params.stop:

@@ -6,7 +6,7 @@ import torch
 import torch.distributed as dist
 
 from plait.codegen.engine.model import AttentionPlan, PrefillSpan, Transformer
-from plait.codegen.engine.sampling import sample
+from plait.codegen.engine.sampling import constrain, sample
 from plait.codegen.engine.scheduler import ScheduledChunk
 from plait.codegen.engine.sequence import Sequence
 
@@ -119,6 +119,8 @@ class ModelRunner:
         seqs = list(logits)
         if not seqs:
             return {}
+        logits = {s: row if s.params.constraint is None else constrain(row, s.params.constraint)
+                  for s, row in logits.items()}
         greedy = [s for s in seqs if s.params.temperature == 0]
         picks: dict[Sequence, int] = {}
         if greedy:

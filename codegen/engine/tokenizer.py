@@ -33,6 +33,7 @@ class HFTokenizer:
     """A tokenizer.json loaded with the tokenizers package (no transformers needed)."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path  # grammar libraries build their own token tables from the same file
         self.tokenizer = Tokenizer.from_file(str(path))
         self.vocab_size = self.tokenizer.get_vocab_size()
 
