@@ -23,15 +23,19 @@ from plait.codegen.structured import JsonSchemaConstraint
 
 
 def build_engine(model_name: str, weights: str | Path | None = None, *, role: str = "unified", seed: int = 0,
-                 dtype: torch.dtype = torch.float32, **engine_args: Any) -> LLMEngine:
+                 dtype: torch.dtype | None = None, device: str | torch.device = "cpu",
+                 **engine_args: Any) -> LLMEngine:
     """The engine for `model_name` (a catalog name, e.g. `llama-3.1-8b` or `llama-3.1-8b@tiny`).
 
     With `weights` (a local Hugging Face folder: config.json, *.safetensors, optionally tokenizer.json) the
     checkpoint must be an instance of the catalog's architecture for that name; without, the catalog's
-    dimensions get seeded random weights and `engine.random_weights` says so."""
+    dimensions get seeded random weights and `engine.random_weights` says so. dtype None: bfloat16 on
+    CUDA (decode steps then replay from CUDA graphs), float32 on the CPU."""
+    if dtype is None:
+        dtype = torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
     if weights is None:
         config = ModelConfig(**engine_config_for(model_name), name=model_name)
-        model = random_model(config, seed=seed, dtype=dtype)
+        model = random_model(config, seed=seed, dtype=dtype, device=device)
         return LLMEngine(model, config, role=role, tokenizer=load_tokenizer(None), **engine_args)
     folder = Path(weights)
     config_file = folder / "config.json"
@@ -39,7 +43,7 @@ def build_engine(model_name: str, weights: str | Path | None = None, *, role: st
         raise CheckpointError(f"weights for {model_name!r}: {folder} has no config.json\n"
                               "  To fix: give a local Hugging Face checkpoint folder (config.json and *.safetensors)")
     check_checkpoint(model_name, json.loads(config_file.read_text()))
-    config, model = load_checkpoint(folder, dtype=dtype)
+    config, model = load_checkpoint(folder, dtype=dtype, device=device)
     return LLMEngine(model, config, role=role, tokenizer=load_tokenizer(folder), **engine_args)
 
 
