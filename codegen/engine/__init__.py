@@ -1,6 +1,7 @@
 """plait's built-in LLM engine: paged KV cache, continuous batching, prefix reuse, split roles, tensor parallelism.
 
-Imports only torch, safetensors, tokenizers and the standard library, so it runs wherever torch does.
+Imports only torch, safetensors, tokenizers and the standard library, so it runs wherever torch does (the
+last two only when a checkpoint or tokenizer.json is read: random weights need torch alone).
 """
 
 from plait.codegen.engine.config import ModelConfig

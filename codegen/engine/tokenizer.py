@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from tokenizers import Tokenizer
-
 
 class TextTokenizer(Protocol):
     vocab_size: int
@@ -33,6 +31,9 @@ class HFTokenizer:
     """A tokenizer.json loaded with the tokenizers package (no transformers needed)."""
 
     def __init__(self, path: Path) -> None:
+        # Imported here, not at the top: the engine imports where only torch is installed.
+        from tokenizers import Tokenizer
+
         self.path = path  # grammar libraries build their own token tables from the same file
         self.tokenizer = Tokenizer.from_file(str(path))
         self.vocab_size = self.tokenizer.get_vocab_size()
