@@ -125,3 +125,24 @@ def test_a_bad_schema_fails_at_the_users_line(tmp_path: Path, schema: str, first
     with pytest.raises(plait.TraceError, match=f"^{first}") as info:
         plait.trace(load_agent(_agent(tmp_path, schema, name="bad")))
     assert "bad.py:13:" in str(info.value) and "To fix:" in str(info.value)
+
+
+def test_a_tokenizer_json_vocabulary_is_constrained_too(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    from plait.codegen.engine import LLMEngine, ModelConfig, SamplingParams, load_tokenizer, random_model
+    from plait.codegen.structured import JsonSchemaConstraint
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer, bpe.decoder = pre_tokenizers.ByteLevel(add_prefix_space=False), decoders.ByteLevel()
+    bpe.train_from_iterator(['{"city": "Lisbon", "nights": 3, "tier": "luxury"}'] * 20, trainers.BpeTrainer(
+        vocab_size=320, special_tokens=["<eos>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.save(str(tmp_path / "tokenizer.json"))
+    tokenizer = load_tokenizer(tmp_path)
+    config = ModelConfig(arch="llama", vocab_size=tokenizer.vocab_size, hidden_size=64, intermediate_size=128,
+                         num_layers=2, num_heads=4, num_kv_heads=2, head_dim=16, eos_token_ids=(0,))
+    engine = LLMEngine(random_model(config, seed=0), config, tokenizer=tokenizer, num_blocks=64)
+    params = [SamplingParams(temperature=1.0, seed=s, max_tokens=64, constraint=JsonSchemaConstraint(
+        SCHEMA, tokenizer, config)) for s in range(4)]
+    for out in engine.generate(["Book"] * 4, params):
+        jsonschema.validate(json_output(out, tokenizer, call="trip.llm", max_tokens=64), SCHEMA)
