@@ -15,3 +15,7 @@ class NoKernelError(CodegenError):
 
 class CheckpointError(CodegenError, ValueError):
     """A checkpoint's config.json disagrees with the catalog's architecture for the model it is given for."""
+
+
+class StructuredOutputTruncated(CodegenError):
+    """A schema-constrained LLM call hit max_tokens before its JSON was complete."""

@@ -133,10 +133,12 @@ def sampling_of(node: Node) -> A.SamplingAttr:
     a = node.attrs
     stop = a.get("stop")
     seed = a.get("seed")
+    schema = a.get("json_schema")
     return A.SamplingAttr(temperature=float(cast(float, a.get("temperature", A.SAMPLING_DEFAULTS["temperature"]))),
                           top_p=float(cast(float, a.get("top_p", A.SAMPLING_DEFAULTS["top_p"]))),
                           seed=seed if isinstance(seed, int) else None,
-                          stop=[str(x) for x in stop] if isinstance(stop, list) else ())
+                          stop=[str(x) for x in stop] if isinstance(stop, list) else (),
+                          json_schema=schema if isinstance(schema, str) else None)
 
 class _Emitter:
     """Builds the module: hands out unique symbols and emits each distinct callee once."""

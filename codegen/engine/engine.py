@@ -57,13 +57,17 @@ class LLMEngine:
             capped at max_batch sequences of max_position_embeddings tokens).
         max_batch: sequences running at once. token_budget: prompt tokens computed per step beside the
             decodes of every running sequence (chunked prefill). keep_logits: keep every sampled row's logits in the outputs (tests).
+        decode_graphs: "auto" (CUDA graphs for decode-only steps on a GPU without tensor parallelism, else
+            eager), "eager", "graph" or "static" (see ModelRunner). graph_max_batch: decode batches above it
+            run eagerly (default: max_batch).
     """
 
     def __init__(self, model: Transformer, config: ModelConfig, *, block_size: int = 16,
                  num_blocks: int | None = None, max_batch: int = 64, token_budget: int = 512,
                  role: str = "unified", tp_group: dist.ProcessGroup | None = None,
                  tokenizer: TextTokenizer | None = None, enable_prefix_reuse: bool = True,
-                 keep_logits: bool = False, kv_cache_bytes: int = 256 << 20) -> None:
+                 keep_logits: bool = False, kv_cache_bytes: int = 256 << 20, decode_graphs: str = "auto",
+                 graph_max_batch: int | None = None) -> None:
         if role not in ROLES:
             raise ValueError(f"LLMEngine role {role!r} is not one of {ROLES}")
         if tp_group is not None and model.tp.group is not tp_group:
@@ -81,7 +85,8 @@ class LLMEngine:
         self.block_size, self.num_blocks = block_size, num_blocks
         self.block_manager = BlockManager(num_blocks, block_size, enable_prefix_reuse)
         self.scheduler = Scheduler(self.block_manager, max_batch, token_budget)
-        self.runner = ModelRunner(model, num_blocks, block_size)
+        self.runner = ModelRunner(model, num_blocks, block_size, decode_graphs=decode_graphs,
+                                  graph_max_batch=min(max_batch, graph_max_batch or max_batch))
         self.sequences: dict[int, Sequence] = {}
         self._ids = itertools.count()
         self.prefill_tokens_computed = 0
@@ -159,6 +164,8 @@ class LLMEngine:
             if self.keep_logits:
                 seq.logits.append(logits[seq].cpu())
             seq.token_ids.append(token)
+            if seq.params.constraint is not None:
+                seq.params.constraint.accept(token)
             reason = self._finish_reason(seq, token)
             if reason is not None:
                 seq.finish_reason = reason
@@ -170,6 +177,8 @@ class LLMEngine:
 
     def _finish_reason(self, seq: Sequence, token: int) -> str | None:
         params = seq.params
+        if params.constraint is not None and params.constraint.is_finished():
+            return "stop"  # the grammar is complete; its end token (EOS) closed it
         if (token in self.config.eos_token_ids and not params.ignore_eos) or token in params.stop_token_ids:
             return "stop"
         if params.stop:

@@ -5,23 +5,46 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from plait.codegen.engine.cuda_graphs import DecodeGraphs
 from plait.codegen.engine.model import AttentionPlan, PrefillSpan, Transformer
-from plait.codegen.engine.sampling import sample
+from plait.codegen.engine.sampling import constrain, sample
 from plait.codegen.engine.scheduler import ScheduledChunk
 from plait.codegen.engine.sequence import Sequence
 
+DECODE_MODES = ("auto", "eager", "graph", "static")
+
 
 class ModelRunner:
-    def __init__(self, model: Transformer, num_blocks: int, block_size: int) -> None:
+    """Args beyond the cache's size: decode_graphs is how decode-only steps run: "eager", "graph" (replayed
+    from CUDA graphs, see cuda_graphs.py), "static" (the graphs' padded static shapes run eagerly: tests) or
+    "auto" (graphs on a CUDA device without tensor parallelism, else eager). graph_max_batch: larger decode
+    batches run eagerly (for where measurement shows graphs do not help)."""
+
+    def __init__(self, model: Transformer, num_blocks: int, block_size: int, *, decode_graphs: str = "auto",
+                 graph_max_batch: int = 64) -> None:
+        if decode_graphs not in DECODE_MODES:
+            raise ValueError(f"decode_graphs={decode_graphs!r} is not one of {DECODE_MODES}")
         self.model = model
         self.block_size = block_size
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
-        shape = (num_blocks, block_size, model.kv_heads_per_rank, model.config.head_dim)
+        if decode_graphs == "auto":
+            decode_graphs = "graph" if self.device.type == "cuda" and model.tp.size == 1 else "eager"
+        self.decode_mode = decode_graphs
+        # Rope frequencies live on the model's device: a host-to-device copy inside a captured graph fails.
+        model.inv_freq = model.inv_freq.to(self.device)
+        # Graphs pad batches with rows that write and read one spare block past the block manager's range.
+        spare = 0 if decode_graphs == "eager" else 1
+        shape = (num_blocks + spare, block_size, model.kv_heads_per_rank, model.config.head_dim)
         # Zeroed, not empty: padded reads land on unused slots, and NaN garbage there would poison SDPA.
         self.kv_caches = [(torch.zeros(shape, dtype=self.dtype, device=self.device),
                            torch.zeros(shape, dtype=self.dtype, device=self.device))
                           for _ in range(model.config.num_layers)]
+        self.graphs: DecodeGraphs | None = None
+        if decode_graphs != "eager":
+            max_blocks = min(num_blocks, -(-model.config.max_position_embeddings // block_size))
+            self.graphs = DecodeGraphs(model, self.kv_caches, block_size, max_blocks, spare_block=num_blocks,
+                                       max_batch=graph_max_batch, mode=decode_graphs)
 
     def slots(self, seq: Sequence, start: int, end: int) -> list[int]:
         bs = self.block_size
@@ -98,6 +121,8 @@ class ModelRunner:
         for c in chunks:
             if c.seq.pending_kv is not None:
                 self.write_imported_kv(c.seq)
+        if (graphed := self.run_graphed(chunks)) is not None:
+            return graphed
         ids, positions, plan = self.plan(chunks)
         order = [c for c in chunks if c.num_tokens == 1] + [c for c in chunks if c.num_tokens != 1]
         rows, sampling = [], []
@@ -113,12 +138,28 @@ class ModelRunner:
                                                                                 device=self.device))
         return dict(zip(sampling, logits, strict=True))
 
+    def run_graphed(self, chunks: list[ScheduledChunk]) -> dict[Sequence, torch.Tensor] | None:
+        """A decode-only step from its CUDA graph bucket; None when the step is not one (prefill chunks, a
+        batch or context past the largest bucket, or graphs off)."""
+        graphs = self.graphs
+        if graphs is None or not chunks or any(c.num_tokens != 1 for c in chunks):
+            return None
+        positions = [c.seq.num_computed_tokens for c in chunks]
+        if not graphs.fits(len(chunks), -(-(max(positions) + 1) // self.block_size)):
+            return None
+        ids = [c.seq.token_ids[p] for c, p in zip(chunks, positions, strict=True)]
+        slots = [self.slots(c.seq, p, p + 1)[0] for c, p in zip(chunks, positions, strict=True)]
+        logits = graphs.run(ids, positions, slots, [c.seq.block_table for c in chunks])
+        return dict(zip([c.seq for c in chunks], logits, strict=True))
+
     def sample(self, logits: dict[Sequence, torch.Tensor]) -> dict[Sequence, int]:
         """Pick each sequence's next token. Greedy rows go in one argmax; under tensor parallelism rank 0's
         picks are broadcast so every rank appends the same token whatever its floating-point noise."""
         seqs = list(logits)
         if not seqs:
             return {}
+        logits = {s: row if s.params.constraint is None else constrain(row, s.params.constraint)
+                  for s, row in logits.items()}
         greedy = [s for s in seqs if s.params.temperature == 0]
         picks: dict[Sequence, int] = {}
         if greedy:

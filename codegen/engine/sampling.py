@@ -3,8 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
+
+
+class TokenConstraint(Protocol):
+    """A per-request constraint on which tokens may come next (e.g. a JSON schema's grammar).
+
+    The engine stays free of grammar libraries: codegen supplies an object with these three methods
+    (plait.codegen.structured wraps llguidance), and the runner masks the row before sampling.
+    """
+
+    def allowed(self, vocab_size: int) -> torch.Tensor:
+        """A bool [vocab_size] CPU tensor: True where the next token may be that id."""
+        ...
+
+    def accept(self, token_id: int) -> None:
+        """Advance past the sampled token (one the mask allowed); raise when the grammar refuses it."""
+        ...
+
+    def is_finished(self) -> bool:
+        """The grammar is complete and has taken its end token: the request stops here."""
+        ...
 
 
 @dataclass
@@ -24,6 +45,7 @@ class SamplingParams:
     stop_token_ids: list[int] = field(default_factory=list)
     seed: int | None = None
     ignore_eos: bool = False  # benchmarks generate a fixed number of tokens whatever the model says
+    constraint: TokenConstraint | None = None  # one object per request: it holds the grammar's state
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -39,6 +61,14 @@ def make_generator(params: SamplingParams) -> torch.Generator | None:
     if params.temperature == 0 or params.seed is None:
         return None
     return torch.Generator().manual_seed(params.seed)
+
+
+def constrain(logits: torch.Tensor, constraint: TokenConstraint) -> torch.Tensor:
+    """One row of logits with the tokens the constraint forbids set to -inf (a copy)."""
+    allowed = constraint.allowed(logits.shape[-1]).to(logits.device)
+    if not bool(allowed.any()):
+        raise RuntimeError("the token constraint allows no token at all; its grammar cannot continue")
+    return logits.masked_fill(~allowed, float("-inf"))
 
 
 def sample(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None) -> int:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from tokenizers import Tokenizer
-
 
 class TextTokenizer(Protocol):
     vocab_size: int
@@ -36,6 +34,10 @@ class HFTokenizer:
     depends on them); an LLM's prompt gets none."""
 
     def __init__(self, path: Path, special_tokens: bool = False) -> None:
+        # Imported here, not at the top: the engine imports where only torch is installed.
+        from tokenizers import Tokenizer
+
+        self.path = path  # grammar libraries build their own token tables from the same file
         self.tokenizer = Tokenizer.from_file(str(path))
         self.tokenizer.no_padding()      # a tokenizer.json may pad or cut for batches; callers want the ids
         self.tokenizer.no_truncation()

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from safetensors import safe_open
-from safetensors.torch import save_file
 
 from plait.codegen.engine.config import ModelConfig
 from plait.codegen.engine.model import Transformer, rope_inv_freq
@@ -94,6 +92,7 @@ def load_checkpoint(folder: str | Path, *, dtype: torch.dtype | None = None, dev
     """Load a HF checkpoint folder (config.json + *.safetensors); nothing is downloaded.
 
     dtype None keeps the checkpoint's torch_dtype (float32 when it names none)."""
+    from safetensors import safe_open  # here: random weights need only torch (bench/gpu_check.sh)
     folder = Path(folder)
     config_path = folder / "config.json"
     if not config_path.is_file():
@@ -170,8 +169,28 @@ def random_model(config: ModelConfig, seed: int = 0, dtype: torch.dtype = torch.
 
 def save_checkpoint(folder: str | Path, config: ModelConfig, tensors: dict[str, torch.Tensor]) -> Path:
     """Write config.json and model.safetensors that both this engine and transformers load."""
+    from safetensors.torch import save_file
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps({**config.to_hf(), "torch_dtype": "float32"}, indent=2))
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(folder / "model.safetensors"))
     return folder
+
+
+def random_model_on_device(config: ModelConfig, device: str | torch.device, dtype: torch.dtype = torch.bfloat16,
+                           seed: int = 0) -> Transformer:
+    """Random weights drawn on `device` itself (N(0, 0.02) matrices, unit norms, zero biases): an 8B model in
+    seconds on a GPU, where random_model draws on the CPU first. Not the same numbers as random_model; for
+    benchmarks, and only without tensor parallelism. model.random_weights is True."""
+    model = _empty_model(config, dtype, device, None)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("norm.weight"):
+                param.fill_(1.0)
+            elif name.endswith(".bias"):
+                param.zero_()
+            else:
+                param.normal_(0.0, 0.02, generator=gen)
+    model.random_weights = True
+    return model

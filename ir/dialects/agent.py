@@ -8,6 +8,7 @@ reached by `func.call`. Upstream MLIR's IRDL-defined ops have no traits, so none
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import string as _string
@@ -151,7 +152,7 @@ class DistAttr(ParametrizedAttribute):
 
 SAMPLING_DEFAULTS: dict[str, float] = {"temperature": 0.0, "top_p": 1.0}
 """What an LLM call samples with unless it says: greedy (temperature 0), no nucleus cut, no seed, no stop strings."""
-SAMPLING_KEYS = ("temperature", "top_p", "seed", "stop")
+SAMPLING_KEYS = ("temperature", "top_p", "seed", "stop", "json_schema")
 
 
 @irdl_attr_definition
@@ -159,20 +160,25 @@ class SamplingAttr(ParametrizedAttribute):
     """How an LLM call samples: `#agent.sampling<{temperature = 0.7, top_p = 0.9, seed = 7, stop = ["\0A"]}>`.
 
     One dictionary parameter, so upstream MLIR reads it as a builtin dictionary (bare floats are f64, bare
-    integers i64). temperature and top_p are always present; seed (a fixed seed for the sampler) and stop
-    (strings that end the generation) only when the agent gives them.
+    integers i64). temperature and top_p are always present; seed (a fixed seed for the sampler), stop
+    (strings that end the generation) and json_schema (the JSON Schema, as compact JSON text, that the
+    answer is decoded under) only when the agent gives them. The schema rides here, not in an attribute of
+    its own, because it is how the call decodes: it travels with the rest of sampling to op.decode and the
+    engine.
     """
 
     name = "agent.sampling"
     params: DictionaryAttr
 
     def __init__(self, temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None,
-                 stop: Sequence[str] = ()):
+                 stop: Sequence[str] = (), json_schema: str | None = None):
         entries: dict[str, Attribute] = {"temperature": f64(temperature), "top_p": f64(top_p)}
         if seed is not None:
             entries["seed"] = i64(seed)
         if stop:
             entries["stop"] = ArrayAttr([StringAttr(s) for s in stop])
+        if json_schema is not None:
+            entries["json_schema"] = StringAttr(json_schema)
         super().__init__(DictionaryAttr(entries))
 
     @property
@@ -193,13 +199,20 @@ class SamplingAttr(ParametrizedAttribute):
         stop = self.params.data.get("stop")
         return [] if not isinstance(stop, ArrayAttr) else [s.data for s in stop.data if isinstance(s, StringAttr)]
 
+    @property
+    def json_schema(self) -> str | None:
+        schema = self.params.data.get("json_schema")
+        return schema.data if isinstance(schema, StringAttr) else None
+
     def as_json(self) -> dict[str, object]:
-        """{temperature, top_p[, seed][, stop]}: what a device program hands the engine."""
+        """{temperature, top_p[, seed][, stop][, json_schema]}: what a device program hands the engine."""
         out: dict[str, object] = {"temperature": self.temperature, "top_p": self.top_p}
         if self.seed is not None:
             out["seed"] = self.seed
         if self.stop:
             out["stop"] = self.stop
+        if self.json_schema is not None:
+            out["json_schema"] = json.loads(self.json_schema)
         return out
 
     def verify(self) -> None:
@@ -219,6 +232,15 @@ class SamplingAttr(ParametrizedAttribute):
         if "stop" in data and not (isinstance(stop := data["stop"], ArrayAttr)
                                    and all(isinstance(x, StringAttr) for x in stop.data)):
             raise VerifyException(f"#agent.sampling stop must be a list of strings, got {data['stop']}")
+        if "json_schema" in data:
+            schema = data["json_schema"]
+            try:
+                ok = isinstance(schema, StringAttr) and isinstance(json.loads(schema.data), dict)
+            except json.JSONDecodeError:
+                ok = False
+            if not ok:
+                raise VerifyException(f"#agent.sampling json_schema must be a string holding a JSON object, "
+                                      f"got {schema}")
 
     def print_parameters(self, printer: Printer) -> None:
         """`<{temperature = 0.7, top_p = 0.9, seed = 7, stop = ["\0A"]}>`: short floats, keys in a fixed order."""
@@ -229,6 +251,9 @@ class SamplingAttr(ParametrizedAttribute):
         if self.stop:
             printer.print_string(", stop = ")
             printer.print_attribute(self.params.data["stop"])
+        if self.json_schema is not None:
+            printer.print_string(", json_schema = ")
+            printer.print_attribute(self.params.data["json_schema"])
         printer.print_string("}>")
 
     @classmethod

@@ -33,6 +33,7 @@ from plait.ir.dialects._base import fail, i64, num, show
 from plait.ir.dialects.agent import (
     AudioType,
     DistAttr,
+    JsonType,
     KVType,
     SamplingAttr,
     SearchBase,
@@ -125,16 +126,16 @@ class TokenizeOp(TokenCountOpBase):
 
 @irdl_op_definition
 class DetokenizeOp(TokenCountOpBase):
-    """Turn `model`'s tokens back into text."""
+    """Turn `model`'s tokens back into text, or into JSON for a schema-constrained decode."""
 
     name = "op.detokenize"
     tokens_in = operand_def(TokensType)
-    result = result_def(TextType)
+    result = result_def(base(TextType) | base(JsonType))
     assembly_format = "$tokens_in attr-dict `:` type($tokens_in) `->` type($result)"
 
     def __init__(self, tokens_in: SSAValue | Operation, *, model: str, tokens: float,
-                 tokens_p95: float | None = None):
-        super().__init__(operands=[tokens_in], result_types=[TextType()],
+                 tokens_p95: float | None = None, json: bool = False):
+        super().__init__(operands=[tokens_in], result_types=[JsonType() if json else TextType()],
                          attributes=self.counts(model, tokens, tokens_p95))
 
     def verify_(self) -> None:

@@ -30,7 +30,9 @@ irdl.dialect @op {
     %model = irdl.base "#builtin.string"
     %tokens_in = irdl.parametric @agent::@tokens<%model>
     irdl.operands(tokens_in: %tokens_in)
-    %result = irdl.base @agent::@text
+    %result0 = irdl.base @agent::@text
+    %result1 = irdl.base @agent::@json
+    %result = irdl.any_of(%result0, %result1)
     irdl.results(result: %result)
     %tokens = irdl.base @agent::@dist
     irdl.attributes {"model" = %model, "tokens" = %tokens}

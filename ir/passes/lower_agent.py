@@ -63,18 +63,17 @@ def _generate(op: A.LLMFiguresBase, prompt: O.TokenizeOp | None, context: O.Enco
 
 
 def _detokenize(op: A.LLMCallOp | A.STTOp, out: O.DecodeOp) -> O.DetokenizeOp:
-    """The text of a generation: its output token figures carried over from the agent-level op."""
+    """The text (or, for structured output, the JSON) of a generation: its output token figures carried over
+    from the agent-level op."""
     return O.DetokenizeOp(out, model=op.model.data, tokens=_f(op, "output_tokens"),
-                          tokens_p95=_f(op, "output_tokens_p95"))
+                          tokens_p95=_f(op, "output_tokens_p95"), json=isinstance(op.result.type, A.JsonType))
 
 
 class LowerLLMCall(RewritePattern):
-    """agent.llm_call -> op.tokenize, op.prefill, op.decode, op.detokenize (text answers)."""
+    """agent.llm_call -> op.tokenize, op.prefill, op.decode, op.detokenize (text, or JSON under a json_schema)."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: A.LLMCallOp, rewriter: PatternRewriter) -> None:
-        if not isinstance(op.result.type, A.TextType):
-            return  # structured (JSON) output has no op-level form yet
         p, p95 = _f(op, "prompt_tokens"), _f(op, "prompt_tokens_p95")
         tokens = O.TokenizeOp(op.prompt, model=op.model.data, tokens=p, tokens_p95=p95)
         kv, out = _generate(op, tokens, None, p, p95)

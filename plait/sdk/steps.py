@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import string
 
@@ -152,9 +153,32 @@ def _sampling(tracer: Tracer, temperature: object, top_p: object, stop: object, 
     return out
 
 
+def _json_schema(tracer: Tracer, schema: object) -> str:
+    """The schema as canonical JSON text, checked: a dict that JSON encodes and that compiles to a grammar."""
+    if not isinstance(schema, dict):
+        tracer.fail(f"plait.llm's json_schema must be a dict (a JSON Schema), got {type(schema).__name__}",
+                    'To fix: pass e.g. json_schema={"type": "object", "properties": {"city": {"type": "string"}}, '
+                    '"required": ["city"]}.')
+    try:
+        text = json.dumps(schema, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as e:
+        tracer.fail(f"plait.llm's json_schema must hold only JSON values: {e}",
+                    "To fix: use str, int, float, bool, None, list and dict only.")
+    try:
+        import llguidance  # the grammar compiler the engine decodes with (plait.codegen.structured)
+    except ImportError:  # pragma: no cover - a declared dependency
+        return text
+    grammar = llguidance.LLMatcher.grammar_from_json_schema(text, overrides={"whitespace_flexible": False})
+    is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar)
+    if is_error:
+        tracer.fail(f"plait.llm's json_schema is not a JSON Schema constrained decoding supports: {messages[0]}",
+                    "To fix: correct the schema; see docs/engine.md#structured-output for what is supported.")
+    return text
+
+
 def llm(model: str, prompt: object, max_tokens: int = 256, prompt_tokens: Figure | None = None,
         output_tokens: Figure | None = None, *, temperature: float | None = None, top_p: float | None = None,
-        stop: list[str] | None = None, seed: int | None = None) -> Sym:
+        stop: list[str] | None = None, seed: int | None = None, json_schema: dict[str, object] | None = None) -> Sym:
     """Call an LLM once: a text step that generates at most `max_tokens` tokens.
 
     Args:
@@ -168,8 +192,11 @@ def llm(model: str, prompt: object, max_tokens: int = 256, prompt_tokens: Figure
             probability; 1 (the default) keeps all.
         stop: strings that end the generation when produced (not included in the answer).
         seed: the sampler's seed, for a reproducible sample; None (the default) draws one per request.
+        json_schema: a JSON Schema (dict): the answer is JSON generated under grammar-constrained
+            decoding, so a finished answer always parses and validates; max_tokens running out inside
+            the JSON is an error (StructuredOutputTruncated), never a half answer.
     Returns:
-        text.
+        text, or json when json_schema is given.
 
     The sampling arguments travel to the engine: `plait ir --stage agent` shows them on agent.llm_call as
     `sampling = #agent.sampling<{temperature = 0.7, top_p = 0.9, seed = 7}>`, and `--stage program` on the
@@ -188,7 +215,9 @@ def llm(model: str, prompt: object, max_tokens: int = 256, prompt_tokens: Figure
                     "To fix: raise max_tokens, or lower the expected output_tokens.")
     attrs: dict[str, AttrValue] = {"max_tokens": cap, "prompt_tokens": p_tokens, "output_tokens": o_tokens,
                                    **_sampling(tracer, temperature, top_p, stop, seed)}
-    return tracer.scope.add("llm", [text], "text", target=model, attrs=attrs)
+    if json_schema is not None:
+        attrs["json_schema"] = _json_schema(tracer, json_schema)
+    return tracer.scope.add("llm", [text], "text" if json_schema is None else "json", target=model, attrs=attrs)
 
 
 def embed(text: object, model: str = "minilm-l6") -> Sym:
