@@ -13,7 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from io import StringIO
 
-from xdsl.dialects.builtin import ArrayAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DictionaryAttr,
+    FloatAttr,
+    IntegerAttr,
+    IntegerType,
+    ModuleOp,
+    StringAttr,
+)
 from xdsl.dialects.func import FuncOp
 from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
 from xdsl.printer import Printer
@@ -127,8 +135,12 @@ def attr_json(attr: Attribute) -> object:
     if isinstance(attr, DistAttr):
         mean, p95 = attr.values
         return {"mean": mean, "p95": p95}
+    if isinstance(attr, IntegerAttr) and isinstance(attr.type, IntegerType) and attr.type.width.data == 1:
+        return bool(attr.value.data)     # a tool's boolean constant
     if isinstance(attr, IntegerAttr | FloatAttr):
         return num(attr)
+    if isinstance(attr, DictionaryAttr):
+        return {k: attr_json(v) for k, v in attr.data.items()}
     if isinstance(attr, StringAttr):
         return attr.data
     if isinstance(attr, ArrayAttr):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from plait.codegen.program import Program, Step
 
-SHOWN_ATTRS = ("max_tokens", "k", "tool", "index", "sampling")
+SHOWN_ATTRS = ("max_tokens", "k", "tool", "constants", "index", "sampling")
 """Attributes a step's line shows (the rest are planning figures, in the JSON file)."""
 
 

@@ -254,8 +254,12 @@ class _Emitter:
     def op_tool(self, node: Node, block: Block, ins: list[SSAValue]) -> Operation:
         ms, ms95 = figure(node, "latency_ms")
         assert node.type is not None
-        return A.ToolCallOp(node.target, self.slot(block, ins, node), mlir_type(node.type), latency_ms=ms,
+        call = A.ToolCallOp(node.target, self.slot(block, ins, node), mlir_type(node.type), latency_ms=ms,
                             latency_ms_p95=ms95, cpu=float(cast(float, node.attrs.get("cpu", 1.0))))
+        params = cast(list[str], node.attrs.get("params", []))
+        constants = cast(dict[str, str | int | float | bool], node.attrs.get("constants", {}))
+        call.attributes.update(A.tool_arguments(params, constants))   # a worker calls the tool with them
+        return call
 
     def op_gather(self, node: Node, block: Block, ins: list[SSAValue]) -> Operation:
         return A.GatherOp(self.slot(block, ins, node))

@@ -219,3 +219,28 @@ def test_index_build_names_bad_input(tmp_path: Path) -> None:
     speech = runner.invoke(app, ["index", "build", str(tmp_path), "--model", "whisper-small", "--out", str(tmp_path)])
     assert speech.exit_code == 2 and speech.output.startswith("error: 'whisper-small' is not a text encoder")
     assert "To fix: --model minilm-l6" in speech.output
+
+
+def test_a_tools_constant_arguments_reach_the_worker(tmp_path: Path) -> None:
+    """`lookup(q, 10, region="us", exact=True)`: the constants travel agent IR -> op IR -> program -> kernel,
+    and the operand binds its own parameter even when a constant comes first."""
+    agent = tmp_path / "consts.py"
+    agent.write_text(textwrap.dedent("""
+        import plait
+
+        @plait.tool(latency_ms=5)
+        def lookup(top: int, query: str, region: str = "eu", exact: bool = False, scale: float = 1.0) -> str:
+            return f"{query}|{top}|{region}|{exact}|{scale}"
+
+        @plait.agent(sla=plait.SLA(p95_ms=5000), qps=1)
+        def ask(q: str) -> str:
+            return lookup(10, q, region="us", exact=True)
+    """))
+    target = f"{agent}:ask"
+    result = plan_agent(trace(load_agent(target)), source=target, sweep_points=0)
+    (step, program), = [(s, p) for p in build_programs(result.placed, result.plan, load_catalog())
+                        for s in p.steps if s.op == "op.py_call"]
+    assert step.attrs["params"] == ["query"]
+    assert step.attrs["constants"] == {"top": 10, "region": "us", "exact": True, "scale": 1.0}
+    tool = instantiate(step, program, KernelContext(source=target))
+    assert tool("what") == "what|10|us|True|1.0"

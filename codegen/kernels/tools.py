@@ -7,6 +7,7 @@ another function (a closure) has no importable name and is refused, naming the f
 
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 from collections.abc import Callable
@@ -142,8 +143,11 @@ def check_tools(source: str, calls: list[Any]) -> None:
 class PythonTool:
     """op.py_call: a user's tool, imported once (load) and called with the op's operands in order."""
 
-    def __init__(self, ref: ToolRef) -> None:
+    def __init__(self, ref: ToolRef, params: list[str] | None = None,
+                 constants: dict[str, Any] | None = None) -> None:
         self.ref = ref
+        # with constants (`search(q, 10, region="us")`) the operands bind these parameter names, by keyword
+        self.params, self.constants = params or [], constants or {}
         self.fn: Callable[..., Any] | None = None
         self.timeout_s = DEFAULT_TOOL_TIMEOUT_S
         self.name = ref.qualname
@@ -152,7 +156,10 @@ class PythonTool:
     def from_step(cls, step: Step, context: Any) -> PythonTool:
         # the tool's name is its function's; it is looked up in the agent file the program was made from
         file = context.source.rpartition(":")[0] or context.source
-        return cls(ToolRef(file, str(step.attrs["tool"])))
+        params, constants = step.attrs.get("params"), step.attrs.get("constants")
+        return cls(ToolRef(file, str(step.attrs["tool"])),
+                   [str(p) for p in params] if isinstance(params, list) else None,
+                   dict(constants) if isinstance(constants, dict) else None)
 
     def load(self) -> None:
         self.fn, self.timeout_s, self.name = resolve_tool(self.ref)
@@ -161,4 +168,9 @@ class PythonTool:
         if self.fn is None:
             self.load()
         assert self.fn is not None
-        return call_with_timeout(self.fn, values, self.timeout_s, self.name)
+        if not self.params and not self.constants:
+            return call_with_timeout(self.fn, values, self.timeout_s, self.name)
+        if len(values) != len(self.params):
+            raise ToolError(f"tool {self.name} got {len(values)} values for its parameters {self.params}")
+        kwargs = {**dict(zip(self.params, values, strict=True)), **self.constants}
+        return call_with_timeout(functools.partial(self.fn, **kwargs), (), self.timeout_s, self.name)

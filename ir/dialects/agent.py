@@ -395,6 +395,29 @@ def tool_attributes(tool: str, latency_ms: float, latency_ms_p95: float | None, 
     return {"tool": StringAttr(tool), "latency_ms": DistAttr(latency_ms, latency_ms_p95), "cpu": f64(cpu)}
 
 
+def tool_arguments(params: Sequence[str], constants: dict[str, str | int | float | bool]) -> dict[str, Attribute]:
+    """A tool call's constant arguments (`search(q, 10, region="us")`), as discardable attributes: `params`
+    names the parameter each operand binds, `constants` the rest. Empty when every argument is an operand,
+    so calls without constants print as before. Booleans are i1, integers i64, floats f64."""
+    if not constants:
+        return {}
+
+    def attr(value: str | int | float | bool) -> Attribute:
+        if isinstance(value, bool):
+            return IntegerAttr(int(value), IntegerType(1))
+        if isinstance(value, int):
+            return IntegerAttr(value, IntegerType(64))
+        if isinstance(value, float):
+            return f64(value)
+        return StringAttr(value)
+    return {"params": ArrayAttr([StringAttr(p) for p in params]),
+            "constants": DictionaryAttr({k: attr(v) for k, v in constants.items()})}
+
+
+TOOL_ARGUMENT_ATTRS = ("params", "constants")
+"""The attributes tool_arguments makes; lowering carries them from agent.tool_call to op.py_call."""
+
+
 def check_tool(op: Operation) -> None:
     """0 <= latency_ms mean <= p95, cpu > 0, an integer result is i1 or i64."""
     if (cpu := num(op.attributes["cpu"])) <= 0:

@@ -132,6 +132,7 @@ class LowerToolCall(RewritePattern):
     def match_and_rewrite(self, op: A.ToolCallOp, rewriter: PatternRewriter) -> None:
         call = O.PyCallOp(op.tool.data, list(op.args), op.result.type, latency_ms=_f(op, "latency_ms"),
                           latency_ms_p95=_f(op, "latency_ms_p95"), cpu=float(num(op.cpu)))
+        call.attributes.update({k: op.attributes[k] for k in A.TOOL_ARGUMENT_ATTRS if k in op.attributes})
         rewriter.replace(op, _located(op, call))
 
 
