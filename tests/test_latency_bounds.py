@@ -155,3 +155,16 @@ def test_the_p50_is_the_median_request_not_the_expected_share() -> None:
     assert 0.95 * sim.e2e.p95 <= plan.p95_s <= 1.35 * sim.e2e.p95, (plan.p95_s, sim.e2e.p95)
     # the solver's p50 clock keeps the arm at its expected share: within the SLA's 8 s p50 target, above the estimate
     assert plan.p50_bound_s is not None and plan.p50_s < 1.0 < plan.p50_bound_s <= 8.0
+
+
+def test_a_fractional_expected_count_keeps_its_mean() -> None:
+    # expected_iters=2.62 is a mean: the simulator draws 2 or 3 at the odds that keep it (it ran 3 every time)
+    import random
+
+    from plait.planner.simulate.sampling import draw_count
+    from plait.sdk.dist import Dist
+
+    rng = random.Random(0)
+    draws = [draw_count(Dist.const(2.62), rng, 1, 5) for _ in range(4000)]
+    assert set(draws) == {2, 3} and sum(draws) / len(draws) == pytest.approx(2.62, abs=0.03)
+    assert draw_count(Dist.const(3.0), rng, 1, 5) == 3
