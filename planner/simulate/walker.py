@@ -89,7 +89,7 @@ class Walker:
             arms = [str(x) for x in items(a["arms"])]
             arm = arms[draw_arm([float(x) for x in items(a["p"])], self.rng)]
             # the arm runs once its selector has decided: its inputs wait for the selector's value too
-            gated = [env.process(self._glue([x, ins[0]], 0.0, value_of=0)) for x in ins[1:]]
+            gated: list[simpy.Event] = [env.process(self._glue([x, ins[0]], 0.0, value_of=0)) for x in ins[1:]]
             return self.walk(node.regions[arm], gated, req)[0]
         if node.kind == "map":
             n = draw_count(figure(a.get("expected_len"), 1.0), self.rng, lo=0)
