@@ -49,6 +49,7 @@ class StageWork:
     loc: str
     concurrency: float = 1.0           # executions of one request that overlap (a map's elements)
     serial_p95: float = 1.0            # executions in turn for a request that runs long (p95 loop iterations)
+    serial_p50: float = 1.0            # executions in turn for the median request (branch arms at their median)
     work_p95: float = 1.0              # p95 over expected service time of one execution (tokens, tool latency)
     work_cs2: float = 0.0              # squared coefficient of variation of that service time
     steps: float = 1.0                 # decode: output tokens generated per execution
@@ -114,14 +115,15 @@ class _Visit:
     visits: float
     serial: float
     serial95: float
+    serial50: float
     stack: tuple[str, ...]
     after: frozenset[str]
     extra: frozenset[str] = frozenset()      # stages every value read in a branch arm depends on (its selector)
 
-    def scaled(self, visits: float, serial: float, serial95: float, after: frozenset[str] | None = None,
-               extra: frozenset[str] = frozenset()) -> _Visit:
-        return _Visit(self.visits * visits, self.serial * serial, self.serial95 * serial95, self.stack,
-                      self.after if after is None else after, extra)
+    def scaled(self, visits: float, serial: float, serial95: float, serial50: float,
+               after: frozenset[str] | None = None, extra: frozenset[str] = frozenset()) -> _Visit:
+        return _Visit(self.visits * visits, self.serial * serial, self.serial95 * serial95, self.serial50 * serial50,
+                      self.stack, self.after if after is None else after, extra)
 
 
 class _Walker:
@@ -146,12 +148,14 @@ class _Walker:
             self.assumptions.append(text)
 
     def walk(self, name: str, args: list[frozenset[str]], visits: float, serial: float, serial95: float,
-             stack: tuple[str, ...] = (), after: frozenset[str] = frozenset()) -> list[frozenset[str]]:
+             serial50: float, stack: tuple[str, ...] = (), after: frozenset[str] = frozenset()
+             ) -> list[frozenset[str]]:
         """Walk function @name; return, per result, the stages it depends on.
 
         `visits` counts executions per request (the load); `serial` counts those that follow one another
         (the latency): a map's elements add to the first, not the second; `serial95` is `serial` for a request
-        that runs long (loops at their p95 iterations). Every stage made here also
+        that runs long (loops at their p95 iterations), `serial50` for the median request (a branch arm at its
+        median count of runs: 0 for an arm most requests skip). Every stage made here also
         waits for the stages in `after` (an earlier branch arm: one request runs its arms' visits in turn).
         """
         if name in stack:
@@ -161,7 +165,7 @@ class _Walker:
         if func is None:
             raise StageError(f"the module has no function @{name}.\nTo fix: lower the whole module.")
         env: dict[SSAValue, frozenset[str]] = dict(zip(func.body.block.args, args, strict=True))
-        outs = self._block(func.body.block, env, _Visit(visits, serial, serial95, (*stack, name), after))
+        outs = self._block(func.body.block, env, _Visit(visits, serial, serial95, serial50, (*stack, name), after))
         if outs is None:
             raise StageError(f"function @{name} has no func.return.")
         return outs
@@ -174,7 +178,7 @@ class _Walker:
             if isinstance(op, ReturnOp | scf.YieldOp | scf.ConditionOp):
                 return operands
             if op.name in STAGE_KINDS:
-                stage = self._stage(op, at.visits, at.serial, at.serial95)
+                stage = self._stage(op, at.visits, at.serial, at.serial95, at.serial50)
                 for dep in deps:
                     self.edges[(dep, stage.name)] = self.edges.get((dep, stage.name), 0.0) + self._bytes(op)
                 for dep in at.after - deps:     # ordering only: nothing moves
@@ -183,29 +187,39 @@ class _Walker:
             elif isinstance(op, scf.WhileOp):
                 iters = _num(op, ITERS, 1.0)
                 iters95 = max(_num(op, f"{ITERS}_p95", iters), iters)
+                if iters - math.floor(iters) > 0.05:   # runs are whole: a long request runs the ceiling of 2.62
+                    iters95 = max(iters95, math.ceil(iters))
                 body = op.before_region.block
-                outs = self._region(body, env, operands, at.scaled(iters, iters, iters95))
+                outs = self._region(body, env, operands, at.scaled(iters, iters, iters95, iters))
                 # what follows waits for the carried value and for the last `until` check
                 produced = frozenset().union(*outs) or deps
             elif isinstance(op, scf.IndexSwitchOp):
                 probs = op.attributes[PROBABILITIES]
                 assert isinstance(probs, ArrayAttr)
+                # Over several passes (a loop) one request runs several arms, in turn: each arm waits for the one
+                # before. In one pass it runs one arm: the arms are alternatives, side by side, and the path takes
+                # the longest (in series a 5 % arm and a 25 % arm both counted on the p95 clock: twice as high).
+                once = at.serial95 <= 1.0 + 1e-9
                 previous: frozenset[str] = at.after
+                ends: frozenset[str] = frozenset()
                 for region, p in zip(arms(op), probs.data, strict=True):
                     assert isinstance(p, FloatAttr)
                     share = float(p.value.data)
                     slow = arm_p95(at.serial95, share) / at.serial95 if at.serial95 > 0 else share
-                    outs = self._region(region.block, env, [], at.scaled(share, share, slow, previous, deps))
-                    previous = frozenset().union(*outs) or previous
-                produced = previous or deps
+                    mid = arm_p50(at.serial50, share) / at.serial50 if at.serial50 > 0 else share
+                    outs = self._region(region.block, env, [], at.scaled(share, share, slow, mid, previous, deps))
+                    ends |= frozenset().union(*outs)
+                    if not once:
+                        previous = frozenset().union(*outs) or previous
+                produced = (ends if once else previous) or deps
             elif isinstance(op, scf.ForOp):
                 length = _num(op, LENGTH, 1.0)
                 body = op.body.block
-                outs = self._region(body, env, [frozenset(), deps], at.scaled(length, 1.0, 1.0))
+                outs = self._region(body, env, [frozenset(), deps], at.scaled(length, 1.0, 1.0, 1.0))
                 produced = frozenset().union(*outs) or deps
             elif isinstance(op, CallOp):
                 outs = self.walk(op.callee.root_reference.data, operands, at.visits, at.serial, at.serial95,
-                                 at.stack, at.after)
+                                 at.serial50, at.stack, at.after)
                 produced = frozenset().union(*outs) or deps
             else:   # glue (tokenize, format, box, ...): placed with its neighbours by PlacePass
                 produced = deps
@@ -233,7 +247,7 @@ class _Walker:
             return _num(op, "tokens", 1.0) * 9 * 2      # codebook ids
         return max(_num(op, "tokens", 0.0), _num(op, "prompt_tokens", 0.0), 64.0) * BYTES_PER_TOKEN_TEXT
 
-    def _stage(self, op: Operation, visits: float, serial: float, serial95: float) -> StageWork:
+    def _stage(self, op: Operation, visits: float, serial: float, serial95: float, serial50: float) -> StageWork:
         kind, loc = STAGE_KINDS[op.name], _loc(op)
         model = _model(op)
         if kind == "prefill":
@@ -281,7 +295,7 @@ class _Walker:
             what, desc = tool, f"tool {tool}"
         name = self._name(kind, what, loc)
         stage = StageWork(name=name, kind=kind, description=desc, spec=spec, visits=visits, loc=loc, ops=[op],
-                          concurrency=visits / serial if serial > 0 else 1.0, serial_p95=serial95,
+                          concurrency=visits / serial if serial > 0 else 1.0, serial_p95=serial95, serial_p50=serial50,
                           work_p95=_stretch(op), work_cs2=spread_cs2(_stretch(op)))
         if kind == "decode":
             stage.steps = max(1.0, _num(op, "output_tokens", 1.0))
@@ -332,6 +346,24 @@ def arm_p95(runs: float, p: float, q: float = 0.95) -> float:
     return min(runs, float(binom.ppf(q, n, min(p, 1.0))))
 
 
+def arm_p50(runs: float, p: float) -> float:
+    """Times a branch arm of probability `p` runs for the median request, over `runs` passes of its branch (loop
+    iterations at their mean): the binomial median over the nearest whole number of passes, at most `runs`.
+    One pass: 1 when p > 0.5, 0 below (an arm most requests skip is not on the median request's path: triage's
+    30 % research arm), and p itself at 0.5, where the median lies between the arms (a tie of the binomial's
+    CDF at 0.5 reads as the midpoint of the two counts)."""
+    from scipy.stats import binom
+
+    n = max(1, math.floor(runs + 0.5))
+    if runs <= 0 or p <= 0:
+        return 0.0
+    p = min(p, 1.0)
+    k = float(binom.ppf(0.5, n, p))
+    if abs(float(binom.cdf(k, n, p)) - 0.5) < 1e-12:
+        k += 0.5
+    return min(runs, k)
+
+
 def entry_function(module: ModuleOp, agent: str | None = None) -> str:
     funcs = [f.sym_name.data for f in module.ops if isinstance(f, FuncOp)]
     if not funcs:
@@ -349,7 +381,7 @@ def extract_stages(module: ModuleOp, catalog: Catalog, agent: str | None = None)
     """
     walker = _Walker(module, catalog)
     entry = walker.funcs[entry_function(module, agent)]
-    walker.walk(entry.sym_name.data, [frozenset() for _ in entry.body.block.args], 1.0, 1.0, 1.0)
+    walker.walk(entry.sym_name.data, [frozenset() for _ in entry.body.block.args], 1.0, 1.0, 1.0, 1.0)
     if not walker.stages:
         raise StageError("the agent has no operator to place (no model call, search or tool).\n"
                          "To fix: plan an agent that calls plait.llm, plait.embed, plait.retrieve or a tool.")

@@ -217,6 +217,9 @@ class Plan(_Model):
         "predicted time per output token of the slowest LLM call: its decode's step time at the planned batch"))
     p95_bound_s: float | None = Field(default=None, description="the critical path's sum of stage p95s and "
                                       "transfers: what the solver keeps within the SLA (p95_s is the estimate)")
+    p50_bound_s: float | None = Field(default=None, description="the p50 clock the solver keeps within the SLA's p50 "
+                                      "target: stage medians with every branch arm at least at its expected share "
+                                      "(p50_s is the estimate: arms at the median request's count)")
     critical_path: list[PathStep]
     transfers: list[Transfer] = []
     baselines: list[Baseline] = []

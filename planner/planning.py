@@ -271,6 +271,7 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
                 ruled_out([st], inventory, {st.name: _caps(st, targets)}, basis, catalog))
         problem_stages.append(Stage(name=st.name, description=st.description, visits=st.visits,
                                     concurrency=max(st.concurrency, 1.0), serial_p95=st.serial_p95,
+                                    serial_p50=st.serial_p50,
                                     work_p95=st.work_p95, work_cs2=st.work_cs2,
                                     candidates=cands, caps=_caps(st, targets),
                                     first_token=st.kind == "prefill" and is_llm(st)))
@@ -341,7 +342,8 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
                 ttft_p95_s=ttft, tpot_s=tpot,
                 price_basis=basis, stages=choices, fleet=dict(sorted(placement.devices.items())),
                 cost_per_hour=cost, cost_per_million_requests=per_million,
-                p50_s=placement.p50_s, p95_s=placement.p95_s, p95_bound_s=placement.p95_bound_s,
+                p50_s=placement.p50_s, p50_bound_s=placement.p50_bound_s,
+                p95_s=placement.p95_s, p95_bound_s=placement.p95_bound_s,
                 critical_path=path, transfers=transfers,
                 baselines=baselines, frontier=points,
                 candidates=rows, candidates_note=note,

@@ -8,6 +8,7 @@ import itertools
 import json
 from pathlib import Path
 
+from _latency_agents import TOOLS as PRELUDE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -22,19 +23,6 @@ from plait.sdk import AgentGraph, Dist, trace
 from plait.sdk.loader import load_agent
 
 MODELS = ["llama-3.2-1b", "llama-3.1-8b", "mistral-7b"]
-PRELUDE = '''\
-import plait
-
-
-@plait.tool(latency_ms=plait.Dist.normal(40, 10), output_tokens=120)
-def shout(x: str) -> str:
-    return x.upper()
-
-
-@plait.tool(latency_ms=2)
-def check(x: str) -> bool:
-    return len(x) > 10
-'''
 
 
 class AgentWriter:

@@ -16,14 +16,17 @@ REQUESTS = 1500
 CATALOG = load_catalog()
 
 
-def p95s(graph: AgentGraph, requests: int = REQUESTS) -> tuple[float, float]:
-    """(analytic p95, simulated p95) of `graph`'s plan (seed 0)."""
+def views(graph: AgentGraph, requests: int = REQUESTS) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((analytic p95, simulated p95), (analytic p50, simulated p50)) of `graph`'s plan (seed 0)."""
     plan = plan_agent(graph, source=graph.name, catalog=CATALOG, sweep_points=0).plan
-    return plan.p95_s, simulate_plan(plan, graph, CATALOG, requests=requests).e2e.p95
+    e2e = simulate_plan(plan, graph, CATALOG, requests=requests).e2e
+    return (plan.p95_s, e2e.p95), (plan.p50_s, e2e.p50)
 
 
 @pytest.mark.parametrize("target", ["examples/rag.py:answer", "examples/react.py:solve",
                                     "examples/voice.py:assistant", "examples/refine.py:code_review"])
 def test_examples_analytic_p95_within_the_band(target: str) -> None:
-    analytic, simulated = p95s(traced(target), 2000)
+    (analytic, simulated), (p50, sim50) = views(traced(target), 2000)
     assert 0.95 * simulated <= analytic <= 1.35 * simulated, (analytic, simulated)
+    # the p50 estimate (the median request's counts: react's arms at their binomial medians) within 10 %
+    assert 0.9 * sim50 <= p50 <= 1.1 * sim50, (p50, sim50)

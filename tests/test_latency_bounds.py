@@ -126,3 +126,45 @@ def test_p95_estimate_sums_means_and_spreads_not_p95s() -> None:
                                     qps=0.001))
     assert placed.p95_bound_s == pytest.approx(8 * 0.1 * spread, rel=1e-3)
     assert placed.p95_s == pytest.approx(0.8 + 1.6449 * 0.03 * 8 ** 0.5, rel=1e-3)
+
+
+def test_a_branch_arm_counts_at_its_median_for_the_p50() -> None:
+    from plait.planner.grouping import arm_p50
+
+    assert arm_p50(1.0, 0.3) == 0.0 and arm_p50(1.0, 0.7) == 1.0   # one pass: the median request's arm only
+    assert arm_p50(1.0, 0.5) == 0.5                                 # a tie: between the two arms
+    assert arm_p50(4.0, 0.55) == 2.0 and arm_p50(4.0, 0.3) == 1.0   # binomial median over the loop's passes
+    assert arm_p50(0.0, 0.9) == 0.0
+
+
+def test_the_p50_is_the_median_request_not_the_expected_share() -> None:
+    # triage: 70 % of requests take a 1 ms tool after a ~5 ms classifier, 30 % a research sub-agent of seconds;
+    # the p50 used to count the research arm at its 0.3 share (3,349 ms against 7.4 ms simulated)
+    from pathlib import Path
+
+    from plait.cli._agent import traced
+    from plait.planner.catalog import load_catalog
+    from plait.planner.planning import plan_agent
+    from plait.planner.simcheck import simulate_plan
+
+    catalog = load_catalog()
+    graph = traced(f"{Path(__file__).parent / 'agents' / 'triage.py'}:triage")
+    plan = plan_agent(graph, source="triage", catalog=catalog, sweep_points=0).plan
+    sim = simulate_plan(plan, graph, catalog, requests=1000)
+    assert 0.8 * sim.e2e.p50 <= plan.p50_s <= 1.25 * sim.e2e.p50, (plan.p50_s, sim.e2e.p50)
+    assert 0.95 * sim.e2e.p95 <= plan.p95_s <= 1.35 * sim.e2e.p95, (plan.p95_s, sim.e2e.p95)
+    # the solver's p50 clock keeps the arm at its expected share: within the SLA's 8 s p50 target, above the estimate
+    assert plan.p50_bound_s is not None and plan.p50_s < 1.0 < plan.p50_bound_s <= 8.0
+
+
+def test_a_fractional_expected_count_keeps_its_mean() -> None:
+    # expected_iters=2.62 is a mean: the simulator draws 2 or 3 at the odds that keep it (it ran 3 every time)
+    import random
+
+    from plait.planner.simulate.sampling import draw_count
+    from plait.sdk.dist import Dist
+
+    rng = random.Random(0)
+    draws = [draw_count(Dist.const(2.62), rng, 1, 5) for _ in range(4000)]
+    assert set(draws) == {2, 3} and sum(draws) / len(draws) == pytest.approx(2.62, abs=0.03)
+    assert draw_count(Dist.const(3.0), rng, 1, 5) == 3

@@ -78,7 +78,8 @@ def evaluate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: l
     d50 = [float(so[i].d50[k]) for i, k in enumerate(picks)]
     xfer = edge_times(problem, g, en, picks)
     bound, start, crit = longest_path(g, d95, xfer)
-    p50, _, _ = longest_path(g, d50, xfer)
+    p50_bound, _, _ = longest_path(g, d50, xfer)
+    p50 = p50_estimate(problem, g, d50, xfer) if estimate else p50_bound
     ttft = first_tokens(problem, en, picks, start)
     p95 = p95_estimate(problem, g, en, picks, d95, xfer, bound) if estimate else bound
     cost, devices, units = fleet(en, picks)
@@ -89,15 +90,26 @@ def evaluate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: l
             bad.append(f"uses {used:.3g} {en.devices[by]} devices' worth of host cores; {carrier} are rented")
     if problem.sla.p95_s is not None and bound > problem.sla.p95_s * (1 + REL_TOL):
         bad.append(f"p95 bound {bound * 1e3:.3f} ms exceeds the SLA's {problem.sla.p95_s * 1e3:.3f} ms")
-    if problem.sla.p50_s is not None and p50 > problem.sla.p50_s * (1 + REL_TOL):
-        bad.append(f"p50 {p50 * 1e3:.3f} ms exceeds the SLA's {problem.sla.p50_s * 1e3:.3f} ms")
+    if problem.sla.p50_s is not None and p50_bound > problem.sla.p50_s * (1 + REL_TOL):
+        bad.append(f"p50 clock {p50_bound * 1e3:.3f} ms exceeds the SLA's {problem.sla.p50_s * 1e3:.3f} ms")
     if problem.sla.ttft_s is not None:
         bad += [f"TTFT of {name} {t * 1e3:.3f} ms exceeds the SLA's {problem.sla.ttft_s * 1e3:.3f} ms"
                 for name, t in ttft.items() if t > problem.sla.ttft_s * (1 + REL_TOL)]
     for d, n in sorted(devices.items()):
         if d in problem.inventory and n > problem.inventory[d]:
             bad.append(f"uses {n} {d} devices; the inventory has {problem.inventory[d]}")
-    return Evaluation(cost, p95, p50, start, crit, devices, bad, ttft, bound)
+    return Evaluation(cost, p95, p50, start, crit, devices, bad, ttft, bound, p50_bound)
+
+
+def p50_estimate(problem: PlacementProblem, g: StageGraph, d50: list[float], xfer: list[float]) -> float:
+    """The median request's latency: the longest path of stage medians at the median request's counts
+    (Stage.runs50), not the p50 clock's (Stage.clock50). A branch arm most requests skip is off the median
+    request's path, and so is the transfer into or out of it: the median of a 70/30 mixture of a 7 ms and a
+    10 s arm is about 7 ms, where the expected share put it at 3 s."""
+    ratio = [st.runs50 / st.clock50 if st.clock50 > 0 else 0.0 for st in problem.stages]
+    dur = [d * r for d, r in zip(d50, ratio, strict=True)]
+    moved = [x * min(ratio[i], ratio[j]) for x, (i, j) in zip(xfer, g.edges, strict=True)]
+    return longest_path(g, dur, moved)[0]
 
 
 def p95_estimate(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: list[int], d95: list[float],
@@ -110,7 +122,9 @@ def p95_estimate(problem: PlacementProblem, g: StageGraph, en: Enumeration, pick
            for (i, k), d, st in zip(enumerate(picks), d95, problem.stages, strict=True)]
     both = [moments(problem, en, i, k) for i, k in enumerate(picks)]
     mean, var1 = [m for m, _ in both], [v for _, v in both]
-    share = [arm_tail(st) for st in problem.stages]   # how much of an arm's spread reaches the request's p95
+    # how much of an execution's spread reaches the request's p95: less for an arm few requests take, more for a
+    # map's elements (the request waits for the slowest)
+    share = [arm_tail(st) * map_tail(st) for st in problem.stages]
     var = [a * a * v for a, v in zip(share, var1, strict=True)]
     excess = [a * max(float(so[i].one95[k]) - m, 0.0) for (i, k), a, m in zip(enumerate(picks), share, mean, strict=True)]
     return min(bound, path_estimate(g, n95, mean, var, excess, xfer))
@@ -125,6 +139,16 @@ def arm_tail(st: Stage, q: float = 0.95) -> float:
         return 1.0
     inner = 1.0 - (1.0 - q) / max(p, 1e-12)
     return max(float(NormalDist().inv_cdf(inner)), 0.0) / NormalDist().inv_cdf(q) if inner > 0.5 else 0.0
+
+
+def map_tail(st: Stage, q: float = 0.95) -> float:
+    """How far a map's element spread reaches the request's q quantile: the request waits for the slowest of its c
+    elements in parallel (Stage.concurrency), whose q quantile is each element's q^(1/c) quantile (iid): z of that
+    over z of q (a map of 30 elements: 2.93 / 1.64). 1 for a stage that is not mapped."""
+    c = st.concurrency
+    if c <= 1.0:
+        return 1.0
+    return float(NormalDist().inv_cdf(q ** (1.0 / c))) / NormalDist().inv_cdf(q)
 
 
 Z95 = 1.6449   # a pool member's p95 reads as mean + Z95 sd
@@ -189,6 +213,7 @@ def to_placement(problem: PlacementProblem, g: StageGraph, en: Enumeration, pick
                 bytes_per_request=per_req, bandwidth_gb_s=per_req * problem.qps / 1e9, seconds=xfer[e]))
     return Placement(
         choices=choices, cost_per_hour=ev.cost, p95_s=ev.p95, p95_bound_s=ev.p95_bound, p50_s=ev.p50,
+        p50_bound_s=ev.p50_bound,
         critical_path=[g.names[i] for i in ev.critical],
         start_s={g.names[i]: ev.start[i] for i in range(len(g.names))}, ttft_s=ev.ttft,
         transfers=transfers, devices=dict(sorted(ev.devices.items())), feasible=ev.feasible,

@@ -67,7 +67,7 @@ def _execution(st: Stage, latency_s: float, attr: str) -> str:
         serial = st.serial_p95 if st.serial_p95 is not None else serial
         long = f", {ms_text(latency_s * st.work_p95)} ms for a long one" if st.work_p95 > 1 + 1e-9 else ""
         return f"{ms_text(latency_s)} ms per execution{long} x {serial:.3g} in series at p95"
-    return f"{ms_text(latency_s)} ms per execution x {serial:.3g} in series"
+    return f"{ms_text(latency_s)} ms per execution x {st.clock50:.3g} in series"
 
 
 def check_floors(problem: PlacementProblem, g: StageGraph, en: Enumeration) -> None:

@@ -129,6 +129,7 @@ class Evaluation:
     violations: list[str]
     ttft: dict[str, float] = field(default_factory=dict)   # per first_token stage: the TTFT bound
     p95_bound: float = 0.0
+    p50_bound: float = 0.0   # the p50 clock (what the solver keeps within a p50 target); p50: the estimate
 
     @property
     def feasible(self) -> bool:

@@ -501,5 +501,5 @@ def _explain(problem: PlacementProblem, g: StageGraph, en: Enumeration, opts: So
     p50 = problem.sla.p50_s
     return InfeasibleSLA(
         f"no placement within the inventory meets the p95 and p50 SLA together (p50 target "
-        f"{ms_text(p50 or INF)} ms; the fastest p95 placement has p50 {ms_text(best.p50_s)} ms).\n"
+        f"{ms_text(p50 or INF)} ms; the fastest p95 placement has a p50 clock of {ms_text(best.p50_bound_s)} ms).\n"
         f"  critical path: {path}\nTo fix: relax the p50 target or add devices to the inventory.")

@@ -2,8 +2,9 @@
 
 A pair o = (candidate, r) has pro-rata cost c = r * price, units u = r * tp * share (devices it occupies,
 fractional for slices), and per-request latencies d95 = serial95 * (Wq_q + work_p95 * latency_s),
-d50 = serial * (Wq_50 + latency_s), serial = visits / concurrency (a map's elements overlap), serial95
-and work_p95 the same for a request that runs long (p95 iterations, p95 tokens; see queueing.py). Replica counts run from the fewest that keep utilization <= max_utilization to `extra_replicas` more.
+d50 = clock50 * (Wq_50 + latency_s), serial = visits / concurrency (a map's elements overlap), clock50 the
+larger of serial and the median request's count (Stage.clock50: the p50 clock stays above the reported
+estimate), serial95 and work_p95 the same for a request that runs long (p95 iterations, p95 tokens; see queueing.py). Replica counts run from the fewest that keep utilization <= max_utilization to `extra_replicas` more.
 
 The fleet pays for whole devices: type D costs p_D * N_D with N_D >= the units placed on D. A type with
 no slice (every candidate share 1) has integral units, so its bill is the sum of its pairs' c. A
@@ -223,8 +224,8 @@ def pool_pairs(problem: PlacementProblem, dev_ix: dict[str, int], kept: set[int]
             continue
         for m_ix, m in enumerate(p.members):
             st = problem.stages[ix[m.stage]]
-            serial = st.visits / st.concurrency
-            serial95 = st.serial_p95 if st.serial_p95 is not None else serial
+            serial = st.clock50
+            serial95 = st.serial_p95 if st.serial_p95 is not None else st.visits / st.concurrency
             own = m_ix == 0
             cost = p.price_per_hour if own else 0.0
             rows[ix[m.stage]].append((b, p.replicas, dev_ix[p.device], cost, serial95 * m.p95_s, serial * m.p50_s,
@@ -256,6 +257,7 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
     visits = np.array([problem.stages[si].visits for si, _ in rows], dtype=float)
     conc = np.array([problem.stages[si].concurrency for si, _ in rows], dtype=float)
     serial = visits / conc
+    clock50 = np.array([problem.stages[si].clock50 for si, _ in rows], dtype=float)
     serial95 = np.array([s95 if (s95 := problem.stages[si].serial_p95) is not None else 0.0 for si, _ in rows],
                         dtype=float)
     serial95 = np.where(serial95 > 0, serial95, serial)
@@ -313,7 +315,7 @@ def enumerate_options(problem: PlacementProblem, opts: SolveOptions,
     P = StageOptions(
         cand=rep(cand), replicas=r.ravel()[flat], device=P_dev, cost=cost,
         d95=(serial95[:, None] * turns * one95).ravel()[flat],
-        d50=(serial[:, None] * turns * (w50 + lat[:, None])).ravel()[flat],
+        d50=(clock50[:, None] * turns * (w50 + lat[:, None])).ravel()[flat],
         units=units,
         util=np.where(lam[:, None] > 0, lam[:, None] / (r * mu[:, None]), 0.0).ravel()[flat],
         lo=lo, hi=hi, group=np.full(int(flat.sum()), -1, dtype=np.int64),

@@ -57,6 +57,10 @@ class Stage(_Model):
     serial_p95: float | None = Field(default=None, gt=0, description="executions one request runs in turn "
                                      "when it runs long (loops at their p95 iterations); the p95 clock uses it. "
                                      "Default visits / concurrency")
+    serial_p50: float | None = Field(default=None, ge=0, description="executions the median request runs in turn "
+                                     "(a branch arm most requests skip: 0; the binomial median over loop passes); "
+                                     "the reported p50 estimate uses it, the p50 clock the larger of it and visits / "
+                                     "concurrency. Default visits / concurrency")
     work_p95: float = Field(default=1.0, ge=1, description="service time of a long execution (p95 work: tokens, "
                             "a tool's latency) over the expected one; the p95 clock stretches latency_s by it")
     work_cs2: float = Field(default=0.0, ge=0, description="squared coefficient of variation of one execution's "
@@ -70,6 +74,18 @@ class Stage(_Model):
     @property
     def what(self) -> str:
         return self.description or f"stage '{self.name}'"
+
+    @property
+    def runs50(self) -> float:
+        """Executions in turn for the median request (the p50 estimate's count)."""
+        return self.serial_p50 if self.serial_p50 is not None else self.visits / self.concurrency
+
+    @property
+    def clock50(self) -> float:
+        """Executions in turn on the p50 clock the solver constrains: the larger of the median request's count
+        and the expected one, so the clock is never below the reported estimate nor below the old expected-share
+        sum (an arm of p 0.75 counts once, one of p 0.3 at 0.3)."""
+        return max(self.runs50, self.visits / self.concurrency)
 
 
 class PoolMember(_Model):
@@ -269,7 +285,10 @@ class Placement(_Model):
                          "executions' independent spread (graph.path_estimate); at most p95_bound_s")
     p95_bound_s: float = Field(default=0.0, description="longest path of per-stage p95s and transfers: what the "
                                "solver keeps within the SLA (every stage long at once)")
-    p50_s: float
+    p50_s: float = Field(description="end-to-end p50 estimate: the longest path of stage medians at the median "
+                         "request's counts (serial_p50: branch arms at their median, not their expected share)")
+    p50_bound_s: float = Field(default=0.0, description="the p50 clock the solver keeps within the SLA's p50 target: "
+                               "stage medians at the larger of the median and the expected count")
     critical_path: list[str]
     start_s: dict[str, float] = Field(description="p95 clock: when each stage starts on the critical-path model")
     ttft_s: dict[str, float] = Field(default_factory=dict, description="per `first_token` stage: the TTFT bound, "

@@ -29,7 +29,12 @@ def draw(d: Dist, rng: random.Random) -> float:
 
 
 def draw_count(d: Dist, rng: random.Random, lo: int = 1, hi: int | None = None) -> int:
-    """A draw rounded to a whole count in [lo, hi] (tokens, loop iterations, map elements)."""
+    """A draw rounded to a whole count in [lo, hi] (tokens, loop iterations, map elements). A constant that is
+    not whole is an expected count: its floor or ceiling, at the odds that keep its mean (expected_iters=2.62
+    runs 3 iterations 62 % of the time; rounding ran 3 every time, 15 % more load than planned)."""
+    if d.kind == "const" and (frac := d.mean - int(d.mean)) > 1e-9:
+        n = max(lo, int(d.mean) + (rng.random() < frac))
+        return n if hi is None else min(n, hi)
     n = max(lo, round(draw(d, rng)))
     return n if hi is None else min(n, hi)
 
