@@ -259,6 +259,14 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
     for st in stages.stages:
         only_pools = st.kind == "decode" and is_llm(st) and st.name in pooled   # continuous batching
         options[st.name] = [] if only_pools else stage_candidates(st, devices, basis, catalog, max_degree)
+    # Host cores come with their servers: a GPU type's host CPUs are an option only where some stage may run
+    # on that GPU (the MILP prices the carrier from its own candidates). A tool-only agent runs on CPU servers.
+    carriers = {o.candidate.device for opts in options.values() for o in opts
+                if not o.candidate.device.endswith(HOST)} | {p.device for p, _ in pools}
+    for name, opts in options.items():
+        options[name] = [o for o in opts if not o.candidate.device.endswith(HOST)
+                         or o.candidate.device.removesuffix(HOST) in carriers]
+    for st in stages.stages:
         cands = [o.candidate for o in options[st.name]]
         if not cands and st.name not in pooled:
             if st.kind == "tool":

@@ -52,6 +52,19 @@ def test_a_one_core_tool_runs_on_the_host_cpus_of_the_gpu_servers(tmp_path: Path
     assert tool.replicas * tool.cpu_cores <= result.fleet[tool.device] * server(tool.device).host_cores
 
 
+def test_a_tool_only_agent_rents_cpu_servers_not_a_gpus_host_cores(tmp_path: Path) -> None:
+    """No stage may run on a GPU, so no GPU server is in the fleet to lend host cores: the fleet names
+    real hardware (it read 'a100-80gb/host', and `plait plan` then failed on that unknown device)."""
+    result = plan(tmp_path, "latency_ms=20, cpu=1", '''
+        @plait.agent(sla=plait.SLA(p95_ms=500), qps=6)
+        def run(q: str) -> str:
+            return work(work(q))
+    ''')
+    catalog = load_catalog()
+    assert result.fleet and all(catalog.device(d).kind == "cpu" for d in result.fleet), result.fleet
+    assert all(not p.host_cpu for p in result.pools)
+
+
 @pytest.mark.parametrize("runnable_only", [False, True])
 def test_runnable_only_keeps_to_devices_plaits_engine_runs_on(tmp_path: Path, runnable_only: bool) -> None:
     """Gaudi 3 runs only through another engine (remote): cheapest here, and avoided with --runnable-only. Each
