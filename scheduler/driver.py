@@ -75,6 +75,9 @@ def route(graph: AgentGraph, programs: list[Program]) -> dict[int, str]:
 
     def walk(g: AgentGraph) -> None:
         for node in g.steps:
+            if node.kind in ("stt", "tts"):
+                raise RunError(f"{node.kind} {node.target!r} ({node.loc}): the local runtime does not run speech "
+                               "steps yet (runtime 2)\n  To fix: run agents without plait.stt/plait.tts for now.")
             if node.kind in LEAF_OPS:
                 found[id(node)] = pool_of(node)
             for region in node.regions.values():

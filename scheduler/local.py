@@ -89,7 +89,7 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
     if absent:
         devices = sorted({p.device for p in plan.pools if p.runtime not in LOCAL_RUNTIMES})
         notes.append(f"remapped {len(absent)} pool(s) planned for {', '.join(devices)} "
-                     "onto CPU worker processes on this machine, one replica each")
+                     "onto CPU worker processes on this machine")
     return Prepared(programs, notes)
 
 
@@ -98,17 +98,18 @@ class LocalRun:
 
     def __init__(self, graph: AgentGraph, programs: list[Program], run_dir: Path, figures: Figures,
                  checkpoints: dict[str, str] | None = None, indexes: dict[str, str] | None = None,
-                 scale: str = "tiny") -> None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        shares = core_shares(len(programs))
-        specs = []
-        for program, cores in zip(programs, shares, strict=True):
-            path = run_dir / f"{program.pool.id}.program.json"
-            from plait.codegen.program import dump_program
+                 scale: str = "tiny", max_replicas: int = 1) -> None:
+        from plait.codegen.program import dump_program
 
+        run_dir.mkdir(parents=True, exist_ok=True)
+        replicas = [(p, r) for p in programs for r in range(min(p.pool.replicas, max_replicas))]
+        specs = []
+        for (program, replica), cores in zip(replicas, core_shares(len(replicas)), strict=True):
+            path = run_dir / f"{program.pool.id}.program.json"
             path.write_text(dump_program(program))
-            specs.append(WorkerSpec(pool=program.pool.id, replica=0, program=str(path), driver="", store_port=0,
-                                    cores=cores, log=str(run_dir / f"worker-{program.pool.id}-0.log"),
+            specs.append(WorkerSpec(pool=program.pool.id, replica=replica, program=str(path), driver="",
+                                    store_port=0, cores=cores,
+                                    log=str(run_dir / f"worker-{program.pool.id}-{replica}.log"),
                                     plait_version=__version__, graph_hash=program.graph_hash, scale=scale,
                                     checkpoints=checkpoints or {}, indexes=indexes or {}))
         self.workers = Workers(specs, run_dir)
@@ -121,6 +122,15 @@ class LocalRun:
     def __exit__(self, *exc: object) -> None:
         self.workers.close()
 
+    def _admit(self, slots: threading.BoundedSemaphore) -> bool:
+        """Wait for a free slot; False once a drain began."""
+        while not self.draining.is_set():
+            if slots.acquire(timeout=0.05):
+                if not self.draining.is_set():
+                    return True
+                slots.release()
+        return False
+
     def many(self, inputs: list[dict[str, Any]], requests: int, qps: float | None = None,
              concurrency: int | None = None, drain_s: float = 30.0,
              progress: Any = None) -> list[Record]:
@@ -129,30 +139,39 @@ class LocalRun:
         in flight."""
         width = concurrency or max(1, requests)
         pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="plait-request")
+        slots = threading.BoundedSemaphore(width)   # admission: a request starts only when one is free
         futures: list[Future[Record]] = []
+
+        def finished(_: Future[Record]) -> None:
+            slots.release()
+            if progress is not None:
+                progress()
+
         with _draining(self.draining):
             start = time.perf_counter()
             for i in range(requests):
-                if self.draining.is_set():
-                    break
                 if qps is not None:
                     wait = start + i / qps - time.perf_counter()
                     if wait > 0 and self.draining.wait(wait):
                         break
+                if not self._admit(slots):
+                    break
                 future = pool.submit(self.driver.run, inputs[i % len(inputs)])
-                if progress is not None:
-                    future.add_done_callback(lambda _: progress())
+                future.add_done_callback(finished)
                 futures.append(future)
-            deadline = time.monotonic() + drain_s if self.draining.is_set() else None
+            # drain: what is in flight finishes (within drain_s once a signal came); nothing new starts
+            deadline: float | None = None
             records = []
             for f in futures:
-                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                try:
-                    records.append(f.result(timeout=timeout))
-                except TimeoutError:
-                    break
-                if self.draining.is_set() and deadline is None:
-                    deadline = time.monotonic() + drain_s
+                while not f.done():
+                    if deadline is None and self.draining.is_set():
+                        deadline = time.monotonic() + drain_s
+                    if deadline is not None and time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)
+                if f.done():
+                    records.append(f.result())
+        self.draining.clear()
         pool.shutdown(wait=False, cancel_futures=True)
         return records
 

@@ -103,6 +103,17 @@ def test_pickle_is_refused(rag: LocalRun) -> None:
     assert rag.many([{"question": "Still there?"}], requests=1)[0].error is None
 
 
+def test_sigterm_drains_in_flight_requests(rag: LocalRun) -> None:
+    """SIGTERM stops admitting requests; those in flight finish (none is cut off), then many() returns."""
+    import threading
+
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    start = time.monotonic()
+    records = rag.many([{"question": "What is light?"}], requests=1000, concurrency=2, drain_s=30)
+    assert 0 < len(records) < 1000 and time.monotonic() - start < 30
+    assert [r.error for r in records] == [None] * len(records)
+
+
 def test_crashed_worker_shows_its_log(rag: LocalRun) -> None:
     key = next(k for k in rag.workers.specs if k.startswith("llm"))
     os.kill(rag.workers.procs[key].pid, signal.SIGKILL)

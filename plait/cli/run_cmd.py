@@ -73,6 +73,9 @@ def run(
         "--remap-cpu", help="Run a --plan made for absent devices as CPU workers here.")] = False,
     run_dir: Annotated[Path, typer.Option("--run-dir", help="Where workers write their logs and programs.")] = Path(
         "out/runs"),
+    max_replicas: Annotated[int, typer.Option(
+        "--max-replicas", min=1, help="Start at most this many replicas of a pool here (this machine has few "
+                                      "cores; the plan's count is for its fleet).")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --follow-figures' draws.")] = 0,
 ) -> None:
     """Run FILE:AGENT's plan on this machine and print its outputs and latencies."""
@@ -95,13 +98,15 @@ def run(
         prepared = prepare(graph, target, plan_dir, remap_cpu)
         scaled = sorted({f"{p.pool.model} -> {p.pool.model}@tiny" for p in prepared.programs
                          if p.pool.kind == "llm" and p.pool.model not in checkpoints})
-        typer.echo(f"running {target} on this machine's CPU: {len(prepared.programs)} worker processes"
+        procs = sum(min(p.pool.replicas, max_replicas) for p in prepared.programs)
+        typer.echo(f"running {target} on this machine's CPU: {procs} worker processes for "
+                   f"{len(prepared.programs)} pools (at most {max_replicas} replica(s) each)"
                    + (f"; models at a scaled-down size: {', '.join(scaled)} (random weights)" if scaled else ""))
         for note in prepared.notes:
             typer.echo(note)
         folder = run_dir / time.strftime("%Y%m%d-%H%M%S")
         figures = Figures(follow=follow_figures, tool_latency_declared=tool_latency == "declared", seed=seed)
-        with LocalRun(graph, prepared.programs, folder, figures, checkpoints, indexes) as local:
+        with LocalRun(graph, prepared.programs, folder, figures, checkpoints, indexes, max_replicas=max_replicas) as local:
             records = local.many(rows, requests, qps=qps, concurrency=concurrency)
     failed = [r for r in records if r.error is not None]
     for r in records[:5]:
