@@ -25,6 +25,7 @@ from plait.sdk.dist import Dist
 from plait.sdk.graph import AgentGraph, Node
 
 log = logging.getLogger("plait.driver")
+DRIVER = "driver"
 LEAF_OPS = {"prompt": "op.format", "llm": "op.decode", "embed": "op.encode", "retrieve": "op.ann_search",
             "tool": "op.py_call"}
 
@@ -54,8 +55,9 @@ class Record:
     llm: list[tuple[str, float, float | None, int]] = field(default_factory=list)   # node, ttft, tpot, tokens
 
 
-def route(graph: AgentGraph, programs: list[Program]) -> dict[int, str]:
-    """The pool of every leaf step of `graph` and its regions, keyed by id(node)."""
+def route(graph: AgentGraph, programs: list[Program], driver_prompts: dict[str, str]) -> dict[int, str]:
+    """The pool of every leaf step of `graph` and its regions, keyed by id(node); DRIVER for a constant prompt
+    the placement left to the driver."""
     found: dict[int, str] = {}
 
     def pool_of(node: Node) -> str:
@@ -66,8 +68,10 @@ def route(graph: AgentGraph, programs: list[Program]) -> dict[int, str]:
                 if step.op != op:
                     continue
                 key = step.attrs.get("tool") or step.attrs.get("index") or step.model or ""
-                if node.kind == "prompt" or key == node.target:
+                if node.kind == "prompt" and step.loc == node.loc or node.kind != "prompt" and key == node.target:
                     candidates.append((step.loc == node.loc, program.pool.id))
+        if not candidates and node.kind == "prompt" and node.loc in driver_prompts:
+            return DRIVER
         if not candidates:
             raise RunError(f"no pool runs {node.kind} {node.target!r} ({node.loc}): the programs do not match "
                            "this agent\n  To fix: re-plan (`plait plan FILE:AGENT --out DIR`).")
@@ -88,9 +92,11 @@ def route(graph: AgentGraph, programs: list[Program]) -> dict[int, str]:
 
 
 class Driver:
-    def __init__(self, graph: AgentGraph, programs: list[Program], workers: Workers, figures: Figures) -> None:
+    def __init__(self, graph: AgentGraph, programs: list[Program], workers: Workers, figures: Figures,
+                 driver_prompts: dict[str, str] | None = None) -> None:
         self.graph, self.workers, self.figures = graph, workers, figures
-        self.pools = route(graph, programs)
+        self.driver_prompts = driver_prompts or {}
+        self.pools = route(graph, programs, self.driver_prompts)
         self.requests = itertools.count()
         self.tags = itertools.count(1)
         self.rng = random.Random(figures.seed)
@@ -183,6 +189,8 @@ class Driver:
     # --- leaf steps on workers -------------------------------------------------------------------------------
     def _leaf(self, node: Node, ins: list[Any], rec: Record) -> Any:
         pool = self.pools[id(node)]
+        if pool == DRIVER:   # a constant prompt: str.format here, no worker involved
+            return self.driver_prompts[node.loc].format(*ins)
         key = self.workers.least_loaded(pool)
         held: dict[int, int] = {}
         args: list[Any] = []
@@ -205,7 +213,7 @@ class Driver:
             sleep_s)), node)
         rec.steps.append((f"{node.kind} {node.target or node.name}".strip(), time.perf_counter() - start))
         if done.ttft_s is not None:
-            rec.llm.append((node.name, done.ttft_s, done.tpot_s, done.tokens or 0))
+            rec.llm.append((f"{node.name} {node.target}", done.ttft_s, done.tpot_s, done.tokens or 0))
         if sleep_s is not None:   # a declared-latency tool returns no value: stand in with its declared type
             return _stand_in(node)
         return done.tensor if done.tensor is not None else done.value

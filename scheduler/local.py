@@ -37,6 +37,7 @@ class StalePlanError(PlaitError):
 class Prepared:
     programs: list[Program]
     notes: list[str]
+    driver_prompts: dict[str, str]   # file:line -> template of the prompts placed in the driver (no operands)
 
 
 def check_plan(plan: Any, graph: AgentGraph, where: str) -> None:
@@ -90,7 +91,22 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
         devices = sorted({p.device for p in plan.pools if p.runtime not in LOCAL_RUNTIMES})
         notes.append(f"remapped {len(absent)} pool(s) planned for {', '.join(devices)} "
                      "onto CPU worker processes on this machine")
-    return Prepared(programs, notes)
+    return Prepared(programs, notes, driver_prompts(placed))
+
+
+def driver_prompts(placed: Any) -> dict[str, str]:
+    """The templates of op.format ops the placement left to the driver (constant prompts), by the user's line."""
+    from xdsl.dialects.builtin import StringAttr
+
+    from plait.ir.location import user_loc
+    from plait.ir.place import DRIVER, pool_of
+
+    out = {}
+    for op in placed.walk():
+        template = op.attributes.get("template")
+        if op.name == "op.format" and pool_of(op) in (None, DRIVER) and isinstance(template, StringAttr):
+            out[user_loc(op) or ""] = template.data
+    return out
 
 
 class LocalRun:
@@ -98,7 +114,7 @@ class LocalRun:
 
     def __init__(self, graph: AgentGraph, programs: list[Program], run_dir: Path, figures: Figures,
                  checkpoints: dict[str, str] | None = None, indexes: dict[str, str] | None = None,
-                 scale: str = "tiny", max_replicas: int = 1) -> None:
+                 scale: str = "tiny", max_replicas: int = 1, driver_prompts: dict[str, str] | None = None) -> None:
         from plait.codegen.program import dump_program
 
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +129,7 @@ class LocalRun:
                                     plait_version=__version__, graph_hash=program.graph_hash, scale=scale,
                                     checkpoints=checkpoints or {}, indexes=indexes or {}))
         self.workers = Workers(specs, run_dir)
-        self.driver = Driver(graph, programs, self.workers, figures)
+        self.driver = Driver(graph, programs, self.workers, figures, driver_prompts or {})
         self.draining = threading.Event()
 
     def __enter__(self) -> LocalRun:

@@ -48,7 +48,7 @@ def rag(wiki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalR
     graph = _traced(RAG)
     prepared = prepare(graph, RAG, None, remap_cpu=True)   # type: ignore[arg-type]
     with LocalRun(graph, prepared.programs, tmp_path_factory.mktemp("run"), Figures(),   # type: ignore[arg-type]
-                  indexes={"wiki": str(wiki)}) as run:
+                  indexes={"wiki": str(wiki)}, driver_prompts=prepared.driver_prompts) as run:
         yield run
 
 
@@ -59,7 +59,7 @@ def test_rag_end_to_end(rag: LocalRun) -> None:
     steps = {name.split()[0] for r in records for name, _ in r.steps}
     assert {"embed", "transfer", "retrieve", "prompt", "llm"} <= steps   # the embedding crossed pools by Gloo
     rows = {what: n for what, n, _ in summary(records)}
-    assert rows["end to end"] == 3 and rows["TTFT llm_1"] == 3
+    assert rows["end to end"] == 3 and rows["TTFT llm_1 llama-3.1-8b"] == 3
 
 
 def test_rag_follow_figures(rag: LocalRun) -> None:
@@ -125,11 +125,12 @@ def test_crashed_worker_shows_its_log(rag: LocalRun) -> None:
 def test_react_follow_figures(tmp_path: Path) -> None:
     graph = _traced(REACT)
     prepared = prepare(graph, REACT, None, remap_cpu=True)   # type: ignore[arg-type]
-    with LocalRun(graph, prepared.programs, tmp_path, Figures(follow=True, seed=3)) as run:   # type: ignore[arg-type]
+    with LocalRun(graph, prepared.programs, tmp_path, Figures(follow=True, seed=3),   # type: ignore[arg-type]
+                  driver_prompts=prepared.driver_prompts) as run:
         records = run.many([{"question": "How tall is the Eiffel Tower?"}], requests=2, concurrency=2)
     assert [r.error for r in records] == [None] * 2
     for r in records:
-        plans = [node for node, *_ in r.llm if node == "llm_1"]
+        plans = [node for node, *_ in r.llm if node.startswith("llm_1 ")]
         assert 2 <= len(plans) <= 4   # expected_iters uniform(2, 4)
         tools = [name for name, _ in r.steps if name.startswith("tool")]
         assert any(t in ("tool search", "tool calculator", "tool finish") for t in tools)   # an arm ran

@@ -106,7 +106,8 @@ def run(
             typer.echo(note)
         folder = run_dir / time.strftime("%Y%m%d-%H%M%S")
         figures = Figures(follow=follow_figures, tool_latency_declared=tool_latency == "declared", seed=seed)
-        with LocalRun(graph, prepared.programs, folder, figures, checkpoints, indexes, max_replicas=max_replicas) as local:
+        with LocalRun(graph, prepared.programs, folder, figures, checkpoints, indexes, max_replicas=max_replicas,
+                      driver_prompts=prepared.driver_prompts) as local:
             records = local.many(rows, requests, qps=qps, concurrency=concurrency)
     failed = [r for r in records if r.error is not None]
     for r in records[:5]:
@@ -124,7 +125,8 @@ def run(
 
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= 160 else text[:157] + "..."
+    text = text.encode("ascii", "backslashreplace").decode()   # random weights write bytes a terminal mangles
+    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def _index_names(graph: Any) -> set[str]:
