@@ -30,6 +30,10 @@ LEAF_OPS = {"prompt": "op.format", "llm": "op.decode", "embed": "op.encode", "re
             "tool": "op.py_call"}
 
 
+PREFIX_CHARS = 256   # prompts agreeing on this many characters share their first KV blocks
+PREFIX_SLACK = 2     # calls in flight a prefix's replica may have beyond the least loaded before it is passed over
+
+
 class RunError(RuntimeError):
     """A request failed: which step, where in the user's file, and why."""
 
@@ -53,6 +57,25 @@ class Record:
     seconds: float = 0.0
     steps: list[tuple[str, float]] = field(default_factory=list)
     llm: list[tuple[str, float, float | None, int]] = field(default_factory=list)   # node, ttft, tpot, tokens
+    start_ns: int = 0
+    end_ns: int = 0
+    spans: list[Span] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Span:
+    """One step of a request as the trace shows it: sent by the driver, computed on a worker, answered.
+
+    queued = start_ns - sent_ns (the control message and the worker's queue); computing = end_ns - start_ns;
+    kind "transfer" computes nothing: its span is the Gloo send/receive."""
+
+    name: str
+    kind: str
+    worker: str
+    sent_ns: int
+    start_ns: int
+    end_ns: int
+    done_ns: int
 
 
 def route(graph: AgentGraph, programs: list[Program], driver_prompts: dict[str, str]) -> dict[int, str]:
@@ -101,10 +124,11 @@ class Driver:
         self.tags = itertools.count(1)
         self.rng = random.Random(figures.seed)
         self.rng_lock = threading.Lock()
+        self.prefix_home: dict[str, str] = {}
 
     def run(self, inputs: dict[str, Any]) -> Record:
         """One request, start to end (blocking); errors are recorded, not raised."""
-        record = Record(next(self.requests))
+        record = Record(next(self.requests), start_ns=time.time_ns())
         start = time.perf_counter()
         try:
             out = self._graph(self.graph, [inputs[p.name] for p in self.graph.params], record)
@@ -115,6 +139,7 @@ class Driver:
             record.error = str(err)
         finally:
             record.seconds = time.perf_counter() - start
+            record.end_ns = time.time_ns()
             self.workers.release(record.request)
         return record
 
@@ -191,7 +216,7 @@ class Driver:
         pool = self.pools[id(node)]
         if pool == DRIVER:   # a constant prompt: str.format here, no worker involved
             return self.driver_prompts[node.loc].format(*ins)
-        key = self.workers.least_loaded(pool)
+        key = self._replica(pool, node, ins)
         held: dict[int, int] = {}
         args: list[Any] = []
         for i, value in enumerate(ins):
@@ -207,29 +232,47 @@ class Driver:
             max_tokens = max(1, round(self._draw(node.attrs["output_tokens"])))
         if self.figures.tool_latency_declared and node.kind == "tool":
             sleep_s = self._draw(node.attrs.get("latency_ms", 0.0)) / 1e3
-        start = time.perf_counter()
+        start, sent_ns = time.perf_counter(), time.time_ns()
         done = self._wait(self.workers.call(key, lambda call: Run(
             call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
             sleep_s)), node)
-        rec.steps.append((f"{node.kind} {node.target or node.name}".strip(), time.perf_counter() - start))
+        name = f"{node.kind} {node.target or node.name}".strip()
+        rec.steps.append((name, time.perf_counter() - start))
+        rec.spans.append(Span(name, node.kind, key, sent_ns, done.start_ns, done.end_ns, time.time_ns()))
         if done.ttft_s is not None:
             rec.llm.append((f"{node.name} {node.target}", done.ttft_s, done.tpot_s, done.tokens or 0))
         if sleep_s is not None:   # a declared-latency tool returns no value: stand in with its declared type
             return _stand_in(node)
         return done.tensor if done.tensor is not None else done.value
 
+    def _replica(self, pool: str, node: Node, ins: list[Any]) -> str:
+        """The least-loaded replica; for an LLM call, the replica that last ran a prompt with the same prefix
+        (its KV blocks are cached there) unless it has PREFIX_SLACK more calls in flight than the least loaded."""
+        least = self.workers.least_loaded(pool)
+        if node.kind != "llm" or not ins or not isinstance(ins[0], str):
+            return least
+        prefix = ins[0][:PREFIX_CHARS]
+        home = self.prefix_home.get(prefix)
+        load = self.workers.load
+        key = home if home is not None and load[home] <= load[least] + PREFIX_SLACK else least
+        self.prefix_home[prefix] = key
+        return key
+
     def _move(self, ref: TensorRef, to: str, rec: Record) -> TensorRef:
         """The tensor `ref` on worker `to`: a send and a receive over the pair's Gloo group, shape and dtype first."""
         a, b = sorted((ref.holder, to))
         edge = f"{a}>{b}".replace("/", ":")
         tag = next(self.tags)
-        start = time.perf_counter()
+        start, sent_ns = time.perf_counter(), time.time_ns()
         sent = self.workers.call(ref.holder, lambda c: Send(c, edge, 0 if ref.holder == a else 1, ref.value, tag))
         got = self.workers.call(to, lambda c: Recv(c, rec.request, edge, 0 if to == a else 1, tag, ref.shape,
                                                    ref.dtype))
-        self._wait(sent, None)
+        sent_done = self._wait(sent, None)
         done = self._wait(got, None)
         rec.steps.append((f"transfer {ref.holder}->{to}", time.perf_counter() - start))
+        rec.spans.append(Span(f"transfer {ref.holder}->{to}", "transfer", to, sent_ns,
+                              min(sent_done.start_ns, done.start_ns), max(sent_done.end_ns, done.end_ns),
+                              time.time_ns()))
         assert done.tensor is not None
         return done.tensor
 

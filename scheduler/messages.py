@@ -85,6 +85,12 @@ class Release(_Msg):
     request: int
 
 
+class Ping(_Msg):
+    """Driver -> worker: a health check; the worker answers Done with its pool, pid and work in flight."""
+
+    call: int
+
+
 class Stop(_Msg):
     """Driver -> worker: finish what is queued and exit."""
 
@@ -105,6 +111,8 @@ class Done(_Msg):
     ttft_s: float | None = None
     tpot_s: float | None = None
     tokens: int | None = None
+    start_ns: int = 0   # when the worker began computing (time.time_ns: one clock on one machine)
+    end_ns: int = 0
 
 
 class Refused(_Msg):
@@ -113,7 +121,7 @@ class Refused(_Msg):
     why: str
 
 
-Message = Hello | Run | Send | Recv | Release | Stop | Ack | Done | Refused | TensorRef
+Message = Hello | Run | Send | Recv | Release | Ping | Stop | Ack | Done | Refused | TensorRef
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)
 

@@ -27,6 +27,7 @@ from plait.scheduler.messages import (
     Done,
     Hello,
     MessageError,
+    Ping,
     Recv,
     Refused,
     Release,
@@ -120,6 +121,7 @@ class Worker:
         self.kernels: dict[tuple[str, str, str], Any] = {}
         self.engine: Any = None
         self.llm_calls: dict[int, tuple[Run, float, float | None]] = {}   # engine id -> (run, start, first token)
+        self.llm_start_ns: dict[int, int] = {}
         self.values: dict[int, Any] = {}
         self.owner: dict[int, int] = {}          # value id -> request
         self.next_value = 0
@@ -205,6 +207,11 @@ class Worker:
                 return
 
     def _handle(self, msg: Any) -> None:
+        if isinstance(msg, Ping):   # answered from the main loop: a worker stuck in a kernel does not answer
+            self.sock.send(encode(Done(msg.call, value={"pool": self.spec.pool, "replica": self.spec.replica,
+                                                         "pid": os.getpid(), "llm_running": len(self.llm_calls),
+                                                         "tensors_held": len(self.values)})))
+            return
         if isinstance(msg, Release):
             with self.lock:
                 for vid in [v for v, r in self.owner.items() if r == msg.request]:
@@ -232,7 +239,7 @@ class Worker:
         if run.kind == "llm":
             self._add_llm(run, args)
             return
-        start = time.perf_counter()
+        start, start_ns = time.perf_counter(), time.time_ns()
         if run.kind == "prompt":
             value = self._kernel("op.format", run)(*args)
         elif run.kind == "embed":
@@ -248,7 +255,9 @@ class Worker:
         else:
             raise RuntimeError(f"a worker does not run {run.kind} steps")
         log.info("call %d %s %s: %.1f ms", run.call, run.kind, run.target, (time.perf_counter() - start) * 1e3)
-        self.sock.send(encode(self._done(run.call, run.request, value)))
+        done = self._done(run.call, run.request, value)
+        done.start_ns, done.end_ns = start_ns, time.time_ns()
+        self.sock.send(encode(done))
 
     def _done(self, call: int, request: int, value: Any) -> Done:
         import torch
@@ -276,6 +285,7 @@ class Worker:
         params.ignore_eos = run.ignore_eos
         rid = self.engine.add_request(prompt, params)
         self.llm_calls[rid] = (run, time.perf_counter(), None)
+        self.llm_start_ns[rid] = time.time_ns()
 
     def _step_engine(self) -> None:
         for out in self.engine.step():
@@ -290,7 +300,8 @@ class Worker:
                 n = len(result.token_ids)
                 tpot = (now - first) / (n - 1) if n > 1 else None
                 self.sock.send(encode(Done(run.call, value=result.text, ttft_s=first - start, tpot_s=tpot,
-                                           tokens=n)))
+                                           tokens=n, start_ns=self.llm_start_ns.pop(out.request_id),
+                                           end_ns=time.time_ns())))
 
     # --- transfers: a two-rank Gloo group per edge ----------------------------------------------------------
     def _edge(self, edge: str, rank: int) -> tuple[Any, queue.Queue[Any]]:
@@ -311,16 +322,19 @@ class Worker:
         log.info("edge %s: rank %d of a Gloo pair", edge, rank)
         while True:
             msg = jobs.get()
+            start_ns = time.time_ns()
             try:
                 if isinstance(msg, Send):
                     with self.lock:
                         tensor = self.values[msg.value].contiguous()
                     group.send([tensor], 1 - rank, msg.tag).wait()  # type: ignore[attr-defined]
-                    self.finished.put(Done(msg.call))
+                    self.finished.put(Done(msg.call, start_ns=start_ns, end_ns=time.time_ns()))
                 else:
                     tensor = torch.empty(msg.shape, dtype=getattr(torch, msg.dtype))
                     group.recv([tensor], 1 - rank, msg.tag).wait()  # type: ignore[attr-defined]
-                    self.finished.put(self._done(msg.call, msg.request, tensor))
+                    done = self._done(msg.call, msg.request, tensor)
+                    done.start_ns, done.end_ns = start_ns, time.time_ns()
+                    self.finished.put(done)
             except Exception as err:
                 log.exception("transfer %d on edge %s failed", msg.call, edge)
                 self.finished.put(Done(msg.call, error=f"transfer on edge {edge} failed: {err}"))

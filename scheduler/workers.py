@@ -19,7 +19,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from plait.scheduler.messages import Ack, Done, Hello, MessageError, Refused, Release, Stop, decode, encode
+from plait.scheduler.messages import (
+    Ack,
+    Done,
+    Hello,
+    MessageError,
+    Ping,
+    Refused,
+    Release,
+    Stop,
+    decode,
+    encode,
+)
 from plait.scheduler.worker import WorkerSpec, main
 
 log = logging.getLogger("plait.driver")
@@ -103,6 +114,17 @@ class Workers:
     def least_loaded(self, pool: str) -> str:
         keys = [k for k, s in self.specs.items() if s.pool == pool]
         return min(keys, key=lambda k: self.load[k])
+
+    def health(self, timeout_s: float = 5.0) -> dict[str, dict[str, Any] | str]:
+        """Each worker's answer to a Ping (its pool, pid, work in flight), or why it gave none."""
+        futures = {key: self.call(key, Ping) for key in self.specs}
+        out: dict[str, dict[str, Any] | str] = {}
+        for key, future in futures.items():
+            try:
+                out[key] = future.result(timeout=timeout_s).value
+            except Exception as err:   # a dead worker fails its future; a stuck one times out
+                out[key] = f"no answer: {err or type(err).__name__}"
+        return out
 
     def release(self, request: int) -> None:
         for key in self.specs:

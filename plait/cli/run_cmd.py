@@ -76,6 +76,9 @@ def run(
     max_replicas: Annotated[int, typer.Option(
         "--max-replicas", min=1, help="Start at most this many replicas of a pool here (this machine has few "
                                       "cores; the plan's count is for its fleet).")] = 1,
+    trace: Annotated[Path | None, typer.Option(
+        "--trace", help="Write per-request traces: FILE as OTLP JSON (OpenTelemetry) and FILE.chrome.json as Chrome "
+                        "trace events (Perfetto opens it).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --follow-figures' draws.")] = 0,
 ) -> None:
     """Run FILE:AGENT's plan on this machine and print its outputs and latencies."""
@@ -109,6 +112,11 @@ def run(
         with LocalRun(graph, prepared.programs, folder, figures, checkpoints, indexes, max_replicas=max_replicas,
                       driver_prompts=prepared.driver_prompts) as local:
             records = local.many(rows, requests, qps=qps, concurrency=concurrency)
+    if trace is not None:
+        from plait.scheduler.traces import write_traces
+
+        otlp, chrome = write_traces(records, graph.agent_name, trace)
+        typer.echo(f"traces: {otlp} (OTLP JSON), {chrome} (Chrome trace events)")
     failed = [r for r in records if r.error is not None]
     for r in records[:5]:
         typer.echo(f"[{r.request}] " + (f"error: {r.error}" if r.error else _short(r.output)))
