@@ -7,6 +7,7 @@ requests (at a rate or a concurrency), and the latency summary.
 
 from __future__ import annotations
 
+import logging
 import signal
 import statistics
 import threading
@@ -128,15 +129,24 @@ class LocalRun:
                                     log=str(run_dir / f"worker-{program.pool.id}-{replica}.log"),
                                     plait_version=__version__, graph_hash=program.graph_hash, scale=scale,
                                     checkpoints=checkpoints or {}, indexes=indexes or {}))
+        handler = logging.FileHandler(run_dir / "driver.log")   # the ports it bound, crashes, refused frames
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+        driver_log = logging.getLogger("plait.driver")
+        driver_log.addHandler(handler)
+        driver_log.setLevel(logging.INFO)
+        self._log_handler = handler
         self.workers = Workers(specs, run_dir)
         self.driver = Driver(graph, programs, self.workers, figures, driver_prompts or {})
         self.draining = threading.Event()
+        self.interrupted = False   # the last many() was stopped by SIGTERM or Ctrl-C (and drained)
 
     def __enter__(self) -> LocalRun:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.workers.close()
+        logging.getLogger("plait.driver").removeHandler(self._log_handler)
+        self._log_handler.close()
 
     def _admit(self, slots: threading.BoundedSemaphore) -> bool:
         """Wait for a free slot; False once a drain began."""
@@ -187,6 +197,7 @@ class LocalRun:
                     time.sleep(0.02)
                 if f.done():
                     records.append(f.result())
+        self.interrupted = self.draining.is_set()
         self.draining.clear()
         pool.shutdown(wait=False, cancel_futures=True)
         return records

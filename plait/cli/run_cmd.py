@@ -112,6 +112,7 @@ def run(
         with LocalRun(graph, prepared.programs, folder, figures, checkpoints, indexes, max_replicas=max_replicas,
                       driver_prompts=prepared.driver_prompts) as local:
             records = local.many(rows, requests, qps=qps, concurrency=concurrency)
+            interrupted = local.interrupted
     if trace is not None:
         from plait.scheduler.traces import write_traces
 
@@ -122,6 +123,8 @@ def run(
         typer.echo(f"[{r.request}] " + (f"error: {r.error}" if r.error else _short(r.output)))
     if len(records) > 5:
         typer.echo(f"... ({len(records) - 5} more)")
+    if interrupted:
+        typer.echo("stopped by a signal (SIGTERM or Ctrl-C): no new requests; the ones in flight were drained")
     typer.echo(f"\n{len(records) - len(failed)} of {requests} requests answered; logs in {folder}/")
     typer.echo(f"{'':40} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9}")
     for what, n, (p50, p95, p99) in summary(records):
