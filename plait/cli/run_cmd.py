@@ -1,0 +1,148 @@
+"""`plait run FILE:AGENT --input TEXT`: run the agent's plan on this machine (worker processes per pool replica)
+and print the outputs, then per-step and end-to-end p50/p95/p99, TTFT and TPOT per LLM call."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from plait.cli._agent import check_positive
+from plait.cli._errors import user_errors
+
+
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for v in values:
+        name, sep, folder = v.partition("=")
+        if not sep or not name or not folder:
+            raise typer.BadParameter(f"expected NAME=DIR, got {v!r}", param_hint=flag)
+        out[name] = str(Path(folder).resolve())
+    return out
+
+
+def _inputs(graph: Any, text: str | None, as_json: str | None, jsonl: Path | None) -> list[dict[str, Any]]:
+    from plait.sdk.errors import PlaitError
+
+    names = [p.name for p in graph.params]
+    given = [x for x in (text, as_json, jsonl) if x is not None]
+    if len(given) != 1:
+        raise PlaitError("give the request's input one way: --input TEXT, --input-json JSON or --inputs FILE.jsonl\n"
+                         f"  The agent takes: {', '.join(names)}.")
+    if text is not None:
+        if len(names) != 1:
+            raise PlaitError(f"--input gives one text, but the agent takes {len(names)} inputs ({', '.join(names)})\n"
+                             "  To fix: --input-json '{" + ", ".join(f'"{n}": ...' for n in names) + "}'.")
+        return [{names[0]: text}]
+    rows = [json.loads(as_json)] if as_json is not None else [
+        json.loads(line) for line in Path(str(jsonl)).read_text().splitlines() if line.strip()]
+    for i, row in enumerate(rows):
+        missing = [n for n in names if not isinstance(row, dict) or n not in row]
+        if missing:
+            raise PlaitError(f"input {i + 1} lacks {', '.join(missing)}\n  To fix: give an object with the keys "
+                             f"{', '.join(names)}.")
+    return rows
+
+
+def run(
+    target: Annotated[str, typer.Argument(metavar="FILE:AGENT", help="e.g. examples/rag.py:answer")],
+    text: Annotated[str | None, typer.Option("--input", help="The request's one text input.")] = None,
+    input_json: Annotated[str | None, typer.Option("--input-json", help="The inputs as a JSON object.")] = None,
+    inputs_file: Annotated[Path | None, typer.Option("--inputs", help="A JSON object per line; requests cycle "
+                                                                       "through them.")] = None,
+    plan_dir: Annotated[Path | None, typer.Option(
+        "--plan", help="The folder `plait plan --out` wrote. Default: plan now, every pool on this machine's CPU.")] = None,
+    requests: Annotated[int, typer.Option("--requests", min=1, help="Requests to send.")] = 1,
+    qps: Annotated[float | None, typer.Option("--qps", help="Send at this rate (requests/s).")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", min=1, help="At most this many in flight.")] = None,
+    weights: Annotated[list[str] | None, typer.Option(
+        "--weights", help="MODEL=DIR: a local checkpoint for a model (else the catalog's @tiny size, random "
+                          "weights).")] = None,
+    index: Annotated[list[str] | None, typer.Option(
+        "--index", help="NAME=DIR: the folder `plait index build` wrote for plait.retrieve(index=NAME). "
+                        "Default: out/NAME.")] = None,
+    follow_figures: Annotated[bool, typer.Option(
+        "--follow-figures", help="Run the declared workload: output tokens, arms and loop counts drawn from the "
+                                 "agent's figures (ignore-EOS decode).")] = False,
+    tool_latency: Annotated[str, typer.Option(
+        "--tool-latency", help="real: call the tools; declared: sleep their declared latency instead.")] = "real",
+    remap_cpu: Annotated[bool, typer.Option(
+        "--remap-cpu", help="Run a --plan made for absent devices as CPU workers here.")] = False,
+    run_dir: Annotated[Path, typer.Option("--run-dir", help="Where workers write their logs and programs.")] = Path(
+        "out/runs"),
+    max_replicas: Annotated[int, typer.Option(
+        "--max-replicas", min=1, help="Start at most this many replicas of a pool here (this machine has few "
+                                      "cores; the plan's count is for its fleet).")] = 1,
+    trace: Annotated[Path | None, typer.Option(
+        "--trace", help="Write per-request traces: FILE as OTLP JSON (OpenTelemetry) and FILE.chrome.json as Chrome "
+                        "trace events (Perfetto opens it).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of --follow-figures' draws.")] = 0,
+) -> None:
+    """Run FILE:AGENT's plan on this machine and print its outputs and latencies."""
+    check_positive(qps=qps)
+    if qps is not None and concurrency is not None:
+        raise typer.BadParameter("give --qps or --concurrency, not both", param_hint="--qps")
+    if tool_latency not in ("real", "declared"):
+        raise typer.BadParameter(f"expected real or declared, got {tool_latency!r}", param_hint="--tool-latency")
+    with user_errors():
+        from plait.cli._agent import traced
+        from plait.scheduler.driver import Figures
+        from plait.scheduler.local import LocalRun, mean_tokens, prepare, summary
+
+        graph = traced(target)
+        rows = _inputs(graph, text, input_json, inputs_file)
+        checkpoints = _pairs(weights or [], "--weights")
+        indexes = _pairs(index or [], "--index")
+        for name in _index_names(graph):
+            indexes.setdefault(name, str(Path("out", name).resolve()))
+        prepared = prepare(graph, target, plan_dir, remap_cpu)
+        scaled = sorted({f"{p.pool.model} -> {p.pool.model}@tiny" for p in prepared.programs
+                         if p.pool.kind == "llm" and p.pool.model not in checkpoints})
+        procs = sum(min(p.pool.replicas, max_replicas) for p in prepared.programs)
+        typer.echo(f"running {target} on this machine's CPU: {procs} worker processes for "
+                   f"{len(prepared.programs)} pools (at most {max_replicas} replica(s) each)"
+                   + (f"; models at a scaled-down size: {', '.join(scaled)} (random weights)" if scaled else ""))
+        for note in prepared.notes:
+            typer.echo(note)
+        folder = run_dir / time.strftime("%Y%m%d-%H%M%S")
+        figures = Figures(follow=follow_figures, tool_latency_declared=tool_latency == "declared", seed=seed)
+        with LocalRun(graph, prepared.programs, folder, figures, checkpoints, indexes, max_replicas=max_replicas,
+                      driver_prompts=prepared.driver_prompts) as local:
+            records = local.many(rows, requests, qps=qps, concurrency=concurrency)
+            interrupted = local.interrupted
+    if trace is not None:
+        from plait.scheduler.traces import write_traces
+
+        otlp, chrome = write_traces(records, graph.agent_name, trace)
+        typer.echo(f"traces: {otlp} (OTLP JSON), {chrome} (Chrome trace events)")
+    failed = [r for r in records if r.error is not None]
+    for r in records[:5]:
+        typer.echo(f"[{r.request}] " + (f"error: {r.error}" if r.error else _short(r.output)))
+    if len(records) > 5:
+        typer.echo(f"... ({len(records) - 5} more)")
+    if interrupted:
+        typer.echo("stopped by a signal (SIGTERM or Ctrl-C): no new requests; the ones in flight were drained")
+    typer.echo(f"\n{len(records) - len(failed)} of {requests} requests answered; logs in {folder}/")
+    typer.echo(f"{'':40} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9}")
+    for what, n, (p50, p95, p99) in summary(records):
+        typer.echo(f"{what[:40]:40} {n:5d} {p50 * 1e3:9.1f} {p95 * 1e3:9.1f} {p99 * 1e3:9.1f}")
+    typer.echo(f"mean output tokens per LLM call: {mean_tokens(records):.1f}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = text.encode("ascii", "backslashreplace").decode()   # random weights write bytes a terminal mangles
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _index_names(graph: Any) -> set[str]:
+    names = set()
+    for _, node in graph.walk():
+        if node.kind == "retrieve":
+            names.add(node.target)
+    return names

@@ -1,0 +1,297 @@
+"""The driver: routes each request through the traced AgentGraph, many requests at once.
+
+It interprets the graph (not the programs' control ops): loops ask the user's predicate, branches run the arm
+the selector names, maps fan out and gather, sub-agents recurse. Every leaf step (prompt, llm, embed, retrieve,
+tool) runs on the least-loaded replica of the pool whose program holds it. Text and JSON values come back to
+the driver; tensors stay on the worker that made them and move to the next pool over that edge's Gloo pair.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from plait.codegen.program import Program
+from plait.scheduler.messages import Done, Recv, Run, Send, TensorRef
+from plait.scheduler.workers import Workers
+from plait.sdk.dist import Dist
+from plait.sdk.graph import AgentGraph, Node
+
+log = logging.getLogger("plait.driver")
+DRIVER = "driver"
+LEAF_OPS = {"prompt": "op.format", "llm": "op.decode", "embed": "op.encode", "retrieve": "op.ann_search",
+            "tool": "op.py_call"}
+
+
+PREFIX_CHARS = 256   # prompts agreeing on this many characters share their first KV blocks
+PREFIX_SLACK = 2     # calls in flight a prefix's replica may have beyond the least loaded before it is passed over
+
+
+class RunError(RuntimeError):
+    """A request failed: which step, where in the user's file, and why."""
+
+
+@dataclass
+class Figures:
+    """--follow-figures: draw token counts, arms and loop counts from the agent's declared figures."""
+
+    follow: bool = False
+    tool_latency_declared: bool = False
+    seed: int = 0
+
+
+@dataclass
+class Record:
+    """What one request did: its output, end-to-end time, and each step's time (LLM calls: TTFT, TPOT)."""
+
+    request: int
+    output: Any = None
+    error: str | None = None
+    seconds: float = 0.0
+    steps: list[tuple[str, float]] = field(default_factory=list)
+    llm: list[tuple[str, float, float | None, int]] = field(default_factory=list)   # node, ttft, tpot, tokens
+    start_ns: int = 0
+    end_ns: int = 0
+    spans: list[Span] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Span:
+    """One step of a request as the trace shows it: sent by the driver, computed on a worker, answered.
+
+    queued = start_ns - sent_ns (the control message and the worker's queue); computing = end_ns - start_ns;
+    kind "transfer" computes nothing: its span is the Gloo send/receive."""
+
+    name: str
+    kind: str
+    worker: str
+    sent_ns: int
+    start_ns: int
+    end_ns: int
+    done_ns: int
+
+
+def route(graph: AgentGraph, programs: list[Program], driver_prompts: dict[str, str]) -> dict[int, str]:
+    """The pool of every leaf step of `graph` and its regions, keyed by id(node); DRIVER for a constant prompt
+    the placement left to the driver."""
+    found: dict[int, str] = {}
+
+    def pool_of(node: Node) -> str:
+        op = LEAF_OPS[node.kind]
+        candidates = []
+        for program in programs:
+            for step in program.steps:
+                if step.op != op:
+                    continue
+                key = step.attrs.get("tool") or step.attrs.get("index") or step.model or ""
+                if node.kind == "prompt" and step.loc == node.loc or node.kind != "prompt" and key == node.target:
+                    candidates.append((step.loc == node.loc, program.pool.id))
+        if not candidates and node.kind == "prompt" and node.loc in driver_prompts:
+            return DRIVER
+        if not candidates:
+            raise RunError(f"no pool runs {node.kind} {node.target!r} ({node.loc}): the programs do not match "
+                           "this agent\n  To fix: re-plan (`plait plan FILE:AGENT --out DIR`).")
+        return max(candidates, key=lambda c: c[0])[1]   # a step at the node's own line first
+
+    def walk(g: AgentGraph) -> None:
+        for node in g.steps:
+            if node.kind in ("stt", "tts"):
+                raise RunError(f"{node.kind} {node.target!r} ({node.loc}): the local runtime does not run speech "
+                               "steps yet (runtime 2)\n  To fix: run agents without plait.stt/plait.tts for now.")
+            if node.kind in LEAF_OPS:
+                found[id(node)] = pool_of(node)
+            for region in node.regions.values():
+                walk(region)
+
+    walk(graph)
+    return found
+
+
+class Driver:
+    def __init__(self, graph: AgentGraph, programs: list[Program], workers: Workers, figures: Figures,
+                 driver_prompts: dict[str, str] | None = None) -> None:
+        self.graph, self.workers, self.figures = graph, workers, figures
+        self.driver_prompts = driver_prompts or {}
+        self.pools = route(graph, programs, self.driver_prompts)
+        self.requests = itertools.count()
+        self.tags = itertools.count(1)
+        self.rng = random.Random(figures.seed)
+        self.rng_lock = threading.Lock()
+        self.prefix_home: dict[str, str] = {}
+
+    def run(self, inputs: dict[str, Any]) -> Record:
+        """One request, start to end (blocking); errors are recorded, not raised."""
+        record = Record(next(self.requests), start_ns=time.time_ns())
+        start = time.perf_counter()
+        try:
+            out = self._graph(self.graph, [inputs[p.name] for p in self.graph.params], record)
+            record.output = out[0] if len(out) == 1 else out
+            if isinstance(record.output, TensorRef):
+                record.output = f"<tensor {record.output.dtype}{record.output.shape}>"
+        except Exception as err:
+            record.error = str(err)
+        finally:
+            record.seconds = time.perf_counter() - start
+            record.end_ns = time.time_ns()
+            self.workers.release(record.request)
+        return record
+
+    # --- the interpreter: one method per node kind -----------------------------------------------------------
+    def _graph(self, graph: AgentGraph, args: list[Any], rec: Record) -> list[Any]:
+        env: dict[str, Any] = {}
+        params = iter(args)
+        for node in graph.steps:
+            ins = [env[i] for i in node.inputs]
+            if node.kind == "input":
+                env[node.name] = next(params)
+            elif node.kind == "output":
+                return ins
+            elif node.kind in LEAF_OPS:
+                env[node.name] = self._leaf(node, ins, rec)
+            else:
+                env[node.name] = getattr(self, f"_{node.kind}")(node, ins, rec)
+        raise RunError(f"graph {graph.agent_name} has no output node")
+
+    def _gather(self, node: Node, ins: list[Any], rec: Record) -> Any:
+        return list(ins)
+
+    def _call(self, node: Node, ins: list[Any], rec: Record) -> Any:
+        out = self._graph(next(iter(node.regions.values())), ins, rec)
+        return out[0] if len(out) == 1 else out
+
+    def _loop(self, node: Node, ins: list[Any], rec: Record) -> Any:
+        body = node.regions["body"]
+        captured, carried = ins[:-1], ins[-1]
+        limit = int(node.attrs["max_iters"])  # type: ignore[arg-type]
+        if self.figures.follow:   # the declared expected_iters, not the predicate, decides
+            limit = max(1, min(limit, round(self._draw(node.attrs["expected_iters"]))))
+        for _ in range(limit):
+            done, carried = self._graph(body, [*captured, carried], rec)
+            if not self.figures.follow and bool(done):
+                break
+        return carried
+
+    def _branch(self, node: Node, ins: list[Any], rec: Record) -> Any:
+        arms: list[str] = list(node.attrs["arms"])  # type: ignore[arg-type]
+        selector = ins[0]
+        if self.figures.follow:
+            with self.rng_lock:
+                arm = self.rng.choices(range(len(arms)), weights=node.attrs["p"])[0]  # type: ignore[arg-type]
+        elif isinstance(selector, bool):
+            arm = 0 if selector else 1
+        elif str(selector) in arms:
+            arm = arms.index(str(selector))
+        else:
+            raise RunError(f"branch at {node.loc}: the selector returned {selector!r}, which names none of the arms "
+                           f"{arms}\n  To fix: make the selector return one of {arms}.")
+        out = self._graph(node.regions[arms[arm]], ins[1:], rec)
+        return out[0]
+
+    def _map(self, node: Node, ins: list[Any], rec: Record) -> Any:
+        items, captured = ins[0], ins[1:]
+        body = node.regions["body"]
+        futures = []
+        for item in items:   # fan out: each element on its own thread, so their calls are in flight together
+            future: Future[Any] = Future()
+
+            def one(item: Any = item, future: Future[Any] = future) -> None:
+                try:
+                    future.set_result(self._graph(body, [item, *captured], rec)[0])
+                except Exception as err:
+                    future.set_exception(err)
+
+            threading.Thread(target=one, daemon=True).start()
+            futures.append(future)
+        return [f.result() for f in futures]   # fan in, in order
+
+    # --- leaf steps on workers -------------------------------------------------------------------------------
+    def _leaf(self, node: Node, ins: list[Any], rec: Record) -> Any:
+        pool = self.pools[id(node)]
+        if pool == DRIVER:   # a constant prompt: str.format here, no worker involved
+            return self.driver_prompts[node.loc].format(*ins)
+        key = self._replica(pool, node, ins)
+        held: dict[int, int] = {}
+        args: list[Any] = []
+        for i, value in enumerate(ins):
+            if isinstance(value, TensorRef):
+                if value.holder != key:
+                    value = self._move(value, key, rec)
+                held[i] = value.value
+                args.append(None)
+            else:
+                args.append(value)
+        max_tokens, sleep_s = None, None
+        if self.figures.follow and node.kind == "llm" and isinstance(node.attrs.get("output_tokens"), Dist):
+            max_tokens = max(1, round(self._draw(node.attrs["output_tokens"])))
+        if self.figures.tool_latency_declared and node.kind == "tool":
+            sleep_s = self._draw(node.attrs.get("latency_ms", 0.0)) / 1e3
+        start, sent_ns = time.perf_counter(), time.time_ns()
+        done = self._wait(self.workers.call(key, lambda call: Run(
+            call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
+            sleep_s)), node)
+        name = f"{node.kind} {node.target or node.name}".strip()
+        rec.steps.append((name, time.perf_counter() - start))
+        rec.spans.append(Span(name, node.kind, key, sent_ns, done.start_ns, done.end_ns, time.time_ns()))
+        if done.ttft_s is not None:
+            rec.llm.append((f"{node.name} {node.target}", done.ttft_s, done.tpot_s, done.tokens or 0))
+        if sleep_s is not None:   # a declared-latency tool returns no value: stand in with its declared type
+            return _stand_in(node)
+        return done.tensor if done.tensor is not None else done.value
+
+    def _replica(self, pool: str, node: Node, ins: list[Any]) -> str:
+        """The least-loaded replica; for an LLM call, the replica that last ran a prompt with the same prefix
+        (its KV blocks are cached there) unless it has PREFIX_SLACK more calls in flight than the least loaded."""
+        least = self.workers.least_loaded(pool)
+        if node.kind != "llm" or not ins or not isinstance(ins[0], str):
+            return least
+        prefix = ins[0][:PREFIX_CHARS]
+        home = self.prefix_home.get(prefix)
+        load = self.workers.load
+        key = home if home is not None and load[home] <= load[least] + PREFIX_SLACK else least
+        self.prefix_home[prefix] = key
+        return key
+
+    def _move(self, ref: TensorRef, to: str, rec: Record) -> TensorRef:
+        """The tensor `ref` on worker `to`: a send and a receive over the pair's Gloo group, shape and dtype first."""
+        a, b = sorted((ref.holder, to))
+        edge = f"{a}>{b}".replace("/", ":")
+        tag = next(self.tags)
+        start, sent_ns = time.perf_counter(), time.time_ns()
+        sent = self.workers.call(ref.holder, lambda c: Send(c, edge, 0 if ref.holder == a else 1, ref.value, tag))
+        got = self.workers.call(to, lambda c: Recv(c, rec.request, edge, 0 if to == a else 1, tag, ref.shape,
+                                                   ref.dtype))
+        sent_done = self._wait(sent, None)
+        done = self._wait(got, None)
+        rec.steps.append((f"transfer {ref.holder}->{to}", time.perf_counter() - start))
+        rec.spans.append(Span(f"transfer {ref.holder}->{to}", "transfer", to, sent_ns,
+                              min(sent_done.start_ns, done.start_ns), max(sent_done.end_ns, done.end_ns),
+                              time.time_ns()))
+        assert done.tensor is not None
+        return done.tensor
+
+    def _wait(self, future: Future[Done], node: Node | None) -> Done:
+        done = future.result()
+        if done.error is not None:
+            where = f"{node.kind} {node.target!r} at {node.loc}" if node is not None else "a transfer"
+            raise RunError(f"{where} failed: {done.error}")
+        return done
+
+    def _draw(self, figure: Any) -> float:
+        if not isinstance(figure, Dist):
+            return float(figure or 0.0)
+        with self.rng_lock:
+            return max(0.0, float(figure.quantile(min(max(self.rng.random(), 1e-6), 1 - 1e-6))))
+
+
+def _stand_in(node: Node) -> Any:
+    return {"bool": False, "text": "", "texts": [], "json": None}.get(str(node.type), "")
+
+
+Runner = Callable[[dict[str, Any]], Record]

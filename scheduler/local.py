@@ -1,0 +1,259 @@
+"""A run on this machine: the plan and programs to run (made here, or read and checked), the workers, the
+requests (at a rate or a concurrency), and the latency summary.
+
+    with LocalRun.start(graph, programs, run_dir, ...) as run:
+        records = run.many(inputs, requests=20, concurrency=4)
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from plait import __version__
+from plait.codegen.program import Program
+from plait.scheduler.driver import Driver, Figures, Record
+from plait.scheduler.worker import WorkerSpec
+from plait.scheduler.workers import Workers, core_shares
+from plait.sdk.errors import PlaitError
+from plait.sdk.graph import AgentGraph
+
+LOCAL_RUNTIMES = ("cpu",)
+
+
+class StalePlanError(PlaitError):
+    """A plan or program made by another plait version or from another graph."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    programs: list[Program]
+    notes: list[str]
+    driver_prompts: dict[str, str]   # file:line -> template of the prompts placed in the driver (no operands)
+
+
+def check_plan(plan: Any, graph: AgentGraph, where: str) -> None:
+    """Refuse a plan made by another plait or from another version of the agent: it must be re-planned."""
+    from plait.planner.plan import graph_hash
+
+    if plan.plait_version != __version__:
+        raise StalePlanError(f"{where} was made by plait {plan.plait_version or '(unknown)'}, this is plait "
+                             f"{__version__}\n  To fix: re-plan: `plait plan {plan.source} --out DIR`.")
+    if plan.graph_hash != graph_hash(graph):
+        raise StalePlanError(f"{where} was made from another version of {plan.source} (graph "
+                             f"{plan.graph_hash[:12]}, now {graph_hash(graph)[:12]})\n"
+                             f"  To fix: re-plan: `plait plan {plan.source} --out DIR`.")
+
+
+def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bool) -> Prepared:
+    """The device programs to run: from `plan_dir` (plan.json and placed.mlir of `plait plan --out`), checked
+    against the traced graph, or from a plan made now. Pools planned for devices this machine lacks run as CPU
+    workers only with `remap_cpu` (always for a plan made here, which the notes say)."""
+    from plait.codegen.build import build_programs
+    from plait.planner.catalog import load_catalog
+    from plait.planner.plan import Plan
+
+    catalog = load_catalog()
+    if plan_dir is None:
+        from plait.planner.planning import plan_agent
+
+        result = plan_agent(graph, source=target, catalog=catalog, sweep_points=0)
+        plan, placed, remap_cpu = result.plan, result.placed, True
+        where = "the plan made now"
+    else:
+        from plait.ir.module import parse_module
+
+        files = [plan_dir / "plan.json", plan_dir / "placed.mlir"]
+        for f in files:
+            if not f.is_file():
+                raise PlaitError(f"--plan {plan_dir}: no {f.name}\n  To fix: write one with "
+                                 f"`plait plan {target} --out {plan_dir}`.")
+        plan = Plan.model_validate_json(files[0].read_text())
+        check_plan(plan, graph, str(files[0]))
+        placed = parse_module(files[1].read_text())
+        where = str(files[0])
+    absent = sorted({f"{p.id} ({p.device}, {p.runtime})" for p in plan.pools if p.runtime not in LOCAL_RUNTIMES})
+    if absent and not remap_cpu:
+        raise PlaitError(f"{where} places pools on devices this machine does not have: {', '.join(absent)}\n"
+                         "  To fix: pass --remap-cpu to run every pool as CPU worker processes here (LLMs at a "
+                         "scaled-down size), or plan for a CPU inventory.")
+    programs = build_programs(placed, plan, catalog)
+    notes = []
+    if absent:
+        devices = sorted({p.device for p in plan.pools if p.runtime not in LOCAL_RUNTIMES})
+        notes.append(f"remapped {len(absent)} pool(s) planned for {', '.join(devices)} "
+                     "onto CPU worker processes on this machine")
+    return Prepared(programs, notes, driver_prompts(placed))
+
+
+def driver_prompts(placed: Any) -> dict[str, str]:
+    """The templates of op.format ops the placement left to the driver (constant prompts), by the user's line."""
+    from xdsl.dialects.builtin import StringAttr
+
+    from plait.ir.location import user_loc
+    from plait.ir.place import DRIVER, pool_of
+
+    out = {}
+    for op in placed.walk():
+        template = op.attributes.get("template")
+        if op.name == "op.format" and pool_of(op) in (None, DRIVER) and isinstance(template, StringAttr):
+            out[user_loc(op) or ""] = template.data
+    return out
+
+
+class LocalRun:
+    """Workers for `programs` and a driver over them; a context manager that stops the workers."""
+
+    def __init__(self, graph: AgentGraph, programs: list[Program], run_dir: Path, figures: Figures,
+                 checkpoints: dict[str, str] | None = None, indexes: dict[str, str] | None = None,
+                 scale: str = "tiny", max_replicas: int = 1, driver_prompts: dict[str, str] | None = None) -> None:
+        from plait.codegen.program import dump_program
+
+        run_dir.mkdir(parents=True, exist_ok=True)
+        replicas = [(p, r) for p in programs for r in range(min(p.pool.replicas, max_replicas))]
+        specs = []
+        for (program, replica), cores in zip(replicas, core_shares(len(replicas)), strict=True):
+            path = run_dir / f"{program.pool.id}.program.json"
+            path.write_text(dump_program(program))
+            specs.append(WorkerSpec(pool=program.pool.id, replica=replica, program=str(path), driver="",
+                                    store_port=0, cores=cores,
+                                    log=str(run_dir / f"worker-{program.pool.id}-{replica}.log"),
+                                    plait_version=__version__, graph_hash=program.graph_hash, scale=scale,
+                                    checkpoints=checkpoints or {}, indexes=indexes or {}))
+        handler = logging.FileHandler(run_dir / "driver.log")   # the ports it bound, crashes, refused frames
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+        driver_log = logging.getLogger("plait.driver")
+        driver_log.addHandler(handler)
+        driver_log.setLevel(logging.INFO)
+        self._log_handler = handler
+        self.workers = Workers(specs, run_dir)
+        self.driver = Driver(graph, programs, self.workers, figures, driver_prompts or {})
+        self.draining = threading.Event()
+        self.interrupted = False   # the last many() was stopped by SIGTERM or Ctrl-C (and drained)
+
+    def __enter__(self) -> LocalRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.workers.close()
+        logging.getLogger("plait.driver").removeHandler(self._log_handler)
+        self._log_handler.close()
+
+    def _admit(self, slots: threading.BoundedSemaphore) -> bool:
+        """Wait for a free slot; False once a drain began."""
+        while not self.draining.is_set():
+            if slots.acquire(timeout=0.05):
+                if not self.draining.is_set():
+                    return True
+                slots.release()
+        return False
+
+    def many(self, inputs: list[dict[str, Any]], requests: int, qps: float | None = None,
+             concurrency: int | None = None, drain_s: float = 30.0,
+             progress: Any = None) -> list[Record]:
+        """`requests` requests (cycling through `inputs`), at `qps` (Poisson-free: evenly spaced) or with at most
+        `concurrency` in flight. SIGTERM or Ctrl-C stops admitting new ones and waits up to `drain_s` for those
+        in flight."""
+        width = concurrency or max(1, requests)
+        pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="plait-request")
+        slots = threading.BoundedSemaphore(width)   # admission: a request starts only when one is free
+        futures: list[Future[Record]] = []
+
+        def finished(_: Future[Record]) -> None:
+            slots.release()
+            if progress is not None:
+                progress()
+
+        with _draining(self.draining):
+            start = time.perf_counter()
+            for i in range(requests):
+                if qps is not None:
+                    wait = start + i / qps - time.perf_counter()
+                    if wait > 0 and self.draining.wait(wait):
+                        break
+                if not self._admit(slots):
+                    break
+                future = pool.submit(self.driver.run, inputs[i % len(inputs)])
+                future.add_done_callback(finished)
+                futures.append(future)
+            # drain: what is in flight finishes (within drain_s once a signal came); nothing new starts
+            deadline: float | None = None
+            records = []
+            for f in futures:
+                while not f.done():
+                    if deadline is None and self.draining.is_set():
+                        deadline = time.monotonic() + drain_s
+                    if deadline is not None and time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)
+                if f.done():
+                    records.append(f.result())
+        self.interrupted = self.draining.is_set()
+        self.draining.clear()
+        pool.shutdown(wait=False, cancel_futures=True)
+        return records
+
+
+@contextmanager
+def _draining(flag: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set `flag` (stop admitting; drain) instead of killing the driver mid-request."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signum: int, frame: Any) -> None:
+        flag.set()
+
+    for s in previous:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def percentiles(values: list[float]) -> tuple[float, float, float]:
+    """p50, p95, p99 (nearest rank: a run of few requests reports measured values, not interpolations)."""
+    if not values:
+        return (float("nan"),) * 3   # type: ignore[return-value]
+    xs = sorted(values)
+    pick = [xs[min(len(xs) - 1, max(0, round(q * len(xs) + 0.5) - 1))] for q in (0.50, 0.95, 0.99)]
+    return pick[0], pick[1], pick[2]
+
+
+def summary(records: list[Record]) -> list[tuple[str, int, tuple[float, float, float]]]:
+    """(what, samples, (p50, p95, p99) in seconds): end to end, then each step kind, then TTFT and TPOT per LLM
+    call."""
+    rows = [("end to end", len(records), percentiles([r.seconds for r in records if r.error is None]))]
+    steps: dict[str, list[float]] = {}
+    for r in records:
+        for name, s in r.steps:
+            steps.setdefault(name, []).append(s)
+    rows += [(name, len(v), percentiles(v)) for name, v in steps.items()]
+    llm: dict[str, tuple[list[float], list[float]]] = {}
+    for r in records:
+        for node, ttft, tpot, _ in r.llm:
+            t = llm.setdefault(node, ([], []))
+            t[0].append(ttft)
+            if tpot is not None:
+                t[1].append(tpot)
+    for node, (ttfts, tpots) in llm.items():
+        rows.append((f"TTFT {node}", len(ttfts), percentiles(ttfts)))
+        rows.append((f"TPOT {node}", len(tpots), percentiles(tpots)))
+    return rows
+
+
+def mean_tokens(records: list[Record]) -> float:
+    counts = [n for r in records for _, _, _, n in r.llm]
+    return statistics.fmean(counts) if counts else 0.0

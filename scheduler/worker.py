@@ -1,0 +1,352 @@
+"""A worker process: one replica of one pool. It loads its device program's kernels, takes Run/Send/Recv
+messages from the driver over a DEALER socket, and keeps the tensors it made until the driver releases them.
+
+The LLM engine is stepped between messages, so the calls of every request and call site of the pool join one
+continuously batched engine. Transfers run on a thread per edge (a two-rank Gloo group), so a send waiting for
+its peer never stalls the kernels. A worker exits with its driver: PR_SET_PDEATHSIG, and a parent-pid check.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from plait.scheduler.messages import (
+    Ack,
+    Done,
+    Hello,
+    MessageError,
+    Ping,
+    Recv,
+    Refused,
+    Release,
+    Run,
+    Send,
+    Stop,
+    TensorRef,
+    decode,
+    encode,
+)
+
+PR_SET_PDEATHSIG = 1
+log = logging.getLogger("plait.worker")
+
+
+@dataclass
+class WorkerSpec:
+    """What the driver tells a worker at spawn (as JSON: the child reads no pickle from the driver)."""
+
+    pool: str
+    replica: int
+    program: str           # path of its <pool>.program.json
+    driver: str            # tcp://127.0.0.1:PORT of the driver's ROUTER
+    store_port: int        # the driver's TCPStore (edges' Gloo groups rendezvous there)
+    cores: list[int]
+    log: str
+    plait_version: str
+    graph_hash: str
+    scale: str = "tiny"    # models without --weights run at this catalog scale (random weights)
+    checkpoints: dict[str, str] = field(default_factory=dict)
+    indexes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.pool}/{self.replica}"
+
+
+def main(spec_json: str) -> None:
+    """The spawn target: set up the process, then serve until Stop or the driver's death."""
+    spec = WorkerSpec(**json.loads(spec_json))
+    _die_with_parent()
+    logfile = open(spec.log, "a", buffering=1)   # noqa: SIM115 -- the process's stdout/stderr from here on
+    os.dup2(logfile.fileno(), 1)
+    os.dup2(logfile.fileno(), 2)
+    logging.basicConfig(stream=logfile, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if spec.cores and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, spec.cores)   # its share of the cores, so workers on few cores do not thrash
+    import torch
+
+    torch.set_num_threads(max(1, len(spec.cores)))
+    log.info("worker %s pid %d cores %s threads %d", spec.key, os.getpid(), spec.cores, torch.get_num_threads())
+    Worker(spec).serve()
+
+
+def _die_with_parent() -> None:
+    parent = os.getppid()
+    try:   # Linux: the kernel sends SIGKILL when the driver dies, however it dies
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+    if os.getppid() != parent:   # the driver died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:   # elsewhere (and as a second guard): poll the parent pid
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="plait-parent-watch").start()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the whole group: the driver drains, then stops us
+
+
+class Worker:
+    def __init__(self, spec: WorkerSpec) -> None:
+        import zmq
+
+        from plait.codegen.program import load_program
+
+        self.spec = spec
+        text = Path(spec.program).read_text()
+        self.program = load_program(text, spec.program)
+        if self.program.plait_version != spec.plait_version or self.program.graph_hash != spec.graph_hash:
+            raise RuntimeError(f"{spec.program} was made by plait {self.program.plait_version} from graph "
+                               f"{self.program.graph_hash[:12]}, but this run is plait {spec.plait_version}, graph "
+                               f"{spec.graph_hash[:12]}\n  To fix: re-plan (`plait plan FILE:AGENT --out DIR`).")
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.IDENTITY, spec.key.encode())
+        self.sock.setsockopt(zmq.LINGER, 1000)
+        self.sock.connect(spec.driver)
+        self.kernels: dict[tuple[str, str, str], Any] = {}
+        self.engine: Any = None
+        self.llm_calls: dict[int, tuple[Run, float, float | None]] = {}   # engine id -> (run, start, first token)
+        self.llm_start_ns: dict[int, int] = {}
+        self.values: dict[int, Any] = {}
+        self.owner: dict[int, int] = {}          # value id -> request
+        self.next_value = 0
+        self.lock = threading.Lock()
+        self.finished: queue.Queue[Done] = queue.Queue()   # from transfer threads, sent by the main loop
+        self.edges: dict[str, tuple[Any, queue.Queue[Any]]] = {}
+        self.store: Any = None
+        self._load()
+
+    # --- kernels --------------------------------------------------------------------------------------------
+    def _load(self) -> None:
+        """Instantiate and load every kernel of the program once (weights, the index, the user's tools)."""
+        from plait.codegen.kernels.runtime import KernelContext, instantiate
+
+        context = KernelContext(checkpoints={k: Path(v) for k, v in self.spec.checkpoints.items()},
+                                indexes={k: Path(v) for k, v in self.spec.indexes.items()},
+                                source=self.program.source)
+        for step in self.program.steps:
+            if step.kernel in ("transfer", "glue", "tokenizer") or step.op == "op.prefill":
+                continue   # transfers are the driver's; the engine and encoder tokenize themselves
+            if step.kernel == "llm-engine":
+                if self.engine is None:
+                    self.engine = self._engine(step.model or "")
+                continue
+            key = (step.op, step.loc or "", _key_attr(step))
+            if key not in self.kernels:
+                kernel = instantiate(step, self.program, context)
+                kernel.load()
+                self.kernels[key] = kernel
+        log.info("loaded kernels %s%s", sorted(k[0] + " " + k[2] for k in self.kernels),
+                 " and the LLM engine" if self.engine is not None else "")
+
+    def _engine(self, model: str) -> Any:
+        from plait.codegen.llm import build_engine
+
+        weights = self.spec.checkpoints.get(model)
+        name = model if weights is not None or "@" in model else f"{model}@{self.spec.scale}"
+        log.info("LLM engine %s (%s)", name, weights or "random weights")
+        return build_engine(name, weights, max_batch=32, kv_cache_bytes=64 << 20)
+
+    def _kernel(self, op: str, run: Run) -> Any:
+        exact = self.kernels.get((op, run.loc, run.target))
+        if exact is not None:
+            return exact
+        for (kop, _, attr), kernel in self.kernels.items():
+            if kop == op and (attr == run.target or op == "op.format" and _ == run.loc):
+                return kernel
+        raise RuntimeError(f"pool {self.spec.pool} has no {op} step for {run.kind} {run.target!r} at {run.loc}")
+
+    # --- the loop -------------------------------------------------------------------------------------------
+    def serve(self) -> None:
+        import zmq
+
+        self.sock.send(encode(Hello(self.spec.pool, self.spec.replica, os.getpid(), self.spec.cores)))
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        stopping = False
+        while True:
+            busy = self.engine is not None and self.engine.has_unfinished()
+            for _ in range(64 if poller.poll(0 if busy else 5) else 0):
+                try:
+                    frame = self.sock.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                try:
+                    msg = decode(frame)
+                except MessageError as err:
+                    log.warning("%s", err)
+                    self.sock.send(encode(Refused(str(err))))
+                    continue
+                if isinstance(msg, Stop):
+                    stopping = True
+                else:
+                    self._handle(msg)
+            if busy:
+                self._step_engine()
+            while not self.finished.empty():
+                self.sock.send(encode(self.finished.get()))
+            if stopping and not busy and not self.llm_calls:
+                log.info("stopping")
+                self.sock.close()
+                self.ctx.term()
+                return
+
+    def _handle(self, msg: Any) -> None:
+        if isinstance(msg, Ping):   # answered from the main loop: a worker stuck in a kernel does not answer
+            self.sock.send(encode(Done(msg.call, value={"pool": self.spec.pool, "replica": self.spec.replica,
+                                                         "pid": os.getpid(), "llm_running": len(self.llm_calls),
+                                                         "tensors_held": len(self.values)})))
+            return
+        if isinstance(msg, Release):
+            with self.lock:
+                for vid in [v for v, r in self.owner.items() if r == msg.request]:
+                    self.values.pop(vid, None)
+                    self.owner.pop(vid, None)
+            return
+        if isinstance(msg, Send | Recv):
+            self.sock.send(encode(Ack(msg.call)))
+            self._edge(msg.edge, msg.rank)[1].put(msg)
+            return
+        if isinstance(msg, Run):
+            self.sock.send(encode(Ack(msg.call)))
+            try:
+                self._run(msg)
+            except Exception as err:   # the request fails, the worker lives on
+                log.exception("call %d (%s %s) failed", msg.call, msg.kind, msg.target)
+                self.sock.send(encode(Done(msg.call, error=f"{type(err).__name__}: {err}")))
+
+    def _args(self, run: Run) -> list[Any]:
+        with self.lock:
+            return [self.values[run.held[i]] if i in run.held else a for i, a in enumerate(run.args)]
+
+    def _run(self, run: Run) -> None:
+        args = self._args(run)
+        if run.kind == "llm":
+            self._add_llm(run, args)
+            return
+        start, start_ns = time.perf_counter(), time.time_ns()
+        if run.kind == "prompt":
+            value = self._kernel("op.format", run)(*args)
+        elif run.kind == "embed":
+            value = self._kernel("op.encode", run)(args[0])["embedding"]
+        elif run.kind == "retrieve":
+            value = self._kernel("op.ann_search", run)(args[0])
+        elif run.kind == "tool":
+            if run.sleep_s is not None:   # --tool-latency declared: the declared latency, not the tool
+                time.sleep(run.sleep_s)
+                value = None
+            else:
+                value = self._kernel("op.py_call", run)(*args)
+        else:
+            raise RuntimeError(f"a worker does not run {run.kind} steps")
+        log.info("call %d %s %s: %.1f ms", run.call, run.kind, run.target, (time.perf_counter() - start) * 1e3)
+        done = self._done(run.call, run.request, value)
+        done.start_ns, done.end_ns = start_ns, time.time_ns()
+        self.sock.send(encode(done))
+
+    def _done(self, call: int, request: int, value: Any) -> Done:
+        import torch
+
+        if isinstance(value, torch.Tensor):   # tensors stay here; the driver gets their shape and dtype
+            with self.lock:
+                vid = self.next_value
+                self.next_value += 1
+                self.values[vid], self.owner[vid] = value, request
+            ref = TensorRef(self.spec.key, vid, list(value.shape), str(value.dtype).removeprefix("torch."))
+            return Done(call, tensor=ref)
+        return Done(call, value=value)
+
+    # --- the LLM engine: continuous batching across requests ------------------------------------------------
+    def _add_llm(self, run: Run, args: list[Any]) -> None:
+        from plait.codegen.llm import sampling_for
+
+        step = next(s for s in self.program.steps if s.op == "op.decode")
+        attrs = {**step.attrs, **({"max_tokens": run.max_tokens} if run.max_tokens is not None else {})}
+        params = sampling_for(attrs)
+        max_pos = self.engine.config.max_position_embeddings
+        prompt = self.engine.tokenizer.encode(str(args[0]))
+        params.max_tokens = max(1, min(params.max_tokens, max_pos // 2))
+        prompt = prompt[-(max_pos - params.max_tokens):]   # a scaled-down model has fewer positions: keep the end
+        params.ignore_eos = run.ignore_eos
+        rid = self.engine.add_request(prompt, params)
+        self.llm_calls[rid] = (run, time.perf_counter(), None)
+        self.llm_start_ns[rid] = time.time_ns()
+
+    def _step_engine(self) -> None:
+        for out in self.engine.step():
+            run, start, first = self.llm_calls[out.request_id]
+            now = time.perf_counter()
+            if first is None:
+                self.llm_calls[out.request_id] = (run, start, now)
+                first = now
+            if out.finished:
+                del self.llm_calls[out.request_id]
+                result = self.engine.output(out.request_id)
+                n = len(result.token_ids)
+                tpot = (now - first) / (n - 1) if n > 1 else None
+                self.sock.send(encode(Done(run.call, value=result.text, ttft_s=first - start, tpot_s=tpot,
+                                           tokens=n, start_ns=self.llm_start_ns.pop(out.request_id),
+                                           end_ns=time.time_ns())))
+
+    # --- transfers: a two-rank Gloo group per edge ----------------------------------------------------------
+    def _edge(self, edge: str, rank: int) -> tuple[Any, queue.Queue[Any]]:
+        if edge not in self.edges:
+            jobs: queue.Queue[Any] = queue.Queue()
+            thread = threading.Thread(target=self._transfers, args=(edge, rank, jobs), daemon=True,
+                                      name=f"plait-edge-{edge}")
+            self.edges[edge] = (thread, jobs)
+            thread.start()
+        return self.edges[edge]
+
+    def _transfers(self, edge: str, rank: int, jobs: queue.Queue[Any]) -> None:
+        import torch
+        import torch.distributed as dist
+
+        store = dist.TCPStore("127.0.0.1", self.spec.store_port, is_master=False)
+        group = dist.ProcessGroupGloo(dist.PrefixStore(f"edge/{edge}/", store), rank, 2, timedelta(seconds=120))
+        log.info("edge %s: rank %d of a Gloo pair", edge, rank)
+        while True:
+            msg = jobs.get()
+            start_ns = time.time_ns()
+            try:
+                if isinstance(msg, Send):
+                    with self.lock:
+                        tensor = self.values[msg.value].contiguous()
+                    group.send([tensor], 1 - rank, msg.tag).wait()  # type: ignore[attr-defined]
+                    self.finished.put(Done(msg.call, start_ns=start_ns, end_ns=time.time_ns()))
+                else:
+                    tensor = torch.empty(msg.shape, dtype=getattr(torch, msg.dtype))
+                    group.recv([tensor], 1 - rank, msg.tag).wait()  # type: ignore[attr-defined]
+                    done = self._done(msg.call, msg.request, tensor)
+                    done.start_ns, done.end_ns = start_ns, time.time_ns()
+                    self.finished.put(done)
+            except Exception as err:
+                log.exception("transfer %d on edge %s failed", msg.call, edge)
+                self.finished.put(Done(msg.call, error=f"transfer on edge {edge} failed: {err}"))
+
+
+def _key_attr(step: Any) -> str:
+    """What tells two steps of one op apart: the tool, index or model they run."""
+    for attr in ("tool", "index"):
+        if attr in step.attrs:
+            return str(step.attrs[attr])
+    return step.model or ""
+
+
+if __name__ == "__main__":   # pragma: no cover -- spawned through multiprocessing, not run directly
+    main(sys.argv[1])

@@ -1,0 +1,230 @@
+"""The driver's side of the worker processes: spawn one per pool replica, talk to them over one ROUTER socket.
+
+Every call is a msgspec message; the worker acknowledges it (ZeroMQ drops messages to a dead peer silently)
+and later answers Done. The driver keeps each call's future, so a worker that dies fails its calls with the
+last lines of its log instead of leaving requests hanging.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import multiprocessing as mp
+import os
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from plait.scheduler.messages import (
+    Ack,
+    Done,
+    Hello,
+    MessageError,
+    Ping,
+    Refused,
+    Release,
+    Stop,
+    decode,
+    encode,
+)
+from plait.scheduler.worker import WorkerSpec, main
+
+log = logging.getLogger("plait.driver")
+ACK_TIMEOUT_S = 30.0
+
+
+class WorkerError(RuntimeError):
+    """A worker failed to start, died, or did not acknowledge a message."""
+
+
+def log_tail(path: str | Path, lines: int = 12) -> str:
+    try:
+        text = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join("    " + line for line in text[-lines:])
+
+
+class Workers:
+    """The processes of a run, the ROUTER they connect to, and the TCPStore their Gloo edges meet at."""
+
+    def __init__(self, specs: list[WorkerSpec], run_dir: Path, start_timeout_s: float = 300.0) -> None:
+        import torch.distributed as dist
+        import zmq
+
+        self.run_dir = run_dir
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.bind("tcp://127.0.0.1:*")   # port 0: the OS picks; workers are told the port
+        self.endpoint = str(self.sock.getsockopt_string(zmq.LAST_ENDPOINT))
+        self.store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+        log.info("control ROUTER on %s, TCPStore on port %d", self.endpoint, self.store.port)
+        self.lock = threading.Lock()
+        self.pending: dict[int, tuple[str, Future[Done]]] = {}
+        self.unacked: dict[int, float] = {}
+        self.refused: list[str] = []
+        self.calls = itertools.count()
+        self.specs = {s.key: s for s in specs}
+        self.load: dict[str, int] = dict.fromkeys(self.specs, 0)
+        self.ready: dict[str, Hello] = {}
+        self.procs: dict[str, Any] = {}
+        spawn = mp.get_context("spawn")
+        for spec in specs:
+            spec.driver, spec.store_port = self.endpoint, self.store.port
+            proc = spawn.Process(target=main, args=(json.dumps(asdict(spec)),), name=f"plait-{spec.key}", daemon=True)
+            proc.start()
+            self.procs[spec.key] = proc
+        self.closed = False
+        self.thread = threading.Thread(target=self._receive, daemon=True, name="plait-driver-io")
+        self.thread.start()
+        deadline = time.monotonic() + start_timeout_s
+        while len(self.ready) < len(specs):
+            self._check_alive()
+            if time.monotonic() > deadline:
+                missing = sorted(set(self.specs) - set(self.ready))
+                raise WorkerError(f"workers {missing} did not start within {start_timeout_s:g} s; see {run_dir}")
+            time.sleep(0.05)
+
+    # --- sending ----------------------------------------------------------------------------------------------
+    def call(self, key: str, make: Any) -> Future[Done]:
+        """Send `make(call_id)` to worker `key`; the future resolves with its Done."""
+        future: Future[Done] = Future()
+        with self.lock:
+            call = next(self.calls)
+            self.pending[call] = (key, future)
+            self.unacked[call] = time.monotonic()
+            self.load[key] += 1
+            self.sock.send_multipart([key.encode(), encode(make(call))])
+        return future
+
+    def send(self, key: str, msg: Any) -> None:
+        with self.lock:
+            self.sock.send_multipart([key.encode(), encode(msg)])
+
+    def raw(self, key: str, frame: bytes) -> None:
+        """Send a frame as is (tests: a pickle a worker must refuse)."""
+        with self.lock:
+            self.sock.send_multipart([key.encode(), frame])
+
+    def least_loaded(self, pool: str) -> str:
+        keys = [k for k, s in self.specs.items() if s.pool == pool]
+        return min(keys, key=lambda k: self.load[k])
+
+    def health(self, timeout_s: float = 5.0) -> dict[str, dict[str, Any] | str]:
+        """Each worker's answer to a Ping (its pool, pid, work in flight), or why it gave none."""
+        futures = {key: self.call(key, Ping) for key in self.specs}
+        out: dict[str, dict[str, Any] | str] = {}
+        for key, future in futures.items():
+            try:
+                out[key] = future.result(timeout=timeout_s).value
+            except Exception as err:   # a dead worker fails its future; a stuck one times out
+                out[key] = f"no answer: {err or type(err).__name__}"
+        return out
+
+    def release(self, request: int) -> None:
+        for key in self.specs:
+            self.send(key, Release(request))
+
+    # --- receiving --------------------------------------------------------------------------------------------
+    def _receive(self) -> None:
+        import zmq
+
+        while not self.closed:
+            with self.lock:
+                try:
+                    key_b, frame = self.sock.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    key_b = None
+            if key_b is None:
+                time.sleep(0.001)
+                self._check_timeouts()
+                continue
+            key = key_b.decode()
+            try:
+                msg = decode(frame)
+            except MessageError as err:
+                log.warning("from %s: %s", key, err)
+                continue
+            self._deliver(key, msg)
+
+    def _deliver(self, key: str, msg: Any) -> None:
+        if isinstance(msg, Hello):
+            self.ready[key] = msg
+        elif isinstance(msg, Refused):
+            self.refused.append(msg.why)
+        elif isinstance(msg, Ack):
+            self.unacked.pop(msg.call, None)
+        elif isinstance(msg, Done):
+            with self.lock:
+                entry = self.pending.pop(msg.call, None)
+                self.unacked.pop(msg.call, None)
+                if entry is not None:
+                    self.load[entry[0]] -= 1
+            if entry is not None:
+                entry[1].set_result(msg)
+
+    def _check_timeouts(self) -> None:
+        now = time.monotonic()
+        late = [c for c, t in list(self.unacked.items()) if now - t > ACK_TIMEOUT_S]
+        dead = self._dead()
+        for call in late:
+            self.unacked.pop(call, None)
+        with self.lock:
+            failed = [(c, k, f) for c, (k, f) in self.pending.items() if k in dead or c in late]
+            for c, _, _ in failed:
+                del self.pending[c]
+        for _, key, future in failed:
+            why = "died" if key in dead else f"did not acknowledge within {ACK_TIMEOUT_S:g} s"
+            future.set_exception(WorkerError(self._crash(key, why)))
+
+    def _dead(self) -> set[str]:
+        return {k for k, p in self.procs.items() if not p.is_alive()} if not self.closed else set()
+
+    def _crash(self, key: str, why: str) -> str:
+        proc = self.procs[key]
+        code = f" (exit code {proc.exitcode})" if proc.exitcode is not None else ""
+        return (f"worker {key} {why}{code}; the last lines of {self.specs[key].log}:\n{log_tail(self.specs[key].log)}")
+
+    def _check_alive(self) -> None:
+        for key in self._dead():
+            raise WorkerError(self._crash(key, "exited while starting"))
+
+    # --- stopping ---------------------------------------------------------------------------------------------
+    def close(self, timeout_s: float = 10.0) -> None:
+        if self.closed:
+            return
+        for key in self.specs:
+            try:
+                self.send(key, Stop())
+            except Exception:   # a dead worker's socket: nothing to stop
+                pass
+        deadline = time.monotonic() + timeout_s
+        for proc in self.procs.values():
+            proc.join(max(0.0, deadline - time.monotonic()))
+        for proc in self.procs.values():
+            if proc.is_alive():
+                proc.kill()
+                proc.join(2)
+        self.closed = True
+        self.thread.join(2)
+        self.sock.close()
+        self.ctx.term()
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs.values() if p.pid is not None]
+
+
+def core_shares(n: int) -> list[list[int]]:
+    """The cores of worker i of n: this process's cores dealt out round-robin (each worker at least one)."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    shares: list[list[int]] = [[] for _ in range(n)]
+    if n >= len(cores):
+        return [[cores[i % len(cores)]] for i in range(n)]
+    for i, c in enumerate(cores):
+        shares[i % n].append(c)
+    return shares
