@@ -99,8 +99,10 @@ def run(
         for name in _index_names(graph):
             indexes.setdefault(name, str(Path("out", name).resolve()))
         prepared = prepare(graph, target, plan_dir, remap_cpu)
-        scaled = sorted({f"{p.pool.model} -> {p.pool.model}@tiny" for p in prepared.programs
-                         if p.pool.kind == "llm" and p.pool.model not in checkpoints})
+        # the worker runs a full-size model at its @tiny scale; a model named at a scale already runs as named
+        scaled = sorted({p.pool.model if "@" in p.pool.model else f"{p.pool.model} -> {p.pool.model}@tiny"
+                         for p in prepared.programs
+                         if p.pool.kind == "llm" and p.pool.model and p.pool.model not in checkpoints})
         procs = sum(min(p.pool.replicas, max_replicas) for p in prepared.programs)
         typer.echo(f"running {target} on this machine's CPU: {procs} worker processes for "
                    f"{len(prepared.programs)} pools (at most {max_replicas} replica(s) each)"
