@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import random
 import threading
 import time
@@ -28,6 +29,8 @@ log = logging.getLogger("plait.driver")
 DRIVER = "driver"
 LEAF_OPS = {"prompt": "op.format", "llm": "op.decode", "embed": "op.encode", "retrieve": "op.ann_search",
             "tool": "op.py_call"}
+# a speech step spans pools (the planner splits encoder, prefill, decode and vocoder): its ops, in order
+SPEECH_OPS = {"stt": ("op.encode", "op.prefill", "op.decode"), "tts": ("op.prefill", "op.decode", "op.vocode")}
 
 
 PREFIX_CHARS = 256   # prompts agreeing on this many characters share their first KV blocks
@@ -60,6 +63,7 @@ class Record:
     start_ns: int = 0
     end_ns: int = 0
     spans: list[Span] = field(default_factory=list)
+    audio: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)   # tensor -> its WAV file
 
 
 @dataclass(frozen=True)
@@ -78,13 +82,13 @@ class Span:
     done_ns: int
 
 
-def route(graph: AgentGraph, programs: list[Program], driver_prompts: dict[str, str]) -> dict[int, str]:
-    """The pool of every leaf step of `graph` and its regions, keyed by id(node); DRIVER for a constant prompt
-    the placement left to the driver."""
-    found: dict[int, str] = {}
+def route(graph: AgentGraph, programs: list[Program], driver_prompts: dict[str, str]) -> dict[Any, str]:
+    """The pool of every leaf step of `graph` and its regions, keyed by id(node) (a speech step: by (id(node),
+    op), one pool per op); DRIVER for a constant prompt the placement left to the driver."""
+    found: dict[Any, str] = {}
 
-    def pool_of(node: Node) -> str:
-        op = LEAF_OPS[node.kind]
+    def pool_of(node: Node, op: str = "") -> str:
+        op = op or LEAF_OPS[node.kind]
         candidates = []
         for program in programs:
             for step in program.steps:
@@ -96,16 +100,16 @@ def route(graph: AgentGraph, programs: list[Program], driver_prompts: dict[str, 
         if not candidates and node.kind == "prompt" and node.loc in driver_prompts:
             return DRIVER
         if not candidates:
-            raise RunError(f"no pool runs {node.kind} {node.target!r} ({node.loc}): the programs do not match "
+            raise RunError(f"no pool runs {op} of {node.kind} {node.target!r} ({node.loc}): the programs do not match "
                            "this agent\n  To fix: re-plan (`plait plan FILE:AGENT --out DIR`).")
         return max(candidates, key=lambda c: c[0])[1]   # a step at the node's own line first
 
     def walk(g: AgentGraph) -> None:
         for node in g.steps:
-            if node.kind in ("stt", "tts"):
-                raise RunError(f"{node.kind} {node.target!r} ({node.loc}): the local runtime does not run speech "
-                               "steps yet (runtime 2)\n  To fix: run agents without plait.stt/plait.tts for now.")
-            if node.kind in LEAF_OPS:
+            if node.kind in SPEECH_OPS:
+                for op in SPEECH_OPS[node.kind]:
+                    found[id(node), op] = pool_of(node, op)
+            elif node.kind in LEAF_OPS:
                 found[id(node)] = pool_of(node)
             for region in node.regions.values():
                 walk(region)
@@ -116,7 +120,8 @@ def route(graph: AgentGraph, programs: list[Program], driver_prompts: dict[str, 
 
 class Driver:
     def __init__(self, graph: AgentGraph, programs: list[Program], workers: Workers, figures: Figures,
-                 driver_prompts: dict[str, str] | None = None) -> None:
+                 driver_prompts: dict[str, str] | None = None, max_tokens: int | None = None) -> None:
+        self.max_tokens = max_tokens   # --max-tokens: a cap on every decode (LLM tokens, speech tokens, frames)
         self.graph, self.workers, self.figures = graph, workers, figures
         self.driver_prompts = driver_prompts or {}
         self.pools = route(graph, programs, self.driver_prompts)
@@ -134,7 +139,10 @@ class Driver:
             out = self._graph(self.graph, [inputs[p.name] for p in self.graph.params], record)
             record.output = out[0] if len(out) == 1 else out
             if isinstance(record.output, TensorRef):
-                record.output = f"<tensor {record.output.dtype}{record.output.shape}>"
+                ref = record.output
+                wav = record.audio.get((ref.holder, ref.value))
+                record.output = f"<tensor {ref.dtype}{ref.shape}>" + (
+                    f" audio at {wav['sample_rate']} Hz, written to {wav['wav']}" if wav else "")
         except Exception as err:
             record.error = str(err)
         finally:
@@ -155,6 +163,11 @@ class Driver:
                 return ins
             elif node.kind in LEAF_OPS:
                 env[node.name] = self._leaf(node, ins, rec)
+            elif node.kind in SPEECH_OPS:
+                value = ins[0]
+                for op in SPEECH_OPS[node.kind]:   # each op on its own pool; tensors move between them
+                    value = self._leaf(node, [value], rec, op)
+                env[node.name] = value
             else:
                 env[node.name] = getattr(self, f"_{node.kind}")(node, ins, rec)
         raise RunError(f"graph {graph.agent_name} has no output node")
@@ -212,8 +225,8 @@ class Driver:
         return [f.result() for f in futures]   # fan in, in order
 
     # --- leaf steps on workers -------------------------------------------------------------------------------
-    def _leaf(self, node: Node, ins: list[Any], rec: Record) -> Any:
-        pool = self.pools[id(node)]
+    def _leaf(self, node: Node, ins: list[Any], rec: Record, op: str = "") -> Any:
+        pool = self.pools[(id(node), op) if op else id(node)]
         if pool == DRIVER:   # a constant prompt: str.format here, no worker involved
             return self.driver_prompts[node.loc].format(*ins)
         key = self._replica(pool, node, ins)
@@ -228,19 +241,28 @@ class Driver:
             else:
                 args.append(value)
         max_tokens, sleep_s = None, None
-        if self.figures.follow and node.kind == "llm" and isinstance(node.attrs.get("output_tokens"), Dist):
-            max_tokens = max(1, round(self._draw(node.attrs["output_tokens"])))
+        decode = node.kind == "llm" or op == "op.decode"
+        if self.figures.follow and decode:
+            figure = node.attrs.get("output_tokens")
+            if node.kind == "tts":   # parler's decoder makes audio frames: the declared seconds at the codec's rate
+                figure = self._draw(node.attrs.get("audio_seconds", 0.0)) * _frame_rate(node.target)
+            if isinstance(figure, Dist | float):
+                max_tokens = max(1, round(self._draw(figure)))
+        if decode and self.max_tokens is not None:
+            max_tokens = min(max_tokens or self.max_tokens, self.max_tokens)
         if self.figures.tool_latency_declared and node.kind == "tool":
             sleep_s = self._draw(node.attrs.get("latency_ms", 0.0)) / 1e3
         start, sent_ns = time.perf_counter(), time.time_ns()
         done = self._wait(self.workers.call(key, lambda call: Run(
             call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
-            sleep_s)), node)
-        name = f"{node.kind} {node.target or node.name}".strip()
+            sleep_s, op)), node)
+        name = f"{node.kind} {node.target or node.name}".strip() + (f" {op.removeprefix('op.')}" if op else "")
         rec.steps.append((name, time.perf_counter() - start))
         rec.spans.append(Span(name, node.kind, key, sent_ns, done.start_ns, done.end_ns, time.time_ns()))
         if done.ttft_s is not None:
             rec.llm.append((f"{node.name} {node.target}", done.ttft_s, done.tpot_s, done.tokens or 0))
+        if done.tensor is not None and isinstance(done.value, dict) and "wav" in done.value:
+            rec.audio[done.tensor.holder, done.tensor.value] = done.value
         if sleep_s is not None:   # a declared-latency tool returns no value: stand in with its declared type
             return _stand_in(node)
         return done.tensor if done.tensor is not None else done.value
@@ -288,6 +310,16 @@ class Driver:
             return float(figure or 0.0)
         with self.rng_lock:
             return max(0.0, float(figure.quantile(min(max(self.rng.random(), 1e-6), 1 - 1e-6))))
+
+
+def _frame_rate(model: str) -> float:
+    """Audio frames per second of a speech model's codec (what its decoder generates)."""
+    from plait.planner.catalog import load_catalog
+
+    voc = load_catalog().model(model).vocoder
+    if voc is None:
+        return 1.0
+    return voc.sample_rate / math.prod(voc.upsample_rates)
 
 
 def _stand_in(node: Node) -> Any:

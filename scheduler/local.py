@@ -115,7 +115,8 @@ class LocalRun:
 
     def __init__(self, graph: AgentGraph, programs: list[Program], run_dir: Path, figures: Figures,
                  checkpoints: dict[str, str] | None = None, indexes: dict[str, str] | None = None,
-                 scale: str = "tiny", max_replicas: int = 1, driver_prompts: dict[str, str] | None = None) -> None:
+                 scale: str = "tiny", max_replicas: int = 1, driver_prompts: dict[str, str] | None = None,
+                 max_tokens: int | None = None) -> None:
         from plait.codegen.program import dump_program
 
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -136,7 +137,7 @@ class LocalRun:
         driver_log.setLevel(logging.INFO)
         self._log_handler = handler
         self.workers = Workers(specs, run_dir)
-        self.driver = Driver(graph, programs, self.workers, figures, driver_prompts or {})
+        self.driver = Driver(graph, programs, self.workers, figures, driver_prompts or {}, max_tokens)
         self.draining = threading.Event()
         self.interrupted = False   # the last many() was stopped by SIGTERM or Ctrl-C (and drained)
 

@@ -47,7 +47,7 @@ class Run(_Msg):
 
     call: int
     request: int
-    kind: str            # the AgentGraph node kind: prompt, llm, embed, retrieve, tool
+    kind: str            # the AgentGraph node kind: prompt, llm, embed, retrieve, tool, stt, tts
     target: str
     loc: str
     args: list[Any]
@@ -55,6 +55,7 @@ class Run(_Msg):
     max_tokens: int | None = None
     ignore_eos: bool = False
     sleep_s: float | None = None   # --tool-latency declared: sleep this long instead of calling the tool
+    op: str = ""                   # a speech step's op on this pool (op.encode, op.prefill, op.decode, op.vocode)
 
 
 class Send(_Msg):

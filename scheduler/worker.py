@@ -136,12 +136,15 @@ class Worker:
         """Instantiate and load every kernel of the program once (weights, the index, the user's tools)."""
         from plait.codegen.kernels.runtime import KernelContext, instantiate
 
+        self.speech = any(s.kernel in ("speech-decoder", "vocoder") for s in self.program.steps)
         context = KernelContext(checkpoints={k: Path(v) for k, v in self.spec.checkpoints.items()},
                                 indexes={k: Path(v) for k, v in self.spec.indexes.items()},
                                 source=self.program.source)
         for step in self.program.steps:
-            if step.kernel in ("transfer", "glue", "tokenizer") or step.op == "op.prefill":
-                continue   # transfers are the driver's; the engine and encoder tokenize themselves
+            speech = step.kernel in ("speech-decoder", "vocoder") or step.kernel == "tokenizer" and self.speech
+            if step.kernel in ("transfer", "glue") or not speech and (step.kernel == "tokenizer"
+                                                                       or step.op == "op.prefill"):
+                continue   # transfers are the driver's; the engine and encoder tokenize themselves, speech does not
             if step.kernel == "llm-engine":
                 if self.engine is None:
                     self.engine = self._engine(step.model or "")
@@ -252,12 +255,44 @@ class Worker:
                 value = None
             else:
                 value = self._kernel("op.py_call", run)(*args)
+        elif run.kind in ("stt", "tts"):
+            value = self._speech(run, args)
         else:
             raise RuntimeError(f"a worker does not run {run.kind} steps")
         log.info("call %d %s %s: %.1f ms", run.call, run.kind, run.target, (time.perf_counter() - start) * 1e3)
+        wav = None
+        if run.op == "op.vocode":   # the vocoder: keep the waveform, report its WAV
+            value, wav = value["audio"], {"wav": value["wav"], "sample_rate": value["sample_rate"]}
         done = self._done(run.call, run.request, value)
+        if wav is not None:
+            done.value = wav
         done.start_ns, done.end_ns = start_ns, time.time_ns()
         self.sock.send(encode(done))
+
+    def _speech(self, run: Run, args: list[Any]) -> Any:
+        """One op of a speech step (the planner splits stt and tts over pools): stt is encode -> prefill ->
+        decode (+ detokenize, text back to the driver); tts is prefill (tokenize) -> decode -> vocode. Decoder
+        state crosses pools as one packed tensor (SpeechState.pack)."""
+        x = args[0]
+        if run.op == "op.encode":
+            return self._kernel("op.encode", run)(x)["hidden"]
+        if run.op == "op.prefill":
+            decoder = self._kernel("op.prefill", run)
+            if run.kind == "stt":
+                return decoder.prefill(context=x).pack()
+            return decoder.prefill(self._kernel("op.tokenize", run)(x)).pack()
+        if run.op == "op.decode":
+            decoder = self._kernel("op.decode", run)
+            tokens = decoder.decode(decoder.unpack(x), run.max_tokens, ignore_eos=run.ignore_eos)
+            return self._kernel("op.detokenize", run)(tokens) if run.kind == "stt" else tokens
+        if run.op == "op.vocode":
+            from plait.codegen.kernels.audio import write_wav
+
+            out = self._kernel("op.vocode", run)(x)
+            wav = Path(self.spec.log).parent / f"request{run.request}-call{run.call}-{run.target}.wav"
+            write_wav(wav, out["audio"], out["sample_rate"])
+            return {"audio": out["audio"], "wav": str(wav), "sample_rate": out["sample_rate"]}
+        raise RuntimeError(f"a worker does not run {run.op!r} of a {run.kind} step")
 
     def _done(self, call: int, request: int, value: Any) -> Done:
         import torch

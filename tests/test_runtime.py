@@ -219,3 +219,41 @@ def test_no_orphans_after_the_driver_is_killed(wiki: Path, tmp_path: Path) -> No
     while any(_alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [p for p in workers if _alive(p)]
+
+
+def test_voice_end_to_end_follow_figures(tmp_path: Path) -> None:
+    """stt (encoder, prefill, decode pools) -> tool -> llm -> tts (prefill, decode, vocoder pools), from a WAV."""
+    import math
+
+    import torch
+
+    from plait.codegen.kernels.audio import read_wav, write_wav
+    from plait.planner.catalog import load_catalog
+
+    wav = tmp_path / "question.wav"
+    write_wav(wav, 0.3 * torch.sin(torch.arange(16000 * 2) * (2 * math.pi * 220 / 16000)), 16000)   # 2 s tone
+    out = subprocess.run([sys.executable, "-m", "plait.cli", "run", "examples/voice.py:assistant", "--input",
+                          str(wav), "--follow-figures", "--max-tokens", "4", "--run-dir", str(tmp_path / "runs")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "speech models at the catalog's shapes: parler-tts-mini, whisper-small" in out.stdout
+    rows = {line.split("  ")[0] for line in out.stdout.splitlines()}
+    for stage in ("stt whisper-small encode", "stt whisper-small prefill", "stt whisper-small decode",
+                  "tool web_search", "llm llama-3.1-8b", "tts parler-tts-mini prefill", "tts parler-tts-mini decode",
+                  "tts parler-tts-mini vocode", "end to end"):
+        assert any(r.startswith(stage) for r in rows), (stage, out.stdout)
+    assert any(r.startswith("transfer ") for r in rows)   # encoder states and KV caches crossed pools by Gloo
+    voc = load_catalog().model("parler-tts-mini").vocoder
+    assert voc is not None
+    samples = 4 * math.prod(voc.upsample_rates)   # 4 frames (--max-tokens 4), each the codec's hop of samples
+    assert f"<tensor float32[{samples}]> audio at {voc.sample_rate} Hz" in out.stdout
+    [written] = (tmp_path / "runs").glob("*/request0-*-parler-tts-mini.wav")
+    audio, rate = read_wav(written)
+    assert rate == voc.sample_rate and audio.shape == (samples,) and audio.abs().max() > 0
+
+
+def test_audio_input_must_be_a_wav_file(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "plait.cli", "run", "examples/voice.py:assistant", "--input",
+                          "hello there"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "input 'audio' is audio" in out.stdout + out.stderr and "WAV" in out.stdout + out.stderr

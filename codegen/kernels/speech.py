@@ -176,6 +176,15 @@ class SpeechState:
     random_weights: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def pack(self) -> torch.Tensor:
+        """One flat float32 tensor (a Gloo transfer moves one tensor): [position, cross length], the logits, then
+        each layer's k, v (and ck, cv). The receiver rebuilds the shapes from the model's spec (`unpack`)."""
+        cross = self.caches[0]["ck"].shape[2] if "ck" in self.caches[0] else 0
+        parts = [torch.tensor([float(self.position), float(cross)]), self.logits.float().flatten()]
+        for cache in self.caches:
+            parts += [cache[k].float().flatten() for k in ("k", "v", "ck", "cv") if k in cache]
+        return torch.cat(parts)
+
 
 class SpeechDecoder:
     """op.prefill / op.decode of whisper's decoder or parler-tts's multi-codebook decoder (greedy)."""
@@ -223,7 +232,7 @@ class SpeechDecoder:
         return SpeechState(caches, x.shape[1], logits)
 
     @torch.inference_mode()
-    def decode(self, state: SpeechState, max_tokens: int | None = None) -> torch.Tensor:
+    def decode(self, state: SpeechState, max_tokens: int | None = None, ignore_eos: bool = False) -> torch.Tensor:
         """Greedy tokens: [n] for whisper (stops at end of text), [n, codebooks] for parler-tts (stops at the
         codec's end token, id codebook_size, in the first codebook)."""
         if self.net is None:
@@ -235,13 +244,34 @@ class SpeechDecoder:
         out, logits, pos = [], state.logits, state.position
         for _ in range(cap):
             codes = logits.argmax(-1)                                  # [codebooks]
-            if int(codes[0]) == eos:
+            if int(codes[0]) == eos and not ignore_eos:   # --follow-figures: the drawn length, as ignore-EOS
                 break
             out.append(codes)
             logits = net.step(net.embed_codes(codes[None]), pos, state.caches, None)
             pos += 1
         tokens = torch.stack(out) if out else torch.zeros(0, d.codebooks, dtype=torch.int64)
         return tokens[:, 0] if d.codebooks == 1 else tokens
+
+    def unpack(self, flat: torch.Tensor) -> SpeechState:
+        """The SpeechState that `SpeechState.pack` flattened (on the prefill pool, same model and spec)."""
+        d = self.spec.decoder
+        assert d is not None
+        position, cross = int(flat[0]), int(flat[1])
+        hd, at = d.d_model // d.heads, 2
+        logits = flat[at: at + d.codebooks * d.vocab].view(d.codebooks, d.vocab)
+        at += logits.numel()
+        caches: list[dict[str, torch.Tensor]] = []
+        for _ in range(d.layers):
+            cache = {}
+            for key, length in (("k", position), ("v", position), ("ck", cross), ("cv", cross)):
+                if length:
+                    n = d.heads * length * hd
+                    cache[key] = flat[at: at + n].view(1, d.heads, length, hd)
+                    at += n
+            caches.append(cache)
+        if at != flat.numel():
+            raise ValueError(f"a {flat.numel()}-value decoder state does not fit {self.spec.name}'s shapes ({at})")
+        return SpeechState(caches, position, logits)
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
         if self.op == "op.prefill":

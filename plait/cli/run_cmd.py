@@ -36,20 +36,45 @@ def _inputs(graph: Any, text: str | None, as_json: str | None, jsonl: Path | Non
         if len(names) != 1:
             raise PlaitError(f"--input gives one text, but the agent takes {len(names)} inputs ({', '.join(names)})\n"
                              "  To fix: --input-json '{" + ", ".join(f'"{n}": ...' for n in names) + "}'.")
-        return [{names[0]: text}]
-    rows = [json.loads(as_json)] if as_json is not None else [
-        json.loads(line) for line in Path(str(jsonl)).read_text().splitlines() if line.strip()]
+        rows = [{names[0]: text}]
+    else:
+        rows = [json.loads(as_json)] if as_json is not None else [
+            json.loads(line) for line in Path(str(jsonl)).read_text().splitlines() if line.strip()]
     for i, row in enumerate(rows):
         missing = [n for n in names if not isinstance(row, dict) or n not in row]
         if missing:
             raise PlaitError(f"input {i + 1} lacks {', '.join(missing)}\n  To fix: give an object with the keys "
                              f"{', '.join(names)}.")
+        for p in graph.params:
+            if str(p.type) == "audio":
+                row[p.name] = _wav_path(p.name, row[p.name])
     return rows
+
+
+def _wav_path(name: str, value: Any) -> str:
+    """An audio input is a WAV file's path (workers read it themselves; audio bytes do not travel as JSON):
+    checked here, so a wrong input fails before any worker starts."""
+    from plait.codegen.errors import CodegenError
+    from plait.codegen.kernels.audio import read_wav
+    from plait.sdk.errors import PlaitError
+
+    fix = (f"  To fix: give {name} as the path of a PCM WAV file, e.g. --input speech.wav "
+           "(`sox in.mp3 -b 16 speech.wav` converts other formats).")
+    path = Path(str(value))
+    if not isinstance(value, str) or not path.is_file():
+        raise PlaitError(f"input {name!r} is audio, but {str(value)[:60]!r} is not a file\n{fix}")
+    try:
+        read_wav(path)
+    except CodegenError as err:
+        raise PlaitError(f"input {name!r}: {str(err).splitlines()[0]}\n{fix}") from None
+    return str(path.resolve())
 
 
 def run(
     target: Annotated[str, typer.Argument(metavar="FILE:AGENT", help="e.g. examples/rag.py:answer")],
-    text: Annotated[str | None, typer.Option("--input", help="The request's one text input.")] = None,
+    text: Annotated[str | None, typer.Option(
+        "--input", help="The request's one input: a text, or for an audio input (plait.stt's) a WAV file's "
+                        "path.")] = None,
     input_json: Annotated[str | None, typer.Option("--input-json", help="The inputs as a JSON object.")] = None,
     inputs_file: Annotated[Path | None, typer.Option("--inputs", help="A JSON object per line; requests cycle "
                                                                        "through them.")] = None,
@@ -80,6 +105,9 @@ def run(
         "--trace", help="Write per-request traces: FILE as OTLP JSON (OpenTelemetry) and FILE.chrome.json as Chrome "
                         "trace events (Perfetto opens it).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of --follow-figures' draws.")] = 0,
+    max_tokens: Annotated[int | None, typer.Option(
+        "--max-tokens", min=1, help="Cap every decode at N tokens (LLM text, whisper's text, parler-tts's audio "
+                                    "frames), to keep a CPU run short.")] = None,
 ) -> None:
     """Run FILE:AGENT's plan on this machine and print its outputs and latencies."""
     check_positive(qps=qps)
@@ -101,18 +129,23 @@ def run(
         prepared = prepare(graph, target, plan_dir, remap_cpu)
         # the worker runs a full-size model at its @tiny scale; a model named at a scale already runs as named
         scaled = sorted({p.pool.model if "@" in p.pool.model else f"{p.pool.model} -> {p.pool.model}@tiny"
-                         for p in prepared.programs
-                         if p.pool.kind == "llm" and p.pool.model and p.pool.model not in checkpoints})
+                         for p in prepared.programs if p.pool.kind == "llm" and p.pool.model
+                         and p.pool.model not in checkpoints and any(s.kernel == "llm-engine" for s in p.steps)})
+        # speech kernels have no scaled-down size or checkpoint loader: catalog shapes, seeded random weights
+        speech = sorted({s.model for p in prepared.programs for s in p.steps
+                         if s.kernel in ("speech-encoder", "speech-decoder", "vocoder") and s.model})
         procs = sum(min(p.pool.replicas, max_replicas) for p in prepared.programs)
         typer.echo(f"running {target} on this machine's CPU: {procs} worker processes for "
                    f"{len(prepared.programs)} pools (at most {max_replicas} replica(s) each)"
-                   + (f"; models at a scaled-down size: {', '.join(scaled)} (random weights)" if scaled else ""))
+                   + (f"; models at a scaled-down size: {', '.join(scaled)} (random weights)" if scaled else "")
+                   + (f"; speech models at the catalog's shapes: {', '.join(speech)} (random weights: the audio "
+                      "and transcripts are noise)" if speech else ""))
         for note in prepared.notes:
             typer.echo(note)
         folder = run_dir / time.strftime("%Y%m%d-%H%M%S")
         figures = Figures(follow=follow_figures, tool_latency_declared=tool_latency == "declared", seed=seed)
         with LocalRun(graph, prepared.programs, folder, figures, checkpoints, indexes, max_replicas=max_replicas,
-                      driver_prompts=prepared.driver_prompts) as local:
+                      driver_prompts=prepared.driver_prompts, max_tokens=max_tokens) as local:
             records = local.many(rows, requests, qps=qps, concurrency=concurrency)
             interrupted = local.interrupted
     if trace is not None:
@@ -138,6 +171,8 @@ def run(
 
 def _short(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if text.startswith("<tensor"):   # a tensor's description, e.g. the WAV file it was written to: whole
+        return text
     text = text.encode("ascii", "backslashreplace").decode()   # random weights write bytes a terminal mangles
     return text if len(text) <= 100 else text[:97] + "..."
 
