@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from plait.codegen.errors import CodegenError
 from plait.codegen.tensors import TensorSpec
 from plait.planner.plan import Pool
+from plait.planner.validation import first_problem
 
 PROGRAM_FORMAT = "plait.program/1"
 """A program file's format: bump it when a field's meaning changes, so an older worker refuses the file."""
@@ -92,9 +93,7 @@ def load_program(text: str, where: str = "program") -> Program:
     try:
         program = Program.model_validate_json(text)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise CodegenError(f"{where} is not a plait program: {loc}: {first['msg']}\n"
+        raise CodegenError(f"{where} is not a plait program: {first_problem(exc)}\n"
                            "  To fix: write it again with `plait ir FILE:AGENT --stage program --out DIR`.") from None
     if program.format != PROGRAM_FORMAT:
         raise CodegenError(f"{where} has format {program.format!r}, but this plait reads {PROGRAM_FORMAT!r}\n"

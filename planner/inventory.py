@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from plait.planner.catalog import Catalog, Figure, did_you_mean
+from plait.planner.validation import first_problem
 from plait.sdk.errors import PlaitError
 
 EXAMPLE = """\
@@ -105,9 +106,7 @@ def load_inventory(path: str | Path, catalog: Catalog) -> Inventory:
     try:
         inventory = Inventory.model_validate(data if data is not None else {})
     except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise InventoryError(f"inventory file {path}: {key}: {first['msg']}.\n{fix}") from None
+        raise InventoryError(f"inventory file {path}: {first_problem(err)}.\n{fix}") from None
     for name, count in (inventory.devices or {}).items():
         if name.lower() not in catalog.devices:
             raise InventoryError(f"inventory file {path}: unknown device type {name!r}."

@@ -13,6 +13,7 @@ from plait.planner.costmodel import estimate
 from plait.planner.plan import PLAN_FORMAT, Plan, Pool, graph_hash
 from plait.planner.simulate.errors import SimulateError
 from plait.planner.simulate.sites import Sites, node_stages, stale_figures
+from plait.planner.validation import first_problem
 from plait.planner.workload import OpSpec, kv_cache_bytes
 from plait.sdk.graph import AgentGraph
 
@@ -33,9 +34,7 @@ def load_plan(folder: Path) -> Plan:
     try:
         plan = Plan.model_validate_json(text)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise SimulateError(f"{path} is not a plan this plait reads: {where}: {first['msg']}.\n"
+        raise SimulateError(f"{path} is not a plan this plait reads: {first_problem(err)}.\n"
                             "To fix: plan again with this plait (`plait plan FILE:AGENT --out DIR`).") from None
     if plan.format != PLAN_FORMAT:
         raise SimulateError(f"{path} has format {plan.format!r}; this plait reads {PLAN_FORMAT!r}.\n"
