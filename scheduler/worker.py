@@ -65,6 +65,12 @@ class WorkerSpec:
         return f"{self.pool}/{self.replica}"
 
 
+def run_model(model: str, checkpoint: str | None, scale: str) -> str:
+    """The model a worker runs for a planned `model`: itself with a checkpoint or when already named at a
+    scale (`qwen2.5-32b@small`), else its catalog `scale` (random weights at a size this machine runs)."""
+    return model if checkpoint is not None or "@" in model else f"{model}@{scale}"
+
+
 def main(spec_json: str) -> None:
     """The spawn target: set up the process, then serve until Stop or the driver's death."""
     spec = WorkerSpec(**json.loads(spec_json))
@@ -161,7 +167,7 @@ class Worker:
         from plait.codegen.llm import build_engine
 
         weights = self.spec.checkpoints.get(model)
-        name = model if weights is not None or "@" in model else f"{model}@{self.spec.scale}"
+        name = run_model(model, weights, self.spec.scale)
         log.info("LLM engine %s (%s)", name, weights or "random weights")
         return build_engine(name, weights, max_batch=32, kv_cache_bytes=64 << 20)
 

@@ -127,10 +127,12 @@ def run(
         for name in _index_names(graph):
             indexes.setdefault(name, str(Path("out", name).resolve()))
         prepared = prepare(graph, target, plan_dir, remap_cpu)
-        # the worker runs a full-size model at its @tiny scale; a model named at a scale already runs as named
-        scaled = sorted({p.pool.model if "@" in p.pool.model else f"{p.pool.model} -> {p.pool.model}@tiny"
-                         for p in prepared.programs if p.pool.kind == "llm" and p.pool.model
-                         and p.pool.model not in checkpoints and any(s.kernel == "llm-engine" for s in p.steps)})
+        from plait.scheduler.worker import run_model  # what each LLM worker will run, said up front
+
+        runs = {m: run_model(m, None, "tiny") for p in prepared.programs
+                if p.pool.kind == "llm" and (m := p.pool.model) and m not in checkpoints
+                and any(s.kernel == "llm-engine" for s in p.steps)}
+        scaled = sorted(m if r == m else f"{m} -> {r}" for m, r in runs.items())
         # speech kernels have no scaled-down size or checkpoint loader: catalog shapes, seeded random weights
         speech = sorted({s.model for p in prepared.programs for s in p.steps
                          if s.kernel in ("speech-encoder", "speech-decoder", "vocoder") and s.model})
