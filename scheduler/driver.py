@@ -3,7 +3,9 @@
 It interprets the graph (not the programs' control ops): loops ask the user's predicate, branches run the arm
 the selector names, maps fan out and gather, sub-agents recurse. Every leaf step (prompt, llm, embed, retrieve,
 tool) runs on the least-loaded replica of the pool whose program holds it. Text and JSON values come back to
-the driver; tensors stay on the worker that made them and move to the next pool over that edge's Gloo pair.
+the driver; tensors stay on the worker that made them and move to the next pool over that edge's Gloo pair. An LLM
+call whose prefill and decode the plan put in different pools runs in three steps: prefill (and the first token)
+on a prefill worker, its KV cache over their Gloo pair, decode on a decode worker.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +62,7 @@ class Record:
     seconds: float = 0.0
     steps: list[tuple[str, float]] = field(default_factory=list)
     llm: list[tuple[str, float, float | None, int]] = field(default_factory=list)   # node, ttft, tpot, tokens
+    token_ids: list[list[int]] = field(default_factory=list)   # each LLM call's output tokens, in call order
     start_ns: int = 0
     end_ns: int = 0
     spans: list[Span] = field(default_factory=list)
@@ -84,7 +87,8 @@ class Span:
 
 def route(graph: AgentGraph, programs: list[Program], driver_prompts: dict[str, str]) -> dict[Any, str]:
     """The pool of every leaf step of `graph` and its regions, keyed by id(node) (a speech step: by (id(node),
-    op), one pool per op); DRIVER for a constant prompt the placement left to the driver."""
+    op), one pool per op; an llm step's prefill also by (id(node), "op.prefill")); DRIVER for a constant prompt
+    the placement left to the driver."""
     found: dict[Any, str] = {}
 
     def pool_of(node: Node, op: str = "") -> str:
@@ -111,6 +115,8 @@ def route(graph: AgentGraph, programs: list[Program], driver_prompts: dict[str, 
                     found[id(node), op] = pool_of(node, op)
             elif node.kind in LEAF_OPS:
                 found[id(node)] = pool_of(node)
+                if node.kind == "llm":   # its prefill's pool: the same one (unified), or a prefill pool (split)
+                    found[id(node), "op.prefill"] = pool_of(node, "op.prefill")
             for region in node.regions.values():
                 walk(region)
 
@@ -125,11 +131,16 @@ class Driver:
         self.graph, self.workers, self.figures = graph, workers, figures
         self.driver_prompts = driver_prompts or {}
         self.pools = route(graph, programs, self.driver_prompts)
+        # a split LLM call's sampling lives on its decode pool's op.decode step; its prefill worker needs it too
+        self.decode_attrs = {(p.pool.id, s.loc, s.model): s.attrs for p in programs for s in p.steps
+                             if s.op == "op.decode" and s.kernel == "llm-engine"}
         self.requests = itertools.count()
         self.tags = itertools.count(1)
         self.rng = random.Random(figures.seed)
         self.rng_lock = threading.Lock()
         self.prefix_home: dict[str, str] = {}
+        self.edge_lock = threading.Lock()
+        self.edge_order: dict[str, threading.Lock] = {}
 
     def run(self, inputs: dict[str, Any]) -> Record:
         """One request, start to end (blocking); errors are recorded, not raised."""
@@ -229,7 +240,58 @@ class Driver:
         pool = self.pools[(id(node), op) if op else id(node)]
         if pool == DRIVER:   # a constant prompt: str.format here, no worker involved
             return self.driver_prompts[node.loc].format(*ins)
+        if node.kind == "llm" and self.pools[id(node), "op.prefill"] != pool:
+            return self._split_llm(node, ins, rec, self.pools[id(node), "op.prefill"], pool)
         key = self._replica(pool, node, ins)
+        args, held = self._operands(ins, key, rec)
+        max_tokens = self._max_tokens(node, op)
+        sleep_s = None
+        if self.figures.tool_latency_declared and node.kind == "tool":
+            sleep_s = self._draw(node.attrs.get("latency_ms", 0.0)) / 1e3
+        name = f"{node.kind} {node.target or node.name}".strip() + (f" {op.removeprefix('op.')}" if op else "")
+        done = self._dispatch(node, key, name, rec, lambda call: Run(
+            call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
+            sleep_s, op))
+        if done.ttft_s is not None:
+            rec.llm.append((f"{node.name} {node.target}", done.ttft_s, done.tpot_s, done.tokens or 0))
+            rec.token_ids.append(done.token_ids or [])
+        if done.tensor is not None and isinstance(done.value, dict) and "wav" in done.value:
+            rec.audio[done.tensor.holder, done.tensor.value] = done.value
+        if sleep_s is not None:   # a declared-latency tool returns no value: stand in with its declared type
+            return _stand_in(node)
+        return done.tensor if done.tensor is not None else done.value
+
+    def _split_llm(self, node: Node, ins: list[Any], rec: Record, prefill_pool: str, decode_pool: str) -> Any:
+        """An LLM call over split pools: the prompt and first token on a prefill replica (the one holding the
+        prompt's prefix), its KV cache over their Gloo pair to the least-loaded decode replica, the rest there."""
+        prefill = self._replica(prefill_pool, node, ins)
+        args, held = self._operands(ins, prefill, rec)
+        max_tokens = self._max_tokens(node)
+        sampling = self.decode_attrs.get((decode_pool, node.loc, node.target))
+        first = self._dispatch(node, prefill, f"llm {node.target} prefill", rec, lambda call: Run(
+            call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
+            op="op.prefill", sampling=sampling))
+        name = f"{node.name} {node.target}"
+        if first.tensor is None:   # it ended at its first token (an end token, or max_tokens 1): nothing to hand over
+            rec.llm.append((name, first.ttft_s or 0.0, None, first.tokens or 1))
+            rec.token_ids.append(first.token_ids or [])
+            return first.value
+        decode = self.workers.least_loaded(decode_pool)
+        try:
+            kv = self._move(first.tensor, decode, rec)
+        except Exception as err:
+            raise RunError(f"llm {node.target!r} at {node.loc}: the KV cache hand-off from {prefill} to {decode} "
+                           f"failed, so the call failed (the prefill side's copy is released with the request): "
+                           f"{err}") from None
+        rest = self._dispatch(node, decode, f"llm {node.target} decode", rec, lambda call: Run(
+            call, rec.request, node.kind, node.target, node.loc, [first.value, None], {1: kv.value}, max_tokens,
+            self.figures.follow, op="op.decode"))
+        rec.llm.append((name, first.ttft_s or 0.0, rest.tpot_s, rest.tokens or 0))
+        rec.token_ids.append(rest.token_ids or [])
+        return rest.value
+
+    def _operands(self, ins: list[Any], key: str, rec: Record) -> tuple[list[Any], dict[int, int]]:
+        """A step's arguments for worker `key`: JSON values as they are, tensors moved there first (held ids)."""
         held: dict[int, int] = {}
         args: list[Any] = []
         for i, value in enumerate(ins):
@@ -240,7 +302,11 @@ class Driver:
                 args.append(None)
             else:
                 args.append(value)
-        max_tokens, sleep_s = None, None
+        return args, held
+
+    def _max_tokens(self, node: Node, op: str = "") -> int | None:
+        """A decode's token budget: drawn from its figures (--follow-figures), capped by --max-tokens."""
+        max_tokens = None
         decode = node.kind == "llm" or op == "op.decode"
         if self.figures.follow and decode:
             figure = node.attrs.get("output_tokens")
@@ -250,22 +316,15 @@ class Driver:
                 max_tokens = max(1, round(self._draw(figure)))
         if decode and self.max_tokens is not None:
             max_tokens = min(max_tokens or self.max_tokens, self.max_tokens)
-        if self.figures.tool_latency_declared and node.kind == "tool":
-            sleep_s = self._draw(node.attrs.get("latency_ms", 0.0)) / 1e3
+        return max_tokens
+
+    def _dispatch(self, node: Node, key: str, name: str, rec: Record, make: Callable[[int], Run]) -> Done:
+        """Run one step on worker `key` and wait for it; its time and span go into the record."""
         start, sent_ns = time.perf_counter(), time.time_ns()
-        done = self._wait(self.workers.call(key, lambda call: Run(
-            call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
-            sleep_s, op)), node)
-        name = f"{node.kind} {node.target or node.name}".strip() + (f" {op.removeprefix('op.')}" if op else "")
+        done = self._wait(self.workers.call(key, make), node)
         rec.steps.append((name, time.perf_counter() - start))
         rec.spans.append(Span(name, node.kind, key, sent_ns, done.start_ns, done.end_ns, time.time_ns()))
-        if done.ttft_s is not None:
-            rec.llm.append((f"{node.name} {node.target}", done.ttft_s, done.tpot_s, done.tokens or 0))
-        if done.tensor is not None and isinstance(done.value, dict) and "wav" in done.value:
-            rec.audio[done.tensor.holder, done.tensor.value] = done.value
-        if sleep_s is not None:   # a declared-latency tool returns no value: stand in with its declared type
-            return _stand_in(node)
-        return done.tensor if done.tensor is not None else done.value
+        return done
 
     def _replica(self, pool: str, node: Node, ins: list[Any]) -> str:
         """The least-loaded replica; for an LLM call, the replica that last ran a prompt with the same prefix
@@ -286,11 +345,21 @@ class Driver:
         edge = f"{a}>{b}".replace("/", ":")
         tag = next(self.tags)
         start, sent_ns = time.perf_counter(), time.time_ns()
-        sent = self.workers.call(ref.holder, lambda c: Send(c, edge, 0 if ref.holder == a else 1, ref.value, tag))
-        got = self.workers.call(to, lambda c: Recv(c, rec.request, edge, 0 if to == a else 1, tag, ref.shape,
-                                                   ref.dtype))
-        sent_done = self._wait(sent, None)
-        done = self._wait(got, None)
+        with self.edge_lock:
+            order = self.edge_order.setdefault(edge, threading.Lock())
+        # A worker runs its edge's transfers one at a time, in the order they reach it, and a Gloo send waits for
+        # the matching receive: both ends must see every transfer of an edge in the same order.
+        with order:
+            sent = self.workers.call(ref.holder, lambda c: Send(c, edge, 0 if ref.holder == a else 1, ref.value, tag))
+            got = self.workers.call(to, lambda c: Recv(c, rec.request, edge, 0 if to == a else 1, tag, ref.shape,
+                                                       ref.dtype))
+        # Either side may fail first (a dead receiver leaves the sender waiting for its Gloo peer): fail on the first.
+        pending: set[Future[Done]] = {sent, got}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                self._wait(future, None)
+        sent_done, done = sent.result(), got.result()
         rec.steps.append((f"transfer {ref.holder}->{to}", time.perf_counter() - start))
         rec.spans.append(Span(f"transfer {ref.holder}->{to}", "transfer", to, sent_ns,
                               min(sent_done.start_ns, done.start_ns), max(sent_done.end_ns, done.end_ns),

@@ -55,7 +55,10 @@ class Run(_Msg):
     max_tokens: int | None = None
     ignore_eos: bool = False
     sleep_s: float | None = None   # --tool-latency declared: sleep this long instead of calling the tool
-    op: str = ""                   # a speech step's op on this pool (op.encode, op.prefill, op.decode, op.vocode)
+    op: str = ""                   # a speech step's op on this pool (op.encode, op.prefill, op.decode, op.vocode);
+                                   # for an LLM call split over pools, op.prefill or op.decode
+    sampling: dict[str, Any] | None = None   # a split LLM call's prefill: the decode step's attrs (sampling,
+                                             # max_tokens), since the first token is sampled on the prefill pool
 
 
 class Send(_Msg):
@@ -103,7 +106,10 @@ class Ack(_Msg):
 
 
 class Done(_Msg):
-    """Worker -> driver: `call` finished; value is a JSON value or a TensorRef (tensors stay on the worker)."""
+    """Worker -> driver: `call` finished; value is a JSON value or a TensorRef (tensors stay on the worker).
+
+    A split LLM call's prefill answers with its KV cache as `tensor` (k and v stacked: [2, layers, tokens, kv heads,
+    head_dim]) and the engine's export header (token ids, shapes, dtype) as `value`."""
 
     call: int
     value: Any = None
@@ -112,6 +118,7 @@ class Done(_Msg):
     ttft_s: float | None = None
     tpot_s: float | None = None
     tokens: int | None = None
+    token_ids: list[int] | None = None   # a finished LLM call's output tokens
     start_ns: int = 0   # when the worker began computing (time.time_ns: one clock on one machine)
     end_ns: int = 0
 

@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from plait.scheduler.llm_calls import LLMCalls
 from plait.scheduler.messages import (
     Ack,
     Done,
@@ -126,8 +127,6 @@ class Worker:
         self.sock.connect(spec.driver)
         self.kernels: dict[tuple[str, str, str], Any] = {}
         self.engine: Any = None
-        self.llm_calls: dict[int, tuple[Run, float, float | None]] = {}   # engine id -> (run, start, first token)
-        self.llm_start_ns: dict[int, int] = {}
         self.values: dict[int, Any] = {}
         self.owner: dict[int, int] = {}          # value id -> request
         self.next_value = 0
@@ -136,6 +135,7 @@ class Worker:
         self.edges: dict[str, tuple[Any, queue.Queue[Any]]] = {}
         self.store: Any = None
         self._load()
+        self.llm = LLMCalls(self.engine, self.program, self._done)
 
     # --- kernels --------------------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -147,14 +147,14 @@ class Worker:
                                 indexes={k: Path(v) for k, v in self.spec.indexes.items()},
                                 source=self.program.source)
         for step in self.program.steps:
+            if step.kernel == "llm-engine":   # one engine per worker, in its pool's role (a split side, or unified)
+                if self.engine is None:
+                    self.engine = self._engine(step.model or "", step.role or "unified")
+                continue
             speech = step.kernel in ("speech-decoder", "vocoder") or step.kernel == "tokenizer" and self.speech
             if step.kernel in ("transfer", "glue") or not speech and (step.kernel == "tokenizer"
                                                                        or step.op == "op.prefill"):
                 continue   # transfers are the driver's; the engine and encoder tokenize themselves, speech does not
-            if step.kernel == "llm-engine":
-                if self.engine is None:
-                    self.engine = self._engine(step.model or "")
-                continue
             key = (step.op, step.loc or "", _key_attr(step))
             if key not in self.kernels:
                 kernel = instantiate(step, self.program, context)
@@ -163,13 +163,13 @@ class Worker:
         log.info("loaded kernels %s%s", sorted(k[0] + " " + k[2] for k in self.kernels),
                  " and the LLM engine" if self.engine is not None else "")
 
-    def _engine(self, model: str) -> Any:
+    def _engine(self, model: str, role: str) -> Any:
         from plait.codegen.llm import build_engine
 
         weights = self.spec.checkpoints.get(model)
         name = run_model(model, weights, self.spec.scale)
-        log.info("LLM engine %s (%s)", name, weights or "random weights")
-        return build_engine(name, weights, max_batch=32, kv_cache_bytes=64 << 20)
+        log.info("LLM engine %s, %s role (%s)", name, role, weights or "random weights")
+        return build_engine(name, weights, role=role, max_batch=32, kv_cache_bytes=64 << 20)
 
     def _kernel(self, op: str, run: Run) -> Any:
         exact = self.kernels.get((op, run.loc, run.target))
@@ -189,7 +189,7 @@ class Worker:
         poller.register(self.sock, zmq.POLLIN)
         stopping = False
         while True:
-            busy = self.engine is not None and self.engine.has_unfinished()
+            busy = self.llm.busy()
             for _ in range(64 if poller.poll(0 if busy else 5) else 0):
                 try:
                     frame = self.sock.recv(zmq.NOBLOCK)
@@ -206,10 +206,11 @@ class Worker:
                 else:
                     self._handle(msg)
             if busy:
-                self._step_engine()
+                for done in self.llm.step():
+                    self.sock.send(encode(done))
             while not self.finished.empty():
                 self.sock.send(encode(self.finished.get()))
-            if stopping and not busy and not self.llm_calls:
+            if stopping and not busy and not len(self.llm):
                 log.info("stopping")
                 self.sock.close()
                 self.ctx.term()
@@ -218,8 +219,8 @@ class Worker:
     def _handle(self, msg: Any) -> None:
         if isinstance(msg, Ping):   # answered from the main loop: a worker stuck in a kernel does not answer
             self.sock.send(encode(Done(msg.call, value={"pool": self.spec.pool, "replica": self.spec.replica,
-                                                         "pid": os.getpid(), "llm_running": len(self.llm_calls),
-                                                         "tensors_held": len(self.values)})))
+                                                         "pid": os.getpid(), "llm_running": len(self.llm),
+                                                         "tensors_held": len(self.values), **self.llm.health()})))
             return
         if isinstance(msg, Release):
             with self.lock:
@@ -246,7 +247,7 @@ class Worker:
     def _run(self, run: Run) -> None:
         args = self._args(run)
         if run.kind == "llm":
-            self._add_llm(run, args)
+            self.llm.add(run, args)
             return
         start, start_ns = time.perf_counter(), time.time_ns()
         if run.kind == "prompt":
@@ -311,38 +312,6 @@ class Worker:
             ref = TensorRef(self.spec.key, vid, list(value.shape), str(value.dtype).removeprefix("torch."))
             return Done(call, tensor=ref)
         return Done(call, value=value)
-
-    # --- the LLM engine: continuous batching across requests ------------------------------------------------
-    def _add_llm(self, run: Run, args: list[Any]) -> None:
-        from plait.codegen.llm import sampling_for
-
-        step = next(s for s in self.program.steps if s.op == "op.decode")
-        attrs = {**step.attrs, **({"max_tokens": run.max_tokens} if run.max_tokens is not None else {})}
-        params = sampling_for(attrs)
-        max_pos = self.engine.config.max_position_embeddings
-        prompt = self.engine.tokenizer.encode(str(args[0]))
-        params.max_tokens = max(1, min(params.max_tokens, max_pos // 2))
-        prompt = prompt[-(max_pos - params.max_tokens):]   # a scaled-down model has fewer positions: keep the end
-        params.ignore_eos = run.ignore_eos
-        rid = self.engine.add_request(prompt, params)
-        self.llm_calls[rid] = (run, time.perf_counter(), None)
-        self.llm_start_ns[rid] = time.time_ns()
-
-    def _step_engine(self) -> None:
-        for out in self.engine.step():
-            run, start, first = self.llm_calls[out.request_id]
-            now = time.perf_counter()
-            if first is None:
-                self.llm_calls[out.request_id] = (run, start, now)
-                first = now
-            if out.finished:
-                del self.llm_calls[out.request_id]
-                result = self.engine.output(out.request_id)
-                n = len(result.token_ids)
-                tpot = (now - first) / (n - 1) if n > 1 else None
-                self.sock.send(encode(Done(run.call, value=result.text, ttft_s=first - start, tpot_s=tpot,
-                                           tokens=n, start_ns=self.llm_start_ns.pop(out.request_id),
-                                           end_ns=time.time_ns())))
 
     # --- transfers: a two-rank Gloo group per edge ----------------------------------------------------------
     def _edge(self, edge: str, rank: int) -> tuple[Any, queue.Queue[Any]]:
