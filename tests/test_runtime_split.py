@@ -95,7 +95,7 @@ def test_decode_batches_both_call_sites_and_prefill_reuses_prefixes(split: Local
     prefill worker found the shared prompt prefix in its cache, and neither side holds a block or tensor."""
     split.driver.max_tokens = 64   # calls long enough that a request's second call overlaps another's first
     try:
-        records = split.many([{"q": q} for q in QUESTIONS], requests=8, concurrency=4)
+        records = split.many([{"q": q} for q in QUESTIONS], requests=8, qps=4.0)   # staggered arrivals
     finally:
         split.driver.max_tokens = MAX_TOKENS
     assert [r.error for r in records] == [None] * 8
