@@ -11,4 +11,5 @@ MODEL = "llama-3.1-8b"
 @plait.agent(sla=plait.SLA(p95_ms=15000, tpot_ms=15), qps=20)
 def draft_and_check(q: str) -> str:
     draft = plait.llm(MODEL, prompt=q, max_tokens=1000, prompt_tokens=2000, output_tokens=500)
-    return plait.llm(MODEL, prompt=draft, max_tokens=1000, prompt_tokens=2000, output_tokens=500)
+    check = plait.prompt("Check this answer to {q}\n{draft}", q=q, draft=draft)
+    return plait.llm(MODEL, prompt=check, max_tokens=1000, prompt_tokens=2000, output_tokens=500)
