@@ -5,7 +5,8 @@ Pure functions of (model, device, tensor-parallel degree, load), on top of the c
 every running sequence (the batch B) and, in a *unified* replica, also up to `CHUNK_TOKENS` prompt
 tokens of sequences being admitted (chunked prefill); both are costed in the step:
 
-    step(B, c) = decode(B, mean context) + c x tau          tau: prefill compute time per prompt token
+    step(B, c) = decode(B, mean context) + c x tau          tau: prefill seconds per prompt token, its matmul
+                                                             compute plus its elementwise activation traffic
 
 Concurrency is bounded by KV memory at the p95 final context (prompt + output):
 slots = (usable memory x tp - weights - workspace) / KV bytes of one final-context sequence, at most
