@@ -7,7 +7,7 @@ from statistics import NormalDist
 from plait.planner.placement.graph import Evaluation, StageGraph, longest_path, path_estimate
 from plait.planner.placement.options import UNIT_TOL, Enumeration, whole
 from plait.planner.placement.problem import Choice, Placement, PlacementProblem, Stage, Stats, Transfer
-from plait.planner.placement.queueing import wait_moments
+from plait.planner.placement.queueing import turn_moments, wait_moments
 
 REL_TOL = 1e-7
 
@@ -121,13 +121,41 @@ def p95_estimate(problem: PlacementProblem, g: StageGraph, en: Enumeration, pick
     n95 = [d / float(so[i].one95[k]) if so[i].one95[k] > 0 else serial95(st)
            for (i, k), d, st in zip(enumerate(picks), d95, problem.stages, strict=True)]
     both = [moments(problem, en, i, k) for i, k in enumerate(picks)]
-    mean, var1 = [m for m, _ in both], [v for _, v in both]
+    mean = [m for m, _ in both]
+    # n executions in turn: means and variances add, and in a loop so do the covariances of their waits
+    total = turn_totals(problem, en, picks, n95, both)
+    var1 = [v for _, v, _ in total]
     # how much of an execution's spread reaches the request's p95: less for an arm few requests take, more for a
     # map's elements (the request waits for the slowest)
     share = [arm_tail(st) * map_tail(st) for st in problem.stages]
     var = [a * a * v for a, v in zip(share, var1, strict=True)]
-    excess = [a * max(float(so[i].one95[k]) - m, 0.0) for (i, k), a, m in zip(enumerate(picks), share, mean, strict=True)]
-    return min(bound, path_estimate(g, n95, mean, var, excess, xfer))
+    # a single skewed stage: one execution's p95 over its mean, or a loop's correlated waits' (turn_moments)
+    excess = [a * max(float(so[i].one95[k]) - m, x, 0.0)
+              for (i, k), a, m, (_, _, x) in zip(enumerate(picks), share, mean, total, strict=True)]
+    return min(bound, path_estimate(g, [m for m, _, _ in total], var, excess, xfer))
+
+
+def turn_totals(problem: PlacementProblem, en: Enumeration, picks: list[int], n95: list[float],
+                both: list[tuple[float, float]]) -> list[tuple[float, float, float]]:
+    """Per stage, (mean, variance, p95 excess) of one request's n95 executions in turn: n95 times one execution's
+    (independent executions), except for a stage's own queue in a loop, whose executions come back to it
+    (queueing.turn_moments: longer and correlated waits); not for pool members (an LLM engine admits a returning
+    call into its running batch, no FIFO round). The gap between two executions is the rest of a pass of the
+    loop: every stage of the loop at its mean sojourn and executions per pass, in series."""
+    body: dict[str, float] = {}
+    for st, (m, _) in zip(problem.stages, both, strict=True):
+        if st.loop is not None:
+            body[st.loop] = body.get(st.loop, 0.0) + m * st.per_pass
+    out = []
+    for (i, k), st, n, (m, v) in zip(enumerate(picks), problem.stages, n95, both, strict=True):
+        so = en.stages[i]
+        if st.loop is None or int(so.group[k]) >= 0 or st.per_pass <= 0:
+            out.append((n * m, n * v, 0.0))
+            continue
+        c = st.candidates[int(so.cand[k])]
+        out.append(turn_moments(int(so.replicas[k]), problem.qps * st.visits, c.throughput, c.latency_s,
+                                st.work_cs2, st.visits / st.concurrency, n, body[st.loop] / st.per_pass - m))
+    return out
 
 
 def arm_tail(st: Stage, q: float = 0.95) -> float:

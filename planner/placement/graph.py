@@ -153,10 +153,11 @@ def longest_path(g: StageGraph, dur: list[float], xfer: list[float]) -> tuple[fl
     return start[end] + dur[end], start, path[::-1]
 
 
-def path_estimate(g: StageGraph, n95: list[float], mean: list[float], var: list[float], excess: list[float],
+def path_estimate(g: StageGraph, mean: list[float], var: list[float], excess: list[float],
                   xfer: list[float], z: float = 1.6449) -> float:
-    """End-to-end p95 estimate: along a path, each stage's n95 executions (loop counts at p95: the executions
-    of one loop rise together) add their mean sojourn and, being independent, their variance; the path's p95
+    """End-to-end p95 estimate: along a path, each stage's executions on the p95 clock (loop counts at p95: the
+    executions of one loop rise together) add their mean sojourn `mean` and their variance `var` (the stages
+    being independent of each other; evaluate.p95_estimate sums a stage's own executions); the path's p95
     is its mean plus the larger of z standard deviations and the largest `excess` of one stage's own p95
     over its mean (a single skewed stage, an exponential wait, is not normal). A sum of stage p95s
     (longest_path of d95, the solver's bound) adds every stage's spread as if all ran long at once. The
@@ -173,5 +174,5 @@ def path_estimate(g: StageGraph, n95: list[float], mean: list[float], var: list[
             if (e := est(m + xfer[k], v, x)) > best[0]:
                 best = (e, (m + xfer[k], v, x))
         m, v, x = best[1]
-        ends[j] = (m + n95[j] * mean[j], v + n95[j] * var[j], max(x, excess[j]))
+        ends[j] = (m + mean[j], v + var[j], max(x, excess[j]))
     return max((est(*end) for end in ends), default=0.0)

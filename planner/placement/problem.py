@@ -65,6 +65,11 @@ class Stage(_Model):
                             "a tool's latency) over the expected one; the p95 clock stretches latency_s by it")
     work_cs2: float = Field(default=0.0, ge=0, description="squared coefficient of variation of one execution's "
                             "service time (its work spread); the multi-server wait grows with it (queueing.py)")
+    loop: str | None = Field(default=None, description="the innermost loop whose passes run this stage again: one "
+                             "request's executions queue in turn at its pool, and their waits are correlated "
+                             "(queueing.turn_correlation); None outside loops")
+    per_pass: float = Field(default=1.0, ge=0, description="executions in turn per pass of `loop` (a branch arm: "
+                            "its probability)")
     candidates: list[Candidate] = Field(default_factory=list, description="configurations of this stage alone; "
                                         "may be empty when pool options (PlacementProblem.pools) cover it")
     caps: list[LatencyCap] = []
