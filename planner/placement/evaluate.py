@@ -7,7 +7,7 @@ from statistics import NormalDist
 from plait.planner.placement.graph import Evaluation, StageGraph, longest_path, path_estimate
 from plait.planner.placement.options import UNIT_TOL, Enumeration, whole
 from plait.planner.placement.problem import Choice, Placement, PlacementProblem, Stage, Stats, Transfer
-from plait.planner.placement.queueing import turn_moments, wait_moments
+from plait.planner.placement.queueing import batch_moments, turn_moments, wait_moments
 
 REL_TOL = 1e-7
 
@@ -126,8 +126,9 @@ def p95_estimate(problem: PlacementProblem, g: StageGraph, en: Enumeration, pick
     total = turn_totals(problem, en, picks, n95, both)
     var1 = [v for _, v, _ in total]
     # how much of an execution's spread reaches the request's p95: less for an arm few requests take, more for a
-    # map's elements (the request waits for the slowest)
-    share = [arm_tail(st) * map_tail(st) for st in problem.stages]
+    # map's elements (the request waits for the slowest; batch_moments counts that for a map at its own queue)
+    share = [arm_tail(st) * (1.0 if batched(st, en, i, k) else map_tail(st))
+             for (i, k), st in zip(enumerate(picks), problem.stages, strict=True)]
     var = [a * a * v for a, v in zip(share, var1, strict=True)]
     # a single skewed stage: one execution's p95 over its mean, or a loop's correlated waits' (turn_moments)
     excess = [a * max(float(so[i].one95[k]) - m, x, 0.0)
@@ -149,6 +150,15 @@ def turn_totals(problem: PlacementProblem, en: Enumeration, picks: list[int], n9
     out = []
     for (i, k), st, n, (m, v) in zip(enumerate(picks), problem.stages, n95, both, strict=True):
         so = en.stages[i]
+        if batched(st, en, i, k):
+            c = st.candidates[int(so.cand[k])]
+            r = int(so.replicas[k])
+            turns = st.concurrency / min(st.concurrency, r)
+            bm, bv, bx = batch_moments(r, problem.qps * st.visits, c.throughput, c.latency_s, st.work_cs2,
+                                       st.concurrency, turns, map_tail(st))
+            runs = n / turns     # the map's runs in turn (n95 counts its turns on the replicas)
+            out.append((runs * bm, runs * bv, bx))
+            continue
         if st.loop is None or int(so.group[k]) >= 0 or st.per_pass <= 0:
             out.append((n * m, n * v, 0.0))
             continue
@@ -156,6 +166,11 @@ def turn_totals(problem: PlacementProblem, en: Enumeration, picks: list[int], n9
         out.append(turn_moments(int(so.replicas[k]), problem.qps * st.visits, c.throughput, c.latency_s,
                                 st.work_cs2, st.visits / st.concurrency, n, body[st.loop] / st.per_pass - m))
     return out
+
+
+def batched(st: Stage, en: Enumeration, i: int, k: int) -> bool:
+    """A map's stage on its own queue (not a pool member): its elements arrive together (queueing.batch_moments)."""
+    return st.concurrency > 1.0 and int(en.stages[i].group[k]) < 0
 
 
 def arm_tail(st: Stage, q: float = 0.95) -> float:

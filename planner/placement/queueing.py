@@ -47,16 +47,22 @@ def erlang_c(c: int, a: float) -> float:
     return b / (1.0 - rho * (1.0 - b))
 
 
-def spread_factor(c: FloatArray | float, rho: FloatArray | float, cs2: FloatArray | float = 0.0) -> FloatArray:
-    """f * k^2 of the module docstring: Allen-Cunneen's (1 + cs2) / 2 times Cosmetatos's factor squared."""
+def spread_factor(c: FloatArray | float, rho: FloatArray | float, cs2: FloatArray | float = 0.0,
+                  ca2: FloatArray | float = 1.0) -> FloatArray:
+    """f * k^2 of the module docstring: Allen-Cunneen's (ca2 + cs2) / 2 times Cosmetatos's factor squared.
+
+    ca2 is the arrival stream's squared coefficient of variation: 1 for Poisson; for executions arriving in
+    batches of X at once (a map's elements), a compound Poisson stream, E[X^2] / E[X] (its index of dispersion,
+    as Whitt's QNA takes it). With it f gives the first of a batch's wait: for M^X/G/1 with batches of K,
+    (K + cs2) / 2 x rho s / (1 - rho) is exactly the workload a batch finds, lam_b E[(K s)^2] / (2 (1 - rho))."""
     c, rho, cs2 = np.asarray(c, float), np.asarray(rho, float), np.asarray(cs2, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         cosmetatos = np.where(rho > 0, (1 - rho) * (c - 1) * (np.sqrt(4 + 5 * c) - 2) / (16 * rho * c), 0.0)
     k = 1.0 + np.maximum(0.0, 1.0 - cs2) * cosmetatos
-    return np.asarray((1.0 + cs2) / 2.0 * k * k)
+    return np.asarray((np.asarray(ca2, float) + cs2) / 2.0 * k * k)
 
 
-def wait_quantile(q: float, c: int, lam: float, mu: float, cs2: float = 0.0) -> float:
+def wait_quantile(q: float, c: int, lam: float, mu: float, cs2: float = 0.0, ca2: float = 1.0) -> float:
     """q-quantile of the waiting time in M/G/c (approximation in the module docstring), seconds."""
     if lam <= 0:
         return 0.0
@@ -66,18 +72,18 @@ def wait_quantile(q: float, c: int, lam: float, mu: float, cs2: float = 0.0) -> 
     tail = 1.0 - q
     if p_wait <= tail:
         return 0.0
-    scale = float(spread_factor(c, lam / (c * mu), cs2)) / (c * mu - lam)
+    scale = float(spread_factor(c, lam / (c * mu), cs2, ca2)) / (c * mu - lam)
     return float(scale * np.log(p_wait / tail))
 
 
-def wait_moments(c: int, lam: float, mu: float, cs2: float = 0.0) -> tuple[float, float]:
+def wait_moments(c: int, lam: float, mu: float, cs2: float = 0.0, ca2: float = 1.0) -> tuple[float, float]:
     """(mean, variance) of the waiting time in M/G/c under the tail of the module docstring, seconds."""
     if lam <= 0:
         return 0.0, 0.0
     if lam >= c * mu:
         return float("inf"), float("inf")
     p_wait = erlang_c(c, lam / mu)
-    theta = float(spread_factor(c, lam / (c * mu), cs2)) / (c * mu - lam)
+    theta = float(spread_factor(c, lam / (c * mu), cs2, ca2)) / (c * mu - lam)
     return p_wait * theta, p_wait * (2.0 - p_wait) * theta * theta
 
 
@@ -208,6 +214,21 @@ def turn_moments(c: int, lam: float, mu: float, service_s: float, cs2: float, tu
     mean = float(np.dot(frac, ws))
     served = n * cs2 * service_s ** 2
     return mean + n * service_s, var + served, float(np.hypot(gamma_excess(mean, var, q), _z(q) * np.sqrt(served)))
+
+
+def batch_moments(c: int, lam: float, mu: float, service_s: float, cs2: float, batch: float, turns: float,
+                  slowest: float, q: float = 0.95) -> tuple[float, float, float]:
+    """(mean, variance, q-quantile excess over the mean) of one request's `batch` executions arriving at once at
+    an M/G/c FIFO queue (a map's elements), `turns` of them in turn on its replicas (ceil(batch / c)), and the
+    request waits for the last (M^X/G/c). They wait once, together, for the work a batch finds ahead
+    (wait_moments with the batch stream's ca2 = batch), then run `turns` services in turn: the last element waits
+    for turns - 1 services of its own siblings. `slowest` scales the services' spread: the slowest of the
+    elements (evaluate.map_tail). Independent elements each waiting the Poisson wait read a map of 10 tool calls
+    on 3 replicas at utilization 0.8 at 25 ms of mean wait; simulated, an element waits 246 ms."""
+    wm, wv = wait_moments(c, lam, mu, cs2, max(batch, 1.0))
+    served = turns * cs2 * service_s ** 2 * slowest * slowest
+    excess = wait_quantile(q, c, lam, mu, cs2, max(batch, 1.0)) - wm if np.isfinite(wm) else float("inf")
+    return wm + turns * service_s, wv + served, float(np.hypot(max(excess, 0.0), _z(q) * np.sqrt(served)))
 
 
 def _z(q: float) -> float:
