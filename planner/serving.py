@@ -156,13 +156,17 @@ def serve(e: Engine, calls: tuple[Call, ...], replicas: int, unified: bool, max_
     # the prefill makes the first token: decode runs the other output - 1 steps. Prompts admitted while a
     # sequence decodes add their compute to its steps: a Poisson number over its life L, so the p95 adds
     # z sqrt(L sum_c rate_c (computed_c tau)^2) to the mean (t already carries their mean share). A map's
-    # prompts come X at once, a compound Poisson load whose variance is E[X^2] / E[X] = X times the Poisson one
-    # (a map of 4 LLM chains at 30 requests/s: simulated TPOT p95 1.6 x its mean, this term 1.15 x without X)
+    # prompts come X at once, a compound Poisson load whose variance is E[X^2] / E[X] = X times the Poisson one.
+    # The prompts arriving while it decodes lengthen its life, and more arrive meanwhile: its decode is a busy
+    # period of the prefill work begun by its own steps, whose variance is w lam E[S^2] / (1 - rho)^3 (Takacs)
+    # for w of initial work, rho = P tau: the spread of a life L = w / (1 - rho) is sqrt(L chunks) / (1 - rho)
+    # (a map of 4 LLM chains at 30 requests/s, P tau 0.58: simulated TPOT p95 1.6 x its mean, 1.15 x by the
+    # Poisson term alone)
     chunks = sum(c.rate * c.batch * (c.computed * e.token_s) ** 2 for c in calls) / replicas if unified else 0.0
     z = NormalDist().inv_cdf(quantile)
     long = [max(c.output_p95 - 1.0, 0.0) * t for c in calls]
     return Load(replicas, D * t, t, P * t, D * t / e.slots, tuple(w95 + p for p in pre95), tuple(w50 + p for p in pre50),
-                tuple(d + z * math.sqrt(d * chunks) for d in long), tuple(max(c.output - 1.0, 0.0) * t for c in calls))
+                tuple(d + z * math.sqrt(d * chunks) / (1.0 - P * e.token_s) for d in long), tuple(max(c.output - 1.0, 0.0) * t for c in calls))
 
 
 def _admission(q: float, slots: int, lam: float, hold: float) -> float:
