@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from statistics import NormalDist
 
-from plait.planner.placement.graph import Evaluation, StageGraph, longest_path, path_estimate
+from plait.planner.placement.graph import (
+    Evaluation,
+    StageGraph,
+    longest_path,
+    path_ends,
+    path_estimate,
+    path_value,
+)
 from plait.planner.placement.options import UNIT_TOL, Enumeration, whole
 from plait.planner.placement.problem import Choice, Placement, PlacementProblem, Stage, Stats, Transfer
 from plait.planner.placement.queueing import batch_moments, turn_moments, wait_moments
@@ -116,6 +123,14 @@ def p95_estimate(problem: PlacementProblem, g: StageGraph, en: Enumeration, pick
                  xfer: list[float], bound: float) -> float:
     """graph.path_estimate for picks, within `bound` (the sum of stage p95s the solver keeps under the SLA: a
     plan never claims more than it ensures)."""
+    mean, var, excess, _ = estimate_terms(problem, en, picks, d95)
+    return min(bound, path_estimate(g, mean, var, excess, xfer))
+
+
+def estimate_terms(problem: PlacementProblem, en: Enumeration, picks: list[int], d95: list[float]
+                   ) -> tuple[list[float], list[float], list[float], list[tuple[float, float]]]:
+    """Per stage, what it adds to the p95 estimate of a path through it: (mean, variance, excess) of its
+    executions on the p95 clock, and one execution's (mean, variance) sojourn."""
     so = en.stages
     # executions in turn on the p95 clock, as the pair counts them (loops at p95, a map's turns on its replicas)
     n95 = [d / float(so[i].one95[k]) if so[i].one95[k] > 0 else serial95(st)
@@ -133,7 +148,33 @@ def p95_estimate(problem: PlacementProblem, g: StageGraph, en: Enumeration, pick
     # a single skewed stage: one execution's p95 over its mean, or a loop's correlated waits' (turn_moments)
     excess = [a * max(float(so[i].one95[k]) - m, x, 0.0)
               for (i, k), a, m, (_, _, x) in zip(enumerate(picks), share, mean, total, strict=True)]
-    return min(bound, path_estimate(g, [m for m, _, _ in total], var, excess, xfer))
+    return [m for m, _, _ in total], var, excess, both
+
+
+def ttft_estimates(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: list[int], d95: list[float],
+                   xfer: list[float], bounds: dict[str, float]) -> dict[str, float]:
+    """Per `first_token` stage, the p95 time from the request's arrival to its first execution's first token, as
+    p95_estimate reads a path: the stages before it at their p95 counts, except the stages of its own loop,
+    which run one pass before its first execution (the bound counts them at all their p95 passes: refine's
+    reviewer 24 s against 8 s simulated), then one execution of the call, its p95 excess its own. At most the
+    bound (first_tokens, the MILP's row 10), and never above the path's p95 estimate: the first token of a call
+    comes before the request's end."""
+    mean, var, excess, both = estimate_terms(problem, en, picks, d95)
+    so = en.stages
+    out = {}
+    for i, st in enumerate(problem.stages):
+        if not st.first_token:
+            continue
+        m, v, x = list(mean), list(var), list(excess)
+        for j, other in enumerate(problem.stages):
+            if st.loop is not None and other.loop == st.loop and j != i:
+                m[j], v[j] = other.per_pass * both[j][0], other.per_pass * both[j][1]
+        m[i], v[i] = both[i]
+        x[i] = max(float(so[i].one95[picks[i]]) - both[i][0], 0.0)
+        reach = path_ends(g, m, v, x, xfer)[i]
+        out[st.name] = min(bounds[st.name], path_value(*reach))
+    top = path_estimate(g, mean, var, excess, xfer)
+    return {name: min(t, top) for name, t in out.items()}
 
 
 def turn_totals(problem: PlacementProblem, en: Enumeration, picks: list[int], n95: list[float],
@@ -258,6 +299,8 @@ def to_placement(problem: PlacementProblem, g: StageGraph, en: Enumeration, pick
         choices=choices, cost_per_hour=ev.cost, p95_s=ev.p95, p95_bound_s=ev.p95_bound, p50_s=ev.p50,
         p50_bound_s=ev.p50_bound,
         critical_path=[g.names[i] for i in ev.critical],
-        start_s={g.names[i]: ev.start[i] for i in range(len(g.names))}, ttft_s=ev.ttft,
+        start_s={g.names[i]: ev.start[i] for i in range(len(g.names))},
+        ttft_s=ttft_estimates(problem, g, en, picks, [float(en.stages[i].d95[k]) for i, k in enumerate(picks)], xfer,
+                              ev.ttft), ttft_bound_s=ev.ttft,
         transfers=transfers, devices=dict(sorted(ev.devices.items())), feasible=ev.feasible,
         violations=ev.violations, stats=stats)

@@ -296,8 +296,12 @@ class Placement(_Model):
                                "stage medians at the larger of the median and the expected count")
     critical_path: list[str]
     start_s: dict[str, float] = Field(description="p95 clock: when each stage starts on the critical-path model")
-    ttft_s: dict[str, float] = Field(default_factory=dict, description="per `first_token` stage: the TTFT bound, "
-                                     "its start on the p95 clock plus one execution's p95 sojourn")
+    ttft_s: dict[str, float] = Field(default_factory=dict, description="per `first_token` stage: an estimate of "
+                                     "the p95 time from arrival to its first execution's first token "
+                                     "(evaluate.ttft_estimates), at most ttft_bound_s and the p95 estimate")
+    ttft_bound_s: dict[str, float] = Field(default_factory=dict, description="per `first_token` stage: the TTFT "
+                                           "bound the solver keeps within the SLA, its start on the p95 clock plus "
+                                           "one execution's p95 sojourn")
     transfers: list[Transfer] = []
     devices: dict[str, int] = Field(description="device type -> whole devices rented (slices packed, rounded up)")
     feasible: bool = True
