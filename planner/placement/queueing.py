@@ -21,11 +21,18 @@ the sojourn p95 (wait + service) is within 1 % there.
 Moments of the same wait (0 with probability 1 - C, else exponential of mean theta): mean C theta, variance
 C (2 - C) theta^2; the end-to-end p95 estimate sums them along a path (graph.path_estimate).
 
+One request's executions that share a queue are not independent Poisson arrivals: a loop's passes come back to
+it (turn_moments: mean value analysis of the returning work, AR(1) covariance of the waits, a gamma tail of their
+sum) and a map's elements arrive together (batch_moments: M^X/G/c, Allen-Cunneen with the batch stream's ca2).
+The end-to-end estimate uses both; the per-stage quantiles below (the solver's bound) do not.
+
 Sojourn quantile of one execution: Wq_q + latency_s. A stage's per-request latency is visits times
 that (conservative: the q-quantile of a sum of iid sojourns is below the sum of their q-quantiles).
 """
 
 from __future__ import annotations
+
+from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import NDArray
@@ -162,7 +169,6 @@ def turn_correlation(c: int, lam: float, mu: float, turns: float, gap_s: float) 
     return float(slope * np.exp(-max(gap_s, 0.0) / relaxation_s(c, lam, mu)))
 
 
-
 def turn_moments(c: int, lam: float, mu: float, service_s: float, cs2: float, turns: float, n: float,
                  gap_s: float, q: float = 0.95) -> tuple[float, float, float]:
     """(mean, variance, q-quantile excess over the mean) of one request's n executions in turn at an M/G/c FIFO
@@ -232,8 +238,6 @@ def batch_moments(c: int, lam: float, mu: float, service_s: float, cs2: float, b
 
 
 def _z(q: float) -> float:
-    from statistics import NormalDist
-
     return NormalDist().inv_cdf(q)
 
 
