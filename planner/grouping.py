@@ -10,7 +10,7 @@ walked into their regions, multiplying visits by `agent.iters`, the arm's probab
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from xdsl.dialects import scf
 from xdsl.dialects.builtin import ArrayAttr, FloatAttr, IntegerAttr, ModuleOp, StringAttr
@@ -56,6 +56,8 @@ class StageWork:
     tool_latency_s: float = 0.0        # tool: declared latency of one call
     tool_cpu: float = 1.0              # tool: cores one call keeps busy
     pair: str | None = None            # LLM decode: the prefill stage of the same call (its KV cache's source)
+    loop: str | None = None            # the innermost loop whose passes run this stage again (their waits correlate)
+    per_pass: float = 1.0              # executions in turn per pass of that loop (a branch arm: its probability)
     ops: list[Operation] = field(default_factory=list)
 
 
@@ -119,11 +121,13 @@ class _Visit:
     stack: tuple[str, ...]
     after: frozenset[str]
     extra: frozenset[str] = frozenset()      # stages every value read in a branch arm depends on (its selector)
+    loop: str | None = None                  # the innermost loop being walked
+    per_pass: float = 1.0                    # executions in turn per pass of it
 
     def scaled(self, visits: float, serial: float, serial95: float, serial50: float,
                after: frozenset[str] | None = None, extra: frozenset[str] = frozenset()) -> _Visit:
         return _Visit(self.visits * visits, self.serial * serial, self.serial95 * serial95, self.serial50 * serial50,
-                      self.stack, self.after if after is None else after, extra)
+                      self.stack, self.after if after is None else after, extra, self.loop, self.per_pass * serial)
 
 
 class _Walker:
@@ -148,8 +152,8 @@ class _Walker:
             self.assumptions.append(text)
 
     def walk(self, name: str, args: list[frozenset[str]], visits: float, serial: float, serial95: float,
-             serial50: float, stack: tuple[str, ...] = (), after: frozenset[str] = frozenset()
-             ) -> list[frozenset[str]]:
+             serial50: float, stack: tuple[str, ...] = (), after: frozenset[str] = frozenset(),
+             loop: tuple[str | None, float] = (None, 1.0)) -> list[frozenset[str]]:
         """Walk function @name; return, per result, the stages it depends on.
 
         `visits` counts executions per request (the load); `serial` counts those that follow one another
@@ -157,6 +161,7 @@ class _Walker:
         that runs long (loops at their p95 iterations), `serial50` for the median request (a branch arm at its
         median count of runs: 0 for an arm most requests skip). Every stage made here also
         waits for the stages in `after` (an earlier branch arm: one request runs its arms' visits in turn).
+        `loop`: the innermost loop the call sits in and the call's executions in turn per pass of it.
         """
         if name in stack:
             raise StageError(f"agent function @{name} calls itself (through {' -> '.join(stack)}).\n"
@@ -165,7 +170,8 @@ class _Walker:
         if func is None:
             raise StageError(f"the module has no function @{name}.\nTo fix: lower the whole module.")
         env: dict[SSAValue, frozenset[str]] = dict(zip(func.body.block.args, args, strict=True))
-        outs = self._block(func.body.block, env, _Visit(visits, serial, serial95, serial50, (*stack, name), after))
+        outs = self._block(func.body.block, env, _Visit(visits, serial, serial95, serial50, (*stack, name), after,
+                                                        loop=loop[0], per_pass=loop[1]))
         if outs is None:
             raise StageError(f"function @{name} has no func.return.")
         return outs
@@ -178,7 +184,7 @@ class _Walker:
             if isinstance(op, ReturnOp | scf.YieldOp | scf.ConditionOp):
                 return operands
             if op.name in STAGE_KINDS:
-                stage = self._stage(op, at.visits, at.serial, at.serial95, at.serial50)
+                stage = self._stage(op, at)
                 for dep in deps:
                     self.edges[(dep, stage.name)] = self.edges.get((dep, stage.name), 0.0) + self._bytes(op)
                 for dep in at.after - deps:     # ordering only: nothing moves
@@ -190,7 +196,9 @@ class _Walker:
                 if iters - math.floor(iters) > 0.05:   # runs are whole: a long request runs the ceiling of 2.62
                     iters95 = max(iters95, math.ceil(iters))
                 body = op.before_region.block
-                outs = self._region(body, env, operands, at.scaled(iters, iters, iters95, iters))
+                passes = replace(at.scaled(iters, iters, iters95, iters), loop=self._name("loop", "", _loc(op)),
+                                 per_pass=1.0)
+                outs = self._region(body, env, operands, passes)
                 # what follows waits for the carried value and for the last `until` check
                 produced = frozenset().union(*outs) or deps
             elif isinstance(op, scf.IndexSwitchOp):
@@ -219,7 +227,7 @@ class _Walker:
                 produced = frozenset().union(*outs) or deps
             elif isinstance(op, CallOp):
                 outs = self.walk(op.callee.root_reference.data, operands, at.visits, at.serial, at.serial95,
-                                 at.serial50, at.stack, at.after)
+                                 at.serial50, at.stack, at.after, (at.loop, at.per_pass))
                 produced = frozenset().union(*outs) or deps
             else:   # glue (tokenize, format, box, ...): placed with its neighbours by PlacePass
                 produced = deps
@@ -247,8 +255,9 @@ class _Walker:
             return _num(op, "tokens", 1.0) * 9 * 2      # codebook ids
         return max(_num(op, "tokens", 0.0), _num(op, "prompt_tokens", 0.0), 64.0) * BYTES_PER_TOKEN_TEXT
 
-    def _stage(self, op: Operation, visits: float, serial: float, serial95: float, serial50: float) -> StageWork:
+    def _stage(self, op: Operation, at: _Visit) -> StageWork:
         kind, loc = STAGE_KINDS[op.name], _loc(op)
+        visits, serial, serial95, serial50 = at.visits, at.serial, at.serial95, at.serial50
         model = _model(op)
         if kind == "prefill":
             tokens = max(1, round(_num(op, "prompt_tokens", 1.0)))
@@ -296,7 +305,8 @@ class _Walker:
         name = self._name(kind, what, loc)
         stage = StageWork(name=name, kind=kind, description=desc, spec=spec, visits=visits, loc=loc, ops=[op],
                           concurrency=visits / serial if serial > 0 else 1.0, serial_p95=serial95, serial_p50=serial50,
-                          work_p95=_stretch(op), work_cs2=spread_cs2(_stretch(op)))
+                          work_p95=_stretch(op), work_cs2=spread_cs2(_stretch(op)), loop=at.loop,
+                          per_pass=at.per_pass)
         if kind == "decode":
             stage.steps = max(1.0, _num(op, "output_tokens", 1.0))
             source = op.operands[0].owner if op.operands else None

@@ -280,8 +280,8 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
         problem_stages.append(Stage(name=st.name, description=st.description, visits=st.visits,
                                     concurrency=max(st.concurrency, 1.0), serial_p95=st.serial_p95,
                                     serial_p50=st.serial_p50,
-                                    work_p95=st.work_p95, work_cs2=st.work_cs2,
-                                    candidates=cands, caps=_caps(st, targets),
+                                    work_p95=st.work_p95, work_cs2=st.work_cs2, loop=st.loop,
+                                    per_pass=st.per_pass, candidates=cands, caps=_caps(st, targets),
                                     first_token=st.kind == "prefill" and is_llm(st)))
     net, net_lat = network(catalog)
     default = Link(bandwidth_gb_s=net, latency_s=net_lat, capacity_gb_s=net)

@@ -71,7 +71,8 @@ def llm_calls(stages: StageGraph, qps: float) -> dict[str, list[Call]]:
         prompt = float(p.spec.tokens or 1)
         out.setdefault(d.spec.model or "", []).append(Call(
             prefill=p.name, decode=d.name, rate=qps * d.visits, prompt=prompt, prompt_p95=prompt * p.work_p95,
-            output=d.steps, output_p95=d.steps * d.work_p95, cached=p.spec.cached_tokens))
+            output=d.steps, output_p95=d.steps * d.work_p95, cached=p.spec.cached_tokens,
+            batch=max(p.concurrency, 1.0)))
     return out
 
 

@@ -145,5 +145,7 @@ def test_the_p95_takes_a_long_request(tmp_path: Path) -> None:
     assert placement.p50_s == pytest.approx(3.9, rel=0.01)
     # the solver's bound: every iteration long at once
     assert placement.p95_bound_s == pytest.approx(4.8 * (0.3 + 1.6449 * 0.08 + 1.0), rel=0.01)
-    # the estimate: 4.8 iterations at their means, their spread independent
-    assert placement.p95_s == pytest.approx(4.8 * 1.3 + 1.6449 * (4.8 * 0.08 ** 2) ** 0.5, rel=0.01)
+    # the estimate: 4.8 iterations at their means and their service spread, plus the loop's returning waits at
+    # one queue (queueing.turn_moments: longer and correlated, small here, a second of judge between visits)
+    independent = 4.8 * 1.3 + 1.6449 * (4.8 * 0.08 ** 2) ** 0.5
+    assert independent < placement.p95_s < min(1.03 * independent, placement.p95_bound_s)

@@ -49,8 +49,10 @@ def test_ttft_counts_the_upstream_stages_from_arrival() -> None:
     # (200 ms) breaks the target, so the solver pays for the fast one; 60 ms cannot be met at all
     loose, tight = solve(_chain(1.0)), solve(_chain(0.15))
     assert loose.choice("tool").device == "cpu" and tight.choice("tool").device == "gpu"
-    assert tight.ttft_s["prefill"] == pytest.approx(tight.start_s["prefill"] + 0.03, rel=1e-9)
-    assert tight.ttft_s["prefill"] >= 0.05 + 0.03
+    assert tight.ttft_bound_s["prefill"] == pytest.approx(tight.start_s["prefill"] + 0.03, rel=1e-9)
+    assert tight.ttft_bound_s["prefill"] >= 0.05 + 0.03
+    # the reported figure is the path estimate to the first token: the tool's mean and spread, then the prefill
+    assert 0.05 + 0.03 <= tight.ttft_s["prefill"] <= tight.ttft_bound_s["prefill"]
     with pytest.raises(InfeasibleSLA, match="TTFT target of 60"):
         solve(_chain(0.06))
 
@@ -71,7 +73,7 @@ def test_rag_ttft_is_from_arrival_in_both_views() -> None:
     call = next(c for c in sim.calls if c.site == prefill.stage)
     assert check.ttft_p95_s == call.first_token.p95 > call.ttft.p95                 # since arrival, not issue
     assert check.analytic_ttft_p95_s == prefill.ttft_s
-    assert 1.0 <= check.analytic_ttft_p95_s / check.ttft_p95_s <= 1.35               # a bound, not loose
+    assert 0.95 <= check.analytic_ttft_p95_s / check.ttft_p95_s <= 1.35              # the p95 band
 
 
 def test_the_simulator_charges_transfers_the_planner_charges(monkeypatch: pytest.MonkeyPatch) -> None:

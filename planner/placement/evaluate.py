@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from statistics import NormalDist
 
-from plait.planner.placement.graph import Evaluation, StageGraph, longest_path, path_estimate
+from plait.planner.placement.graph import (
+    Evaluation,
+    StageGraph,
+    longest_path,
+    path_ends,
+    path_estimate,
+    path_value,
+)
 from plait.planner.placement.options import UNIT_TOL, Enumeration, whole
 from plait.planner.placement.problem import Choice, Placement, PlacementProblem, Stage, Stats, Transfer
-from plait.planner.placement.queueing import wait_moments
+from plait.planner.placement.queueing import batch_moments, turn_moments, wait_moments
 
 REL_TOL = 1e-7
 
@@ -116,18 +123,95 @@ def p95_estimate(problem: PlacementProblem, g: StageGraph, en: Enumeration, pick
                  xfer: list[float], bound: float) -> float:
     """graph.path_estimate for picks, within `bound` (the sum of stage p95s the solver keeps under the SLA: a
     plan never claims more than it ensures)."""
+    mean, var, excess, _ = estimate_terms(problem, en, picks, d95)
+    return min(bound, path_estimate(g, mean, var, excess, xfer))
+
+
+def estimate_terms(problem: PlacementProblem, en: Enumeration, picks: list[int], d95: list[float]
+                   ) -> tuple[list[float], list[float], list[float], list[tuple[float, float]]]:
+    """Per stage, what it adds to the p95 estimate of a path through it: (mean, variance, excess) of its
+    executions on the p95 clock, and one execution's (mean, variance) sojourn."""
     so = en.stages
     # executions in turn on the p95 clock, as the pair counts them (loops at p95, a map's turns on its replicas)
     n95 = [d / float(so[i].one95[k]) if so[i].one95[k] > 0 else serial95(st)
            for (i, k), d, st in zip(enumerate(picks), d95, problem.stages, strict=True)]
     both = [moments(problem, en, i, k) for i, k in enumerate(picks)]
-    mean, var1 = [m for m, _ in both], [v for _, v in both]
+    mean = [m for m, _ in both]
+    # n executions in turn: means and variances add, and in a loop so do the covariances of their waits
+    total = turn_totals(problem, en, picks, n95, both)
+    var1 = [v for _, v, _ in total]
     # how much of an execution's spread reaches the request's p95: less for an arm few requests take, more for a
-    # map's elements (the request waits for the slowest)
-    share = [arm_tail(st) * map_tail(st) for st in problem.stages]
+    # map's elements (the request waits for the slowest; batch_moments counts that for a map at its own queue)
+    share = [arm_tail(st) * (1.0 if batched(st, en, i, k) else map_tail(st))
+             for (i, k), st in zip(enumerate(picks), problem.stages, strict=True)]
     var = [a * a * v for a, v in zip(share, var1, strict=True)]
-    excess = [a * max(float(so[i].one95[k]) - m, 0.0) for (i, k), a, m in zip(enumerate(picks), share, mean, strict=True)]
-    return min(bound, path_estimate(g, n95, mean, var, excess, xfer))
+    # a single skewed stage: one execution's p95 over its mean, or a loop's correlated waits' (turn_moments)
+    excess = [a * max(float(so[i].one95[k]) - m, x, 0.0)
+              for (i, k), a, m, (_, _, x) in zip(enumerate(picks), share, mean, total, strict=True)]
+    return [m for m, _, _ in total], var, excess, both
+
+
+def ttft_estimates(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: list[int], d95: list[float],
+                   xfer: list[float], bounds: dict[str, float]) -> dict[str, float]:
+    """Per `first_token` stage, the p95 time from the request's arrival to its first execution's first token, as
+    p95_estimate reads a path: the stages before it at their p95 counts, except the stages of its own loop,
+    which run one pass before its first execution (the bound counts them at all their p95 passes: refine's
+    reviewer 24 s against 8 s simulated), then one execution of the call, its p95 excess its own. At most the
+    bound (first_tokens, the MILP's row 10), and never above the path's p95 estimate: the first token of a call
+    comes before the request's end."""
+    mean, var, excess, both = estimate_terms(problem, en, picks, d95)
+    so = en.stages
+    out = {}
+    for i, st in enumerate(problem.stages):
+        if not st.first_token:
+            continue
+        m, v, x = list(mean), list(var), list(excess)
+        for j, other in enumerate(problem.stages):
+            if st.loop is not None and other.loop == st.loop and j != i:
+                m[j], v[j] = other.per_pass * both[j][0], other.per_pass * both[j][1]
+        m[i], v[i] = both[i]
+        x[i] = max(float(so[i].one95[picks[i]]) - both[i][0], 0.0)
+        reach = path_ends(g, m, v, x, xfer)[i]
+        out[st.name] = min(bounds[st.name], path_value(*reach))
+    top = path_estimate(g, mean, var, excess, xfer)
+    return {name: min(t, top) for name, t in out.items()}
+
+
+def turn_totals(problem: PlacementProblem, en: Enumeration, picks: list[int], n95: list[float],
+                both: list[tuple[float, float]]) -> list[tuple[float, float, float]]:
+    """Per stage, (mean, variance, p95 excess) of one request's n95 executions in turn: n95 times one execution's
+    (independent executions), except for a stage's own queue in a loop, whose executions come back to it
+    (queueing.turn_moments: longer and correlated waits); not for pool members (an LLM engine admits a returning
+    call into its running batch, no FIFO round). The gap between two executions is the rest of a pass of the
+    loop: every stage of the loop at its mean sojourn and executions per pass, in series."""
+    body: dict[str, float] = {}
+    for st, (m, _) in zip(problem.stages, both, strict=True):
+        if st.loop is not None:
+            body[st.loop] = body.get(st.loop, 0.0) + m * st.per_pass
+    out = []
+    for (i, k), st, n, (m, v) in zip(enumerate(picks), problem.stages, n95, both, strict=True):
+        so = en.stages[i]
+        if batched(st, en, i, k):
+            c = st.candidates[int(so.cand[k])]
+            r = int(so.replicas[k])
+            turns = st.concurrency / min(st.concurrency, r)
+            bm, bv, bx = batch_moments(r, problem.qps * st.visits, c.throughput, c.latency_s, st.work_cs2,
+                                       st.concurrency, turns, map_tail(st))
+            runs = n / turns     # the map's runs in turn (n95 counts its turns on the replicas)
+            out.append((runs * bm, runs * bv, bx))
+            continue
+        if st.loop is None or int(so.group[k]) >= 0 or st.per_pass <= 0:
+            out.append((n * m, n * v, 0.0))
+            continue
+        c = st.candidates[int(so.cand[k])]
+        out.append(turn_moments(int(so.replicas[k]), problem.qps * st.visits, c.throughput, c.latency_s,
+                                st.work_cs2, st.visits / st.concurrency, n, body[st.loop] / st.per_pass - m))
+    return out
+
+
+def batched(st: Stage, en: Enumeration, i: int, k: int) -> bool:
+    """A map's stage on its own queue (not a pool member): its elements arrive together (queueing.batch_moments)."""
+    return st.concurrency > 1.0 and int(en.stages[i].group[k]) < 0
 
 
 def arm_tail(st: Stage, q: float = 0.95) -> float:
@@ -215,6 +299,8 @@ def to_placement(problem: PlacementProblem, g: StageGraph, en: Enumeration, pick
         choices=choices, cost_per_hour=ev.cost, p95_s=ev.p95, p95_bound_s=ev.p95_bound, p50_s=ev.p50,
         p50_bound_s=ev.p50_bound,
         critical_path=[g.names[i] for i in ev.critical],
-        start_s={g.names[i]: ev.start[i] for i in range(len(g.names))}, ttft_s=ev.ttft,
+        start_s={g.names[i]: ev.start[i] for i in range(len(g.names))},
+        ttft_s=ttft_estimates(problem, g, en, picks, [float(en.stages[i].d95[k]) for i, k in enumerate(picks)], xfer,
+                              ev.ttft), ttft_bound_s=ev.ttft,
         transfers=transfers, devices=dict(sorted(ev.devices.items())), feasible=ev.feasible,
         violations=ev.violations, stats=stats)

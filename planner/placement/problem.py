@@ -65,6 +65,11 @@ class Stage(_Model):
                             "a tool's latency) over the expected one; the p95 clock stretches latency_s by it")
     work_cs2: float = Field(default=0.0, ge=0, description="squared coefficient of variation of one execution's "
                             "service time (its work spread); the multi-server wait grows with it (queueing.py)")
+    loop: str | None = Field(default=None, description="the innermost loop whose passes run this stage again: one "
+                             "request's executions queue in turn at its pool, and their waits are correlated "
+                             "(queueing.turn_correlation); None outside loops")
+    per_pass: float = Field(default=1.0, ge=0, description="executions in turn per pass of `loop` (a branch arm: "
+                            "its probability)")
     candidates: list[Candidate] = Field(default_factory=list, description="configurations of this stage alone; "
                                         "may be empty when pool options (PlacementProblem.pools) cover it")
     caps: list[LatencyCap] = []
@@ -291,8 +296,12 @@ class Placement(_Model):
                                "stage medians at the larger of the median and the expected count")
     critical_path: list[str]
     start_s: dict[str, float] = Field(description="p95 clock: when each stage starts on the critical-path model")
-    ttft_s: dict[str, float] = Field(default_factory=dict, description="per `first_token` stage: the TTFT bound, "
-                                     "its start on the p95 clock plus one execution's p95 sojourn")
+    ttft_s: dict[str, float] = Field(default_factory=dict, description="per `first_token` stage: an estimate of "
+                                     "the p95 time from arrival to its first execution's first token "
+                                     "(evaluate.ttft_estimates), at most ttft_bound_s and the p95 estimate")
+    ttft_bound_s: dict[str, float] = Field(default_factory=dict, description="per `first_token` stage: the TTFT "
+                                           "bound the solver keeps within the SLA, its start on the p95 clock plus "
+                                           "one execution's p95 sojourn")
     transfers: list[Transfer] = []
     devices: dict[str, int] = Field(description="device type -> whole devices rented (slices packed, rounded up)")
     feasible: bool = True
