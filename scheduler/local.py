@@ -15,12 +15,13 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from plait import __version__
 from plait.codegen.program import Program
+from plait.planner.catalog import LOCAL_DEVICE
 from plait.scheduler.driver import Driver, Figures, Record
 from plait.scheduler.worker import WorkerSpec
 from plait.scheduler.workers import Workers, core_shares
@@ -39,6 +40,8 @@ class Prepared:
     programs: list[Program]
     notes: list[str]
     driver_prompts: dict[str, str]   # file:line -> template of the prompts placed in the driver (no operands)
+    graph: AgentGraph                # the graph the plan is of (its LLMs at the plan's scale)
+    plan: Any = None                 # the Plan
 
 
 def check_plan(plan: Any, graph: AgentGraph, where: str) -> None:
@@ -54,20 +57,22 @@ def check_plan(plan: Any, graph: AgentGraph, where: str) -> None:
                              f"  To fix: re-plan: `plait plan {plan.source} --out DIR`.")
 
 
-def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bool) -> Prepared:
+def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bool, qps: float | None = None,
+            scale: str = "tiny") -> Prepared:
     """The device programs to run: from `plan_dir` (plan.json and placed.mlir of `plait plan --out`), checked
-    against the traced graph, or from a plan made now. Pools planned for devices this machine lacks run as CPU
-    workers only with `remap_cpu` (always for a plan made here, which the notes say)."""
+    against the traced graph (at the plan's scale), or from a plan made now for this machine (`local_plan`).
+    Pools planned for devices this machine lacks run as CPU workers only with `remap_cpu`."""
     from plait.codegen.build import build_programs
     from plait.planner.catalog import load_catalog
     from plait.planner.plan import Plan
+    from plait.sdk.models import at_scale
 
     catalog = load_catalog()
+    notes: list[str] = []
     if plan_dir is None:
-        from plait.planner.planning import plan_agent
-
-        result = plan_agent(graph, source=target, catalog=catalog, sweep_points=0)
-        plan, placed, remap_cpu = result.plan, result.placed, True
+        result, notes = local_plan(graph, target, catalog, qps, scale)
+        plan, placed = result.plan, result.placed
+        graph = at_scale(graph, scale)
         where = "the plan made now"
     else:
         from plait.ir.module import parse_module
@@ -78,6 +83,8 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
                 raise PlaitError(f"--plan {plan_dir}: no {f.name}\n  To fix: write one with "
                                  f"`plait plan {target} --out {plan_dir}`.")
         plan = Plan.model_validate_json(files[0].read_text())
+        if plan.scale is not None:
+            graph = at_scale(graph, plan.scale)
         check_plan(plan, graph, str(files[0]))
         placed = parse_module(files[1].read_text())
         where = str(files[0])
@@ -85,14 +92,46 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
     if absent and not remap_cpu:
         raise PlaitError(f"{where} places pools on devices this machine does not have: {', '.join(absent)}\n"
                          "  To fix: pass --remap-cpu to run every pool as CPU worker processes here (LLMs at a "
-                         "scaled-down size), or plan for a CPU inventory.")
+                         f"scaled-down size), or plan for this machine: `plait plan {target} --device local`.")
     programs = build_programs(placed, plan, catalog)
-    notes = []
     if absent:
         devices = sorted({p.device for p in plan.pools if p.runtime not in LOCAL_RUNTIMES})
         notes.append(f"remapped {len(absent)} pool(s) planned for {', '.join(devices)} "
                      "onto CPU worker processes on this machine")
-    return Prepared(programs, notes, driver_prompts(placed))
+    return Prepared(programs, notes, driver_prompts(placed), graph, plan)
+
+
+def local_plan(graph: AgentGraph, target: str, catalog: Any, qps: float | None, scale: str) -> tuple[Any, list[str]]:
+    """A plan for this machine: the `local` device only (`plait plan --device local`), LLMs at `scale`, at the
+    rate `qps` (default: the agent's). Where this machine cannot meet the agent's SLA at that rate, it plans
+    without the SLA, then at a light rate, and the notes say so."""
+    from plait.planner.inventory import one_type
+    from plait.planner.placement import InfeasiblePlacement
+    from plait.planner.planning import Targets, plan_agent, targets_of
+
+    catalog.device(LOCAL_DEVICE)   # missing: says to run `plait calibrate --cpu`
+    declared = targets_of(graph)
+    rate = qps or declared.qps
+    tries = [(replace(declared, qps=rate), ""),
+             (Targets(qps=rate), f"this machine cannot meet the agent's SLA at {rate:g} req/s, so the plan has none"),
+             (Targets(qps=LIGHT_QPS), f"this machine cannot serve {rate:g} req/s, so the plan is for "
+                                      f"{LIGHT_QPS:g} req/s without an SLA (one request at a time)")]
+    first = ""
+    for targets, note in tries:
+        try:
+            result = plan_agent(graph, source=target, catalog=catalog, sweep_points=0, inventory=one_type(LOCAL_DEVICE),
+                                targets=targets, scale=scale)
+        except InfeasiblePlacement as err:
+            first = first or str(err).splitlines()[0]
+            continue
+        return result, [f"{note} ({first})"] if note else []
+    raise PlaitError(f"no plan fits this machine, even at {LIGHT_QPS:g} req/s without an SLA: {first}\n"
+                     "  To fix: plan it for a fleet (`plait plan FILE:AGENT --out DIR`) and run that plan with "
+                     "--plan DIR --remap-cpu.")
+
+
+LIGHT_QPS = 0.1
+"""The rate a plan for this machine falls back to when it cannot serve the agent's: requests one at a time."""
 
 
 def driver_prompts(placed: Any) -> dict[str, str]:
@@ -122,7 +161,11 @@ class LocalRun:
         run_dir.mkdir(parents=True, exist_ok=True)
         replicas = [(p, r) for p in programs for r in range(min(p.pool.replicas, max_replicas))]
         specs = []
-        for (program, replica), cores in zip(replicas, core_shares(len(replicas)), strict=True):
+        shares = core_shares(len(replicas))
+        everything = sorted({c for share in shares for c in share})
+        for (program, replica), share in zip(replicas, shares, strict=True):
+            # a pool planned for `local` was costed with this machine's every core (its pools share them)
+            cores = everything if program.pool.device == LOCAL_DEVICE else share
             path = run_dir / f"{program.pool.id}.program.json"
             path.write_text(dump_program(program))
             specs.append(WorkerSpec(pool=program.pool.id, replica=replica, program=str(path), driver="",
