@@ -58,7 +58,7 @@ def check_plan(plan: Any, graph: AgentGraph, where: str) -> None:
 
 
 def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bool, qps: float | None = None,
-            scale: str = "tiny") -> Prepared:
+            scale: str = "tiny", max_replicas: int = 1) -> Prepared:
     """The device programs to run: from `plan_dir` (plan.json and placed.mlir of `plait plan --out`), checked
     against the traced graph (at the plan's scale), or from a plan made now for this machine (`local_plan`).
     Pools planned for devices this machine lacks run as CPU workers only with `remap_cpu`."""
@@ -70,7 +70,7 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
     catalog = load_catalog()
     notes: list[str] = []
     if plan_dir is None:
-        result, notes = local_plan(graph, target, catalog, qps, scale)
+        result, notes = local_plan(graph, target, catalog, qps, scale, max_replicas)
         plan, placed = result.plan, result.placed
         graph = at_scale(graph, scale)
         where = "the plan made now"
@@ -101,10 +101,12 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
     return Prepared(programs, notes, driver_prompts(placed), graph, plan)
 
 
-def local_plan(graph: AgentGraph, target: str, catalog: Any, qps: float | None, scale: str) -> tuple[Any, list[str]]:
+def local_plan(graph: AgentGraph, target: str, catalog: Any, qps: float | None, scale: str,
+               max_replicas: int = 1) -> tuple[Any, list[str]]:
     """A plan for this machine: the `local` device only (`plait plan --device local`), LLMs at `scale`, at the
-    rate `qps` (default: the agent's). Where this machine cannot meet the agent's SLA at that rate, it plans
-    without the SLA, then at a light rate, and the notes say so."""
+    rate `qps` (default: the agent's), with at most `max_replicas` per pool (what the run starts). Where this
+    machine cannot meet the agent's SLA at that rate, it plans without the SLA, at half the rate, and so on down
+    to LIGHT_QPS; the notes say which."""
     from plait.planner.inventory import one_type
     from plait.planner.placement import InfeasiblePlacement
     from plait.planner.planning import Targets, plan_agent, targets_of
@@ -112,20 +114,30 @@ def local_plan(graph: AgentGraph, target: str, catalog: Any, qps: float | None, 
     catalog.device(LOCAL_DEVICE)   # missing: says to run `plait calibrate --cpu`
     declared = targets_of(graph)
     rate = qps or declared.qps
-    tries = [(replace(declared, qps=rate), ""),
-             (Targets(qps=rate), f"this machine cannot meet the agent's SLA at {rate:g} req/s, so the plan has none"),
-             (Targets(qps=LIGHT_QPS), f"this machine cannot serve {rate:g} req/s, so the plan is for "
-                                      f"{LIGHT_QPS:g} req/s without an SLA (one request at a time)")]
-    first = ""
-    for targets, note in tries:
+    tries = [replace(declared, qps=rate)]
+    r = rate
+    while r > LIGHT_QPS * 1.0001:
+        tries.append(Targets(qps=r))
+        r = max(r / 2, LIGHT_QPS)
+    tries.append(Targets(qps=LIGHT_QPS))
+    why = ""
+    for targets in tries:
         try:
             result = plan_agent(graph, source=target, catalog=catalog, sweep_points=0, inventory=one_type(LOCAL_DEVICE),
                                 targets=targets, scale=scale)
         except InfeasiblePlacement as err:
-            first = first or str(err).splitlines()[0]
+            why = why or str(err).splitlines()[0].rstrip(".")
             continue
-        return result, [f"{note} ({first})"] if note else []
-    raise PlaitError(f"no plan fits this machine, even at {LIGHT_QPS:g} req/s without an SLA: {first}\n"
+        most = max((p.replicas for p in result.plan.pools), default=1)
+        if most > max_replicas:
+            why = why or f"a pool needs {most} replicas, and the run starts at most {max_replicas} (--max-replicas)"
+            continue
+        if targets is tries[0]:
+            return result, []
+        sla = "" if declared.p95_s is None and declared.ttft_s is None else " and without the agent's SLA"
+        return result, [f"this machine cannot serve the agent as declared ({rate:g} req/s within its SLA: {why}); "
+                        f"planned at {targets.qps:g} req/s{sla} (`--qps {targets.qps:g}` loads it as planned)"]
+    raise PlaitError(f"no plan fits this machine, even at {LIGHT_QPS:g} req/s without an SLA: {why}\n"
                      "  To fix: plan it for a fleet (`plait plan FILE:AGENT --out DIR`) and run that plan with "
                      "--plan DIR --remap-cpu.")
 

@@ -144,7 +144,7 @@ def run(
         for name in _index_names(graph):
             indexes.setdefault(name, str(Path("out", name).resolve()))
         measured = _calibrated() if plan_dir is None else ""
-        prepared = prepare(graph, target, plan_dir, remap_cpu, qps=qps, scale=scale)
+        prepared = prepare(graph, target, plan_dir, remap_cpu, qps=qps, scale=scale, max_replicas=max_replicas)
         graph = prepared.graph
         from plait.scheduler.worker import run_model  # what each LLM worker will run, said up front
 
