@@ -93,9 +93,10 @@ def price_per_hour(device: DeviceSpec, basis: PriceBasis = "cloud", tco: TcoPara
     return FREE_DEVICE_USD if price == 0 and device.inventory_only else price
 
 
-FREE_DEVICE_USD = 1e-6
-"""USD per hour of a device one has at no charge (plait calibrate's `local`): nothing a report shows, but of two
-plans that are equally fast the one on fewer devices (fewer replicas, one unified LLM pool) is cheaper."""
+FREE_DEVICE_USD = 1e-3
+"""USD per hour of a device one has at no charge (plait calibrate's `local`): a tenth of a cent, which reports
+round away, so that of two equally fast plans the one on fewer devices (fewer replicas, one unified LLM pool)
+is cheaper. Smaller figures fall inside HiGHS's absolute MIP gap (1e-6), which then stops at any plan."""
 
 
 def price_assumptions(device: DeviceSpec, basis: PriceBasis = "cloud") -> list[str]:

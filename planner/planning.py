@@ -21,7 +21,7 @@ from plait.ir.module import context
 from plait.planner.alternatives import plan_rows
 from plait.planner.catalog import Catalog, load_catalog
 from plait.planner.contract import plan_pools
-from plait.planner.costmodel import PriceBasis, price_assumptions, price_per_hour
+from plait.planner.costmodel import FREE_DEVICE_USD, PriceBasis, price_assumptions, price_per_hour
 from plait.planner.explain import serving_decision
 from plait.planner.factors import builtin_factors
 from plait.planner.grouping import StageGraph, StageWork, extract_stages
@@ -336,6 +336,9 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
     stats = placement.stats
     assert stats is not None
     cost = placement.cost_per_hour          # whole devices: slices and tool workers packed onto them
+    free = sum(n for d, n in placement.devices.items()   # devices one has: their tie-break price is no cost
+               if (dev := catalog.devices.get(d)) is not None and price_per_hour(dev, basis) == FREE_DEVICE_USD)
+    cost = max(0.0, cost - free * FREE_DEVICE_USD)
     per_million = cost / (targets.qps * 3600.0) * 1e6 if targets.qps > 0 else 0.0
     pools, of_stage = plan_pools(placement, problem.placement.pools, problem.pools, stages, catalog)
     transfers = [t.model_copy(update={"src_pool": of_stage[t.src_stage], "dst_pool": of_stage[t.dst_stage]})

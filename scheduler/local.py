@@ -42,6 +42,7 @@ class Prepared:
     driver_prompts: dict[str, str]   # file:line -> template of the prompts placed in the driver (no operands)
     graph: AgentGraph                # the graph the plan is of (its LLMs at the plan's scale)
     plan: Any = None                 # the Plan
+    local: bool = False              # planned now for this machine (the `local` device)
 
 
 def check_plan(plan: Any, graph: AgentGraph, where: str) -> None:
@@ -69,10 +70,18 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
 
     catalog = load_catalog()
     notes: list[str] = []
+    local = plan_dir is None
     if plan_dir is None:
-        result, notes = local_plan(graph, target, catalog, qps, scale, max_replicas)
+        try:
+            result, notes = local_plan(graph, target, catalog, qps, scale, max_replicas)
+            graph = at_scale(graph, scale)
+        except NoLocalPlan as err:   # e.g. speech models too slow here: the fleet's plan, remapped
+            from plait.planner.planning import plan_agent
+
+            result, local, remap_cpu = plan_agent(graph, source=target, catalog=catalog, sweep_points=0), False, True
+            notes = [f"no plan fits this machine ({err}): planned for a fleet instead and run here on CPU "
+                     "workers; the predictions are that fleet's, not this machine's"]
         plan, placed = result.plan, result.placed
-        graph = at_scale(graph, scale)
         where = "the plan made now"
     else:
         from plait.ir.module import parse_module
@@ -98,7 +107,7 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
         devices = sorted({p.device for p in plan.pools if p.runtime not in LOCAL_RUNTIMES})
         notes.append(f"remapped {len(absent)} pool(s) planned for {', '.join(devices)} "
                      "onto CPU worker processes on this machine")
-    return Prepared(programs, notes, driver_prompts(placed), graph, plan)
+    return Prepared(programs, notes, driver_prompts(placed), graph, plan, local)
 
 
 def local_plan(graph: AgentGraph, target: str, catalog: Any, qps: float | None, scale: str,
@@ -120,26 +129,30 @@ def local_plan(graph: AgentGraph, target: str, catalog: Any, qps: float | None, 
         tries.append(Targets(qps=r))
         r = max(r / 2, LIGHT_QPS)
     tries.append(Targets(qps=LIGHT_QPS))
-    why = ""
+    why = last = ""
     for targets in tries:
         try:
             result = plan_agent(graph, source=target, catalog=catalog, sweep_points=0, inventory=one_type(LOCAL_DEVICE),
                                 targets=targets, scale=scale)
         except InfeasiblePlacement as err:
-            why = why or str(err).splitlines()[0].rstrip(".")
+            last = str(err).splitlines()[0].rstrip(".")
+            why = why or last
             continue
         most = max((p.replicas for p in result.plan.pools), default=1)
         if most > max_replicas:
-            why = why or f"a pool needs {most} replicas, and the run starts at most {max_replicas} (--max-replicas)"
+            last = f"a pool needs {most} replicas, and the run starts at most {max_replicas} (--max-replicas)"
+            why = why or last
             continue
         if targets is tries[0]:
             return result, []
         sla = "" if declared.p95_s is None and declared.ttft_s is None else " and without the agent's SLA"
         return result, [f"this machine cannot serve the agent as declared ({rate:g} req/s within its SLA: {why}); "
                         f"planned at {targets.qps:g} req/s{sla} (`--qps {targets.qps:g}` loads it as planned)"]
-    raise PlaitError(f"no plan fits this machine, even at {LIGHT_QPS:g} req/s without an SLA: {why}\n"
-                     "  To fix: plan it for a fleet (`plait plan FILE:AGENT --out DIR`) and run that plan with "
-                     "--plan DIR --remap-cpu.")
+    raise NoLocalPlan(f"even at {LIGHT_QPS:g} req/s without an SLA: {last}")
+
+
+class NoLocalPlan(PlaitError):
+    """No plan for the `local` device alone fits the agent (at any rate tried, with at most the run's replicas)."""
 
 
 LIGHT_QPS = 0.1

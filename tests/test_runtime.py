@@ -47,7 +47,7 @@ def wiki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def rag(wiki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
     graph = _traced(RAG)
     prepared = prepare(graph, RAG, None, remap_cpu=True)   # type: ignore[arg-type]
-    with LocalRun(graph, prepared.programs, tmp_path_factory.mktemp("run"), Figures(),   # type: ignore[arg-type]
+    with LocalRun(prepared.graph, prepared.programs, tmp_path_factory.mktemp("run"), Figures(),   # type: ignore[arg-type]
                   indexes={"wiki": str(wiki)}, driver_prompts=prepared.driver_prompts) as run:
         yield run
 
@@ -149,7 +149,7 @@ def test_crashed_worker_shows_its_log(rag: LocalRun) -> None:
 def test_react_follow_figures(tmp_path: Path) -> None:
     graph = _traced(REACT)
     prepared = prepare(graph, REACT, None, remap_cpu=True)   # type: ignore[arg-type]
-    with LocalRun(graph, prepared.programs, tmp_path, Figures(follow=True, seed=3),   # type: ignore[arg-type]
+    with LocalRun(prepared.graph, prepared.programs, tmp_path, Figures(follow=True, seed=3),   # type: ignore[arg-type]
                   driver_prompts=prepared.driver_prompts) as run:
         records = run.many([{"question": "How tall is the Eiffel Tower?"}], requests=2, concurrency=2)
     assert [r.error for r in records] == [None] * 2

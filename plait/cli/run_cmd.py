@@ -156,7 +156,7 @@ def run(
         speech = sorted({s.model for p in prepared.programs for s in p.steps
                          if s.kernel in ("speech-encoder", "speech-decoder", "vocoder") and s.model})
         procs = sum(min(p.pool.replicas, max_replicas) for p in prepared.programs)
-        if plan_dir is None:
+        if prepared.local:
             typer.echo(_planned_line(prepared.plan, measured))
         typer.echo(f"running {target} on this machine's CPU: {procs} worker processes for "
                    f"{len(prepared.programs)} pools (at most {max_replicas} replica(s) each)"
