@@ -129,7 +129,7 @@ def load_inventory(path: str | Path, catalog: Catalog) -> Inventory:
 
 ONE_TYPE_DEVICES = 64
 """Devices of a `--device` type the planner may use: enough for one per pool. `local`'s pools share this
-machine's cores (`plait run` starts one worker per pool, each on all of them), so they are not one core each."""
+machine's cores (the planner costs each with the whole machine; `plait run` pins each worker to its share)."""
 
 
 def one_type(device: str) -> Inventory:

@@ -186,11 +186,7 @@ class LocalRun:
         run_dir.mkdir(parents=True, exist_ok=True)
         replicas = [(p, r) for p in programs for r in range(min(p.pool.replicas, max_replicas))]
         specs = []
-        shares = core_shares(len(replicas))
-        everything = sorted({c for share in shares for c in share})
-        for (program, replica), share in zip(replicas, shares, strict=True):
-            # a pool planned for `local` was costed with this machine's every core (its pools share them)
-            cores = everything if program.pool.device == LOCAL_DEVICE else share
+        for (program, replica), cores in zip(replicas, core_shares(len(replicas)), strict=True):
             path = run_dir / f"{program.pool.id}.program.json"
             path.write_text(dump_program(program))
             specs.append(WorkerSpec(pool=program.pool.id, replica=replica, program=str(path), driver="",
