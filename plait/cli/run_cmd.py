@@ -156,14 +156,17 @@ def run(
         speech = sorted({s.model for p in prepared.programs for s in p.steps
                          if s.kernel in ("speech-encoder", "speech-decoder", "vocoder") and s.model})
         procs = sum(min(p.pool.replicas, max_replicas) for p in prepared.programs)
-        if prepared.local:
+        notes = list(prepared.notes)
+        if prepared.local:   # the first line says what the plan was made for
             typer.echo(_planned_line(prepared.plan, measured))
+        elif plan_dir is None and notes:   # no plan fits this machine: planned for a fleet instead
+            typer.echo(notes.pop(0))
         typer.echo(f"running {target} on this machine's CPU: {procs} worker processes for "
                    f"{len(prepared.programs)} pools (at most {max_replicas} replica(s) each)"
                    + (f"; models at a scaled-down size: {', '.join(scaled)} (random weights)" if scaled else "")
                    + (f"; speech models at the catalog's shapes: {', '.join(speech)} (random weights: the audio "
                       "and transcripts are noise)" if speech else ""))
-        for note in prepared.notes:
+        for note in notes:
             typer.echo(note)
         if settings_file is not None:
             typer.echo(f"settings from {settings_file} (flags override them)")
