@@ -8,10 +8,6 @@ The rows mirror ../shared/calibration/measure_gpu.py so one fitting code path re
 from __future__ import annotations
 
 import json
-import os
-import platform
-import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,41 +15,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from plait.codegen.microbench import kernel_rows, wall_ms
+
 OUT = Path(__file__).resolve().parents[1] / "planner" / "data" / "cpu_timings.jsonl"
 TINY = {"name": "tiny-llama", "d_model": 512, "layers": 4, "heads": 8, "kv_heads": 2, "ffn": 1536,
         "vocab": 8192}
-
-
-def wall_ms(fn: Any, reps: int = 7, warm: int = 2) -> float:
-    """Minimum wall time of fn() in ms: the machine may be shared, and the minimum is the least disturbed."""
-    for _ in range(warm):
-        fn()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t) * 1e3)
-    return min(ts)
-
-
-def cpu_env() -> dict[str, Any]:
-    """Core count, clock and FLOP/cycle of this machine (from /proc/cpuinfo; FLOP/cycle is assumed)."""
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = re.search(r"model name\s*:\s*(.*)", info)
-    mhz = re.search(r"cpu MHz\s*:\s*([\d.]+)", info)
-    flags = set((re.search(r"flags\s*:\s*(.*)", info) or re.search("(.*)", "")).group(1).split())
-    # fp32 FLOP per cycle per core: 2 FMA pipes x vector width x 2. AVX-512: 64; AVX2 + FMA: 32; else 8.
-    # An assumption (the same rule as hardware.md's CPU peaks), stated in the output.
-    if "avx512f" in flags:
-        fpc = 64
-    elif "fma" in flags:
-        fpc = 32
-    else:
-        fpc = 8
-    return {"cpu": model.group(1).strip() if model else platform.processor(), "threads": torch.get_num_threads(),
-            "cores": os.cpu_count(), "ghz": round(float(mhz.group(1)) / 1000, 3) if mhz else None,
-            "fp32_flops_per_cycle": fpc, "flops_per_cycle_note": "assumed from the CPU flags, not measured",
-            "torch": torch.__version__}
 
 
 class Layer(nn.Module):
@@ -103,24 +69,7 @@ class LM(nn.Module):
 
 def main() -> None:
     torch.manual_seed(0)
-    rows: list[dict[str, Any]] = [{"section": "env", **cpu_env()}]
-    x = torch.zeros(1)
-    n = 20000
-    t = time.perf_counter()
-    for _ in range(n):
-        x.add_(1)
-    rows.append({"section": "launch", "eager_tiny_op_us": round((time.perf_counter() - t) / n * 1e6, 3)})
-    for m, nn_, k in [(1, 2048, 2048), (16, 2048, 2048), (128, 2048, 2048), (512, 2048, 2048),
-                      (1024, 1024, 1024), (2048, 2048, 2048)]:
-        a, b = torch.randn(m, k), torch.randn(k, nn_)
-        ms = wall_ms(lambda a=a, b=b: a @ b)
-        rows.append({"section": "gemm", "dtype": "fp32", "m": m, "n": nn_, "k": k, "ms": round(ms, 4),
-                     "gflops": round(2 * m * nn_ * k / ms / 1e6, 2)})
-    src = torch.ones(64 << 20, dtype=torch.uint8)
-    dst = torch.empty_like(src)
-    ms = wall_ms(lambda: dst.copy_(src))
-    rows.append({"section": "copy", "kind": "d2d", "bytes": src.numel(), "ms": round(ms, 3),
-                 "gbps_rw": round(2 * src.numel() / ms / 1e6, 2)})
+    rows: list[dict[str, Any]] = kernel_rows()   # env, launch, gemm, copy: what `plait calibrate --cpu` times
     model = LM(**TINY).eval()
     hd = TINY["d_model"] // TINY["heads"]
 

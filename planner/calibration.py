@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from plait.planner.catalog import Catalog, DeviceSpec, Figure, ModelSpec, Source, StackSpec, load_catalog
+from plait.planner.factors import ClassFactors, builtin_factors
 from plait.planner.workload import OpSpec, Work, decode_work, op_work, prefill_work
 
 DEVICE_NAMES = {"gpu": "h200"}
@@ -121,6 +122,97 @@ def local_cpu(env: dict[str, Any], copy_gbps: float, bw_eff: float) -> DeviceSpe
         mem_gb=a(16, "GB", "this machine"), mem_bw_gbps=a(copy_gbps / bw_eff, "GB/s", "measured copy / bw_eff"),
         tdp_w=a(0, "W", "n/a"), capex_usd=a(0, "USD", "n/a"), cloud_usd_per_hour=a(0, "USD/hour", "n/a"),
         cores=a(env["cores"], "cores", "this machine"), clock_ghz=a(env["ghz"], "GHz", "this machine"))
+
+
+PEAK_GEMM_ROWS = 512
+"""GEMMs of at least this many rows (prefill-sized) define a CPU's measured fp32 peak: the best of them."""
+
+
+def gemm_peak_gflops(rows: list[dict[str, Any]]) -> float:
+    """The best fp32 GFLOP/s of the prefill-sized GEMM rows (bench/cpu_timings.py's and calibrate's format)."""
+    return max(r["gflops"] for r in rows if r["section"] == "gemm" and r["m"] >= PEAK_GEMM_ROWS)
+
+
+def rebased_factors(factors: ClassFactors | None = None) -> dict[str, tuple[float, str]]:
+    """The CPU class factors for a device whose peak FLOP/s and bandwidth are measured kernel rates.
+
+    The class fit (planner/catalog/factors.yaml) was made on the reference machine (planner/data/
+    cpu_timings.jsonl) against a spec-sheet peak (cores x clock x FLOP/cycle), a copy rate for bandwidth and
+    a model's per-op overhead. A calibrated device carries measured rates instead, so its compute_eff and
+    launch_eager_s are the class's re-based by the reference machine's own measured rates: on the reference
+    machine the calibrated device prices every op as the class fit does. bw_eff needs no re-basing (the fit's
+    peak bandwidth was the copy rate already); fixed_s and the rest are carried as they are.
+
+    Returns: factor name -> (value, how it was derived); launch_eager_s's value is a ratio to the measured
+    tiny op.
+    """
+    f = factors or builtin_factors().cpu
+    ref = read_jsonl("plait.planner.data", CPU_FILE)
+    env = next(r for r in ref if r["section"] == "env")
+    spec_gflops = env["cores"] * env["ghz"] * env["fp32_flops_per_cycle"]
+    gemm = gemm_peak_gflops(ref)
+    launch_us = next(r for r in ref if r["section"] == "launch")["eager_tiny_op_us"]
+    where = f"the reference machine ({env['cpu']}, {env['cores']} cores, planner/data/{CPU_FILE})"
+    return {
+        "compute_eff": (round(f.compute_eff * spec_gflops / gemm, 4),
+                        f"CPU class fit {f.compute_eff:g} of a spec-sheet peak ({spec_gflops:.1f} GFLOP/s) re-based "
+                        f"to the measured GEMM peak ({gemm:g} GFLOP/s) of {where}"),
+        "launch_eager_s": (round(f.launch_eager_s / (launch_us * 1e-6), 4),
+                           f"the CPU class fit's per-op time ({f.launch_eager_s * 1e6:.3g} us) over the tiny op "
+                           f"({launch_us:g} us) of {where}"),
+    }
+
+
+def local_device(rows: list[dict[str, Any]], measured_by: str, usd_per_hour: float | None = None) -> DeviceSpec:
+    """This machine as the catalog's `local` CPU device, from calibrate's kernel rows (codegen/microbench.py).
+
+    Peak fp32 FLOP/s is the best prefill-sized GEMM, bandwidth the copy rate (read + write), the per-op
+    overhead the tiny op's time; each figure's source is `measured_by` ("measured by `plait calibrate --cpu`
+    on DATE, CPU"). Its factors are the CPU class fit re-based to measured rates (`rebased_factors`), so it is
+    priced by the same cost functions as every CPU. $/hour: 0 (a machine one has) unless `usd_per_hour`.
+    """
+    env = next(r for r in rows if r["section"] == "env")
+    copy = next(r for r in rows if r["section"] == "copy")
+    launch_us = next(r for r in rows if r["section"] == "launch")["eager_tiny_op_us"]
+    gemms = [r for r in rows if r["section"] == "gemm"]
+    best = max((r for r in gemms if r["m"] >= PEAK_GEMM_ROWS), key=lambda r: r["gflops"])
+    decode = min(gemms, key=lambda r: r["m"])
+
+    def m(value: float, unit: str, note: str) -> Figure:
+        return Figure(value=value, unit=unit, tag="measured", source=measured_by, note=note)
+
+    def a(value: float, unit: str, note: str) -> Figure:
+        return Figure(value=value, unit=unit, tag="assumption", note=note)
+
+    rebased = rebased_factors()
+    factors = {
+        "compute_eff": Figure(value=rebased["compute_eff"][0], tag="computed", source=measured_by,
+                              note=rebased["compute_eff"][1]),
+        "launch_eager_s": Figure(value=round(launch_us * 1e-6 * rebased["launch_eager_s"][0], 9), unit="s",
+                                 tag="measured", source=measured_by,
+                                 note=f"tiny eager op {launch_us:g} us x {rebased['launch_eager_s'][0]:g} "
+                                      f"({rebased['launch_eager_s'][1]})")}
+    price = (Figure(value=usd_per_hour, unit="USD/hour", tag="sourced", source=measured_by,
+                    note="declared with --usd-per-hour")
+             if usd_per_hour is not None else
+             a(0.0, "USD/hour", "a machine one has is not billed by the hour: 0 (declare a figure with "
+                                "`plait calibrate --cpu --usd-per-hour X`)"))
+    ghz = env.get("ghz")
+    return DeviceSpec(
+        name="local", label=f"{env['cpu']} (this machine, {env['cores']} cores)", kind="cpu",
+        vendor=env.get("vendor", "unknown"),
+        flops={"fp32": m(round(best["gflops"] / 1e3, 5), "TFLOP/s",
+                         f"fp32 GEMM {best['m']}x{best['n']}x{best['k']}, best of its runs, {env['threads']} "
+                         f"threads (decode-shaped {decode['m']}x{decode['n']}x{decode['k']}: "
+                         f"{decode['gflops']:g} GFLOP/s; spec-sheet peak {env['cores']} cores x {ghz} GHz x "
+                         f"{env['fp32_flops_per_cycle']} FLOP/cycle, {env['flops_per_cycle_note']})")},
+        mem_gb=m(round(env["mem_bytes"] / 1e9, 2), "GB", "MemTotal of /proc/meminfo"),
+        mem_bw_gbps=m(copy["gbps_rw"], "GB/s", f"copy of {copy['bytes'] >> 20} MiB, read + write, best of its runs"),
+        tdp_w=a(0.0, "W", "not measured"), capex_usd=a(0.0, "USD", "a machine one has"),
+        cloud_usd_per_hour=price, factors=factors,   # type: ignore[arg-type]
+        cores=m(env["cores"], "cores", "os.sched_getaffinity: the cores plait may use here"),
+        clock_ghz=m(ghz, "GHz", "cpu MHz of /proc/cpuinfo") if ghz else None,
+        inventory_only=True)
 
 
 def cpu_rows(bw_eff: float) -> tuple[DeviceSpec, list[CalRow]]:

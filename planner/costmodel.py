@@ -85,10 +85,18 @@ def price_per_hour(device: DeviceSpec, basis: PriceBasis = "cloud", tco: TcoPara
     CRF (capital recovery factor) = r / (1 - (1 + r)^-n): the yearly payment that repays 1 USD in n years at r.
     """
     if basis == "cloud":
-        return device.cloud_usd_per_hour.value
-    t = tco or TcoParams()
-    crf = 1.0 / t.years if t.rate == 0 else t.rate / (1.0 - (1.0 + t.rate) ** -t.years)
-    return device.capex_usd.value * crf / HOURS_PER_YEAR + device.tdp_w.value / 1000.0 * t.usd_per_kwh
+        price = device.cloud_usd_per_hour.value
+    else:
+        t = tco or TcoParams()
+        crf = 1.0 / t.years if t.rate == 0 else t.rate / (1.0 - (1.0 + t.rate) ** -t.years)
+        price = device.capex_usd.value * crf / HOURS_PER_YEAR + device.tdp_w.value / 1000.0 * t.usd_per_kwh
+    return FREE_DEVICE_USD if price == 0 and device.inventory_only else price
+
+
+FREE_DEVICE_USD = 1e-3
+"""USD per hour of a device one has at no charge (plait calibrate's `local`): a tenth of a cent, which reports
+round away, so that of two equally fast plans the one on fewer devices (fewer replicas, one unified LLM pool)
+is cheaper. Smaller figures fall inside HiGHS's absolute MIP gap (1e-6), which then stops at any plan."""
 
 
 def price_assumptions(device: DeviceSpec, basis: PriceBasis = "cloud") -> list[str]:

@@ -44,6 +44,8 @@ def serving_decision(problem: PlacementProblem, placement: Placement, options: S
         return [f"LLM pools {chosen} ({here}): no {alt_kind} plan meets the SLA at {problem.qps:g} req/s"]
     there = _fleet(alt, other, SPLIT if chosen == "unified" else ("unified",))
     saving = 1.0 - placement.cost_per_hour / alt.cost_per_hour if alt.cost_per_hour > 0 else 0.0
-    than = f"{saving:.0%} cheaper than" if saving >= 0.005 else "as cheap as"
+    # within a cent an hour is as cheap: devices one has (plait calibrate's `local`) cost only a tie-break
+    cheaper = saving >= 0.005 and alt.cost_per_hour - placement.cost_per_hour >= 0.005
+    than = f"{saving:.0%} cheaper than" if cheaper else "as cheap as"
     return [f"LLM pools {chosen} ({here}): {than} the cheapest {alt_kind} plan ({there}, "
             f"${alt.cost_per_hour:,.2f}/hour) at {problem.qps:g} req/s"]

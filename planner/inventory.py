@@ -125,3 +125,13 @@ def load_inventory(path: str | Path, catalog: Catalog) -> Inventory:
                 raise InventoryError(f"inventory file {path}: link names unknown device type {name!r}."
                                      f"{did_you_mean(name.lower(), sorted(catalog.devices))}")
     return inventory
+
+
+ONE_TYPE_DEVICES = 64
+"""Devices of a `--device` type the planner may use: enough for one per pool. `local`'s pools share this
+machine's cores (the planner costs each with the whole machine; `plait run` pins each worker to its share)."""
+
+
+def one_type(device: str) -> Inventory:
+    """The inventory of `plait plan --device NAME` (and of `plait run` without --plan: `local`): that type only."""
+    return Inventory(devices={device: ONE_TYPE_DEVICES})

@@ -196,6 +196,9 @@ class Plan(_Model):
     graph_hash: str = Field(default="", description="sha256 of the traced graph's JSON: a stale plan is refused later")
     agent: str
     source: str = Field(description="FILE:AGENT the plan was made from")
+    scale: str | None = Field(default=None, description=(
+        "the catalog scale the agent's dense LLMs were planned at (`plait plan --scale tiny`: llama-3.1-8b@tiny, "
+        "what runs without a checkpoint); None: full size. graph_hash is of the graph at this scale"))
     qps: float = Field(description="planned request rate, requests per second")
     sla_p50_s: float | None = None
     sla_p95_s: float | None = None

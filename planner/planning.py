@@ -21,7 +21,7 @@ from plait.ir.module import context
 from plait.planner.alternatives import plan_rows
 from plait.planner.catalog import Catalog, load_catalog
 from plait.planner.contract import plan_pools
-from plait.planner.costmodel import PriceBasis, price_assumptions, price_per_hour
+from plait.planner.costmodel import FREE_DEVICE_USD, PriceBasis, price_assumptions, price_per_hour
 from plait.planner.explain import serving_decision
 from plait.planner.factors import builtin_factors
 from plait.planner.grouping import StageGraph, StageWork, extract_stages
@@ -57,7 +57,7 @@ from plait.planner.sharing import shared_options
 from plait.planner.stage import candidates as cost_candidates
 from plait.planner.workload import OpSpec
 from plait.sdk.graph import AgentGraph
-from plait.sdk.models import kind_of
+from plait.sdk.models import at_scale, kind_of
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64)
 SHARING_NOTE = ("small stages may take a half or a quarter of an accelerator (MIG or MPS), running proportionally "
@@ -84,8 +84,8 @@ class Targets:
 
 def _devices(catalog: Catalog, inventory: Inventory | None) -> list[str]:
     counts = inventory.counts() if inventory is not None else None
-    if counts is None:
-        return sorted(catalog.devices)
+    if counts is None:   # any type, unlimited: not the machines one has (plait calibrate's `local`)
+        return sorted(name for name, dev in catalog.devices.items() if not dev.inventory_only)
     return sorted(name for name, n in counts.items() if n > 0)
 
 
@@ -336,6 +336,9 @@ def to_plan(placement: Placement, problem: Problem, stages: StageGraph, *, agent
     stats = placement.stats
     assert stats is not None
     cost = placement.cost_per_hour          # whole devices: slices and tool workers packed onto them
+    free = sum(n for d, n in placement.devices.items()   # devices one has: their tie-break price is no cost
+               if (dev := catalog.devices.get(d)) is not None and price_per_hour(dev, basis) == FREE_DEVICE_USD)
+    cost = max(0.0, cost - free * FREE_DEVICE_USD)
     per_million = cost / (targets.qps * 3600.0) * 1e6 if targets.qps > 0 else 0.0
     pools, of_stage = plan_pools(placement, problem.placement.pools, problem.pools, stages, catalog)
     transfers = [t.model_copy(update={"src_pool": of_stage[t.src_stage], "dst_pool": of_stage[t.dst_stage]})
@@ -441,14 +444,17 @@ def plan_agent(graph: AgentGraph, *, source: str, inventory: Inventory | None = 
                price_basis: PriceBasis = "cloud", sweep_points: int = 9, catalog: Catalog | None = None,
                options: SolveOptions | None = None, runnable_only: bool = False,
                progress: Callable[[int, int, float], None] | None = None,
-               targets: Targets | None = None) -> PlanResult:
+               targets: Targets | None = None, scale: str | None = None) -> PlanResult:
     """Compile `graph` to the ops stage, plan it, and place the module (every op in a pool, xfer at borders).
 
-    `targets` replaces the graph's rate and SLA (a re-plan with a tightened internal target)."""
+    `targets` replaces the graph's rate and SLA (a re-plan with a tightened internal target). `scale` plans the
+    dense LLMs at that catalog scale (`at_scale`); the plan records it, and its graph hash is the scaled graph's."""
     from plait.ir.module import print_module, verify_module
     from plait.ir.pipeline import compile_graph
     from plait.ir.place import PlacePass
 
+    if scale is not None:
+        graph = at_scale(graph, scale)
     cat = catalog or load_catalog()
     module = compile_graph(graph, "ops")
     targets = replace(targets or targets_of(graph), runnable_only=runnable_only)
@@ -459,7 +465,7 @@ def plan_agent(graph: AgentGraph, *, source: str, inventory: Inventory | None = 
                for g in _callees(graph) if g.sla is not None]
     if ignored:
         plan = plan.model_copy(update={"assumptions": [*plan.assumptions, *dict.fromkeys(ignored)]})
-    plan = plan.model_copy(update={"graph_hash": graph_hash(graph)})
+    plan = plan.model_copy(update={"graph_hash": graph_hash(graph), "scale": scale})
     edge_bytes = tuple((e.src, e.dst, int(e.bytes)) for e in stages.edges)
     of_stage = {site.stage: pool.id for pool in plan.pools for site in pool.call_sites}
     PlacePass(pools=tuple(sorted(of_stage.items())), edge_bytes=edge_bytes).apply(context(), module)

@@ -15,12 +15,13 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from plait import __version__
 from plait.codegen.program import Program
+from plait.planner.catalog import LOCAL_DEVICE
 from plait.scheduler.driver import Driver, Figures, Record
 from plait.scheduler.worker import WorkerSpec
 from plait.scheduler.workers import Workers, core_shares
@@ -39,6 +40,9 @@ class Prepared:
     programs: list[Program]
     notes: list[str]
     driver_prompts: dict[str, str]   # file:line -> template of the prompts placed in the driver (no operands)
+    graph: AgentGraph                # the graph the plan is of (its LLMs at the plan's scale)
+    plan: Any = None                 # the Plan
+    local: bool = False              # planned now for this machine (the `local` device)
 
 
 def check_plan(plan: Any, graph: AgentGraph, where: str) -> None:
@@ -54,20 +58,30 @@ def check_plan(plan: Any, graph: AgentGraph, where: str) -> None:
                              f"  To fix: re-plan: `plait plan {plan.source} --out DIR`.")
 
 
-def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bool) -> Prepared:
+def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bool, qps: float | None = None,
+            scale: str = "tiny", max_replicas: int = 1) -> Prepared:
     """The device programs to run: from `plan_dir` (plan.json and placed.mlir of `plait plan --out`), checked
-    against the traced graph, or from a plan made now. Pools planned for devices this machine lacks run as CPU
-    workers only with `remap_cpu` (always for a plan made here, which the notes say)."""
+    against the traced graph (at the plan's scale), or from a plan made now for this machine (`local_plan`).
+    Pools planned for devices this machine lacks run as CPU workers only with `remap_cpu`."""
     from plait.codegen.build import build_programs
     from plait.planner.catalog import load_catalog
     from plait.planner.plan import Plan
+    from plait.sdk.models import at_scale
 
     catalog = load_catalog()
+    notes: list[str] = []
+    local = plan_dir is None
     if plan_dir is None:
-        from plait.planner.planning import plan_agent
+        try:
+            result, notes = local_plan(graph, target, catalog, qps, scale, max_replicas)
+            graph = at_scale(graph, scale)
+        except NoLocalPlan as err:   # e.g. speech models too slow here: the fleet's plan, remapped
+            from plait.planner.planning import plan_agent
 
-        result = plan_agent(graph, source=target, catalog=catalog, sweep_points=0)
-        plan, placed, remap_cpu = result.plan, result.placed, True
+            result, local, remap_cpu = plan_agent(graph, source=target, catalog=catalog, sweep_points=0), False, True
+            notes = [f"no plan fits this machine ({err}): planned for a fleet instead and run here on CPU "
+                     "workers; the predictions are that fleet's, not this machine's"]
+        plan, placed = result.plan, result.placed
         where = "the plan made now"
     else:
         from plait.ir.module import parse_module
@@ -78,6 +92,8 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
                 raise PlaitError(f"--plan {plan_dir}: no {f.name}\n  To fix: write one with "
                                  f"`plait plan {target} --out {plan_dir}`.")
         plan = Plan.model_validate_json(files[0].read_text())
+        if plan.scale is not None:
+            graph = at_scale(graph, plan.scale)
         check_plan(plan, graph, str(files[0]))
         placed = parse_module(files[1].read_text())
         where = str(files[0])
@@ -85,14 +101,62 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
     if absent and not remap_cpu:
         raise PlaitError(f"{where} places pools on devices this machine does not have: {', '.join(absent)}\n"
                          "  To fix: pass --remap-cpu to run every pool as CPU worker processes here (LLMs at a "
-                         "scaled-down size), or plan for a CPU inventory.")
+                         f"scaled-down size), or plan for this machine: `plait plan {target} --device local`.")
     programs = build_programs(placed, plan, catalog)
-    notes = []
     if absent:
         devices = sorted({p.device for p in plan.pools if p.runtime not in LOCAL_RUNTIMES})
         notes.append(f"remapped {len(absent)} pool(s) planned for {', '.join(devices)} "
                      "onto CPU worker processes on this machine")
-    return Prepared(programs, notes, driver_prompts(placed))
+    return Prepared(programs, notes, driver_prompts(placed), graph, plan, local)
+
+
+def local_plan(graph: AgentGraph, target: str, catalog: Any, qps: float | None, scale: str,
+               max_replicas: int = 1) -> tuple[Any, list[str]]:
+    """A plan for this machine: the `local` device only (`plait plan --device local`), LLMs at `scale`, at the
+    rate `qps` (default: the agent's), with at most `max_replicas` per pool (what the run starts). Where this
+    machine cannot meet the agent's SLA at that rate, it plans without the SLA, at half the rate, and so on down
+    to LIGHT_QPS; the notes say which."""
+    from plait.planner.inventory import one_type
+    from plait.planner.placement import InfeasiblePlacement
+    from plait.planner.planning import Targets, plan_agent, targets_of
+
+    catalog.device(LOCAL_DEVICE)   # missing: says to run `plait calibrate --cpu`
+    declared = targets_of(graph)
+    rate = qps or declared.qps
+    tries = [replace(declared, qps=rate)]
+    r = rate
+    while r > LIGHT_QPS * 1.0001:
+        tries.append(Targets(qps=r))
+        r = max(r / 2, LIGHT_QPS)
+    tries.append(Targets(qps=LIGHT_QPS))
+    why = last = ""
+    for targets in tries:
+        try:
+            result = plan_agent(graph, source=target, catalog=catalog, sweep_points=0, inventory=one_type(LOCAL_DEVICE),
+                                targets=targets, scale=scale)
+        except InfeasiblePlacement as err:
+            last = str(err).splitlines()[0].rstrip(".")
+            why = why or last
+            continue
+        most = max((p.replicas for p in result.plan.pools), default=1)
+        if most > max_replicas:
+            last = f"a pool needs {most} replicas, and the run starts at most {max_replicas} (--max-replicas)"
+            why = why or last
+            continue
+        if targets is tries[0]:
+            return result, []
+        sla = "" if declared.p95_s is None and declared.ttft_s is None else " and without the agent's SLA"
+        return result, [f"this machine cannot serve the agent as declared ({rate:g} req/s within its SLA: {why}); "
+                        f"planned at {targets.qps:g} req/s{sla} (`--qps {targets.qps:g}` loads it as planned)"]
+    raise NoLocalPlan(f"even at {LIGHT_QPS:g} req/s without an SLA: {last}")
+
+
+class NoLocalPlan(PlaitError):
+    """No plan for the `local` device alone fits the agent (at any rate tried, with at most the run's replicas)."""
+
+
+LIGHT_QPS = 0.1
+"""The rate a plan for this machine falls back to when it cannot serve the agent's: requests one at a time."""
 
 
 def driver_prompts(placed: Any) -> dict[str, str]:

@@ -21,7 +21,7 @@ def _json(*args: str) -> list[dict[str, object]]:
 def test_devices_json_is_pinned() -> None:
     rows = {r["device"]: r for r in _json("devices")}
     assert sorted(rows) == ["a100-80gb", "a10g", "a40", "b200", "gaudi3", "genoa-64", "graviton3-64", "h100-pcie",
-                            "h100-sxm", "h200", "l4", "l40s", "mi300x", "spr-32", "t4"]
+                            "h100-sxm", "h200", "l4", "l40s", "local", "mi300x", "spr-32", "t4"]   # local: conftest's
     assert rows["mi300x"] == {
         "device": "mi300x", "kind": "gpu", "vendor": "amd", "label": "AMD Instinct MI300X", "dtype": "bf16",
         "tflops": 1307.4, "mem_gb": 192.0, "mem_bw_gbps": 5300.0, "usd_per_hour": 1.78,

@@ -47,7 +47,7 @@ def wiki(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def rag(wiki: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
     graph = _traced(RAG)
     prepared = prepare(graph, RAG, None, remap_cpu=True)   # type: ignore[arg-type]
-    with LocalRun(graph, prepared.programs, tmp_path_factory.mktemp("run"), Figures(),   # type: ignore[arg-type]
+    with LocalRun(prepared.graph, prepared.programs, tmp_path_factory.mktemp("run"), Figures(),   # type: ignore[arg-type]
                   indexes={"wiki": str(wiki)}, driver_prompts=prepared.driver_prompts) as run:
         yield run
 
@@ -59,7 +59,7 @@ def test_rag_end_to_end(rag: LocalRun) -> None:
     steps = {name.split()[0] for r in records for name, _ in r.steps}
     assert {"embed", "transfer", "retrieve", "prompt", "llm"} <= steps   # the embedding crossed pools by Gloo
     rows = {what: n for what, n, _ in summary(records)}
-    assert rows["end to end"] == 3 and rows["TTFT llm_1 llama-3.1-8b"] == 3
+    assert rows["end to end"] == 3 and rows["TTFT llm_1 llama-3.1-8b@tiny"] == 3   # planned for local: at @tiny
 
 
 def test_traces_are_otlp_and_chrome_json(rag: LocalRun, tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_crashed_worker_shows_its_log(rag: LocalRun) -> None:
 def test_react_follow_figures(tmp_path: Path) -> None:
     graph = _traced(REACT)
     prepared = prepare(graph, REACT, None, remap_cpu=True)   # type: ignore[arg-type]
-    with LocalRun(graph, prepared.programs, tmp_path, Figures(follow=True, seed=3),   # type: ignore[arg-type]
+    with LocalRun(prepared.graph, prepared.programs, tmp_path, Figures(follow=True, seed=3),   # type: ignore[arg-type]
                   driver_prompts=prepared.driver_prompts) as run:
         records = run.many([{"question": "How tall is the Eiffel Tower?"}], requests=2, concurrency=2)
     assert [r.error for r in records] == [None] * 2
@@ -257,3 +257,72 @@ def test_audio_input_must_be_a_wav_file(tmp_path: Path) -> None:
                           "hello there"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode != 0
     assert "input 'audio' is audio" in out.stdout + out.stderr and "WAV" in out.stdout + out.stderr
+
+
+AGENT = '''
+import plait
+
+
+@plait.tool(latency_ms=1)
+def shout(text: str) -> str:
+    return text.upper()
+
+
+@plait.agent(sla=plait.SLA(p95_ms=5000), qps=1)
+def tiny(question: str) -> str:
+    return plait.llm("llama-3.2-1b", prompt=shout(question), max_tokens=16, prompt_tokens=20, output_tokens=8)
+'''
+
+
+def _run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "plait.cli", "run", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=150)
+
+
+def test_run_without_plan_plans_for_this_machine(tmp_path: Path) -> None:
+    """No --plan: planned for `local` (conftest's user catalog), LLMs at @tiny, real workers end to end; plait.yaml
+    beside the agent sets max_tokens, and the command line overrides it."""
+    (tmp_path / "agent.py").write_text(AGENT)
+    (tmp_path / "plait.yaml").write_text("max_tokens: 3\nfollow_figures: true\n")
+    out = _run_cli("agent.py:tiny", "--input", "hello", "--requests", "2", "--run-dir", str(tmp_path / "runs"),
+                   cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    first = out.stdout.splitlines()[0]
+    assert first.startswith("planned for this machine (device 'local', ") and "LLMs at @tiny" in first
+    assert "predicted p50" in first
+    assert "llama-3.2-1b@tiny" in out.stdout and "2 of 2 requests answered" in out.stdout
+    assert f"settings from {tmp_path / 'plait.yaml'}" in out.stdout
+    assert "mean output tokens per LLM call: 3.0" in out.stdout   # plait.yaml's max_tokens took effect
+    again = _run_cli("agent.py:tiny", "--input", "hello", "--max-tokens", "2", "--run-dir", str(tmp_path / "runs"),
+                     cwd=tmp_path)
+    assert again.returncode == 0 and "mean output tokens per LLM call: 2.0" in again.stdout   # the flag wins
+
+
+def test_bad_plait_yaml_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "agent.py").write_text(AGENT)
+    (tmp_path / "plait.yaml").write_text("max_token: 3\n")
+    out = _run_cli("agent.py:tiny", "--input", "hello", cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "plait.yaml: unknown key 'max_token'. Did you mean: max_tokens?" in out.stderr
+    (tmp_path / "plait.yaml").write_text("scale: huge\n")
+    out = _run_cli("agent.py:tiny", "--input", "hello", cwd=tmp_path)
+    assert out.returncode == 2 and "plait.yaml: scale:" in out.stderr and "To fix" in out.stderr
+
+
+def test_worker_refuses_a_stale_program(tmp_path: Path) -> None:
+    """A worker given a program from another plait version or graph refuses it (its log says re-plan)."""
+    from plait import __version__
+    from plait.codegen.program import dump_program
+    from plait.scheduler.worker import WorkerSpec
+    from plait.scheduler.workers import WorkerError, Workers
+
+    graph = _traced(RAG)
+    prepared = prepare(graph, RAG, None, remap_cpu=True)   # type: ignore[arg-type]
+    program = next(p for p in prepared.programs if p.pool.kind == "search")
+    path = tmp_path / "search.program.json"
+    path.write_text(dump_program(program))
+    for version, graph_hash in ((__version__, "f" * 64), ("0.0.1", program.graph_hash)):
+        spec = WorkerSpec(pool=program.pool.id, replica=0, program=str(path), driver="", store_port=0, cores=[],
+                          log=str(tmp_path / f"worker-{version}.log"), plait_version=version, graph_hash=graph_hash)
+        with pytest.raises(WorkerError, match="(?s)re-plan"):
+            Workers([spec], tmp_path, start_timeout_s=60)

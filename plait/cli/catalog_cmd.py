@@ -109,3 +109,22 @@ def catalog(
         for r in rows:
             table.add_row(*(escape(c) for c in cells(r)))
         output_console().print(table)
+        if what == "devices":
+            for line in measured_sources(cat):
+                typer.echo(line)
+
+
+def measured_sources(catalog: Any) -> list[str]:
+    """Where each figure of the measured devices (plait calibrate's `local`) came from, one line per figure."""
+    lines = []
+    for name in sorted(catalog.devices):
+        d = catalog.devices[name]
+        figures = {**d.figures(), **{f"factors.{k}": f for k, f in d.factors.items()}}
+        if not any(f.tag == "measured" for f in figures.values()):
+            continue
+        files = [f for f in catalog.files if f.endswith(".yaml") and "/" in f]
+        lines.append(f"{name}: {d.label}" + (f" (from {files[0]})" if files else ""))
+        for key, f in figures.items():
+            lines.append(f"  {key} = {f.value:g} {f.unit}: {f.tag}" + (f", {f.source}" if f.source else "")
+                         + (f" ({f.note})" if f.note else ""))
+    return lines

@@ -59,6 +59,12 @@ def plan(
                           "as for plait cost.")] = None,
     max_device_types: Annotated[int | None, typer.Option(
         "--max-device-types", min=1, help="Use at most N kinds of hardware (a constraint in the MILP).")] = None,
+    device: Annotated[str | None, typer.Option(
+        "--device", help="Plan onto this one device type only: `local` is this machine (`plait calibrate --cpu` "
+                         "measures it; its pools share its cores). Instead of --inventory.")] = None,
+    scale: Annotated[str | None, typer.Option(
+        "--scale", help="Plan the dense LLMs at this catalog scale (tiny, small: what runs without a checkpoint); "
+                        "default: full size, or tiny with --device local.")] = None,
     simulate: Annotated[bool, typer.Option(
         "--simulate/--no-simulate", help="Replay the chosen plan (2,000 requests, seed 0) and plan again with a "
                                          "tightened target where the simulation misses one (at most 5 times).")] = True,
@@ -81,8 +87,15 @@ def plan(
         catalog = load_catalog(catalog_file)
         options = SolveOptions(max_device_types=max_device_types) if max_device_types is not None else None
         fleet = load_inventory(inventory, catalog) if inventory is not None else None
+        if device is not None:
+            fleet, scale = device_inventory(device, inventory, scale, catalog)
         graph = traced(target, sla_p95_ms, qps, sla_p50_ms=sla_p50_ms, ttft_ms=ttft_ms, tpot_ms=tpot_ms,
                        need_rate=True)
+        if scale is not None:
+            from plait.sdk.models import at_scale
+
+            graph = at_scale(graph, scale)
+            typer.echo(f"planning {target} with its dense LLMs at their @{scale} size", err=True)
         # The bar appears once the frontier sweep starts, so an error before it prints alone.
         progress = Progress(console=Console(stderr=True), transient=True)
         task = progress.add_task("sweeping SLA targets", total=max(sweep, 1), start=False)
@@ -94,12 +107,12 @@ def plan(
         try:
             result = plan_agent(graph, source=target, inventory=fleet, price_basis=price, catalog=catalog,
                                 sweep_points=sweep, progress=tick, options=options,
-                                runnable_only=runnable_only)
+                                runnable_only=runnable_only, scale=scale)
         finally:
             if progress.live.is_started:
                 progress.stop()
         if simulate:
-            result = _checked(result, graph, target, fleet, price, catalog, options, runnable_only, sweep)
+            result = _checked(result, graph, target, fleet, price, catalog, options, runnable_only, sweep, scale)
         if verify:
             from plait.ir.upstream import verify_upstream
 
@@ -125,7 +138,7 @@ def plan(
 
 def _checked(first: PlanResult, graph: AgentGraph, target: str, fleet: Inventory | None,
              price: Literal["cloud", "tco"], catalog: Catalog, options: SolveOptions | None,
-             runnable_only: bool, sweep: int) -> PlanResult:
+             runnable_only: bool, sweep: int, scale: str | None) -> PlanResult:
     """Simulate the chosen plan; re-plan (without a sweep) while it misses a target; then sweep the final plan's
     frontier again if it was re-planned, and replay each frontier point."""
     from plait.planner.planning import plan_agent
@@ -135,7 +148,8 @@ def _checked(first: PlanResult, graph: AgentGraph, target: str, fleet: Inventory
 
     def replan(targets: Targets) -> PlanResult:
         again = plan_agent(graph, source=target, inventory=fleet, price_basis=price, catalog=catalog,
-                           sweep_points=0, options=options, runnable_only=runnable_only, targets=targets)
+                           sweep_points=0, options=options, runnable_only=runnable_only, targets=targets,
+                           scale=scale)
         last.append(targets)   # only a plan that solved becomes the result
         return again
 
@@ -144,6 +158,19 @@ def _checked(first: PlanResult, graph: AgentGraph, target: str, fleet: Inventory
     if last and sweep > 0:   # re-planned: the final plan's own frontier, under its targets
         frontier = plan_agent(graph, source=target, inventory=fleet, price_basis=price, catalog=catalog,
                               sweep_points=sweep, options=options, runnable_only=runnable_only,
-                              targets=last[-1]).plan.frontier
+                              targets=last[-1], scale=scale).plan.frontier
     plan = simulate_frontier(result.plan.model_copy(update={"frontier": frontier}), graph, catalog)
     return replace(result, plan=plan)
+
+
+def device_inventory(device: str, inventory: Path | None, scale: str | None,
+                     catalog: Catalog) -> tuple[Inventory, str | None]:
+    """`--device NAME` as an inventory of that type only, and the scale to plan at (`local`: tiny by default)."""
+    from plait.planner.catalog import LOCAL_DEVICE
+    from plait.planner.inventory import one_type
+    from plait.sdk.errors import PlaitError
+
+    if inventory is not None:
+        raise PlaitError("give --device or --inventory, not both\n  To fix: name the device in the inventory file.")
+    name = catalog.device(device).name   # an unknown name (or a missing `local`) says how to fix it
+    return one_type(name), scale or ("tiny" if name == LOCAL_DEVICE else None)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -89,18 +91,22 @@ def run(
     index: Annotated[list[str] | None, typer.Option(
         "--index", help="NAME=DIR: the folder `plait index build` wrote for plait.retrieve(index=NAME). "
                         "Default: out/NAME.")] = None,
-    follow_figures: Annotated[bool, typer.Option(
-        "--follow-figures", help="Run the declared workload: output tokens, arms and loop counts drawn from the "
-                                 "agent's figures (ignore-EOS decode).")] = False,
-    tool_latency: Annotated[str, typer.Option(
-        "--tool-latency", help="real: call the tools; declared: sleep their declared latency instead.")] = "real",
+    follow_figures: Annotated[bool | None, typer.Option(
+        "--follow-figures/--no-follow-figures", help="Run the declared workload: output tokens, arms and loop "
+                                                     "counts drawn from the agent's figures (ignore-EOS decode).",
+        show_default=False)] = None,
+    tool_latency: Annotated[str | None, typer.Option(
+        "--tool-latency", help="real (default): call the tools; declared: sleep their declared latency.")] = None,
     remap_cpu: Annotated[bool, typer.Option(
         "--remap-cpu", help="Run a --plan made for absent devices as CPU workers here.")] = False,
     run_dir: Annotated[Path, typer.Option("--run-dir", help="Where workers write their logs and programs.")] = Path(
         "out/runs"),
-    max_replicas: Annotated[int, typer.Option(
-        "--max-replicas", min=1, help="Start at most this many replicas of a pool here (this machine has few "
-                                      "cores; the plan's count is for its fleet).")] = 1,
+    max_replicas: Annotated[int | None, typer.Option(
+        "--max-replicas", min=1, help="Start at most this many replicas of a pool here (default 1: this machine "
+                                      "has few cores; the plan's count is for its fleet).")] = None,
+    scale: Annotated[str | None, typer.Option(
+        "--scale", help="Without --plan: the catalog size the dense LLMs are planned and run at (tiny, small; "
+                        "default tiny).")] = None,
     trace: Annotated[Path | None, typer.Option(
         "--trace", help="Write per-request traces: FILE as OTLP JSON (OpenTelemetry) and FILE.chrome.json as Chrome "
                         "trace events (Perfetto opens it).")] = None,
@@ -109,27 +115,40 @@ def run(
         "--max-tokens", min=1, help="Cap every decode at N tokens (LLM text, whisper's text, parler-tts's audio "
                                     "frames), to keep a CPU run short.")] = None,
 ) -> None:
-    """Run FILE:AGENT's plan on this machine and print its outputs and latencies."""
+    """Run FILE:AGENT on this machine (planned for it, or --plan DIR) and print its outputs and latencies.
+
+    A plait.yaml beside the agent file may hold the same settings (docs/runtime.md); flags override it."""
     check_positive(qps=qps)
     if qps is not None and concurrency is not None:
         raise typer.BadParameter("give --qps or --concurrency, not both", param_hint="--qps")
-    if tool_latency not in ("real", "declared"):
+    if tool_latency not in (None, "real", "declared"):
         raise typer.BadParameter(f"expected real or declared, got {tool_latency!r}", param_hint="--tool-latency")
+    if scale not in (None, "tiny", "small"):
+        raise typer.BadParameter(f"expected tiny or small, got {scale!r}", param_hint="--scale")
     with user_errors():
         from plait.cli._agent import traced
+        from plait.cli._settings import load_settings
         from plait.scheduler.driver import Figures
         from plait.scheduler.local import LocalRun, mean_tokens, prepare, summary
 
+        settings, settings_file = load_settings(Path(target.rpartition(":")[0] or target))
+        scale = scale or settings.scale or "tiny"
+        max_replicas = max_replicas or settings.max_replicas or 1
+        max_tokens = max_tokens or settings.max_tokens
+        tool_latency = tool_latency or settings.tool_latency or "real"
+        follow_figures = follow_figures if follow_figures is not None else bool(settings.follow_figures)
         graph = traced(target)
         rows = _inputs(graph, text, input_json, inputs_file)
-        checkpoints = _pairs(weights or [], "--weights")
-        indexes = _pairs(index or [], "--index")
+        checkpoints = {**settings.weights, **_pairs(weights or [], "--weights")}
+        indexes = {**settings.index, **_pairs(index or [], "--index")}
         for name in _index_names(graph):
             indexes.setdefault(name, str(Path("out", name).resolve()))
-        prepared = prepare(graph, target, plan_dir, remap_cpu)
+        measured = _calibrated() if plan_dir is None else ""
+        prepared = prepare(graph, target, plan_dir, remap_cpu, qps=qps, scale=scale, max_replicas=max_replicas)
+        graph = prepared.graph
         from plait.scheduler.worker import run_model  # what each LLM worker will run, said up front
 
-        runs = {m: run_model(m, None, "tiny") for p in prepared.programs
+        runs = {m: run_model(m, None, scale) for p in prepared.programs
                 if p.pool.kind == "llm" and (m := p.pool.model) and m not in checkpoints
                 and any(s.kernel == "llm-engine" for s in p.steps)}
         scaled = sorted(m if r == m else f"{m} -> {r}" for m, r in runs.items())
@@ -137,18 +156,26 @@ def run(
         speech = sorted({s.model for p in prepared.programs for s in p.steps
                          if s.kernel in ("speech-encoder", "speech-decoder", "vocoder") and s.model})
         procs = sum(min(p.pool.replicas, max_replicas) for p in prepared.programs)
+        notes = list(prepared.notes)
+        if prepared.local:   # the first line says what the plan was made for
+            typer.echo(_planned_line(prepared.plan, measured))
+        elif plan_dir is None and notes:   # no plan fits this machine: planned for a fleet instead
+            typer.echo(notes.pop(0))
         typer.echo(f"running {target} on this machine's CPU: {procs} worker processes for "
                    f"{len(prepared.programs)} pools (at most {max_replicas} replica(s) each)"
                    + (f"; models at a scaled-down size: {', '.join(scaled)} (random weights)" if scaled else "")
                    + (f"; speech models at the catalog's shapes: {', '.join(speech)} (random weights: the audio "
                       "and transcripts are noise)" if speech else ""))
-        for note in prepared.notes:
+        for note in notes:
             typer.echo(note)
+        if settings_file is not None:
+            typer.echo(f"settings from {settings_file} (flags override them)")
         folder = run_dir / time.strftime("%Y%m%d-%H%M%S")
         figures = Figures(follow=follow_figures, tool_latency_declared=tool_latency == "declared", seed=seed)
         with LocalRun(graph, prepared.programs, folder, figures, checkpoints, indexes, max_replicas=max_replicas,
                       driver_prompts=prepared.driver_prompts, max_tokens=max_tokens) as local:
-            records = local.many(rows, requests, qps=qps, concurrency=concurrency)
+            with _progress(requests) as tick:
+                records = local.many(rows, requests, qps=qps, concurrency=concurrency, progress=tick)
             interrupted = local.interrupted
     if trace is not None:
         from plait.scheduler.traces import write_traces
@@ -185,3 +212,42 @@ def _index_names(graph: Any) -> set[str]:
         if node.kind == "retrieve":
             names.add(node.target)
     return names
+
+
+def _calibrated() -> str:
+    """How this machine was measured (its `local` device's source); measured now when the user catalog has no
+    `local` device yet, since a plan for this machine needs one (about 10 s, said on stderr first)."""
+    from plait.planner.catalog import LOCAL_DEVICE, load_catalog
+    from plait.planner.catalog.user import user_catalog_path
+
+    catalog = load_catalog()
+    if LOCAL_DEVICE in catalog.devices:
+        return catalog.devices[LOCAL_DEVICE].flops["fp32"].source or ""
+    from plait.cli.calibrate_cmd import measure_and_save
+
+    typer.echo(f"no {LOCAL_DEVICE!r} device in {user_catalog_path()}: measuring this machine first "
+               "(`plait calibrate --cpu`, about 10 s)", err=True)
+    device, _, _ = measure_and_save(None)
+    return f"{device.flops['fp32'].source} just now"
+
+
+def _planned_line(plan: Any, measured: str) -> str:
+    """The first line of a run planned here: what the plan is for, and what it predicts."""
+    scale = f", LLMs at @{plan.scale}" if plan.scale else ""
+    return (f"planned for this machine (device 'local', {measured}) at {plan.qps:g} req/s{scale}: predicted "
+            f"p50 {plan.p50_s * 1e3:.0f} ms, p95 {plan.p95_s * 1e3:.0f} ms end to end")
+
+
+@contextmanager
+def _progress(requests: int) -> Iterator[Any]:
+    """A bar on stderr while many requests run (never on stdout, which tests and scripts parse); None for one."""
+    if requests <= 1:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("requests"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("requests", total=requests)
+        yield lambda: bar.advance(task)

@@ -40,6 +40,10 @@ def simulate(
         graph = traced(target, need_rate=plan_dir is None)   # planning needs a rate
         if plan_dir is not None:
             plan = load_plan(plan_dir)
+            if plan.scale is not None:   # planned with its LLMs at a scale (plait plan --scale, --device local)
+                from plait.sdk.models import at_scale
+
+                graph = at_scale(graph, plan.scale)
         else:
             from plait.planner.planning import plan_agent
 

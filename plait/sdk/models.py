@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import difflib
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from plait.sdk.errors import TraceError
+
+if TYPE_CHECKING:
+    from plait.sdk.graph import AgentGraph
 
 ModelKind = Literal["llm", "encoder", "stt", "tts"]
 
@@ -83,3 +86,22 @@ def check_model(name: object, kind: ModelKind, step: str, where: str) -> str:
         raise TraceError(f"model {name!r} is {_ARTICLE[found]} model, but {step} needs "
                          f"{_ARTICLE[kind]} model\n  {where}\n  To fix: use one of: {', '.join(choices)}")
     return str(name)
+
+
+def at_scale(graph: AgentGraph, scale: str) -> AgentGraph:
+    """A copy of `graph` whose dense LLM calls name their model at `scale` (`llama-3.1-8b` -> `llama-3.1-8b@tiny`),
+    in every region and sub-agent: what this machine runs without a checkpoint, so a plan of it predicts what runs.
+    Calls already at a scale, other models and other steps are kept as they are."""
+    if scale not in SCALES:
+        raise TraceError(f"unknown scale {scale!r}\n  To fix: use one of {', '.join(SCALES)}.")
+
+    def rescale(data: dict[str, Any]) -> dict[str, Any]:
+        nodes = []
+        for node in data["nodes"]:
+            if node["kind"] == "llm" and node["target"] in DENSE_LLMS:
+                node = {**node, "target": f"{node['target']}@{scale}"}
+            node = {**node, "regions": {k: rescale(r) for k, r in node.get("regions", {}).items()}}
+            nodes.append(node)
+        return {**data, "nodes": nodes}
+
+    return type(graph).from_dict(rescale(graph.to_dict()))

@@ -33,10 +33,12 @@ from plait.planner.catalog.schema import (
 )
 from plait.sdk.errors import PlaitError
 
-__all__ = ["DTYPE_BYTES", "SCALE_SEP", "ArchSpec", "Catalog", "CatalogError", "DeviceSpec", "Figure", "ModelSpec",
+__all__ = ["DTYPE_BYTES", "LOCAL_DEVICE", "SCALE_SEP", "ArchSpec", "Catalog", "CatalogError", "DeviceSpec", "Figure", "ModelSpec",
            "ScaleSpec", "Source", "StackSpec", "VocoderSpec", "did_you_mean", "load_catalog"]
 
 TOP_KEYS = ("defaults", "devices", "models")
+LOCAL_DEVICE = "local"
+"""This machine's CPU, as `plait calibrate --cpu` measured it (in the user catalog)."""
 _ROW_CLASSES = (DeviceSpec, ModelSpec, StackSpec, VocoderSpec, Figure, Source, ArchSpec, ScaleSpec)
 
 
@@ -63,6 +65,12 @@ class Catalog:
     def device(self, name: str) -> DeviceSpec:
         """The device called `name` (case-insensitive). Raises CatalogError with suggestions if unknown."""
         key = name.lower()
+        if key == LOCAL_DEVICE and key not in self.devices:
+            from plait.planner.catalog.user import user_catalog_path
+
+            raise CatalogError(f"no device {LOCAL_DEVICE!r}: this machine has not been measured.\nTo fix: run "
+                               f"`plait calibrate --cpu` (about 10 s); it writes the {LOCAL_DEVICE!r} device to "
+                               f"{user_catalog_path()}.")
         if key not in self.devices:
             raise CatalogError(f"unknown device {name!r}.{did_you_mean(key, sorted(self.devices))}\n"
                                f"To fix: use one of {', '.join(sorted(self.devices))}, or add it to a catalog "
@@ -169,31 +177,55 @@ def _build(devices: dict[str, DeviceSpec], models: dict[str, ModelSpec], default
 
 
 def load_catalog(extra: str | Path | None = None) -> Catalog:
-    """The built-in catalog, extended by a user YAML file.
+    """The built-in catalog, then the user catalog (if it exists), then a YAML file given for this call.
 
     Args:
-        extra: None for the built-in catalog only; or a path to a YAML file with any of the top-level keys
-            `devices`, `models`, `defaults`, in the built-in files' format. An entry with a built-in name is
-            laid over the built-in row (the keys it gives replace the built-in ones, so a price override is
-            one key); a new name adds a row.
+        extra: None, or a path to a YAML file with any of the top-level keys `devices`, `models`, `defaults`,
+            in the built-in files' format. An entry with a name already loaded is laid over that row (the keys
+            it gives replace the earlier ones, so a price override is one key); a new name adds a row.
+
+    The user catalog is `$PLAIT_CONFIG_DIR/catalog.yaml` (default `~/.config/plait/catalog.yaml`), where
+    `plait calibrate --cpu` writes the `local` device; it is read in the same format.
 
     Returns:
         A Catalog. Raises CatalogError naming the file and the key when the YAML is broken or has an
         unknown field.
     """
+    from plait.planner.catalog.user import user_catalog_path
+
     base = _builtin()
+    user = user_catalog_path()
+    if user.is_file():
+        stat = user.stat()
+        base = _with_user(str(user), stat.st_mtime_ns, stat.st_size)
     if extra is None:
         return base
     path = Path(extra)
     if not path.is_file():
         raise CatalogError(f"catalog file {str(path)!r} does not exist.\nTo fix: pass the path of a YAML file.")
-    data = _over_builtin(_read_yaml(path.read_text(), str(path)), base)
-    d, m, f = _parse(data, str(path))
-    return _build({**base.devices, **d}, {**base.models, **m}, {**base.defaults, **f}, (*base.files, str(path)))
+    return _layer(base, path.read_text(), str(path))
+
+
+def _layer(base: Catalog, text: str, where: str) -> Catalog:
+    data = _over_builtin(_read_yaml(text, where), base)
+    d, m, f = _parse(data, where)
+    return _build({**base.devices, **d}, {**base.models, **m}, {**base.defaults, **f}, (*base.files, where))
+
+
+@lru_cache(maxsize=4)
+def _with_user(path: str, mtime_ns: int, size: int) -> Catalog:
+    """The built-in catalog with the user catalog laid over it; cached while the file is unchanged (the cost
+    model asks for the catalog on every estimate)."""
+    try:
+        return _layer(_builtin(), Path(path).read_text(), path)
+    except CatalogError as err:
+        raise CatalogError(f"{err}\nThis is your user catalog, which every plait command reads: correct it, or "
+                           f"move it away (`plait calibrate --cpu` writes a new one with the `local` device), or "
+                           f"point PLAIT_CONFIG_DIR at another folder.") from None
 
 
 def _over_builtin(data: Any, base: Catalog) -> Any:
-    """Lay a user's entries for built-in devices and models over the built-in rows, key by key.
+    """Lay a user's entries for devices and models already loaded over their rows, key by key.
 
     `devices: {mi300x: {cloud_usd_per_hour: {...}}}` overrides one price and keeps every other figure. A price
     given without `cloud_quotes` drops the built-in quotes, so reports show the user's figure and its source

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Tag = Literal["sourced", "secondary", "computed", "paper", "assumption"]
+Tag = Literal["sourced", "secondary", "computed", "paper", "measured", "assumption"]
 Dtype = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8"]
 FactorName = Literal["compute_eff", "bw_eff", "attn_eff", "act_bw_eff", "launch_eager_s", "launch_graph_s", "fixed_s", "link_eff",
                      "link_latency_s"]
@@ -23,7 +23,7 @@ class Figure(_Row):
 
     value: float = Field(description="the figure, in `unit`")
     unit: str = Field(default="", description="unit of `value` (TFLOP/s, GB, GB/s, W, USD, USD/hour, ...)")
-    tag: Tag = Field(description="sourced | secondary | computed | paper | assumption (hardware.md's tags)")
+    tag: Tag = Field(description="sourced | secondary | computed | paper (hardware.md's tags) | measured (on this machine, by `plait calibrate`) | assumption")
     source: str | None = Field(default=None, description="title of the source document")
     url: str | None = Field(default=None, description="address of the source document")
     note: str = Field(default="", description="how the value was read or derived")
@@ -62,6 +62,9 @@ class DeviceSpec(_Row):
         "carried from the class fit (planner/catalog/factors.yaml)"))
     cores: Figure | None = Field(default=None, description="cpu: physical cores")
     clock_ghz: Figure | None = Field(default=None, description="cpu: base clock, GHz")
+    inventory_only: bool = Field(default=False, description=(
+        "plan onto this device only when an inventory names it: a machine one has (plait calibrate --cpu's "
+        "`local`), not a type one rents without limit"))
 
     @cached_property   # the spec is frozen, and the cost model asks for this on every estimate
     def _figures(self) -> dict[str, Figure]:
