@@ -41,6 +41,10 @@ class RunError(RuntimeError):
     """A request failed: which step, where in the user's file, and why."""
 
 
+class Cancelled(RunError):
+    """A request's cancel event was set (its deadline passed, its client went away): no further step is sent."""
+
+
 @dataclass
 class Figures:
     """--follow-figures: draw token counts, arms and loop counts from the agent's declared figures."""
@@ -64,6 +68,7 @@ class Record:
     end_ns: int = 0
     spans: list[Span] = field(default_factory=list)
     audio: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)   # tensor -> its WAV file
+    cancel: threading.Event | None = None   # set by a server: the driver sends no further step of this request
 
 
 @dataclass(frozen=True)
@@ -131,9 +136,10 @@ class Driver:
         self.rng_lock = threading.Lock()
         self.prefix_home: dict[str, str] = {}
 
-    def run(self, inputs: dict[str, Any]) -> Record:
-        """One request, start to end (blocking); errors are recorded, not raised."""
-        record = Record(next(self.requests), start_ns=time.time_ns())
+    def run(self, inputs: dict[str, Any], cancel: threading.Event | None = None) -> Record:
+        """One request, start to end (blocking); errors are recorded, not raised. Once `cancel` is set no
+        further step is sent (the step in flight finishes) and the record's error says so."""
+        record = Record(next(self.requests), start_ns=time.time_ns(), cancel=cancel)
         start = time.perf_counter()
         try:
             out = self._graph(self.graph, [inputs[p.name] for p in self.graph.params], record)
@@ -226,6 +232,8 @@ class Driver:
 
     # --- leaf steps on workers -------------------------------------------------------------------------------
     def _leaf(self, node: Node, ins: list[Any], rec: Record, op: str = "") -> Any:
+        if rec.cancel is not None and rec.cancel.is_set():
+            raise Cancelled(f"request {rec.request} was cancelled before {node.kind} {node.target!r} at {node.loc}")
         pool = self.pools[(id(node), op) if op else id(node)]
         if pool == DRIVER:   # a constant prompt: str.format here, no worker involved
             return self.driver_prompts[node.loc].format(*ins)
@@ -248,8 +256,9 @@ class Driver:
                 figure = self._draw(node.attrs.get("audio_seconds", 0.0)) * _frame_rate(node.target)
             if isinstance(figure, Dist | float):
                 max_tokens = max(1, round(self._draw(figure)))
-        if decode and self.max_tokens is not None:
-            max_tokens = min(max_tokens or self.max_tokens, self.max_tokens)
+        if decode and self.max_tokens is not None:   # a cap: a call asking for fewer keeps its own max_tokens
+            own = node.attrs.get("max_tokens")
+            max_tokens = min(max_tokens or (own if isinstance(own, int) else self.max_tokens), self.max_tokens)
         if self.figures.tool_latency_declared and node.kind == "tool":
             sleep_s = self._draw(node.attrs.get("latency_ms", 0.0)) / 1e3
         start, sent_ns = time.perf_counter(), time.time_ns()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from plait.cli import catalog_cmd, cost_cmd, graph_cmd, index_cmd, ir_cmd, plan_cmd, run_cmd, simulate_cmd
+from plait.cli import catalog_cmd, cost_cmd, graph_cmd, index_cmd, ir_cmd, plan_cmd, run_cmd, serve_cmd, simulate_cmd
 
 app = typer.Typer(
     name="plait",
@@ -19,6 +19,7 @@ app.command("cost")(cost_cmd.cost)
 app.command("plan")(plan_cmd.plan)
 app.command("simulate")(simulate_cmd.simulate)
 app.command("run")(run_cmd.run)
+app.command("serve")(serve_cmd.serve)
 app.command("catalog")(catalog_cmd.catalog)
 app.add_typer(index_cmd.index_app, name="index")
 

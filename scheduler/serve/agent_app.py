@@ -1,0 +1,187 @@
+"""The agent server's HTTP API over a driver: POST /v1/agents/{name}/invoke (JSON in and out, checked against
+the agent's signature), GET /v1/agents, GET /healthz (every worker pinged), GET /metrics (Prometheus).
+
+Each request is admitted (bounded: 503 with Retry-After past it), then runs on a driver thread with a cancel
+event. Its deadline (the body's `timeout_s`, else the server's, by default the agent's SLA p95) covers the
+wait and the run: when it passes, or the client disconnects, the event is set, the driver sends none of its
+further steps, and the client gets 504. Its slot is freed only when its driver thread ends, so the bound on
+concurrent work holds even for requests already answered with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from plait.scheduler.driver import Record
+from plait.scheduler.serve.admission import Admission, QueueFull
+from plait.scheduler.serve.metrics import CONTENT_TYPE, ServeMetrics
+from plait.scheduler.serve.security import error_body, guarded
+from plait.sdk.graph import AgentGraph
+
+# A parameter's value type -> what its JSON must be. audio: the path of a WAV file on the server's machine.
+JSON_TYPES: dict[str, Any] = {"text": str, "bool": bool, "texts": list[str], "json": Any, "audio": str,
+                              "docs": list[str], "vec": list[float]}
+
+
+@dataclass(frozen=True)
+class AgentServeOptions:
+    deadline_s: float            # a request's deadline when its body gives no timeout_s
+    max_timeout_s: float = 600.0  # the most a body's timeout_s may ask for
+    concurrency: int = 4         # requests the driver runs at once
+    max_queue: int = 16          # requests admitted to wait for a slot; past it: 503
+    policy: str = "fifo"         # the waiting requests' order: fifo or edf (earliest deadline first)
+    api_key: str | None = None
+    max_body_bytes: int = 1 << 20
+    sla_s: float | None = None   # the agent's SLA p95 target (attainment metric)
+
+
+def body_model(graph: AgentGraph, max_timeout_s: float) -> type[BaseModel]:
+    """The invoke body: {"inputs": {<each parameter>: value}, "timeout_s": seconds (optional)}; no other keys."""
+    strict = ConfigDict(extra="forbid")
+    fields: dict[str, Any] = {p.name: (JSON_TYPES.get(str(p.type), Any), ...) for p in graph.params}
+    inputs = create_model(f"{graph.agent_name}_inputs", __config__=strict, **fields)
+    return create_model(f"{graph.agent_name}_invoke", __config__=strict, inputs=(inputs, ...),
+                        timeout_s=(float | None, Field(None, gt=0, le=max_timeout_s)))
+
+
+def validation_error(err: ValidationError) -> dict[str, Any]:
+    """A 422 body naming each field that is wrong (`inputs.question: Field required`)."""
+    problems = [(".".join(str(x) for x in e["loc"]) or "body", e["msg"]) for e in err.errors()]
+    message = "; ".join(f"{where}: {msg}" for where, msg in problems)
+    return error_body(f"invalid request body: {message}", param=problems[0][0])
+
+
+class AgentServer:
+    """The state behind the routes: admission, the driver's threads, metrics, the service-time estimate."""
+
+    def __init__(self, graph: AgentGraph, run: Callable[[dict[str, Any], threading.Event], Record],
+                 health: Callable[[], dict[str, Any]], options: AgentServeOptions) -> None:
+        self.graph, self.run, self.health, self.options = graph, run, health, options
+        self.body = body_model(graph, options.max_timeout_s)
+        self.admission = Admission(options.concurrency, options.max_queue, options.policy)
+        self.pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="plait-serve")
+        self.metrics = ServeMetrics(lambda: self.admission.waiting, lambda: self.admission.running)
+        self.service_s = 1.0   # a moving mean of requests' run time: the Retry-After estimate
+        self.route = f"/v1/agents/{graph.agent_name}/invoke"
+
+    def retry_after_s(self) -> int:
+        """About when a slot frees up: the queue ahead, served `concurrency` at a time, at the mean run time."""
+        ahead = self.admission.waiting + 1
+        return max(1, math.ceil(self.service_s * ahead / self.options.concurrency))
+
+    def answer(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+        self.metrics.requests.labels(self.route, str(status)).inc()
+        return JSONResponse(body, status_code=status, headers=headers)
+
+    def _finished(self, future: asyncio.Future[Record]) -> None:
+        """On the loop, when a driver thread ends (answered or not): free the slot, record the steps."""
+        self.admission.release()
+        if future.cancelled() or future.exception() is not None:
+            return
+        record = future.result()
+        self.service_s = 0.8 * self.service_s + 0.2 * record.seconds
+        for name, seconds in record.steps:
+            self.metrics.steps.labels(name).observe(seconds)
+        for call, ttft, tpot, _ in record.llm:
+            self.metrics.ttft.labels(call).observe(ttft)
+            if tpot is not None:
+                self.metrics.tpot.labels(call).observe(tpot)
+
+    async def invoke(self, name: str, request: Request) -> Response:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        agent = self.graph.agent_name
+        if name != agent:
+            return self.answer(404, error_body(f"no agent {name!r} here; this server runs {agent!r} "
+                                               f"(POST /v1/agents/{agent}/invoke)", code="agent_not_found"))
+        try:
+            payload = json.loads(await request.body())
+        except ValueError as err:
+            return self.answer(422, error_body(f"the request body is not JSON: {err}"))
+        try:
+            body = self.body.model_validate(payload)
+        except ValidationError as err:
+            return self.answer(422, validation_error(err))
+        timeout = body.timeout_s or self.options.deadline_s   # type: ignore[attr-defined]
+        deadline = start + timeout
+        try:
+            await asyncio.wait_for(self.admission.acquire(deadline), timeout)
+        except QueueFull:
+            wait = self.retry_after_s()
+            return self.answer(503, error_body(
+                f"server busy: {self.admission.running} requests running and {self.admission.waiting} waiting "
+                f"(--max-queue {self.options.max_queue}); retry in about {wait} s", "server_busy"),
+                {"Retry-After": str(wait)})
+        except TimeoutError:
+            return self.answer(504, error_body(f"deadline of {timeout:g} s passed while the request waited for a "
+                                               "slot; it never started", "timeout"))
+        cancel = threading.Event()
+        inputs = body.inputs.model_dump()   # type: ignore[attr-defined]
+        future = loop.run_in_executor(self.pool, self.run, inputs, cancel)
+        future.add_done_callback(self._finished)
+        while not future.done():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                cancel.set()
+                return self.answer(504, error_body(
+                    f"deadline of {timeout:g} s passed; the request was cancelled (no further step of it runs). "
+                    "To allow longer: send a larger timeout_s, or start the server with --deadline-s", "timeout"))
+            await asyncio.wait({future}, timeout=min(0.1, remaining))
+            if not future.done() and await request.is_disconnected():
+                cancel.set()
+                return self.answer(499, error_body("the client disconnected; the request was cancelled"))
+        record = future.result()
+        if record.error is not None:
+            return self.answer(500, error_body(f"the agent failed: {record.error}", "agent_error"))
+        elapsed = loop.time() - start
+        self.metrics.latency.labels(self.route).observe(elapsed)
+        if self.options.sla_s is not None and elapsed <= self.options.sla_s:
+            self.metrics.within_sla.labels(self.route).inc()
+        return self.answer(200, {"agent": agent, "output": record.output, "request": record.request,
+                                 "seconds": round(elapsed, 4),
+                                 "steps": [{"step": n, "seconds": round(s, 4)} for n, s in record.steps]})
+
+    def describe(self) -> dict[str, Any]:
+        return {"agents": [{"name": self.graph.agent_name, "route": self.route,
+                            "inputs": {p.name: str(p.type) for p in self.graph.params},
+                            "deadline_s": self.options.deadline_s, "policy": self.options.policy}]}
+
+    async def healthz(self) -> Any:
+        workers = await asyncio.get_running_loop().run_in_executor(None, self.health)
+        ok = all(isinstance(v, dict) for v in workers.values())
+        return JSONResponse({"status": "ok" if ok else "unhealthy", "workers": workers},
+                            status_code=200 if ok else 503)
+
+
+def create_agent_app(server: AgentServer) -> Any:
+    """The ASGI app: the routes behind the API key and the body limit."""
+    app = FastAPI(title=f"plait agent {server.graph.agent_name}", docs_url=None, redoc_url=None)
+
+    @app.post("/v1/agents/{name}/invoke")
+    async def invoke(name: str, request: Request) -> Any:
+        return await server.invoke(name, request)
+
+    @app.get("/v1/agents")
+    async def agents() -> Any:
+        return server.describe()
+
+    @app.get("/healthz")
+    async def healthz() -> Any:
+        return await server.healthz()
+
+    @app.get("/metrics")
+    async def metrics() -> Any:
+        return Response(server.metrics.render(), media_type=CONTENT_TYPE)
+
+    return guarded(app, server.options.api_key, server.options.max_body_bytes)
