@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from plait.cli import catalog_cmd, cost_cmd, graph_cmd, index_cmd, ir_cmd, plan_cmd, run_cmd, serve_cmd, simulate_cmd
+from plait.cli import (
+    catalog_cmd,
+    cost_cmd,
+    graph_cmd,
+    index_cmd,
+    ir_cmd,
+    plan_cmd,
+    run_cmd,
+    serve_cmd,
+    simulate_cmd,
+)
 
 app = typer.Typer(
     name="plait",

@@ -3,7 +3,6 @@ as an OpenAI-compatible server): both on uvicorn, authenticated, bounded, with P
 
 from __future__ import annotations
 
-
 import time
 from pathlib import Path
 from typing import Annotated
