@@ -128,7 +128,7 @@ def _serve_model(model: str, weights: list[str], host: str, port: int, api_key: 
     if len(weights) > 1 or weights and "=" in weights[0] and not Path(weights[0]).is_dir():
         raise PlaitError(f"--weights with --model takes one checkpoint folder, got {weights}\n"
                          "  To fix: --weights DIR (a local Hugging Face folder: config.json, *.safetensors).")
-    served = load_model(model, weights[0] if weights else None)
+    served = load_model(model, weights[0] if weights else None, max_batch=concurrency)
     typer.echo(served.banner)
     options = ModelServeOptions(api_key=api_key, concurrency=concurrency, max_queue=max_queue,
                                 max_tokens=max_tokens, max_body_bytes=max_body_bytes)

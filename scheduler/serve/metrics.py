@@ -32,6 +32,8 @@ class ServeMetrics:
         self.within_sla = Counter("plait_requests_within_sla", "Answered requests no slower than the agent's SLA "
                                   "p95 target (compare with plait_requests_total for the attainment).",
                                   ["route"], registry=r)
+        self.batch = Histogram("plait_engine_batch_size", "Sequences that made a token in an engine step.",
+                               buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
         self.queue_depth = Gauge("plait_queue_depth", "Admitted requests waiting for a slot.", registry=r)
         self.queue_depth.set_function(waiting)
         self.in_flight = Gauge("plait_in_flight", "Requests holding a slot (running).", registry=r)
@@ -43,14 +45,6 @@ class ServeMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def engine_stats(engine: Any) -> dict[str, Any]:
-    """What an LLMEngine reports cheaply: sequences running and waiting, KV blocks, steps, preemptions."""
-    return {"running": len(engine.scheduler.running), "waiting": len(engine.scheduler.waiting),
-            "kv_blocks_used": engine.num_blocks - engine.block_manager.num_free_blocks,
-            "kv_blocks": engine.num_blocks, "steps": engine.steps, "preemptions": engine.preemptions,
-            "prefill_tokens": engine.prefill_tokens_computed, "decode_tokens": engine.decode_tokens_computed}
 
 
 class _EngineCollector:
