@@ -292,3 +292,124 @@ def test_a_waiter_that_gives_up_leaves_the_queue() -> None:
         return waiting, admission.running
 
     assert asyncio.run(scenario()) == (0, 0)
+
+
+# --- plait serve --model: the engine behind the official openai client ------------------------------------------
+TEMPLATE = ("{{ bos_token }}{% for m in messages %}{% if m.role == 'system' %}{{ raise_exception('no system "
+            "messages') }}{% endif %}[{{ m.role }}] {{ m.content }}\n{% endfor %}"
+            "{% if add_generation_prompt %}[assistant] {% endif %}")
+
+
+@pytest.fixture(scope="module")
+def model_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """llama-3.1-8b@tiny from a checkpoint folder (random weights saved as safetensors) whose
+    tokenizer_config.json carries a chat template."""
+    from plait.codegen.checkpoint import engine_config_for
+    from plait.codegen.engine import ModelConfig
+    from plait.codegen.engine.weights import random_checkpoint, save_checkpoint
+
+    folder = tmp_path_factory.mktemp("ckpt")
+    config = ModelConfig(**engine_config_for("llama-3.1-8b@tiny"), name="llama-3.1-8b@tiny")
+    save_checkpoint(folder, config, random_checkpoint(config, seed=3))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": TEMPLATE, "bos_token": "<s>"}))
+    server = start(["--model", "llama-3.1-8b@tiny", "--weights", str(folder), "--max-tokens", "64"],
+                   env={"PLAIT_API_KEY": KEY})
+    assert f"the chat_template of {folder}/tokenizer_config.json" in server.lines[0]
+    yield server
+    assert server.stop() == 0, "\n".join(server.lines)
+
+
+def _client(server: Server, key: str = KEY) -> Any:
+    from openai import OpenAI
+
+    return OpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0, timeout=60)
+
+
+def test_openai_client_completions_whole_and_streamed(model_server: Server) -> None:
+    client = _client(model_server)
+    assert [m.id for m in client.models.list().data] == ["llama-3.1-8b@tiny"]
+    whole = client.completions.create(model="llama-3.1-8b@tiny", prompt="Hello there", max_tokens=12,
+                                      temperature=0)
+    assert whole.object == "text_completion" and whole.usage is not None
+    assert whole.usage.prompt_tokens == len(b"Hello there")   # no tokenizer.json: one token per byte
+    assert whole.choices[0].finish_reason in ("length", "stop")
+    assert 1 <= whole.usage.completion_tokens <= 12
+    chunks = list(client.completions.create(model="llama-3.1-8b@tiny", prompt="Hello there", max_tokens=12,
+                                            temperature=0, stream=True))
+    assert "".join(c.choices[0].text for c in chunks) == whole.choices[0].text   # greedy: the same answer
+    assert chunks[-1].choices[0].finish_reason == whole.choices[0].finish_reason
+    assert all(c.choices[0].finish_reason is None for c in chunks[:-1])
+
+
+def test_openai_client_chat_uses_the_checkpoints_template(model_server: Server) -> None:
+    import openai
+
+    client = _client(model_server)
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+                {"role": "user", "content": "Bye"}]
+    whole = client.chat.completions.create(model="llama-3.1-8b@tiny", messages=messages, max_tokens=10,  # type: ignore[arg-type]
+                                           temperature=0)
+    rendered = "<s>[user] Hi\n[assistant] Hello\n[user] Bye\n[assistant] "
+    assert whole.usage is not None and whole.usage.prompt_tokens == len(rendered.encode())
+    assert whole.choices[0].message.role == "assistant"
+    stream = client.chat.completions.create(model="llama-3.1-8b@tiny", messages=messages, max_tokens=10,  # type: ignore[arg-type]
+                                            temperature=0, stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    with pytest.raises(openai.UnprocessableEntityError, match="no system messages"):   # the template's own refusal
+        client.chat.completions.create(model="llama-3.1-8b@tiny", max_tokens=2,
+                                       messages=[{"role": "system", "content": "x"}])
+    with pytest.raises(openai.UnprocessableEntityError, match="max_tokens: 65 is more than this server allows"):
+        client.chat.completions.create(model="llama-3.1-8b@tiny", messages=messages, max_tokens=65)  # type: ignore[arg-type]
+    with pytest.raises(openai.NotFoundError, match="not served here"):
+        client.completions.create(model="gpt-4o", prompt="x", max_tokens=2)
+    with pytest.raises(openai.AuthenticationError):
+        _client(model_server, key="wrong-key-0123456789").models.list()
+
+
+def test_a_stream_whose_client_leaves_is_aborted_in_the_engine(model_server: Server) -> None:
+    host, port = model_server.url.removeprefix("http://").split(":")
+    body = json.dumps({"model": "llama-3.1-8b@tiny", "prompt": "go on", "max_tokens": 64, "stream": True,
+                       "temperature": 0, "stop": ["never-said-0", "never-said-1"]}).encode()
+    steps = metric(model_server.url, "plait_engine_steps_total")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(f"POST /v1/completions HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {KEY}\r\n"
+                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        assert b"200 OK" in sock.recv(4096)
+    wait_for(lambda: metric(model_server.url, "plait_in_flight") == 0)
+    wait_for(lambda: metric(model_server.url, "plait_engine_running") == 0)
+    assert metric(model_server.url, "plait_engine_kv_blocks_used") == 0   # its blocks went back
+    assert metric(model_server.url, "plait_engine_steps_total") - steps < 64   # stopped before max_tokens
+
+
+def test_engine_abort_frees_the_sequence() -> None:
+    from plait.codegen.engine import SamplingParams
+    from plait.codegen.llm import build_engine
+
+    engine = build_engine("llama-3.1-8b@tiny", max_batch=4)
+    keep = engine.add_request("keep going", SamplingParams(max_tokens=6, ignore_eos=True))
+    drop = engine.add_request("stop me", SamplingParams(max_tokens=6, ignore_eos=True))
+    late = engine.add_request("never admitted", SamplingParams(max_tokens=6, ignore_eos=True))
+    engine.abort(late)   # still waiting
+    engine.step()
+    assert engine.stats()["running"] == 2 and engine.stats()["waiting"] == 0
+    engine.abort(drop)   # running: out of the batch, blocks freed
+    assert engine.stats()["running"] == 1
+    made = []
+    while engine.has_unfinished():
+        made += [o.request_id for o in engine.step()]
+    assert set(made) == {keep} and len(engine.output(keep).token_ids) == 6
+    assert engine.stats()["kv_blocks_used"] == 0
+    engine.abort(drop)   # unknown by now: ignored
+
+
+def test_plain_chat_template() -> None:
+    from plait.scheduler.serve.chat import ChatTemplate
+
+    template = ChatTemplate.load(None)
+    assert template.render([{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi!"}]) \
+        == "<|system|>\nYou are terse.\n<|user|>\nHi!\n<|assistant|>\n"
