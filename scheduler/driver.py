@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,7 +264,7 @@ class Driver:
         start, sent_ns = time.perf_counter(), time.time_ns()
         done = self._wait(self.workers.call(key, lambda call: Run(
             call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
-            sleep_s, op)), node)
+            sleep_s, op)), node, rec)
         name = f"{node.kind} {node.target or node.name}".strip() + (f" {op.removeprefix('op.')}" if op else "")
         rec.steps.append((name, time.perf_counter() - start))
         rec.spans.append(Span(name, node.kind, key, sent_ns, done.start_ns, done.end_ns, time.time_ns()))
@@ -307,7 +307,12 @@ class Driver:
         assert done.tensor is not None
         return done.tensor
 
-    def _wait(self, future: Future[Done], node: Node | None) -> Done:
+    def _wait(self, future: Future[Done], node: Node | None, rec: Record | None = None) -> Done:
+        if rec is not None and rec.cancel is not None:   # a server's request: its cancel also stops the step
+            while not rec.cancel.is_set() and not future.done():
+                wait([future], timeout=0.05)
+            if not future.done():   # workers drop the request's LLM calls (the engine frees their blocks)
+                self.workers.cancel(rec.request)
         done = future.result()
         if done.error is not None:
             where = f"{node.kind} {node.target!r} at {node.loc}" if node is not None else "a transfer"

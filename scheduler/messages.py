@@ -92,6 +92,13 @@ class Ping(_Msg):
     call: int
 
 
+class Cancel(_Msg):
+    """Driver -> worker: drop the LLM calls of `request` (its deadline passed or its client left); each is
+    answered Done with an error."""
+
+    request: int
+
+
 class Stop(_Msg):
     """Driver -> worker: finish what is queued and exit."""
 
@@ -122,7 +129,7 @@ class Refused(_Msg):
     why: str
 
 
-Message = Hello | Run | Send | Recv | Release | Ping | Stop | Ack | Done | Refused | TensorRef
+Message = Hello | Run | Send | Recv | Release | Ping | Cancel | Stop | Ack | Done | Refused | TensorRef
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from plait.scheduler.messages import (
     Ack,
+    Cancel,
     Done,
     Hello,
     MessageError,
@@ -219,7 +220,17 @@ class Worker:
         if isinstance(msg, Ping):   # answered from the main loop: a worker stuck in a kernel does not answer
             self.sock.send(encode(Done(msg.call, value={"pool": self.spec.pool, "replica": self.spec.replica,
                                                          "pid": os.getpid(), "llm_running": len(self.llm_calls),
-                                                         "tensors_held": len(self.values)})))
+                                                         "tensors_held": len(self.values),
+                                                         **({"engine": self.engine.stats()} if self.engine else {})})))
+            return
+        if isinstance(msg, Cancel):
+            for rid, (run, _, _) in list(self.llm_calls.items()):
+                if run.request == msg.request:
+                    self.engine.abort(rid)
+                    del self.llm_calls[rid]
+                    self.llm_start_ns.pop(rid, None)
+                    self.sock.send(encode(Done(run.call, error="cancelled: the request's deadline passed or its "
+                                                               "client left")))
             return
         if isinstance(msg, Release):
             with self.lock:

@@ -21,6 +21,7 @@ from typing import Any
 
 from plait.scheduler.messages import (
     Ack,
+    Cancel,
     Done,
     Hello,
     MessageError,
@@ -115,9 +116,10 @@ class Workers:
         keys = [k for k, s in self.specs.items() if s.pool == pool]
         return min(keys, key=lambda k: self.load[k])
 
-    def health(self, timeout_s: float = 5.0) -> dict[str, dict[str, Any] | str]:
-        """Each worker's answer to a Ping (its pool, pid, work in flight), or why it gave none."""
-        futures = {key: self.call(key, Ping) for key in self.specs}
+    def health(self, timeout_s: float = 5.0, keys: list[str] | None = None) -> dict[str, dict[str, Any] | str]:
+        """Each worker's (or those of `keys`) answer to a Ping (its pool, pid, work in flight), or why it gave
+        none. A worker busy in a tool answers when the tool returns."""
+        futures = {key: self.call(key, Ping) for key in (self.specs if keys is None else keys)}
         out: dict[str, dict[str, Any] | str] = {}
         for key, future in futures.items():
             try:
@@ -125,6 +127,11 @@ class Workers:
             except Exception as err:   # a dead worker fails its future; a stuck one times out
                 out[key] = f"no answer: {err or type(err).__name__}"
         return out
+
+    def cancel(self, request: int) -> None:
+        """Every worker drops the LLM calls of `request` still in its engine (they answer with an error)."""
+        for key in self.specs:
+            self.send(key, Cancel(request))
 
     def release(self, request: int) -> None:
         for key in self.specs:

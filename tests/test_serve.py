@@ -138,11 +138,11 @@ def _state(pid: int) -> str:
 def test_invoke_runs_the_agent_end_to_end(echo: Server) -> None:
     status, _, health = call(echo.url, "/healthz")
     assert status == 200 and health["status"] == "ok"
-    assert {w["pool"] for w in health["workers"].values()} == {"tool-pause-0", "llm-llama-3.2-1b-0"}
+    assert {w["pool"] for w in health["workers"].values()} == {"tool-pause-0", "tool-length-0", "llm-llama-3.2-1b-0"}
     status, _, out = call(echo.url, INVOKE, {"inputs": {"text": "hello"}})
     assert status == 200, out
     assert out["agent"] == "echo" and isinstance(out["output"], str)
-    assert [s["step"] for s in out["steps"]] == ["tool pause", "prompt prompt_1", "llm llama-3.2-1b"]
+    assert [s["step"] for s in out["steps"]] == ["tool pause", "tool length", "prompt prompt_1", "llm llama-3.2-1b"]
     assert 0 < out["seconds"] < 20
 
 
@@ -226,6 +226,23 @@ def test_a_client_that_disconnects_cancels_its_request(echo: Server) -> None:
     wait_for(lambda: metric(echo.url, "plait_requests_total", status="499") == 1)
     wait_for(lambda: metric(echo.url, "plait_in_flight") == 0)
     assert metric(echo.url, "plait_step_seconds_count", step="llm llama-3.2-1b") == llm
+
+
+def test_a_passed_deadline_aborts_the_llm_call_in_its_engine(echo: Server) -> None:
+    """The long arm decodes 1024 tokens (--max-tokens caps its 4000: ~3 s here); at the 1 s deadline the worker
+    drops the call from its engine, so the request's slot frees long before the decode would have ended."""
+    engine = "llm-llama-3.2-1b-0/0"
+    start = time.monotonic()
+    status, _, out = call(echo.url, INVOKE, {"inputs": {"text": "long story"}, "timeout_s": 1})
+    assert status == 504, out
+    wait_for(lambda: metric(echo.url, "plait_in_flight") == 0)
+    freed = time.monotonic() - start
+    assert metric(echo.url, "plait_engine_running", engine=engine) == 0
+    assert metric(echo.url, "plait_engine_kv_blocks_used", engine=engine) == 0
+    decoded = metric(echo.url, "plait_engine_decode_tokens_total", engine=engine)
+    assert freed < 1.8, freed
+    time.sleep(0.5)
+    assert metric(echo.url, "plait_engine_decode_tokens_total", engine=engine) == decoded   # nothing more
 
 
 def test_metrics_count_every_request(echo: Server) -> None:

@@ -66,14 +66,22 @@ class AgentServer:
     """The state behind the routes: admission, the driver's threads, metrics, the service-time estimate."""
 
     def __init__(self, graph: AgentGraph, run: Callable[[dict[str, Any], threading.Event], Record],
-                 health: Callable[[], dict[str, Any]], options: AgentServeOptions) -> None:
-        self.graph, self.run, self.health, self.options = graph, run, health, options
+                 health: Callable[[], dict[str, Any]], options: AgentServeOptions,
+                 engines: Callable[[], dict[str, Any]] = dict) -> None:
+        self.graph, self.run, self.health, self.options, self.engines = graph, run, health, options, engines
         self.body = body_model(graph, options.max_timeout_s)
         self.admission = Admission(options.concurrency, options.max_queue, options.policy)
         self.pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="plait-serve")
         self.metrics = ServeMetrics(lambda: self.admission.waiting, lambda: self.admission.running)
+        self.metrics.engine_gauges(self._engines)
         self.service_s = 1.0   # a moving mean of requests' run time: the Retry-After estimate
         self.route = f"/v1/agents/{graph.agent_name}/invoke"
+
+    def _engines(self) -> dict[str, dict[str, Any]]:
+        """Each LLM worker's engine figures, from its answer to a ping (at every scrape; an engine worker
+        answers between steps, while a tool worker would answer only once its tool returns)."""
+        return {key: answer["engine"] for key, answer in self.engines().items()
+                if isinstance(answer, dict) and isinstance(answer.get("engine"), dict)}
 
     def retry_after_s(self) -> int:
         """About when a slot frees up: the queue ahead, served `concurrency` at a time, at the mean run time."""
@@ -181,7 +189,8 @@ def create_agent_app(server: AgentServer) -> Any:
         return await server.healthz()
 
     @app.get("/metrics")
-    async def metrics() -> Any:
-        return Response(server.metrics.render(), media_type=CONTENT_TYPE)
+    async def metrics() -> Any:   # rendered off the loop: the engine figures come from pinging the workers
+        text = await asyncio.get_running_loop().run_in_executor(None, server.metrics.render)
+        return Response(text, media_type=CONTENT_TYPE)
 
     return guarded(app, server.options.api_key, server.options.max_body_bytes)
