@@ -28,8 +28,6 @@ def run_server(app: Any, sock: socket.socket, drain_s: float = 30.0) -> None:
     """Serve `app` on `sock` until a signal; prints the URL first (flushed: a parent reads it from a pipe)."""
     import uvicorn
 
-    print(f"listening on {url_of(sock)}", flush=True)
-    sys.stderr.flush()
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=int(drain_s), lifespan="off")
 
     class Server(uvicorn.Server):
@@ -39,5 +37,11 @@ def run_server(app: Any, sock: socket.socket, drain_s: float = 30.0) -> None:
         def handle_exit(self, sig: int, frame: Any) -> None:
             super().handle_exit(sig, frame)
             getattr(self, "_captured_signals", []).clear()
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            # said once uvicorn accepts and handles SIGTERM: a client reading this line may connect, or stop us
+            print(f"listening on {url_of(sock)}", flush=True)
+            sys.stderr.flush()
 
     Server(config).run(sockets=[sock])
