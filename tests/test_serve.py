@@ -155,6 +155,9 @@ def test_a_bad_body_gets_422_naming_the_field(echo: Server) -> None:
     for body, field, why in cases:
         status, _, out = call(echo.url, INVOKE, body)
         assert status == 422 and out["error"]["param"] == field and why in out["error"]["message"], (body, out)
+    status, _, out = call(echo.url, INVOKE, {"text": "a"})   # the inputs not under "inputs": the fix is shown
+    assert status == 422 and 'To fix: put the agent\'s inputs under "inputs": {"inputs": {"text": "..."}}' \
+        in out["error"]["message"]
     status, _, out = call(echo.url, INVOKE, raw=b"{not json")
     assert status == 422 and "not JSON" in out["error"]["message"]
     status, _, out = call(echo.url, "/v1/agents/other/invoke", {"inputs": {"text": "a"}})

@@ -17,11 +17,12 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from plait.scheduler.driver import Record
 from plait.scheduler.serve.admission import Admission, QueueFull
@@ -29,9 +30,28 @@ from plait.scheduler.serve.metrics import CONTENT_TYPE, ServeMetrics
 from plait.scheduler.serve.security import error_body, guarded
 from plait.sdk.graph import AgentGraph
 
-# A parameter's value type -> what its JSON must be. audio: the path of a WAV file on the server's machine.
-JSON_TYPES: dict[str, Any] = {"text": str, "bool": bool, "texts": list[str], "json": Any, "audio": str,
-                              "docs": list[str], "vec": list[float]}
+
+def _wav_file(value: str) -> str:
+    """An audio input: the path of a PCM WAV file on the server's machine (workers read it; audio bytes do not
+    travel as JSON). Checked here, so a wrong one gets a 422 before any step runs."""
+    from plait.codegen.errors import CodegenError
+    from plait.codegen.kernels.audio import read_wav
+
+    path = Path(value)
+    if not path.is_file():
+        raise ValueError(f"{value[:80]!r} is not a file on the server's machine (an audio input is the path of a "
+                         "PCM WAV file there)")
+    try:
+        read_wav(path)
+    except CodegenError as err:
+        raise ValueError(str(err).splitlines()[0]) from None
+    return str(path.resolve())
+
+
+# A parameter's value type -> what its JSON must be.
+JSON_TYPES: dict[str, Any] = {"text": str, "bool": bool, "texts": list[str], "json": Any,
+                              "audio": Annotated[str, AfterValidator(_wav_file)], "docs": list[str],
+                              "vec": list[float]}
 
 
 @dataclass(frozen=True)
@@ -120,7 +140,12 @@ class AgentServer:
         try:
             body = self.body.model_validate(payload)
         except ValidationError as err:
-            return self.answer(422, validation_error(err))
+            problem = validation_error(err)
+            names = [p.name for p in self.graph.params]
+            if isinstance(payload, dict) and "inputs" not in payload and set(payload) & set(names):
+                problem["error"]["message"] += ("\n  To fix: put the agent's inputs under \"inputs\": "
+                                                + json.dumps({"inputs": dict.fromkeys(names, "...")}))
+            return self.answer(422, problem)
         timeout = body.timeout_s or self.options.deadline_s   # type: ignore[attr-defined]
         deadline = start + timeout
         try:
