@@ -262,7 +262,7 @@ class ModelServer:
             body = kind.model_validate(json.loads(await request.body()))
         except ValueError as err:
             if isinstance(err, ValidationError):
-                return self.answer(route, 422, validation_error(err))
+                return self.answer(route, 422, _unsupported(err))
             return self.answer(route, 422, error_body(f"the request body is not JSON: {err}"))
         if body.model not in (self.served.name, self.served.run_name):
             return self.answer(route, 404, error_body(f"model {body.model!r} is not served here; this server "
@@ -327,6 +327,17 @@ class ModelServer:
                 if await request.is_disconnected():
                     self.loop.abort(handle)
                     return ("gone", None)
+
+
+def _unsupported(err: ValidationError) -> dict[str, Any]:
+    """A 422 body that also says which of OpenAI's parameters plait's server does not take."""
+    body = validation_error(err)
+    extras = [".".join(str(x) for x in e["loc"]) for e in err.errors() if e["type"] == "extra_forbidden"]
+    if extras:
+        body["error"]["message"] += f" (plait's server does not support {', '.join(extras)}: leave it out)"
+    if any(e["loc"][:1] == ("n",) for e in err.errors()):
+        body["error"]["message"] += " (plait's server returns one choice per request)"
+    return body
 
 
 class Reply:

@@ -21,7 +21,7 @@ def error_body(message: str, kind: str = "invalid_request_error", param: str | N
 
 
 async def send_json(send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
-    data = json.dumps(body).encode()
+    data = json.dumps(body, separators=(",", ":")).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
                             *headers]})
