@@ -69,6 +69,7 @@ class Record:
     spans: list[Span] = field(default_factory=list)
     audio: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)   # tensor -> its WAV file
     cancel: threading.Event | None = None   # set by a server: the driver sends no further step of this request
+    on_token: Callable[[str], None] | None = None   # a server's stream: takes the final LLM call's text as it comes
 
 
 @dataclass(frozen=True)
@@ -135,11 +136,14 @@ class Driver:
         self.rng = random.Random(figures.seed)
         self.rng_lock = threading.Lock()
         self.prefix_home: dict[str, str] = {}
+        self.final_llms = final_llms(graph)
 
-    def run(self, inputs: dict[str, Any], cancel: threading.Event | None = None) -> Record:
+    def run(self, inputs: dict[str, Any], cancel: threading.Event | None = None,
+            on_token: Callable[[str], None] | None = None) -> Record:
         """One request, start to end (blocking); errors are recorded, not raised. Once `cancel` is set no
-        further step is sent (the step in flight finishes) and the record's error says so."""
-        record = Record(next(self.requests), start_ns=time.time_ns(), cancel=cancel)
+        further step is sent (the step in flight finishes) and the record's error says so. `on_token` takes the
+        text of the LLM calls whose answer is the agent's output, piece by piece, as they generate it."""
+        record = Record(next(self.requests), start_ns=time.time_ns(), cancel=cancel, on_token=on_token)
         start = time.perf_counter()
         try:
             out = self._graph(self.graph, [inputs[p.name] for p in self.graph.params], record)
@@ -261,10 +265,11 @@ class Driver:
             max_tokens = min(max_tokens or (own if isinstance(own, int) else self.max_tokens), self.max_tokens)
         if self.figures.tool_latency_declared and node.kind == "tool":
             sleep_s = self._draw(node.attrs.get("latency_ms", 0.0)) / 1e3
+        stream = rec.on_token is not None and id(node) in self.final_llms
         start, sent_ns = time.perf_counter(), time.time_ns()
         done = self._wait(self.workers.call(key, lambda call: Run(
             call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
-            sleep_s, op)), node, rec)
+            sleep_s, op, stream), rec.on_token if stream else None), node, rec)
         name = f"{node.kind} {node.target or node.name}".strip() + (f" {op.removeprefix('op.')}" if op else "")
         rec.steps.append((name, time.perf_counter() - start))
         rec.spans.append(Span(name, node.kind, key, sent_ns, done.start_ns, done.end_ns, time.time_ns()))
@@ -324,6 +329,24 @@ class Driver:
             return float(figure or 0.0)
         with self.rng_lock:
             return max(0.0, float(figure.quantile(min(max(self.rng.random(), 1e-6), 1 - 1e-6))))
+
+
+def final_llms(graph: AgentGraph) -> set[int]:
+    """id() of the LLM steps whose text is the agent's output, through sub-agent calls and branch arms (not
+    loops: a loop's LLM runs many times): the calls a server streams."""
+    found: set[int] = set()
+
+    def visit(g: AgentGraph) -> None:
+        for name in g.output.inputs[:1]:
+            node = g.step(name)
+            if node.kind == "llm":
+                found.add(id(node))
+            elif node.kind in ("call", "branch"):
+                for region in node.regions.values():
+                    visit(region)
+
+    visit(graph)
+    return found
 
 
 def _frame_rate(model: str) -> float:

@@ -56,6 +56,7 @@ class Run(_Msg):
     ignore_eos: bool = False
     sleep_s: float | None = None   # --tool-latency declared: sleep this long instead of calling the tool
     op: str = ""                   # a speech step's op on this pool (op.encode, op.prefill, op.decode, op.vocode)
+    stream: bool = False           # an LLM call: send its text as it comes (Partial), before its Done
 
 
 class Send(_Msg):
@@ -123,13 +124,20 @@ class Done(_Msg):
     end_ns: int = 0
 
 
+class Partial(_Msg):
+    """Worker -> driver: the next piece of a streamed LLM call's text (its Done follows with the whole)."""
+
+    call: int
+    text: str
+
+
 class Refused(_Msg):
     """Worker -> driver: a frame that was not a control message was dropped, unread."""
 
     why: str
 
 
-Message = Hello | Run | Send | Recv | Release | Ping | Cancel | Stop | Ack | Done | Refused | TensorRef
+Message = Hello | Run | Send | Recv | Release | Ping | Cancel | Stop | Ack | Done | Partial | Refused | TensorRef
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)
 

@@ -28,6 +28,7 @@ from plait.scheduler.messages import (
     Done,
     Hello,
     MessageError,
+    Partial,
     Ping,
     Recv,
     Refused,
@@ -129,6 +130,7 @@ class Worker:
         self.engine: Any = None
         self.llm_calls: dict[int, tuple[Run, float, float | None]] = {}   # engine id -> (run, start, first token)
         self.llm_start_ns: dict[int, int] = {}
+        self.streams: dict[int, Any] = {}   # engine id -> TextStream of a streamed call
         self.values: dict[int, Any] = {}
         self.owner: dict[int, int] = {}          # value id -> request
         self.next_value = 0
@@ -229,6 +231,7 @@ class Worker:
                     self.engine.abort(rid)
                     del self.llm_calls[rid]
                     self.llm_start_ns.pop(rid, None)
+                    self.streams.pop(rid, None)
                     self.sock.send(encode(Done(run.call, error="cancelled: the request's deadline passed or its "
                                                                "client left")))
             return
@@ -336,6 +339,10 @@ class Worker:
         prompt = prompt[-(max_pos - params.max_tokens):]   # a scaled-down model has fewer positions: keep the end
         params.ignore_eos = run.ignore_eos
         rid = self.engine.add_request(prompt, params)
+        if run.stream:
+            from plait.scheduler.textstream import TextStream
+
+            self.streams[rid] = TextStream(self.engine.tokenizer, params.stop)
         self.llm_calls[rid] = (run, time.perf_counter(), None)
         self.llm_start_ns[rid] = time.time_ns()
 
@@ -346,9 +353,15 @@ class Worker:
             if first is None:
                 self.llm_calls[out.request_id] = (run, start, now)
                 first = now
+            stream = self.streams.get(out.request_id)
+            if stream is not None and (piece := stream.push(out.token_id)):
+                self.sock.send(encode(Partial(run.call, piece)))
             if out.finished:
                 del self.llm_calls[out.request_id]
                 result = self.engine.output(out.request_id)
+                if stream is not None and (piece := stream.finish(result.text or "")):
+                    self.sock.send(encode(Partial(run.call, piece)))
+                self.streams.pop(out.request_id, None)
                 n = len(result.token_ids)
                 tpot = (now - first) / (n - 1) if n > 1 else None
                 self.sock.send(encode(Done(run.call, value=result.text, ttft_s=first - start, tpot_s=tpot,

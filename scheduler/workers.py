@@ -25,6 +25,7 @@ from plait.scheduler.messages import (
     Done,
     Hello,
     MessageError,
+    Partial,
     Ping,
     Refused,
     Release,
@@ -68,6 +69,7 @@ class Workers:
         self.lock = threading.Lock()
         self.pending: dict[int, tuple[str, Future[Done]]] = {}
         self.unacked: dict[int, float] = {}
+        self.partials: dict[int, Any] = {}   # call -> what takes its streamed text (a server's request)
         self.refused: list[str] = []
         self.calls = itertools.count()
         self.specs = {s.key: s for s in specs}
@@ -92,11 +94,14 @@ class Workers:
             time.sleep(0.05)
 
     # --- sending ----------------------------------------------------------------------------------------------
-    def call(self, key: str, make: Any) -> Future[Done]:
-        """Send `make(call_id)` to worker `key`; the future resolves with its Done."""
+    def call(self, key: str, make: Any, on_partial: Any = None) -> Future[Done]:
+        """Send `make(call_id)` to worker `key`; the future resolves with its Done (`on_partial` takes the pieces
+        of a streamed call's text before that)."""
         future: Future[Done] = Future()
         with self.lock:
             call = next(self.calls)
+            if on_partial is not None:
+                self.partials[call] = on_partial
             self.pending[call] = (key, future)
             self.unacked[call] = time.monotonic()
             self.load[key] += 1
@@ -166,10 +171,15 @@ class Workers:
             self.refused.append(msg.why)
         elif isinstance(msg, Ack):
             self.unacked.pop(msg.call, None)
+        elif isinstance(msg, Partial):
+            taker = self.partials.get(msg.call)
+            if taker is not None:
+                taker(msg.text)
         elif isinstance(msg, Done):
             with self.lock:
                 entry = self.pending.pop(msg.call, None)
                 self.unacked.pop(msg.call, None)
+                self.partials.pop(msg.call, None)
                 if entry is not None:
                     self.load[entry[0]] -= 1
             if entry is not None:

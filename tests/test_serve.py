@@ -433,3 +433,36 @@ def test_plain_chat_template() -> None:
     template = ChatTemplate.load(None)
     assert template.render([{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hi!"}]) \
         == "<|system|>\nYou are terse.\n<|user|>\nHi!\n<|assistant|>\n"
+
+
+def _stream(url: str, body: Any) -> list[tuple[str, Any, float]]:
+    """(event, data, seconds since the request) of each server-sent event, read as they arrive."""
+    import http.client
+
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    start = time.monotonic()
+    conn.request("POST", INVOKE, body=json.dumps(body), headers={"Authorization": f"Bearer {KEY}"})
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.getheader("content-type", "").startswith("text/event-stream")
+    events, kind = [], ""
+    for raw in resp:
+        line = raw.decode().rstrip("\n")
+        if line.startswith("event: "):
+            kind = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            events.append((kind, json.loads(line.removeprefix("data: ")), time.monotonic() - start))
+    conn.close()
+    return events
+
+
+def test_invoke_streams_the_final_llm_calls_text(echo: Server) -> None:
+    events = _stream(echo.url, {"inputs": {"text": "long tale"}, "stream": True, "timeout_s": 30})
+    kinds = [k for k, _, _ in events]
+    assert kinds[-1] == "done" and set(kinds[:-1]) == {"token"}, kinds[-3:]
+    done = events[-1][1]
+    assert "".join(d["text"] for k, d, _ in events if k == "token") == done["output"]   # pieces add up
+    assert events[0][2] < events[-1][2] - 1.0   # the first piece came long before the end: streamed, not batched
+    events = _stream(echo.url, {"inputs": {"text": "sleep:1.5 x"}, "timeout_s": 0.5, "stream": True})
+    assert [k for k, _, _ in events] == ["error"] and events[0][1]["error"]["type"] == "timeout"
+    wait_for(lambda: metric(echo.url, "plait_in_flight") == 0)

@@ -111,7 +111,7 @@ def _serve_agent(target: str, weights: list[str], plan_dir: Path | None, remap_c
                   driver_prompts=prepared.driver_prompts, max_tokens=max_tokens) as local:
         engines = [key for key, spec in local.workers.specs.items()
                    if any(p.pool.id == spec.pool and p.pool.kind == "llm" for p in prepared.programs)]
-        server = AgentServer(graph, lambda inputs, cancel: local.driver.run(inputs, cancel),
+        server = AgentServer(graph, local.driver.run,
                              local.workers.health, options, lambda: local.workers.health(1.0, engines))
         typer.echo(f"workers ready; logs in {folder}/; POST /v1/agents/{graph.agent_name}/invoke")
         try:

@@ -6,6 +6,10 @@ event. Its deadline (the body's `timeout_s`, else the server's, by default the a
 wait and the run: when it passes, or the client disconnects, the event is set, the driver sends none of its
 further steps, and the client gets 504. Its slot is freed only when its driver thread ends, so the bound on
 concurrent work holds even for requests already answered with a timeout.
+
+With `"stream": true` the answer is server-sent events: `token` events carrying the text of the LLM call whose
+answer is the agent's output as it is generated, then one `done` event with the whole answer (or one `error`
+event: a deadline, a failed step).
 """
 
 from __future__ import annotations
@@ -14,14 +18,14 @@ import asyncio
 import json
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from plait.scheduler.driver import Record
@@ -72,7 +76,7 @@ def body_model(graph: AgentGraph, max_timeout_s: float) -> type[BaseModel]:
     fields: dict[str, Any] = {p.name: (JSON_TYPES.get(str(p.type), Any), ...) for p in graph.params}
     inputs = create_model(f"{graph.agent_name}_inputs", __config__=strict, **fields)
     return create_model(f"{graph.agent_name}_invoke", __config__=strict, inputs=(inputs, ...),
-                        timeout_s=(float | None, Field(None, gt=0, le=max_timeout_s)))
+                        timeout_s=(float | None, Field(None, gt=0, le=max_timeout_s)), stream=(bool, False))
 
 
 def validation_error(err: ValidationError) -> dict[str, Any]:
@@ -85,7 +89,8 @@ def validation_error(err: ValidationError) -> dict[str, Any]:
 class AgentServer:
     """The state behind the routes: admission, the driver's threads, metrics, the service-time estimate."""
 
-    def __init__(self, graph: AgentGraph, run: Callable[[dict[str, Any], threading.Event], Record],
+    def __init__(self, graph: AgentGraph,
+                 run: Callable[[dict[str, Any], threading.Event, Callable[[str], None] | None], Record],
                  health: Callable[[], dict[str, Any]], options: AgentServeOptions,
                  engines: Callable[[], dict[str, Any]] = dict) -> None:
         self.graph, self.run, self.health, self.options, self.engines = graph, run, health, options, engines
@@ -161,7 +166,10 @@ class AgentServer:
                                                "slot; it never started", "timeout"))
         cancel = threading.Event()
         inputs = body.inputs.model_dump()   # type: ignore[attr-defined]
-        future = loop.run_in_executor(self.pool, self.run, inputs, cancel)
+        if body.stream:   # type: ignore[attr-defined]
+            return StreamingResponse(self._events(inputs, cancel, deadline, timeout, start),
+                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        future = loop.run_in_executor(self.pool, self.run, inputs, cancel, None)
         future.add_done_callback(self._finished)
         while not future.done():
             remaining = deadline - loop.time()
@@ -177,13 +185,54 @@ class AgentServer:
         record = future.result()
         if record.error is not None:
             return self.answer(500, error_body(f"the agent failed: {record.error}", "agent_error"))
-        elapsed = loop.time() - start
+        return self.answer(200, self._answered(record, loop.time() - start))
+
+    def _answered(self, record: Record, elapsed: float) -> dict[str, Any]:
         self.metrics.latency.labels(self.route).observe(elapsed)
         if self.options.sla_s is not None and elapsed <= self.options.sla_s:
             self.metrics.within_sla.labels(self.route).inc()
-        return self.answer(200, {"agent": agent, "output": record.output, "request": record.request,
-                                 "seconds": round(elapsed, 4),
-                                 "steps": [{"step": n, "seconds": round(s, 4)} for n, s in record.steps]})
+        return {"agent": self.graph.agent_name, "output": record.output, "request": record.request,
+                "seconds": round(elapsed, 4), "steps": [{"step": n, "seconds": round(s, 4)} for n, s in record.steps]}
+
+    async def _events(self, inputs: dict[str, Any], cancel: threading.Event, deadline: float, timeout: float,
+                      start: float) -> AsyncIterator[str]:
+        """The streamed answer: `token` events as the final LLM call generates, then `done` (or `error`). A
+        client that leaves cancels this generator, and with it the request."""
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+        def take(text: str) -> None:   # on the driver's thread: hand the piece to the loop
+            loop.call_soon_threadsafe(pieces.put_nowait, text)
+
+        future = loop.run_in_executor(self.pool, self.run, inputs, cancel, take)
+        future.add_done_callback(self._finished)
+        future.add_done_callback(lambda _: pieces.put_nowait(None))   # after every piece: they were queued first
+        status = "499"
+        try:
+            while (remaining := deadline - loop.time()) > 0:
+                try:
+                    piece = await asyncio.wait_for(pieces.get(), remaining)
+                except TimeoutError:
+                    continue
+                if piece is None:
+                    break
+                yield _sse("token", {"text": piece})
+            else:
+                cancel.set()
+                status = "504"
+                yield _sse("error", error_body(f"deadline of {timeout:g} s passed; the request was cancelled (no "
+                                               "further step of it runs)", "timeout"))
+                return
+            record = future.result()
+            if record.error is not None:
+                status = "500"
+                yield _sse("error", error_body(f"the agent failed: {record.error}", "agent_error"))
+                return
+            status = "200"
+            yield _sse("done", self._answered(record, loop.time() - start))
+        finally:
+            if status == "499":
+                cancel.set()
+            self.metrics.requests.labels(self.route, status).inc()
 
     def describe(self) -> dict[str, Any]:
         return {"agents": [{"name": self.graph.agent_name, "route": self.route,
@@ -195,6 +244,10 @@ class AgentServer:
         ok = all(isinstance(v, dict) for v in workers.values())
         return JSONResponse({"status": "ok" if ok else "unhealthy", "workers": workers},
                             status_code=200 if ok else 503)
+
+
+def _sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
 def create_agent_app(server: AgentServer) -> Any:

@@ -30,6 +30,7 @@ from plait.scheduler.serve.agent_app import validation_error
 from plait.scheduler.serve.chat import ChatTemplate, ChatTemplateError
 from plait.scheduler.serve.metrics import CONTENT_TYPE, ServeMetrics
 from plait.scheduler.serve.security import error_body, guarded
+from plait.scheduler.textstream import TextStream
 
 log = logging.getLogger("plait.serve")
 Event = tuple[str, Any]   # ("token", id) | ("done", RequestOutput) | ("error", message)
@@ -145,33 +146,6 @@ class EngineLoop:
                 if out.finished:
                     del self.live[out.request_id]
                     owner.emit(("done", self.engine.output(out.request_id)))
-
-
-class TextStream:
-    """Text deltas of a growing output: decode every id so far and hand out what is new, holding back an
-    unfinished UTF-8 character (a trailing U+FFFD) and, with stop strings, the last len(longest)-1 characters
-    (maybe the start of a stop string the engine will cut). finish() sends what is left of the final text."""
-
-    def __init__(self, tokenizer: Any, stop: list[str]) -> None:
-        self.tokenizer, self.sent = tokenizer, ""
-        self.ids: list[int] = []
-        self.hold = max((len(s) for s in stop), default=1) - 1
-
-    def push(self, token: int) -> str:
-        self.ids.append(token)
-        text = self.tokenizer.decode(self.ids)
-        if text.endswith("\ufffd"):
-            return ""
-        ready = text[:len(text) - self.hold]
-        if len(ready) <= len(self.sent) or not ready.startswith(self.sent):
-            return ""
-        delta, self.sent = ready[len(self.sent):], ready
-        return delta
-
-    def finish(self, final: str) -> str:
-        delta = final[len(self.sent):] if final.startswith(self.sent) else ""
-        self.sent = final
-        return delta
 
 
 # --- the server ---------------------------------------------------------------------------------------------
