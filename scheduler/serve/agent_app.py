@@ -31,7 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from plait.scheduler.driver import Record
 from plait.scheduler.serve.admission import Admission, QueueFull
 from plait.scheduler.serve.metrics import CONTENT_TYPE, ServeMetrics
-from plait.scheduler.serve.security import error_body, guarded
+from plait.scheduler.serve.security import error_body, guarded, validation_error
 from plait.sdk.graph import AgentGraph
 
 
@@ -77,13 +77,6 @@ def body_model(graph: AgentGraph, max_timeout_s: float) -> type[BaseModel]:
     inputs = create_model(f"{graph.agent_name}_inputs", __config__=strict, **fields)
     return create_model(f"{graph.agent_name}_invoke", __config__=strict, inputs=(inputs, ...),
                         timeout_s=(float | None, Field(None, gt=0, le=max_timeout_s)), stream=(bool, False))
-
-
-def validation_error(err: ValidationError) -> dict[str, Any]:
-    """A 422 body naming each field that is wrong (`inputs.question: Field required`)."""
-    problems = [(".".join(str(x) for x in e["loc"]) or "body", e["msg"]) for e in err.errors()]
-    message = "; ".join(f"{where}: {msg}" for where, msg in problems)
-    return error_body(f"invalid request body: {message}", param=problems[0][0])
 
 
 class AgentServer:
@@ -166,11 +159,18 @@ class AgentServer:
                                                "slot; it never started", "timeout"))
         cancel = threading.Event()
         inputs = body.inputs.model_dump()   # type: ignore[attr-defined]
-        if body.stream:   # type: ignore[attr-defined]
-            return StreamingResponse(self._events(inputs, cancel, deadline, timeout, start),
-                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-        future = loop.run_in_executor(self.pool, self.run, inputs, cancel, None)
+        pieces: asyncio.Queue[str | None] = asyncio.Queue()
+
+        def take(text: str) -> None:   # on the driver's thread: hand a streamed piece to the loop
+            loop.call_soon_threadsafe(pieces.put_nowait, text)
+
+        # started here, not in the stream's generator: a client gone before the stream starts still frees the slot
+        future = loop.run_in_executor(self.pool, self.run, inputs, cancel, take if body.stream else None)  # type: ignore[attr-defined]
         future.add_done_callback(self._finished)
+        if body.stream:   # type: ignore[attr-defined]
+            future.add_done_callback(lambda _: pieces.put_nowait(None))   # after every piece: queued before
+            return StreamingResponse(self._events(future, pieces, cancel, deadline, timeout, start),
+                                     media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         while not future.done():
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -194,18 +194,11 @@ class AgentServer:
         return {"agent": self.graph.agent_name, "output": record.output, "request": record.request,
                 "seconds": round(elapsed, 4), "steps": [{"step": n, "seconds": round(s, 4)} for n, s in record.steps]}
 
-    async def _events(self, inputs: dict[str, Any], cancel: threading.Event, deadline: float, timeout: float,
-                      start: float) -> AsyncIterator[str]:
+    async def _events(self, future: asyncio.Future[Record], pieces: asyncio.Queue[str | None],
+                      cancel: threading.Event, deadline: float, timeout: float, start: float) -> AsyncIterator[str]:
         """The streamed answer: `token` events as the final LLM call generates, then `done` (or `error`). A
         client that leaves cancels this generator, and with it the request."""
         loop = asyncio.get_running_loop()
-        pieces: asyncio.Queue[str | None] = asyncio.Queue()
-        def take(text: str) -> None:   # on the driver's thread: hand the piece to the loop
-            loop.call_soon_threadsafe(pieces.put_nowait, text)
-
-        future = loop.run_in_executor(self.pool, self.run, inputs, cancel, take)
-        future.add_done_callback(self._finished)
-        future.add_done_callback(lambda _: pieces.put_nowait(None))   # after every piece: they were queued first
         status = "499"
         try:
             while (remaining := deadline - loop.time()) > 0:

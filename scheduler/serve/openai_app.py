@@ -26,10 +26,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from plait.scheduler.serve.admission import Admission, QueueFull
-from plait.scheduler.serve.agent_app import validation_error
 from plait.scheduler.serve.chat import ChatTemplate, ChatTemplateError
 from plait.scheduler.serve.metrics import CONTENT_TYPE, ServeMetrics
-from plait.scheduler.serve.security import error_body, guarded
+from plait.scheduler.serve.security import error_body, guarded, validation_error
 from plait.scheduler.textstream import TextStream
 
 log = logging.getLogger("plait.serve")

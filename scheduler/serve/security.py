@@ -10,6 +10,8 @@ import json
 import socket
 from typing import Any
 
+from pydantic import ValidationError
+
 from plait.sdk.errors import PlaitError
 
 Scope = dict[str, Any]
@@ -20,7 +22,14 @@ def error_body(message: str, kind: str = "invalid_request_error", param: str | N
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-async def send_json(send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()) -> None:  # type: ignore[assignment]
+def validation_error(err: ValidationError) -> dict[str, Any]:
+    """A 422 body naming each field that is wrong (`inputs.question: Field required`)."""
+    problems = [(".".join(str(x) for x in e["loc"]) or "body", e["msg"]) for e in err.errors()]
+    message = "; ".join(f"{where}: {msg}" for where, msg in problems)
+    return error_body(f"invalid request body: {message}", param=problems[0][0])
+
+
+async def send_json(send: Any, status: int, body: dict[str, Any], headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
     data = json.dumps(body, separators=(",", ":")).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
@@ -68,7 +77,7 @@ class BearerAuth:
             why = "no Authorization header" if not header else "a wrong API key or scheme"
             await send_json(send, 401, error_body(
                 f"unauthorized: {why}. Send `Authorization: Bearer <the server's API key>`.",
-                "authentication_error", code="invalid_api_key"), [(b"www-authenticate", b"Bearer")])
+                "authentication_error", code="invalid_api_key"), ((b"www-authenticate", b"Bearer"),))
             return
         await self.app(scope, receive, send)
 
