@@ -466,3 +466,26 @@ def test_invoke_streams_the_final_llm_calls_text(echo: Server) -> None:
     events = _stream(echo.url, {"inputs": {"text": "sleep:1.5 x"}, "timeout_s": 0.5, "stream": True})
     assert [k for k, _, _ in events] == ["error"] and events[0][1]["error"]["type"] == "timeout"
     wait_for(lambda: metric(echo.url, "plait_in_flight") == 0)
+
+
+def test_text_stream_pieces_add_up_and_hold_back_a_stop_string() -> None:
+    from plait.codegen.engine.tokenizer import ByteTokenizer
+    from plait.scheduler.textstream import TextStream
+
+    stream = TextStream(ByteTokenizer(), stop=["STOP"])
+    pieces = [stream.push(b) for b in "héllo STO".encode()]
+    assert "".join(pieces) == "héllo "   # 'STO' may begin the stop string; 'é' came out whole, once complete
+    assert "" in pieces[1:3]   # the first byte of 'é' alone was held back
+    assert "".join(pieces) + stream.finish("héllo ") == "héllo "   # the engine cut at the stop string
+
+
+def test_loopback_addresses() -> None:
+    from plait.scheduler.serve.security import check_bind, is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3")
+    check_bind("0.0.0.0", "a-long-enough-key")   # with a key: allowed
+    from plait.sdk.errors import PlaitError
+
+    with pytest.raises(PlaitError, match="use at least 8"):
+        check_bind("127.0.0.1", "short")
