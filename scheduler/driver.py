@@ -43,6 +43,10 @@ class RunError(RuntimeError):
     """A request failed: which step, where in the user's file, and why."""
 
 
+class Cancelled(RunError):
+    """A request's cancel event was set (its deadline passed, its client went away): no further step is sent."""
+
+
 @dataclass
 class Figures:
     """--follow-figures: draw token counts, arms and loop counts from the agent's declared figures."""
@@ -67,6 +71,8 @@ class Record:
     end_ns: int = 0
     spans: list[Span] = field(default_factory=list)
     audio: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)   # tensor -> its WAV file
+    cancel: threading.Event | None = None   # set by a server: the driver sends no further step of this request
+    on_token: Callable[[str], None] | None = None   # a server's stream: takes the final LLM call's text as it comes
 
 
 @dataclass(frozen=True)
@@ -141,10 +147,14 @@ class Driver:
         self.prefix_home: dict[str, str] = {}
         self.edge_lock = threading.Lock()
         self.edge_order: dict[str, threading.Lock] = {}
+        self.final_llms = final_llms(graph)
 
-    def run(self, inputs: dict[str, Any]) -> Record:
-        """One request, start to end (blocking); errors are recorded, not raised."""
-        record = Record(next(self.requests), start_ns=time.time_ns())
+    def run(self, inputs: dict[str, Any], cancel: threading.Event | None = None,
+            on_token: Callable[[str], None] | None = None) -> Record:
+        """One request, start to end (blocking); errors are recorded, not raised. Once `cancel` is set no
+        further step is sent (the step in flight finishes) and the record's error says so. `on_token` takes the
+        text of the LLM calls whose answer is the agent's output, piece by piece, as they generate it."""
+        record = Record(next(self.requests), start_ns=time.time_ns(), cancel=cancel, on_token=on_token)
         start = time.perf_counter()
         try:
             out = self._graph(self.graph, [inputs[p.name] for p in self.graph.params], record)
@@ -237,6 +247,8 @@ class Driver:
 
     # --- leaf steps on workers -------------------------------------------------------------------------------
     def _leaf(self, node: Node, ins: list[Any], rec: Record, op: str = "") -> Any:
+        if rec.cancel is not None and rec.cancel.is_set():
+            raise Cancelled(f"request {rec.request} was cancelled before {node.kind} {node.target!r} at {node.loc}")
         pool = self.pools[(id(node), op) if op else id(node)]
         if pool == DRIVER:   # a constant prompt: str.format here, no worker involved
             return self.driver_prompts[node.loc].format(*ins)
@@ -249,9 +261,10 @@ class Driver:
         if self.figures.tool_latency_declared and node.kind == "tool":
             sleep_s = self._draw(node.attrs.get("latency_ms", 0.0)) / 1e3
         name = f"{node.kind} {node.target or node.name}".strip() + (f" {op.removeprefix('op.')}" if op else "")
+        stream = rec.on_token is not None and id(node) in self.final_llms
         done = self._dispatch(node, key, name, rec, lambda call: Run(
             call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
-            sleep_s, op))
+            sleep_s, op, stream=stream), stream)
         if done.ttft_s is not None:
             rec.llm.append((f"{node.name} {node.target}", done.ttft_s, done.tpot_s, done.tokens or 0))
             rec.token_ids.append(done.token_ids or [])
@@ -283,9 +296,10 @@ class Driver:
             raise RunError(f"llm {node.target!r} at {node.loc}: the KV cache hand-off from {prefill} to {decode} "
                            f"failed, so the call failed (the prefill side's copy is released with the request): "
                            f"{err}") from None
+        stream = rec.on_token is not None and id(node) in self.final_llms   # the first token's text comes with the rest
         rest = self._dispatch(node, decode, f"llm {node.target} decode", rec, lambda call: Run(
             call, rec.request, node.kind, node.target, node.loc, [first.value, None], {1: kv.value}, max_tokens,
-            self.figures.follow, op="op.decode"))
+            self.figures.follow, op="op.decode", stream=stream), stream)
         rec.llm.append((name, first.ttft_s or 0.0, rest.tpot_s, rest.tokens or 0))
         rec.token_ids.append(rest.token_ids or [])
         return rest.value
@@ -314,14 +328,17 @@ class Driver:
                 figure = self._draw(node.attrs.get("audio_seconds", 0.0)) * _frame_rate(node.target)
             if isinstance(figure, Dist | float):
                 max_tokens = max(1, round(self._draw(figure)))
-        if decode and self.max_tokens is not None:
-            max_tokens = min(max_tokens or self.max_tokens, self.max_tokens)
+        if decode and self.max_tokens is not None:   # a cap: a call asking for fewer keeps its own max_tokens
+            own = node.attrs.get("max_tokens")
+            max_tokens = min(max_tokens or (own if isinstance(own, int) else self.max_tokens), self.max_tokens)
         return max_tokens
 
-    def _dispatch(self, node: Node, key: str, name: str, rec: Record, make: Callable[[int], Run]) -> Done:
-        """Run one step on worker `key` and wait for it; its time and span go into the record."""
+    def _dispatch(self, node: Node, key: str, name: str, rec: Record, make: Callable[[int], Run],
+                  stream: bool = False) -> Done:
+        """Run one step on worker `key` and wait for it; its time and span go into the record. With `stream`, the
+        call's text goes to the record's on_token as it is generated."""
         start, sent_ns = time.perf_counter(), time.time_ns()
-        done = self._wait(self.workers.call(key, make), node)
+        done = self._wait(self.workers.call(key, make, rec.on_token if stream else None), node, rec)
         rec.steps.append((name, time.perf_counter() - start))
         rec.spans.append(Span(name, node.kind, key, sent_ns, done.start_ns, done.end_ns, time.time_ns()))
         return done
@@ -367,7 +384,12 @@ class Driver:
         assert done.tensor is not None
         return done.tensor
 
-    def _wait(self, future: Future[Done], node: Node | None) -> Done:
+    def _wait(self, future: Future[Done], node: Node | None, rec: Record | None = None) -> Done:
+        if rec is not None and rec.cancel is not None:   # a server's request: its cancel also stops the step
+            while not rec.cancel.is_set() and not future.done():
+                wait([future], timeout=0.05)
+            if not future.done():   # workers drop the request's LLM calls (the engine frees their blocks)
+                self.workers.cancel(rec.request)
         done = future.result()
         if done.error is not None:
             where = f"{node.kind} {node.target!r} at {node.loc}" if node is not None else "a transfer"
@@ -379,6 +401,24 @@ class Driver:
             return float(figure or 0.0)
         with self.rng_lock:
             return max(0.0, float(figure.quantile(min(max(self.rng.random(), 1e-6), 1 - 1e-6))))
+
+
+def final_llms(graph: AgentGraph) -> set[int]:
+    """id() of the LLM steps whose text is the agent's output, through sub-agent calls and branch arms (not
+    loops: a loop's LLM runs many times): the calls a server streams."""
+    found: set[int] = set()
+
+    def visit(g: AgentGraph) -> None:
+        for name in g.output.inputs[:1]:
+            node = g.step(name)
+            if node.kind == "llm":
+                found.add(id(node))
+            elif node.kind in ("call", "branch"):
+                for region in node.regions.values():
+                    visit(region)
+
+    visit(graph)
+    return found
 
 
 def _frame_rate(model: str) -> float:

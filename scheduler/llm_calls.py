@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from plait.scheduler.messages import Done, Run
+from plait.scheduler.messages import Done, Partial, Run
 
 
 @dataclass
@@ -27,6 +27,7 @@ class _Call:
     start: float           # perf_counter at arrival (a decode worker: at the import)
     start_ns: int
     first: float | None = None
+    stream: Any = None     # a TextStream when the driver asked for the call's text as it comes
 
 
 class LLMCalls:
@@ -48,9 +49,30 @@ class LLMCalls:
         """The engine's part of a health answer: its role, KV blocks free of all, prefix hits, batch sites."""
         if self.engine is None:
             return {}
-        return {"llm_role": self.engine.role, "kv_blocks": self.engine.num_blocks,
+        return {"engine": self.engine.stats(), "llm_role": self.engine.role, "kv_blocks": self.engine.num_blocks,
                 "kv_blocks_free": self.engine.block_manager.num_free_blocks,
                 "prefix_hit_tokens": self.engine.prefix_hit_tokens, "batch_sites_peak": self.sites_peak}
+
+    def cancel(self, request: int) -> list[Done]:
+        """Drop every call of `request` from the engine (its blocks freed): the Done that fails each."""
+        out = []
+        for rid, call in list(self.calls.items()):
+            if call.run.request == request:
+                self.engine.abort(rid)
+                del self.calls[rid]
+                out.append(Done(call.run.call, error="cancelled: the request's deadline passed or its client left"))
+        return out
+
+    def _stream(self, run: Run, params: Any, already: list[int]) -> Any:
+        from plait.scheduler.textstream import TextStream
+
+        if not run.stream:
+            return None
+        stream = TextStream(self.engine.tokenizer, params.stop)
+        for token in already:   # a decode worker's first token was sampled on the prefill pool
+            stream.push(token)
+        stream.sent = ""        # ... and its text has not been sent yet: the first piece carries it
+        return stream
 
     def _params(self, run: Run) -> Any:
         """The call's sampling: the decode step's attributes (this pool's, or the driver's copy for a split
@@ -74,21 +96,24 @@ class LLMCalls:
         if self.engine.role == "decode":
             header, kv = args
             rid = self.engine.import_kv(header, {"k": kv[0], "v": kv[1]}, params)
-            self.calls[rid] = _Call(run, start, start_ns, first=start)
+            made = list(header["token_ids"])[header["num_prompt_tokens"]:]
+            self.calls[rid] = _Call(run, start, start_ns, first=start, stream=self._stream(run, params, made))
             return
         max_pos = self.engine.config.max_position_embeddings
         prompt = self.engine.tokenizer.encode(str(args[0]))
         prompt = prompt[-(max_pos - params.max_tokens):]   # a scaled-down model has fewer positions: keep the end
         rid = self.engine.add_request(prompt, params)
-        self.calls[rid] = _Call(run, start, start_ns)
+        streamed = run.stream and self.engine.role != "prefill"   # a split call streams from its decode worker
+        self.calls[rid] = _Call(run, start, start_ns, stream=self._stream(run, params, []) if streamed else None)
 
-    def step(self) -> list[Done]:
-        """One engine step; the Done of every call it finished (or, in the prefill role, parked and exported)."""
+    def step(self) -> list[Done | Partial]:
+        """One engine step: the next piece of every streamed call's text, and the Done of every call it finished
+        (or, in the prefill role, parked and exported)."""
         import torch
 
         from plait.codegen.engine.sequence import SequenceStatus
 
-        out = []
+        out: list[Done | Partial] = []
         tokens = self.engine.step()
         sites = {self.calls[t.request_id].run.loc for t in tokens if t.request_id in self.calls}
         self.sites_peak = max(self.sites_peak, len(sites))
@@ -97,6 +122,8 @@ class LLMCalls:
             now = time.perf_counter()
             if call.first is None:
                 call.first = now
+            if call.stream is not None and (piece := call.stream.push(token.token_id)):
+                out.append(Partial(call.run.call, piece))
             if not token.finished:
                 continue
             del self.calls[token.request_id]
@@ -108,6 +135,8 @@ class LLMCalls:
                 done.ttft_s, done.tokens = call.first - call.start, 1
             else:
                 result = self.engine.output(token.request_id)
+                if call.stream is not None and (piece := call.stream.finish(result.text or "")):
+                    out.append(Partial(call.run.call, piece))
                 n = len(result.token_ids)
                 done = Done(call.run.call, value=result.text, tokens=n, token_ids=list(result.token_ids),
                             tpot_s=(now - call.first) / (n - 1) if n > 1 else None)

@@ -59,6 +59,7 @@ class Run(_Msg):
                                    # for an LLM call split over pools, op.prefill or op.decode
     sampling: dict[str, Any] | None = None   # a split LLM call's prefill: the decode step's attrs (sampling,
                                              # max_tokens), since the first token is sampled on the prefill pool
+    stream: bool = False           # an LLM call: send its text as it comes (Partial), before its Done
 
 
 class Send(_Msg):
@@ -95,6 +96,13 @@ class Ping(_Msg):
     call: int
 
 
+class Cancel(_Msg):
+    """Driver -> worker: drop the LLM calls of `request` (its deadline passed or its client left); each is
+    answered Done with an error."""
+
+    request: int
+
+
 class Stop(_Msg):
     """Driver -> worker: finish what is queued and exit."""
 
@@ -123,13 +131,20 @@ class Done(_Msg):
     end_ns: int = 0
 
 
+class Partial(_Msg):
+    """Worker -> driver: the next piece of a streamed LLM call's text (its Done follows with the whole)."""
+
+    call: int
+    text: str
+
+
 class Refused(_Msg):
     """Worker -> driver: a frame that was not a control message was dropped, unread."""
 
     why: str
 
 
-Message = Hello | Run | Send | Recv | Release | Ping | Stop | Ack | Done | Refused | TensorRef
+Message = Hello | Run | Send | Recv | Release | Ping | Cancel | Stop | Ack | Done | Partial | Refused | TensorRef
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)
 

@@ -25,6 +25,7 @@ from typing import Any
 from plait.scheduler.llm_calls import LLMCalls
 from plait.scheduler.messages import (
     Ack,
+    Cancel,
     Done,
     Hello,
     MessageError,
@@ -206,8 +207,8 @@ class Worker:
                 else:
                     self._handle(msg)
             if busy:
-                for done in self.llm.step():
-                    self.sock.send(encode(done))
+                for out in self.llm.step():   # Partial pieces of streamed calls, and Done
+                    self.sock.send(encode(out))
             while not self.finished.empty():
                 self.sock.send(encode(self.finished.get()))
             if stopping and not busy and not len(self.llm):
@@ -221,6 +222,10 @@ class Worker:
             self.sock.send(encode(Done(msg.call, value={"pool": self.spec.pool, "replica": self.spec.replica,
                                                          "pid": os.getpid(), "llm_running": len(self.llm),
                                                          "tensors_held": len(self.values), **self.llm.health()})))
+            return
+        if isinstance(msg, Cancel):
+            for done in self.llm.cancel(msg.request):
+                self.sock.send(encode(done))
             return
         if isinstance(msg, Release):
             with self.lock:

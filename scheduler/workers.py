@@ -21,9 +21,11 @@ from typing import Any
 
 from plait.scheduler.messages import (
     Ack,
+    Cancel,
     Done,
     Hello,
     MessageError,
+    Partial,
     Ping,
     Refused,
     Release,
@@ -67,6 +69,7 @@ class Workers:
         self.lock = threading.Lock()
         self.pending: dict[int, tuple[str, Future[Done]]] = {}
         self.unacked: dict[int, float] = {}
+        self.partials: dict[int, Any] = {}   # call -> what takes its streamed text (a server's request)
         self.refused: list[str] = []
         self.calls = itertools.count()
         self.specs = {s.key: s for s in specs}
@@ -91,11 +94,14 @@ class Workers:
             time.sleep(0.05)
 
     # --- sending ----------------------------------------------------------------------------------------------
-    def call(self, key: str, make: Any) -> Future[Done]:
-        """Send `make(call_id)` to worker `key`; the future resolves with its Done."""
+    def call(self, key: str, make: Any, on_partial: Any = None) -> Future[Done]:
+        """Send `make(call_id)` to worker `key`; the future resolves with its Done (`on_partial` takes the pieces
+        of a streamed call's text before that)."""
         future: Future[Done] = Future()
         with self.lock:
             call = next(self.calls)
+            if on_partial is not None:
+                self.partials[call] = on_partial
             self.pending[call] = (key, future)
             self.unacked[call] = time.monotonic()
             self.load[key] += 1
@@ -115,9 +121,10 @@ class Workers:
         keys = [k for k, s in self.specs.items() if s.pool == pool]
         return min(keys, key=lambda k: self.load[k])
 
-    def health(self, timeout_s: float = 5.0) -> dict[str, dict[str, Any] | str]:
-        """Each worker's answer to a Ping (its pool, pid, work in flight), or why it gave none."""
-        futures = {key: self.call(key, Ping) for key in self.specs}
+    def health(self, timeout_s: float = 5.0, keys: list[str] | None = None) -> dict[str, dict[str, Any] | str]:
+        """Each worker's (or those of `keys`) answer to a Ping (its pool, pid, work in flight), or why it gave
+        none. A worker busy in a tool answers when the tool returns."""
+        futures = {key: self.call(key, Ping) for key in (self.specs if keys is None else keys)}
         out: dict[str, dict[str, Any] | str] = {}
         for key, future in futures.items():
             try:
@@ -125,6 +132,11 @@ class Workers:
             except Exception as err:   # a dead worker fails its future; a stuck one times out
                 out[key] = f"no answer: {err or type(err).__name__}"
         return out
+
+    def cancel(self, request: int) -> None:
+        """Every worker drops the LLM calls of `request` still in its engine (they answer with an error)."""
+        for key in self.specs:
+            self.send(key, Cancel(request))
 
     def release(self, request: int) -> None:
         for key in self.specs:
@@ -159,10 +171,15 @@ class Workers:
             self.refused.append(msg.why)
         elif isinstance(msg, Ack):
             self.unacked.pop(msg.call, None)
+        elif isinstance(msg, Partial):
+            taker = self.partials.get(msg.call)
+            if taker is not None:
+                taker(msg.text)
         elif isinstance(msg, Done):
             with self.lock:
                 entry = self.pending.pop(msg.call, None)
                 self.unacked.pop(msg.call, None)
+                self.partials.pop(msg.call, None)
                 if entry is not None:
                     self.load[entry[0]] -= 1
             if entry is not None:

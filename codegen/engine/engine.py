@@ -203,6 +203,29 @@ class LLMEngine:
         return RequestOutput(request_id, seq.token_ids[:seq.num_prompt_tokens], seq.output_token_ids,
                              seq.finish_reason, text, self.random_weights, seq.logits)
 
+    def abort(self, request_id: int) -> None:
+        """Drop a request wherever it is (waiting, running or parked): it makes no more tokens and its blocks
+        are freed (a client went away, a deadline passed). An unknown or already handed-out id is ignored."""
+        seq = self.sequences.pop(request_id, None)
+        if seq is None:
+            return
+        if seq.status is SequenceStatus.RUNNING:
+            self.scheduler.retire(seq, SequenceStatus.FINISHED)
+        else:
+            if seq in self.scheduler.waiting:
+                self.scheduler.waiting.remove(seq)
+            if seq.status is SequenceStatus.PARKED:
+                self.block_manager.free_sequence(seq)
+            seq.status = SequenceStatus.FINISHED
+        seq.finish_reason = seq.finish_reason or "abort"
+
+    def stats(self) -> dict[str, int]:
+        """Cheap counters for a server's metrics: sequences running and waiting, KV blocks, work done."""
+        return {"running": len(self.scheduler.running), "waiting": len(self.scheduler.waiting),
+                "kv_blocks_used": self.num_blocks - self.block_manager.num_free_blocks,
+                "kv_blocks": self.num_blocks, "steps": self.steps, "preemptions": self.preemptions,
+                "prefill_tokens": self.prefill_tokens_computed, "decode_tokens": self.decode_tokens_computed}
+
     def generate(self, prompts: abc.Sequence[list[int] | str],
                  params: SamplingParams | list[SamplingParams] | None = None) -> list[RequestOutput]:
         """Run prompts to the end (in the prefill role: to their first token) and return them in order."""

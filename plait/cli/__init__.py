@@ -13,6 +13,7 @@ from plait.cli import (
     ir_cmd,
     plan_cmd,
     run_cmd,
+    serve_cmd,
     simulate_cmd,
 )
 
@@ -29,6 +30,7 @@ app.command("cost")(cost_cmd.cost)
 app.command("plan")(plan_cmd.plan)
 app.command("simulate")(simulate_cmd.simulate)
 app.command("run")(run_cmd.run)
+app.command("serve")(serve_cmd.serve)
 app.command("catalog")(catalog_cmd.catalog)
 app.command("calibrate")(calibrate_cmd.calibrate)
 app.add_typer(index_cmd.index_app, name="index")
