@@ -3,7 +3,9 @@ messages from the driver over a DEALER socket, and keeps the tensors it made unt
 
 The LLM engine is stepped between messages, so the calls of every request and call site of the pool join one
 continuously batched engine. Transfers run on a thread per edge (a two-rank Gloo group), so a send waiting for
-its peer never stalls the kernels. A worker exits with its driver: PR_SET_PDEATHSIG, and a parent-pid check.
+its peer never stalls the kernels; a finished transfer wakes the main loop through a pipe, which sends its Done
+(only the main loop touches the sockets). Answers go out on a PUSH socket to the driver's PULL (the driver's
+I/O thread reads it alone). A worker exits with its driver: PR_SET_PDEATHSIG, and a parent-pid check.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class WorkerSpec:
     pool: str
     replica: int
     program: str           # path of its <pool>.program.json
-    driver: str            # tcp://127.0.0.1:PORT of the driver's ROUTER
+    driver: str            # tcp://127.0.0.1:PORT of the driver's ROUTER (calls in, Hello out)
     store_port: int        # the driver's TCPStore (edges' Gloo groups rendezvous there)
     cores: list[int]
     log: str
@@ -59,6 +61,7 @@ class WorkerSpec:
     scale: str = "tiny"    # models without --weights run at this catalog scale (random weights)
     checkpoints: dict[str, str] = field(default_factory=dict)
     indexes: dict[str, str] = field(default_factory=dict)
+    answers: str = ""      # tcp://127.0.0.1:PORT of the driver's PULL socket (Acks, Dones, Refused out)
 
     @property
     def key(self) -> str:
@@ -124,6 +127,9 @@ class Worker:
         self.sock.setsockopt(zmq.IDENTITY, spec.key.encode())
         self.sock.setsockopt(zmq.LINGER, 1000)
         self.sock.connect(spec.driver)
+        self.out = self.ctx.socket(zmq.PUSH)
+        self.out.setsockopt(zmq.LINGER, 1000)
+        self.out.connect(spec.answers)
         self.kernels: dict[tuple[str, str, str], Any] = {}
         self.engine: Any = None
         self.llm_calls: dict[int, tuple[Run, float, float | None]] = {}   # engine id -> (run, start, first token)
@@ -133,6 +139,8 @@ class Worker:
         self.next_value = 0
         self.lock = threading.Lock()
         self.finished: queue.Queue[Done] = queue.Queue()   # from transfer threads, sent by the main loop
+        self.wake_r, self.wake_w = os.pipe()   # a transfer thread writes a byte when it put a Done in `finished`
+        os.set_blocking(self.wake_r, False)
         self.edges: dict[str, tuple[Any, queue.Queue[Any]]] = {}
         self.store: Any = None
         self._load()
@@ -187,10 +195,13 @@ class Worker:
         self.sock.send(encode(Hello(self.spec.pool, self.spec.replica, os.getpid(), self.spec.cores)))
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
+        poller.register(self.wake_r, zmq.POLLIN)
         stopping = False
         while True:
             busy = self.engine is not None and self.engine.has_unfinished()
-            for _ in range(64 if poller.poll(0 if busy else 5) else 0):
+            # idle, block until a message or a finished transfer comes (the timeout only bounds a Stop's wait)
+            ready = dict(poller.poll(0 if busy else 100))
+            for _ in range(64 if self.sock in ready else 0):
                 try:
                     frame = self.sock.recv(zmq.NOBLOCK)
                 except zmq.Again:
@@ -199,7 +210,7 @@ class Worker:
                     msg = decode(frame)
                 except MessageError as err:
                     log.warning("%s", err)
-                    self.sock.send(encode(Refused(str(err))))
+                    self.out.send(encode(Refused(str(err))))
                     continue
                 if isinstance(msg, Stop):
                     stopping = True
@@ -207,17 +218,21 @@ class Worker:
                     self._handle(msg)
             if busy:
                 self._step_engine()
+            if self.wake_r in ready:
+                while os.read(self.wake_r, 4096) == 4096:
+                    pass
             while not self.finished.empty():
-                self.sock.send(encode(self.finished.get()))
+                self.out.send(encode(self.finished.get()))
             if stopping and not busy and not self.llm_calls:
                 log.info("stopping")
                 self.sock.close()
+                self.out.close()
                 self.ctx.term()
                 return
 
     def _handle(self, msg: Any) -> None:
         if isinstance(msg, Ping):   # answered from the main loop: a worker stuck in a kernel does not answer
-            self.sock.send(encode(Done(msg.call, value={"pool": self.spec.pool, "replica": self.spec.replica,
+            self.out.send(encode(Done(msg.call, value={"pool": self.spec.pool, "replica": self.spec.replica,
                                                          "pid": os.getpid(), "llm_running": len(self.llm_calls),
                                                          "tensors_held": len(self.values)})))
             return
@@ -228,16 +243,16 @@ class Worker:
                     self.owner.pop(vid, None)
             return
         if isinstance(msg, Send | Recv):
-            self.sock.send(encode(Ack(msg.call)))
+            self.out.send(encode(Ack(msg.call)))
             self._edge(msg.edge, msg.rank)[1].put(msg)
             return
         if isinstance(msg, Run):
-            self.sock.send(encode(Ack(msg.call)))
+            self.out.send(encode(Ack(msg.call)))
             try:
                 self._run(msg)
             except Exception as err:   # the request fails, the worker lives on
                 log.exception("call %d (%s %s) failed", msg.call, msg.kind, msg.target)
-                self.sock.send(encode(Done(msg.call, error=f"{type(err).__name__}: {err}")))
+                self.out.send(encode(Done(msg.call, error=f"{type(err).__name__}: {err}")))
 
     def _args(self, run: Run) -> list[Any]:
         with self.lock:
@@ -265,7 +280,7 @@ class Worker:
             value = self._speech(run, args)
         else:
             raise RuntimeError(f"a worker does not run {run.kind} steps")
-        log.info("call %d %s %s: %.1f ms", run.call, run.kind, run.target, (time.perf_counter() - start) * 1e3)
+        log.debug("call %d %s %s: %.1f ms", run.call, run.kind, run.target, (time.perf_counter() - start) * 1e3)
         wav = None
         if run.op == "op.vocode":   # the vocoder: keep the waveform, report its WAV
             value, wav = value["audio"], {"wav": value["wav"], "sample_rate": value["sample_rate"]}
@@ -273,7 +288,7 @@ class Worker:
         if wav is not None:
             done.value = wav
         done.start_ns, done.end_ns = start_ns, time.time_ns()
-        self.sock.send(encode(done))
+        self.out.send(encode(done))
 
     def _speech(self, run: Run, args: list[Any]) -> Any:
         """One op of a speech step (the planner splits stt and tts over pools): stt is encode -> prefill ->
@@ -340,7 +355,7 @@ class Worker:
                 result = self.engine.output(out.request_id)
                 n = len(result.token_ids)
                 tpot = (now - first) / (n - 1) if n > 1 else None
-                self.sock.send(encode(Done(run.call, value=result.text, ttft_s=first - start, tpot_s=tpot,
+                self.out.send(encode(Done(run.call, value=result.text, ttft_s=first - start, tpot_s=tpot,
                                            tokens=n, start_ns=self.llm_start_ns.pop(out.request_id),
                                            end_ns=time.time_ns())))
 
@@ -369,16 +384,21 @@ class Worker:
                     with self.lock:
                         tensor = self.values[msg.value].contiguous()
                     group.send([tensor], 1 - rank, msg.tag).wait()  # type: ignore[attr-defined]
-                    self.finished.put(Done(msg.call, start_ns=start_ns, end_ns=time.time_ns()))
+                    self._finish(Done(msg.call, start_ns=start_ns, end_ns=time.time_ns()))
                 else:
                     tensor = torch.empty(msg.shape, dtype=getattr(torch, msg.dtype))
                     group.recv([tensor], 1 - rank, msg.tag).wait()  # type: ignore[attr-defined]
                     done = self._done(msg.call, msg.request, tensor)
                     done.start_ns, done.end_ns = start_ns, time.time_ns()
-                    self.finished.put(done)
+                    self._finish(done)
             except Exception as err:
                 log.exception("transfer %d on edge %s failed", msg.call, edge)
-                self.finished.put(Done(msg.call, error=f"transfer on edge {edge} failed: {err}"))
+                self._finish(Done(msg.call, error=f"transfer on edge {edge} failed: {err}"))
+
+    def _finish(self, done: Done) -> None:
+        """From a transfer thread: hand `done` to the main loop and wake it (it sends; sockets are its alone)."""
+        self.finished.put(done)
+        os.write(self.wake_w, b"\0")
 
 
 def _key_attr(step: Any) -> str:
