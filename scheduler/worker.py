@@ -247,7 +247,8 @@ class Worker:
             self._edge(msg.edge, msg.rank)[1].put(msg)
             return
         if isinstance(msg, Run):
-            self.out.send(encode(Ack(msg.call)))
+            if msg.kind != "tool" or msg.sleep_s is not None:   # a tool's call: acknowledged if it runs long
+                self.out.send(encode(Ack(msg.call)))
             try:
                 self._run(msg)
             except Exception as err:   # the request fails, the worker lives on
@@ -274,8 +275,8 @@ class Worker:
             if run.sleep_s is not None:   # --tool-latency declared: the declared latency, not the tool
                 time.sleep(run.sleep_s)
                 value = None
-            else:
-                value = self._kernel("op.py_call", run)(*args)
+            else:   # a tool that returns within SLOW_AFTER_S is acknowledged by its Done (one message, not two)
+                value = self._kernel("op.py_call", run)(*args, on_slow=lambda: self.out.send(encode(Ack(run.call))))
         elif run.kind in ("stt", "tts"):
             value = self._speech(run, args)
         else:

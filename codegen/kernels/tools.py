@@ -119,11 +119,16 @@ class _ToolThread:
 
 
 _IDLE: list[_ToolThread] = []
+SLOW_AFTER_S = 0.002
 _IDLE_LOCK = threading.Lock()
 
 
-def call_with_timeout(fn: Callable[..., Any], args: tuple[Any, ...], timeout_s: float, name: str) -> Any:
+def call_with_timeout(fn: Callable[..., Any], args: tuple[Any, ...], timeout_s: float, name: str,
+                      on_slow: Callable[[], None] | None = None) -> Any:
     """fn(*args), or ToolTimeoutError naming the tool and its timeout when it runs longer.
+
+    `on_slow` is called (in the caller's thread) once the call has run SLOW_AFTER_S without returning: a
+    worker acknowledges a tool call there, so a fast call's answer is its only message.
 
     The call runs in a daemon thread: Python cannot stop a running function, so a timed-out call is left
     to finish in the background while the request fails (a worker that accumulates them is restarted).
@@ -137,6 +142,13 @@ def call_with_timeout(fn: Callable[..., Any], args: tuple[Any, ...], timeout_s: 
     future: Future[Any] = Future()
     runner.jobs.put((functools.partial(fn, *args), future))
     try:
+        if on_slow is not None:
+            try:
+                return future.result(min(SLOW_AFTER_S, timeout_s))
+            except FutureTimeout:
+                if future.done():
+                    raise
+                on_slow()
         return future.result(timeout_s)
     except FutureTimeout:
         if future.done():   # the tool raised a TimeoutError of its own
@@ -188,13 +200,13 @@ class PythonTool:
     def load(self) -> None:
         self.fn, self.timeout_s, self.name = resolve_tool(self.ref)
 
-    def __call__(self, *values: Any) -> Any:
+    def __call__(self, *values: Any, on_slow: Callable[[], None] | None = None) -> Any:
         if self.fn is None:
             self.load()
         assert self.fn is not None
         if not self.params and not self.constants:
-            return call_with_timeout(self.fn, values, self.timeout_s, self.name)
+            return call_with_timeout(self.fn, values, self.timeout_s, self.name, on_slow)
         if len(values) != len(self.params):
             raise ToolError(f"tool {self.name} got {len(values)} values for its parameters {self.params}")
         kwargs = {**dict(zip(self.params, values, strict=True)), **self.constants}
-        return call_with_timeout(functools.partial(self.fn, **kwargs), (), self.timeout_s, self.name)
+        return call_with_timeout(functools.partial(self.fn, **kwargs), (), self.timeout_s, self.name, on_slow)
