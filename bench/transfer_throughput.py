@@ -14,6 +14,7 @@ bench/_runtime_common.plan_grouped and run by scheduler.local.LocalRun):
 - raw: tools on the same two workers join one default torch.distributed Gloo group (on this bench's own
   TCPStore) and time dist.send / dist.recv of the same size at the receiver, each from a barrier both leave
   together, into one preallocated buffer (raw's best case: no control messages, no allocation).
+The two take turns, one transfer each, so that both see the same load on a shared machine.
 
 GB/s = bytes / median seconds (1 GB = 1e9 bytes); ratio = plait's GB/s / raw's (goal: >= 0.95 from 1 MB).
 """
@@ -65,28 +66,20 @@ class Bench:
 
         return self.driver._leaf(self.nodes[tool], args, Record(request=request))
 
-    def plait_seconds(self, nbytes: int, reps: int, warmup: int = 2) -> list[float]:
-        """Seconds of each of `reps` moves of an `nbytes` tensor from worker A to worker B, as the driver moves it."""
+    def plait_move(self, ref: Any, to: str, check: bool = False) -> float:
+        """Seconds of one move of `ref` to worker `to`, as the driver moves any tensor; the copy is released."""
         from plait.scheduler.driver import Record
 
-        maker = next(self.requests)
-        ref = self.call("make", [nbytes], maker)
-        to = self.driver.pools[id(self.nodes["received"])] + "/0"
-        seconds = []
-        for i in range(warmup + reps):
-            rec = Record(request=next(self.requests))
-            moved = self.driver._move(ref, to, rec)
-            if i == 0:   # the tensor arrived whole
-                got = self.driver._leaf(self.nodes["received"], [moved], rec)
-                if got != nbytes:
-                    raise RuntimeError(f"plait moved {got} of {nbytes} bytes")
-            if i >= warmup:
-                seconds += [s for name, s in rec.steps if name.startswith("transfer")]
-            self.run.workers.release(rec.request)
-        self.run.workers.release(maker)
-        return seconds
+        rec = Record(request=next(self.requests))
+        moved = self.driver._move(ref, to, rec)
+        if check:   # the tensor arrived whole
+            got = self.driver._leaf(self.nodes["received"], [moved], rec)
+            if got != ref.shape[0]:
+                raise RuntimeError(f"plait moved {got} of {ref.shape[0]} bytes")
+        self.run.workers.release(rec.request)
+        return next(s for name, s in rec.steps if name.startswith("transfer"))
 
-    def raw_seconds(self, nbytes: int, reps: int) -> list[float]:
+    def raw(self, nbytes: int, reps: int) -> list[float]:
         """raw_send on worker A and raw_recv on worker B at once; the receiver's seconds per transfer."""
         out: dict[str, Any] = {}
 
@@ -106,6 +99,22 @@ class Bench:
                 raise RuntimeError(f"{tool}: {out[tool]}")
         return list(out["raw_recv"])
 
+    def size(self, nbytes: int, reps: int, warmup: int = 2) -> tuple[list[float], list[float]]:
+        """(plait's seconds, raw's seconds) of `reps` transfers of `nbytes` each, taken in turns (one of
+        plait's, one of raw's) so that both see the same load on this shared machine."""
+        maker = next(self.requests)
+        ref = self.call("make", [nbytes], maker)
+        to = self.driver.pools[id(self.nodes["received"])] + "/0"
+        for i in range(warmup):   # the edge's Gloo pair and the raw group are made here, buffers faulted in
+            self.plait_move(ref, to, check=i == 0)
+        self.raw(nbytes, warmup)
+        plait_s, raw_s = [], []
+        for _ in range(reps):
+            plait_s.append(self.plait_move(ref, to))
+            raw_s += self.raw(nbytes, 1)
+        self.run.workers.release(maker)
+        return plait_s, raw_s
+
 
 def measure(max_bytes: int, reps: int, min_bytes: int = 1 << 10) -> list[dict[str, Any]]:
     from plait.scheduler.driver import Figures
@@ -118,8 +127,7 @@ def measure(max_bytes: int, reps: int, min_bytes: int = 1 << 10) -> list[dict[st
         bench = Bench(run)
         for nbytes in sizes_up_to(max_bytes, min_bytes):
             n = reps_for(nbytes, reps)
-            plait_s = bench.plait_seconds(nbytes, n)
-            raw_s = bench.raw_seconds(nbytes, n)
+            plait_s, raw_s = bench.size(nbytes, n)
             plait_gbs, raw_gbs = nbytes / statistics.median(plait_s) / 1e9, nbytes / statistics.median(raw_s) / 1e9
             rows.append({"bytes": nbytes, "reps": n,
                          "plait_median_us": round(statistics.median(plait_s) * 1e6, 1),

@@ -24,6 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from plait.scheduler.buffers import RecvBuffers
 from plait.scheduler.messages import (
     Ack,
     Done,
@@ -42,6 +43,8 @@ from plait.scheduler.messages import (
 )
 
 PR_SET_PDEATHSIG = 1
+ACK_AFTER_S = 0.002   # a transfer still running this long after its Send/Recv came is acknowledged; a faster
+                      # one is acknowledged by its Done alone (one message to the driver, not two)
 log = logging.getLogger("plait.worker")
 
 
@@ -135,11 +138,14 @@ class Worker:
         self.llm_calls: dict[int, tuple[Run, float, float | None]] = {}   # engine id -> (run, start, first token)
         self.llm_start_ns: dict[int, int] = {}
         self.values: dict[int, Any] = {}
+        self.received: set[int] = set()          # value ids made by a Recv: their storage is reused once released
+        self.buffers = RecvBuffers()
         self.owner: dict[int, int] = {}          # value id -> request
         self.next_value = 0
         self.lock = threading.Lock()
         self.finished: queue.Queue[Done] = queue.Queue()   # from transfer threads, sent by the main loop
         self.wake_r, self.wake_w = os.pipe()   # a transfer thread writes a byte when it put a Done in `finished`
+        self.ack_due: dict[int, float] = {}      # transfer call -> when (monotonic) to acknowledge it if not done
         os.set_blocking(self.wake_r, False)
         self.edges: dict[str, tuple[Any, queue.Queue[Any]]] = {}
         self.store: Any = None
@@ -199,8 +205,10 @@ class Worker:
         stopping = False
         while True:
             busy = self.engine is not None and self.engine.has_unfinished()
-            # idle, block until a message or a finished transfer comes (the timeout only bounds a Stop's wait)
-            ready = dict(poller.poll(0 if busy else 100))
+            # idle, block until a message or a finished transfer comes, or an acknowledgement is due
+            wait_ms = 0 if busy else 100 if not self.ack_due else max(0, (min(self.ack_due.values())
+                                                                            - time.monotonic()) * 1e3)
+            ready = dict(poller.poll(wait_ms))
             for _ in range(64 if self.sock in ready else 0):
                 try:
                     frame = self.sock.recv(zmq.NOBLOCK)
@@ -222,7 +230,14 @@ class Worker:
                 while os.read(self.wake_r, 4096) == 4096:
                     pass
             while not self.finished.empty():
-                self.out.send(encode(self.finished.get()))
+                done = self.finished.get()
+                self.ack_due.pop(done.call, None)   # the Done acknowledges it
+                self.out.send(encode(done))
+            if self.ack_due:
+                now = time.monotonic()
+                for call in [c for c, due in self.ack_due.items() if due <= now]:
+                    del self.ack_due[call]
+                    self.out.send(encode(Ack(call)))
             if stopping and not busy and not self.llm_calls:
                 log.info("stopping")
                 self.sock.close()
@@ -237,13 +252,21 @@ class Worker:
                                                          "tensors_held": len(self.values)})))
             return
         if isinstance(msg, Release):
+            freed = []
             with self.lock:
                 for vid in [v for v, r in self.owner.items() if r == msg.request]:
-                    self.values.pop(vid, None)
+                    value = self.values.pop(vid, None)
                     self.owner.pop(vid, None)
+                    if vid in self.received:
+                        self.received.discard(vid)
+                        freed.append(value)
+            while freed:   # one reference each (this variable), so RecvBuffers can tell nobody else holds it
+                value = freed.pop()
+                self.buffers.give(value)
+                del value
             return
         if isinstance(msg, Send | Recv):
-            self.out.send(encode(Ack(msg.call)))
+            self.ack_due[msg.call] = time.monotonic() + ACK_AFTER_S
             self._edge(msg.edge, msg.rank)[1].put(msg)
             return
         if isinstance(msg, Run):
@@ -385,16 +408,20 @@ class Worker:
                     with self.lock:
                         tensor = self.values[msg.value].contiguous()
                     group.send([tensor], 1 - rank, msg.tag).wait()  # type: ignore[attr-defined]
-                    self._finish(Done(msg.call, start_ns=start_ns, end_ns=time.time_ns()))
+                    done = Done(msg.call, start_ns=start_ns, end_ns=time.time_ns())
                 else:
-                    tensor = torch.empty(msg.shape, dtype=getattr(torch, msg.dtype))
+                    tensor = self.buffers.take(msg.shape, getattr(torch, msg.dtype))
                     group.recv([tensor], 1 - rank, msg.tag).wait()  # type: ignore[attr-defined]
                     done = self._done(msg.call, msg.request, tensor)
+                    assert done.tensor is not None
+                    with self.lock:
+                        self.received.add(done.tensor.value)
                     done.start_ns, done.end_ns = start_ns, time.time_ns()
-                    self._finish(done)
+                del tensor   # held by self.values alone now: once released, its storage can be reused
             except Exception as err:
                 log.exception("transfer %d on edge %s failed", msg.call, edge)
-                self._finish(Done(msg.call, error=f"transfer on edge {edge} failed: {err}"))
+                done = Done(msg.call, error=f"transfer on edge {edge} failed: {err}")
+            self._finish(done)
 
     def _finish(self, done: Done) -> None:
         """From a transfer thread: hand `done` to the main loop and wake it (it sends; sockets are its alone)."""

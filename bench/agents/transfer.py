@@ -12,7 +12,6 @@ from typing import Any
 
 import plait
 
-WARMUP = 2   # untimed transfers of each size first (Gloo's first use of a size sets up its buffers)
 
 
 @plait.tool(latency_ms=0.1)
@@ -39,14 +38,24 @@ def _group(port: int, rank: int) -> Any:
     return dist
 
 
-@plait.tool(latency_ms=1000, timeout_s=600)
-def raw_send(port: int, nbytes: int, reps: int) -> int:
-    """Rank 0: after a barrier each time, send `nbytes` to rank 1, WARMUP + reps times."""
+_BUFFERS: dict[int, Any] = {}   # nbytes -> this process's buffer of that size (raw's best case: made once)
+
+
+def _buffer(nbytes: int, fill: int) -> Any:
     import torch
 
+    if nbytes not in _BUFFERS:
+        _BUFFERS.clear()
+        _BUFFERS[nbytes] = torch.full((nbytes,), fill, dtype=torch.uint8)
+    return _BUFFERS[nbytes]
+
+
+@plait.tool(latency_ms=1000, timeout_s=600)
+def raw_send(port: int, nbytes: int, reps: int) -> int:
+    """Rank 0: after a barrier each time, send `nbytes` to rank 1, `reps` times."""
     dist = _group(port, 0)
-    tensor = torch.ones(nbytes, dtype=torch.uint8)
-    for _ in range(WARMUP + reps):
+    tensor = _buffer(nbytes, 1)
+    for _ in range(reps):
         dist.barrier()
         dist.send(tensor, 1)
     return reps
@@ -54,21 +63,20 @@ def raw_send(port: int, nbytes: int, reps: int) -> int:
 
 @plait.tool(latency_ms=1000, timeout_s=600)
 def raw_recv(port: int, nbytes: int, reps: int) -> list[float]:
-    """Rank 1: the seconds of each timed receive of `nbytes` (into one buffer: raw's best case), each timed
-    from the barrier both ranks leave together to the receive's end."""
-    import torch
-
+    """Rank 1: the seconds of each of `reps` receives of `nbytes` (into one buffer kept across calls: raw's
+    best case), each timed from the barrier both ranks leave together to the receive's end."""
     dist = _group(port, 1)
-    tensor = torch.empty(nbytes, dtype=torch.uint8)
+    tensor = _buffer(nbytes, 0)
     seconds = []
-    for _ in range(WARMUP + reps):
+    for _ in range(reps):
+        tensor[-1] = 0
         dist.barrier()
         start = time.perf_counter()
         dist.recv(tensor, 0)
         seconds.append(time.perf_counter() - start)
-    if int(tensor[-1]) != 1:
-        raise RuntimeError("raw_recv: the data did not arrive")
-    return seconds[WARMUP:]
+        if int(tensor[-1]) != 1:
+            raise RuntimeError("raw_recv: the data did not arrive")
+    return seconds
 
 
 @plait.tool(latency_ms=0.1)

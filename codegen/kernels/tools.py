@@ -114,6 +114,7 @@ class _ToolThread:
                 future.set_result(call())
             except BaseException as err:   # re-raised in the caller's thread
                 future.set_exception(err)
+            del call, future   # the arguments (a tensor a worker may reuse once released) are not held while idle
             with self.lock:   # free again (a call that timed out frees it only when it returns, if ever)
                 self.idle.append(self)
 
