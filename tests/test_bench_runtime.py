@@ -34,12 +34,12 @@ def test_dispatch_hop_plait_rows(tmp_path: Path) -> None:
 
 
 def test_transfer_throughput_two_sizes(tmp_path: Path) -> None:
-    out = _bench("transfer_throughput.py", "--min-kb", "256", "--max-mb", "1", "--reps", "2",
+    out = _bench("transfer_throughput.py", "--min-kb", "256", "--max-mb", "1", "--reps", "1",
                  "--out", str(tmp_path / "t.json"))
     result = json.loads((tmp_path / "t.json").read_text())
     assert [r["bytes"] for r in result["rows"]] == [256 << 10, 1 << 20]
     for r in result["rows"]:
-        assert r["reps"] == 2 and r["plait_gb_s"] > 0 and r["raw_gb_s"] > 0
+        assert r["reps"] == 3 and r["plait_gb_s"] > 0 and r["raw_gb_s"] > 0
         assert r["ratio"] == pytest.approx(r["plait_gb_s"] / r["raw_gb_s"], rel=0.01)
     assert result["min_ratio_from_1mb"] == result["rows"][1]["ratio"] and "1 MB" in out.stdout
 

@@ -13,7 +13,6 @@ from typing import Any
 import plait
 
 
-
 @plait.tool(latency_ms=0.1)
 def make(nbytes: int) -> Any:
     """`nbytes` bytes as a uint8 tensor: it stays on this worker; the driver gets its shape and dtype."""
