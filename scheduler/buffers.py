@@ -41,7 +41,7 @@ class RecvBuffers:
             if not storages:
                 del self.kept[nbytes]
             self.bytes -= nbytes
-        return tensor.set_(storage, 0, shape)
+        return tensor.set_(storage, 0, shape, _strides(shape))
 
     def give(self, tensor: Any) -> bool:
         """Keep `tensor`'s storage for reuse if the caller's reference is the only one left (True if kept).
@@ -68,6 +68,15 @@ class RecvBuffers:
             self.kept.move_to_end(nbytes)
             self.bytes += nbytes
         return True
+
+
+def _strides(shape: list[int]) -> list[int]:
+    """Row-major (contiguous) strides of `shape`, in elements."""
+    out, step = [], 1
+    for d in reversed(shape):
+        out.append(step)
+        step *= max(d, 1)
+    return out[::-1]
 
 
 def _numel(shape: list[int]) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
+import math
 import os
 import queue
 import signal
@@ -208,7 +209,7 @@ class Worker:
             # idle, block until a message or a finished transfer comes, or an acknowledgement is due
             wait_ms = 0 if busy else 100 if not self.ack_due else max(0, (min(self.ack_due.values())
                                                                             - time.monotonic()) * 1e3)
-            ready = dict(poller.poll(wait_ms))
+            ready = dict(poller.poll(math.ceil(wait_ms)))
             for _ in range(64 if self.sock in ready else 0):
                 try:
                     frame = self.sock.recv(zmq.NOBLOCK)
