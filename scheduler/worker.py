@@ -39,8 +39,8 @@ from plait.scheduler.messages import (
     Send,
     Stop,
     TensorRef,
-    decode,
     encode,
+    waiting,
 )
 
 PR_SET_PDEATHSIG = 1
@@ -210,18 +210,11 @@ class Worker:
             wait_ms = 0 if busy else 100 if not self.ack_due else max(0, (min(self.ack_due.values())
                                                                             - time.monotonic()) * 1e3)
             ready = dict(poller.poll(math.ceil(wait_ms)))
-            for _ in range(64 if self.sock in ready else 0):
-                try:
-                    frame = self.sock.recv(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                try:
-                    msg = decode(frame)
-                except MessageError as err:
-                    log.warning("%s", err)
-                    self.out.send(encode(Refused(str(err))))
-                    continue
-                if isinstance(msg, Stop):
+            for msg in waiting(self.sock, 64) if self.sock in ready else ():
+                if isinstance(msg, MessageError):
+                    log.warning("%s", msg)
+                    self.out.send(encode(Refused(str(msg))))
+                elif isinstance(msg, Stop):
                     stopping = True
                 else:
                     self._handle(msg)

@@ -36,6 +36,7 @@ from plait.scheduler.messages import (
     Stop,
     decode,
     encode,
+    waiting,
 )
 from plait.scheduler.worker import WorkerSpec, main
 
@@ -167,17 +168,11 @@ class Workers:
         checked = time.monotonic()
         while not self.closed:
             if self.answers.poll(int(CHECK_EVERY_S * 1e3), zmq.POLLIN):
-                while True:
-                    try:
-                        frame = self.answers.recv(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    try:
-                        msg = decode(frame)
-                    except MessageError as err:
-                        log.warning("on the answers socket: %s", err)
-                        continue
-                    self._deliver(msg)
+                for msg in waiting(self.answers):
+                    if isinstance(msg, MessageError):
+                        log.warning("on the answers socket: %s", msg)
+                    else:
+                        self._deliver(msg)
             if time.monotonic() - checked >= CHECK_EVERY_S:
                 self._check_timeouts()
                 checked = time.monotonic()
