@@ -15,6 +15,8 @@ What runs:
 - Ray tasks, refs chained: the same calls, each taking the previous call's ObjectRef; one get at the end.
 - Ray compiled graph: the 100 calls bound into one DAG over the two actors and `experimental_compile`d
   (static: no loops or branches), executed once per request.
+- ZeroMQ alone (the floor under plait's transport): the driver process sends a message to one of two echo
+  processes (a DEALER each, one thread, no plait) and waits for it to come back, 100 times in turn.
 
 Per hop = a request's end-to-end time / hops; p50 and p95 over the requests (nearest rank). The ratio is to
 the Ray compiled graph's figure (below 1: plait is faster).
@@ -71,6 +73,54 @@ def plait_rows(hops: int, requests: int, warmup: int) -> list[dict[str, Any]]:
         steps = steps[warmup * hops:]
     return [row("plait (driver + 2 worker processes)", per_hop),
             row("  of which one step, driver send to answer", steps)]
+
+
+def _echo(endpoint: str) -> None:
+    """An echo process for the ZeroMQ floor: send back every frame until an empty one."""
+    import zmq
+
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.connect(endpoint)
+    sock.send(b"hello")
+    while frame := sock.recv():
+        sock.send(frame)
+    sock.close()
+    ctx.term()
+
+
+def zmq_rows(hops: int, requests: int, warmup: int) -> list[dict[str, Any]]:
+    import multiprocessing as mp
+
+    import zmq
+
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.bind("tcp://127.0.0.1:*")
+    endpoint = str(router.getsockopt_string(zmq.LAST_ENDPOINT))
+    procs = [mp.get_context("spawn").Process(target=_echo, args=(endpoint,), daemon=True) for _ in range(2)]
+    for p in procs:
+        p.start()
+    peers = [router.recv_multipart()[0] for _ in procs]
+    order = [peers[i % 2] for i in range(hops)]
+
+    def chain() -> int:
+        x = 0
+        for peer in order:
+            router.send_multipart([peer, x.to_bytes(8, "little")])
+            x = int.from_bytes(router.recv_multipart()[1], "little") + 1
+        return x
+
+    try:
+        rows = [row("ZeroMQ round trips alone (no plait)", timed(chain, hops, requests, warmup))]
+    finally:
+        for peer in peers:
+            router.send_multipart([peer, b""])
+        for p in procs:
+            p.join(5)
+        router.close(0)
+        ctx.term()
+    return rows
 
 
 def ray_rows(hops: int, requests: int, warmup: int) -> list[dict[str, Any]]:
@@ -130,7 +180,7 @@ def main() -> None:
     ap.add_argument("--no-ray", action="store_true", help="leave the Ray rows out")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "dispatch_hop.json")
     args = ap.parse_args()
-    rows = plait_rows(args.hops, args.requests, args.warmup)
+    rows = plait_rows(args.hops, args.requests, args.warmup) + zmq_rows(args.hops, args.requests, args.warmup)
     ray_version, ray_note = None, None
     if args.no_ray:
         ray_note = "--no-ray"
@@ -146,7 +196,7 @@ def main() -> None:
     for r in rows:
         r["vs_compiled_graph_p50"] = round(r["p50_us"] / anchor["p50_us"], 2) if anchor else None
         r["vs_compiled_graph_p95"] = round(r["p95_us"] / anchor["p95_us"], 2) if anchor else None
-    command = "python bench/dispatch_hop.py " + " ".join(sys.argv[1:])
+    command = " ".join(["python bench/dispatch_hop.py", *sys.argv[1:]])
     print(f"dispatch per hop, {args.hops}-step chain alternating between two worker processes, "
           f"{args.requests} requests each (us)")
     print_table(["", "p50", "p95", "p50 / compiled graph", "p95 / compiled graph"],

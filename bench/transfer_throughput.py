@@ -164,7 +164,7 @@ def main() -> None:
         print(f"from 1 MB up: plait at {min(big):.0%} to {max(big):.0%} of raw torch.distributed (goal >= 95%)")
     info = machine()
     print(f"on {info['cpus']} cores, load average {info['load_avg_1m']:.2f} at the end")
-    command = "python bench/transfer_throughput.py " + " ".join(sys.argv[1:])
+    command = " ".join(["python bench/transfer_throughput.py", *sys.argv[1:]])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"command": command, "machine": info, "rows": rows,
                                     "min_ratio_from_1mb": min(big) if big else None}, indent=2) + "\n")

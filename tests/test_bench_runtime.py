@@ -26,9 +26,10 @@ def test_dispatch_hop_plait_rows(tmp_path: Path) -> None:
                  "--out", str(tmp_path / "d.json"))
     result = json.loads((tmp_path / "d.json").read_text())
     assert result["hops"] == 10 and result["ray_left_out"] == "--no-ray" and result["ray"] is None
-    plait, step = result["rows"]
+    plait, step, floor = result["rows"]
     assert plait["name"].startswith("plait") and plait["samples"] == 3 and 0 < plait["p50_us"] <= plait["p95_us"]
     assert step["samples"] == 30 and 0 < step["p50_us"] <= step["p95_us"]
+    assert floor["name"].startswith("ZeroMQ") and 0 < floor["p50_us"]
     assert plait["vs_compiled_graph_p50"] is None   # no Ray: no anchor, and the table says so
     assert "plait (driver + 2 worker processes)" in out.stdout and "Ray rows left out: --no-ray" in out.stdout
 
