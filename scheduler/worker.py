@@ -220,8 +220,11 @@ class Worker:
                     self._handle(msg)
             if busy:
                 self._step_engine()
-            if self.wake_r in ready:
-                while os.read(self.wake_r, 4096) == 4096:
+            if self.wake_r in ready:   # empty the pipe: the Dones themselves are in self.finished
+                try:
+                    while os.read(self.wake_r, 4096):
+                        pass
+                except BlockingIOError:
                     pass
             while not self.finished.empty():
                 done = self.finished.get()
