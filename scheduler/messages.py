@@ -7,6 +7,7 @@ ahead of the torch.distributed transfer that moves their bytes.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -159,3 +160,19 @@ def decode(frame: bytes) -> Any:
         return _decoder.decode(frame)
     except (msgspec.DecodeError, msgspec.ValidationError) as err:
         raise MessageError(f"refused a {len(frame)}-byte frame that is not a plait control message: {err}") from None
+
+
+def waiting(sock: Any, most: int = 1 << 30) -> Iterator[Any]:
+    """The messages waiting on ZeroMQ socket `sock` (at most `most`), decoded, without blocking; a frame that is
+    not a control message comes as its MessageError, for the caller to log or answer."""
+    import zmq
+
+    for _ in range(most):
+        try:
+            frame = sock.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        try:
+            yield decode(frame)
+        except MessageError as err:
+            yield err

@@ -3,7 +3,9 @@ messages from the driver over a DEALER socket, and keeps the tensors it made unt
 
 The LLM engine is stepped between messages, so the calls of every request and call site of the pool join one
 continuously batched engine. Transfers run on a thread per edge (a two-rank Gloo group), so a send waiting for
-its peer never stalls the kernels. A worker exits with its driver: PR_SET_PDEATHSIG, and a parent-pid check.
+its peer never stalls the kernels; a finished transfer wakes the main loop through a pipe, which sends its Done
+(only the main loop touches the sockets). Answers go out on a PUSH socket to the driver's PULL (the driver's
+I/O thread reads it alone). A worker exits with its driver: PR_SET_PDEATHSIG, and a parent-pid check.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
+import math
 import os
 import queue
 import signal
@@ -22,6 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from plait.scheduler.buffers import RecvBuffers
 from plait.scheduler.llm_calls import LLMCalls
 from plait.scheduler.messages import (
     Ack,
@@ -37,11 +41,13 @@ from plait.scheduler.messages import (
     Send,
     Stop,
     TensorRef,
-    decode,
     encode,
+    waiting,
 )
 
 PR_SET_PDEATHSIG = 1
+ACK_AFTER_S = 0.002   # a transfer still running this long after its Send/Recv came is acknowledged; a faster
+                      # one is acknowledged by its Done alone (one message to the driver, not two)
 log = logging.getLogger("plait.worker")
 
 
@@ -52,7 +58,7 @@ class WorkerSpec:
     pool: str
     replica: int
     program: str           # path of its <pool>.program.json
-    driver: str            # tcp://127.0.0.1:PORT of the driver's ROUTER
+    driver: str            # tcp://127.0.0.1:PORT of the driver's ROUTER (calls in, Hello out)
     store_port: int        # the driver's TCPStore (edges' Gloo groups rendezvous there)
     cores: list[int]
     log: str
@@ -61,6 +67,7 @@ class WorkerSpec:
     scale: str = "tiny"    # models without --weights run at this catalog scale (random weights)
     checkpoints: dict[str, str] = field(default_factory=dict)
     indexes: dict[str, str] = field(default_factory=dict)
+    answers: str = ""      # tcp://127.0.0.1:PORT of the driver's PULL socket (Acks, Dones, Refused out)
 
     @property
     def key(self) -> str:
@@ -126,13 +133,21 @@ class Worker:
         self.sock.setsockopt(zmq.IDENTITY, spec.key.encode())
         self.sock.setsockopt(zmq.LINGER, 1000)
         self.sock.connect(spec.driver)
+        self.out = self.ctx.socket(zmq.PUSH)
+        self.out.setsockopt(zmq.LINGER, 1000)
+        self.out.connect(spec.answers)
         self.kernels: dict[tuple[str, str, str], Any] = {}
         self.engine: Any = None
         self.values: dict[int, Any] = {}
+        self.received: set[int] = set()          # value ids made by a Recv: their storage is reused once released
+        self.buffers = RecvBuffers()
         self.owner: dict[int, int] = {}          # value id -> request
         self.next_value = 0
         self.lock = threading.Lock()
         self.finished: queue.Queue[Done] = queue.Queue()   # from transfer threads, sent by the main loop
+        self.wake_r, self.wake_w = os.pipe()   # a transfer thread writes a byte when it put a Done in `finished`
+        self.ack_due: dict[int, float] = {}      # transfer call -> when (monotonic) to acknowledge it if not done
+        os.set_blocking(self.wake_r, False)
         self.edges: dict[str, tuple[Any, queue.Queue[Any]]] = {}
         self.store: Any = None
         self._load()
@@ -188,62 +203,83 @@ class Worker:
         self.sock.send(encode(Hello(self.spec.pool, self.spec.replica, os.getpid(), self.spec.cores)))
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
+        poller.register(self.wake_r, zmq.POLLIN)
         stopping = False
         while True:
             busy = self.llm.busy()
-            for _ in range(64 if poller.poll(0 if busy else 5) else 0):
-                try:
-                    frame = self.sock.recv(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                try:
-                    msg = decode(frame)
-                except MessageError as err:
-                    log.warning("%s", err)
-                    self.sock.send(encode(Refused(str(err))))
-                    continue
-                if isinstance(msg, Stop):
+            # idle, block until a message or a finished transfer comes, or an acknowledgement is due
+            wait_ms = 0 if busy else 100 if not self.ack_due else max(0, (min(self.ack_due.values())
+                                                                            - time.monotonic()) * 1e3)
+            ready = dict(poller.poll(math.ceil(wait_ms)))
+            for msg in waiting(self.sock, 64) if self.sock in ready else ():
+                if isinstance(msg, MessageError):
+                    log.warning("%s", msg)
+                    self.out.send(encode(Refused(str(msg))))
+                elif isinstance(msg, Stop):
                     stopping = True
                 else:
                     self._handle(msg)
             if busy:
                 for out in self.llm.step():   # Partial pieces of streamed calls, and Done
-                    self.sock.send(encode(out))
+                    self.out.send(encode(out))
+            if self.wake_r in ready:   # empty the pipe: the Dones themselves are in self.finished
+                try:
+                    while os.read(self.wake_r, 4096):
+                        pass
+                except BlockingIOError:
+                    pass
             while not self.finished.empty():
-                self.sock.send(encode(self.finished.get()))
+                done = self.finished.get()
+                self.ack_due.pop(done.call, None)   # the Done acknowledges it
+                self.out.send(encode(done))
+            if self.ack_due:
+                now = time.monotonic()
+                for call in [c for c, due in self.ack_due.items() if due <= now]:
+                    del self.ack_due[call]
+                    self.out.send(encode(Ack(call)))
             if stopping and not busy and not len(self.llm):
                 log.info("stopping")
                 self.sock.close()
+                self.out.close()
                 self.ctx.term()
                 return
 
     def _handle(self, msg: Any) -> None:
         if isinstance(msg, Ping):   # answered from the main loop: a worker stuck in a kernel does not answer
-            self.sock.send(encode(Done(msg.call, value={"pool": self.spec.pool, "replica": self.spec.replica,
+            self.out.send(encode(Done(msg.call, value={"pool": self.spec.pool, "replica": self.spec.replica,
                                                          "pid": os.getpid(), "llm_running": len(self.llm),
                                                          "tensors_held": len(self.values), **self.llm.health()})))
             return
         if isinstance(msg, Cancel):
             for done in self.llm.cancel(msg.request):
-                self.sock.send(encode(done))
+                self.out.send(encode(done))
             return
         if isinstance(msg, Release):
+            freed = []
             with self.lock:
                 for vid in [v for v, r in self.owner.items() if r == msg.request]:
-                    self.values.pop(vid, None)
+                    value = self.values.pop(vid, None)
                     self.owner.pop(vid, None)
+                    if vid in self.received:
+                        self.received.discard(vid)
+                        freed.append(value)
+            while freed:   # one reference each (this variable), so RecvBuffers can tell nobody else holds it
+                value = freed.pop()
+                self.buffers.give(value)
+                del value
             return
         if isinstance(msg, Send | Recv):
-            self.sock.send(encode(Ack(msg.call)))
+            self.ack_due[msg.call] = time.monotonic() + ACK_AFTER_S
             self._edge(msg.edge, msg.rank)[1].put(msg)
             return
         if isinstance(msg, Run):
-            self.sock.send(encode(Ack(msg.call)))
+            if msg.kind != "tool" or msg.sleep_s is not None:   # a tool's call: acknowledged if it runs long
+                self.out.send(encode(Ack(msg.call)))
             try:
                 self._run(msg)
             except Exception as err:   # the request fails, the worker lives on
                 log.exception("call %d (%s %s) failed", msg.call, msg.kind, msg.target)
-                self.sock.send(encode(Done(msg.call, error=f"{type(err).__name__}: {err}")))
+                self.out.send(encode(Done(msg.call, error=f"{type(err).__name__}: {err}")))
 
     def _args(self, run: Run) -> list[Any]:
         with self.lock:
@@ -265,13 +301,13 @@ class Worker:
             if run.sleep_s is not None:   # --tool-latency declared: the declared latency, not the tool
                 time.sleep(run.sleep_s)
                 value = None
-            else:
-                value = self._kernel("op.py_call", run)(*args)
+            else:   # a tool that returns within SLOW_AFTER_S is acknowledged by its Done (one message, not two)
+                value = self._kernel("op.py_call", run)(*args, on_slow=lambda: self.out.send(encode(Ack(run.call))))
         elif run.kind in ("stt", "tts"):
             value = self._speech(run, args)
         else:
             raise RuntimeError(f"a worker does not run {run.kind} steps")
-        log.info("call %d %s %s: %.1f ms", run.call, run.kind, run.target, (time.perf_counter() - start) * 1e3)
+        log.debug("call %d %s %s: %.1f ms", run.call, run.kind, run.target, (time.perf_counter() - start) * 1e3)
         wav = None
         if run.op == "op.vocode":   # the vocoder: keep the waveform, report its WAV
             value, wav = value["audio"], {"wav": value["wav"], "sample_rate": value["sample_rate"]}
@@ -279,7 +315,7 @@ class Worker:
         if wav is not None:
             done.value = wav
         done.start_ns, done.end_ns = start_ns, time.time_ns()
-        self.sock.send(encode(done))
+        self.out.send(encode(done))
 
     def _speech(self, run: Run, args: list[Any]) -> Any:
         """One op of a speech step (the planner splits stt and tts over pools): stt is encode -> prefill ->
@@ -343,16 +379,25 @@ class Worker:
                     with self.lock:
                         tensor = self.values[msg.value].contiguous()
                     group.send([tensor], 1 - rank, msg.tag).wait()  # type: ignore[attr-defined]
-                    self.finished.put(Done(msg.call, start_ns=start_ns, end_ns=time.time_ns()))
+                    done = Done(msg.call, start_ns=start_ns, end_ns=time.time_ns())
                 else:
-                    tensor = torch.empty(msg.shape, dtype=getattr(torch, msg.dtype))
+                    tensor = self.buffers.take(msg.shape, getattr(torch, msg.dtype))
                     group.recv([tensor], 1 - rank, msg.tag).wait()  # type: ignore[attr-defined]
                     done = self._done(msg.call, msg.request, tensor)
+                    assert done.tensor is not None
+                    with self.lock:
+                        self.received.add(done.tensor.value)
                     done.start_ns, done.end_ns = start_ns, time.time_ns()
-                    self.finished.put(done)
+                del tensor   # held by self.values alone now: once released, its storage can be reused
             except Exception as err:
                 log.exception("transfer %d on edge %s failed", msg.call, edge)
-                self.finished.put(Done(msg.call, error=f"transfer on edge {edge} failed: {err}"))
+                done = Done(msg.call, error=f"transfer on edge {edge} failed: {err}")
+            self._finish(done)
+
+    def _finish(self, done: Done) -> None:
+        """From a transfer thread: hand `done` to the main loop and wake it (it sends; sockets are its alone)."""
+        self.finished.put(done)
+        os.write(self.wake_w, b"\0")
 
 
 def _key_attr(step: Any) -> str:

@@ -1,8 +1,14 @@
-"""The driver's side of the worker processes: spawn one per pool replica, talk to them over one ROUTER socket.
+"""The driver's side of the worker processes: spawn one per pool replica; calls go out on a ROUTER socket and
+answers come back on a PULL socket.
 
 Every call is a msgspec message; the worker acknowledges it (ZeroMQ drops messages to a dead peer silently)
 and later answers Done. The driver keeps each call's future, so a worker that dies fails its calls with the
 last lines of its log instead of leaving requests hanging.
+
+Why two sockets: a ZeroMQ socket is not thread-safe. Request threads send on the ROUTER (under a lock that
+only senders take); the I/O thread alone reads the PULL socket and blocks in poll() until an answer comes, so
+an answer is delivered as soon as it arrives (no sleep-and-retry loop, no lock shared with the senders). The
+ROUTER reads only the workers' Hellos, in the constructor, before any call is sent.
 """
 
 from __future__ import annotations
@@ -32,11 +38,13 @@ from plait.scheduler.messages import (
     Stop,
     decode,
     encode,
+    waiting,
 )
 from plait.scheduler.worker import WorkerSpec, main
 
 log = logging.getLogger("plait.driver")
 ACK_TIMEOUT_S = 30.0
+CHECK_EVERY_S = 0.05   # how often the I/O thread looks for late acknowledgements and dead workers
 
 
 class WorkerError(RuntimeError):
@@ -60,12 +68,17 @@ class Workers:
 
         self.run_dir = run_dir
         self.ctx = zmq.Context()
-        self.sock = self.ctx.socket(zmq.ROUTER)
+        self.sock = self.ctx.socket(zmq.ROUTER)   # calls out (request threads, under self.lock)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.bind("tcp://127.0.0.1:*")   # port 0: the OS picks; workers are told the port
         self.endpoint = str(self.sock.getsockopt_string(zmq.LAST_ENDPOINT))
+        self.answers = self.ctx.socket(zmq.PULL)   # Acks, Dones, Refused in (the I/O thread only)
+        self.answers.setsockopt(zmq.LINGER, 0)
+        self.answers.bind("tcp://127.0.0.1:*")
+        self.answers_endpoint = str(self.answers.getsockopt_string(zmq.LAST_ENDPOINT))
         self.store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
-        log.info("control ROUTER on %s, TCPStore on port %d", self.endpoint, self.store.port)
+        log.info("control ROUTER on %s, answers on %s, TCPStore on port %d", self.endpoint, self.answers_endpoint,
+                 self.store.port)
         self.lock = threading.Lock()
         self.pending: dict[int, tuple[str, Future[Done]]] = {}
         self.unacked: dict[int, float] = {}
@@ -78,20 +91,36 @@ class Workers:
         self.procs: dict[str, Any] = {}
         spawn = mp.get_context("spawn")
         for spec in specs:
-            spec.driver, spec.store_port = self.endpoint, self.store.port
+            spec.driver, spec.answers, spec.store_port = self.endpoint, self.answers_endpoint, self.store.port
             proc = spawn.Process(target=main, args=(json.dumps(asdict(spec)),), name=f"plait-{spec.key}", daemon=True)
             proc.start()
             self.procs[spec.key] = proc
         self.closed = False
+        self._await_hellos(start_timeout_s)
         self.thread = threading.Thread(target=self._receive, daemon=True, name="plait-driver-io")
         self.thread.start()
-        deadline = time.monotonic() + start_timeout_s
-        while len(self.ready) < len(specs):
+
+    def _await_hellos(self, timeout_s: float) -> None:
+        """Each worker's Hello, on the ROUTER: once it came, the ROUTER knows the worker's identity and routes
+        calls to it (it drops messages for identities it has not seen)."""
+        import zmq
+
+        deadline = time.monotonic() + timeout_s
+        while len(self.ready) < len(self.specs):
             self._check_alive()
             if time.monotonic() > deadline:
                 missing = sorted(set(self.specs) - set(self.ready))
-                raise WorkerError(f"workers {missing} did not start within {start_timeout_s:g} s; see {run_dir}")
-            time.sleep(0.05)
+                raise WorkerError(f"workers {missing} did not start within {timeout_s:g} s; see {self.run_dir}")
+            if not self.sock.poll(50, zmq.POLLIN):
+                continue
+            key_b, frame = self.sock.recv_multipart()
+            try:
+                msg = decode(frame)
+            except MessageError as err:
+                log.warning("from %s: %s", key_b.decode(errors="replace"), err)
+                continue
+            if isinstance(msg, Hello):
+                self.ready[key_b.decode()] = msg
 
     # --- sending ----------------------------------------------------------------------------------------------
     def call(self, key: str, make: Any, on_partial: Any = None) -> Future[Done]:
@@ -144,30 +173,24 @@ class Workers:
 
     # --- receiving --------------------------------------------------------------------------------------------
     def _receive(self) -> None:
+        """The I/O thread: block until answers arrive, deliver each; every CHECK_EVERY_S, fail the calls of
+        dead workers and of messages not acknowledged in time."""
         import zmq
 
+        checked = time.monotonic()
         while not self.closed:
-            with self.lock:
-                try:
-                    key_b, frame = self.sock.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    key_b = None
-            if key_b is None:
-                time.sleep(0.001)
+            if self.answers.poll(int(CHECK_EVERY_S * 1e3), zmq.POLLIN):
+                for msg in waiting(self.answers):
+                    if isinstance(msg, MessageError):
+                        log.warning("on the answers socket: %s", msg)
+                    else:
+                        self._deliver(msg)
+            if time.monotonic() - checked >= CHECK_EVERY_S:
                 self._check_timeouts()
-                continue
-            key = key_b.decode()
-            try:
-                msg = decode(frame)
-            except MessageError as err:
-                log.warning("from %s: %s", key, err)
-                continue
-            self._deliver(key, msg)
+                checked = time.monotonic()
 
-    def _deliver(self, key: str, msg: Any) -> None:
-        if isinstance(msg, Hello):
-            self.ready[key] = msg
-        elif isinstance(msg, Refused):
+    def _deliver(self, msg: Any) -> None:
+        if isinstance(msg, Refused):
             self.refused.append(msg.why)
         elif isinstance(msg, Ack):
             self.unacked.pop(msg.call, None)
@@ -230,6 +253,7 @@ class Workers:
         self.closed = True
         self.thread.join(2)
         self.sock.close()
+        self.answers.close()
         self.ctx.term()
 
     def pids(self) -> list[int]:
