@@ -375,7 +375,11 @@ class Driver:
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                self._wait(future, None)
+                try:
+                    self._wait(future, None)
+                except RunError as err:   # a Gloo error on one end usually means the other end died: say which
+                    dead = self.workers.dead_crash({ref.holder, to})
+                    raise RunError(f"{err}\n{dead}" if dead else str(err)) from None
         sent_done, done = sent.result(), got.result()
         rec.steps.append((f"transfer {ref.holder}->{to}", time.perf_counter() - start))
         rec.spans.append(Span(f"transfer {ref.holder}->{to}", "transfer", to, sent_ns,

@@ -222,6 +222,16 @@ class Workers:
             why = "died" if key in dead else f"did not acknowledge within {ACK_TIMEOUT_S:g} s"
             future.set_exception(WorkerError(self._crash(key, why)))
 
+    def dead_crash(self, keys: set[str], within_s: float = 2.0) -> str:
+        """The crash report of whichever of `keys` died, waiting up to `within_s` for a dying process to be seen
+        as dead (a Gloo peer's error can arrive before its exit); '' if all are alive."""
+        deadline = time.monotonic() + within_s
+        while True:
+            dead = sorted(k for k in keys & self._dead())
+            if dead or time.monotonic() >= deadline:
+                return "\n".join(self._crash(k, "died") for k in dead)
+            time.sleep(0.05)
+
     def _dead(self) -> set[str]:
         return {k for k, p in self.procs.items() if not p.is_alive()} if not self.closed else set()
 
