@@ -4,7 +4,7 @@ side in one run at three request rates, beside what the planner predicts for eac
     .venv/bin/python bench/split_vs_unified.py [--rates 2,4,8] [--requests 24] [--max-tokens 32] [--prompt-words 300]
 
 tests/agents/handoff.py (two llama-3.1-8b calls per request) is planned for its fleet
-(tests/agents/handoff.inventory.yaml) twice: with its SLA (15 s p95, 15 ms TPOT at 20 req/s) the planner splits
+(tests/agents/handoff.inventory.yaml) twice: with its SLA (15 s p95, 15 ms TPOT at 10 req/s) the planner splits
 prefill from decode; with 30 s p95 and no TPOT target it keeps one unified pool. Both plans run here as `plait run
 --plan DIR --remap-cpu` runs them: CPU worker processes, the model at @tiny with random weights, --follow-figures
 with --max-tokens (ignore-EOS: every call makes exactly max-tokens tokens). The split plan runs a prefill and a
@@ -13,7 +13,7 @@ replicas on a core each (x2: the split run's processes and cores). Measured per 
 call's arrival at the worker running its prefill to the first token there; the hand-off comes after), the KV
 hand-off (export, Gloo transfer; split only), TPOT (decode worker: from the import), and per request end-to-end
 p50/p95 and the throughput achieved. Predicted: the planner's analytic figures for the same two plans on their
-planned fleet at the planned 20 req/s (H100s and an 8B model, not this machine): compare the split/unified ratios.
+planned fleet at the planned 10 req/s (H100s and L40Ss, an 8B model, not this machine): compare the split/unified ratios.
 Prints a table and writes bench/results/split_vs_unified.json.
 """
 
