@@ -89,6 +89,17 @@ def test_split_run_makes_the_unified_runs_tokens(split: LocalRun, unified_tokens
                                        for _, ttft, tpot, n in r.llm)
 
 
+def test_a_streamed_split_call_streams_from_its_decode_worker(split: LocalRun) -> None:
+    """A server's stream of the agent's final call over split pools: the decode worker sends the text as it comes,
+    starting with the first token the prefill worker sampled, and the pieces add up to the call's output."""
+    pieces: list[str] = []
+    record = split.driver.run({"q": QUESTIONS[0]}, on_token=pieces.append)
+    assert record.error is None, record.error
+    # random weights often make byte tokens that are not whole UTF-8 characters, held back until the end, so
+    # the number of pieces varies; what must hold is that they add up to the output, first token included
+    assert pieces and "".join(pieces) == record.output
+
+
 def test_decode_batches_both_call_sites_and_prefill_reuses_prefixes(split: LocalRun) -> None:
     """After concurrent requests, the decode worker's engine ran steps holding both call sites' sequences, the
     prefill worker found the shared prompt prefix in its cache, and neither side holds a block or tensor."""
