@@ -36,7 +36,7 @@ def test_calibrate_writes_local_that_the_planner_loads(calibrated: tuple[Path, s
     from plait.planner.costmodel import estimate
     from plait.planner.workload import OpSpec
 
-    folder, _ = calibrated
+    folder, output = calibrated
     monkeypatch.setenv("PLAIT_CONFIG_DIR", str(folder))
     cat = load_catalog()
     local, mine = cat.device("local"), cat.device("my-gpu")
@@ -47,6 +47,13 @@ def test_calibrate_writes_local_that_the_planner_loads(calibrated: tuple[Path, s
         assert fig.source is not None and fig.source.startswith("measured by `plait calibrate --cpu` on ")
         assert re.search(r", load average \d+\.\d\d$", fig.source)   # how busy the machine was, said
     # priced by the CPU cost functions: a tiny model's decode step is milliseconds, not zero or hours
+    engine = next(json.loads(line) for line in output.splitlines() if '"section": "engine"' in line)
+    fixed = local.factors["fixed_s"]
+    assert fixed.tag == "measured" and "plait's engine" in (fixed.note or "")
+    measured_step = estimate(OpSpec(op="decode", model=engine["model"], ctx=engine["ctx"]), local, batch=1,
+                             mode="eager", catalog=cat)
+    if fixed.value > 0:   # fixed_s makes the engine's measured decode step what the cost model predicts
+        assert abs(measured_step.seconds / (engine["ms"] * 1e-3) - 1) < 0.02
     step = estimate(OpSpec(op="decode", model="llama-3.1-8b@tiny", ctx=256), local, batch=1, catalog=cat)
     assert 1e-4 < step.seconds < 1.0 and step.fits
 
