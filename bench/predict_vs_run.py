@@ -292,6 +292,21 @@ def summary_table(data: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def goal_line(data: list[dict[str, Any]]) -> str:
+    """Issue 16's goal: measured p95 within 25% of the analytic p95, per example at every rate run."""
+    met, run = [], []
+    for ex in data:
+        if not ex["rates"]:
+            continue
+        run.append(ex["example"])
+        e2e = [next(x for x in r["rows"] if x["row"] == "end to end") for r in ex["rates"]]
+        if all(e["analytic_p95_s"] and abs(e["measured_p95_s"] / e["analytic_p95_s"] - 1) <= 0.25 for e in e2e):
+            met.append(ex["example"])
+    skipped = [ex["example"] for ex in data if not ex["rates"]]
+    return (f"Measured p95 within 25% of the analytic p95 at every rate: {len(met)} of {len(data)} examples"
+            f" ({', '.join(met) or 'none'}" + (f"; not run: {', '.join(skipped)}" if skipped else "") + ").")
+
+
 def detail_table(r: dict[str, Any]) -> str:
     """Every row of one run (per execution, ms) beside the predictions, with the trace's queued/computing."""
     lines = ["| row | n | measured p50 / p95 | analytic p50 / p95 | simulated p50 / p95 | p50 m/a | p95 m/a | "
@@ -326,7 +341,7 @@ def findings(r: dict[str, Any]) -> list[str]:
 def markdown(data: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     parts = [f"Measured on {meta['date']} with `{meta['command']}` (load average before: {meta['load_before']}, "
              f"after: {meta['load_after']}; {meta['wall_s']:.0f} s in all). This machine as calibrated: "
-             f"{meta['local']}.", "", summary_table(data), ""]
+             f"{meta['local']}.", "", summary_table(data), "", goal_line(data), ""]
     for ex in data:
         parts.append(f"### {ex['example']} (`{ex['target']}`, LLMs at @{ex['scale']})")
         parts.append("")
@@ -377,8 +392,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--examples", nargs="+", default=list(EXAMPLES), choices=list(EXAMPLES))
     ap.add_argument("--fractions", nargs="+", type=float, default=[0.3, 0.7], help="rates, as fractions of capacity")
     ap.add_argument("--scale", default="tiny", choices=["tiny", "small"])
-    ap.add_argument("--seconds", type=float, default=60.0, help="requests per rate: rate x this, within the bounds")
-    ap.add_argument("--min-requests", type=int, default=12)
+    ap.add_argument("--seconds", type=float, default=50.0, help="requests per rate: rate x this, within the bounds")
+    ap.add_argument("--min-requests", type=int, default=10)
     ap.add_argument("--max-requests", type=int, default=40)
     ap.add_argument("--sim-requests", type=int, default=1000)
     ap.add_argument("--out", type=Path, default=ROOT / "out" / "predict_vs_run")
@@ -404,6 +419,7 @@ def main(argv: list[str] | None = None) -> None:
             "load_before": " ".join(f"{x:.2f}" for x in load_before),
             "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()), "wall_s": time.perf_counter() - started}
     print(summary_table(data))
+    print(goal_line(data))
     for ex in data:
         for r in ex["rates"]:
             print(f"\n{ex['example']} at {r['qps']:.3g} req/s ({r['fraction']:.0%}):")
