@@ -121,3 +121,23 @@ def kernel_rows(reps: int = 7) -> list[dict[str, Any]]:
     torch.manual_seed(0)
     torch.set_num_threads(usable_cores())
     return [{"section": "env", **cpu_env()}, launch_row(), *gemm_rows(reps=reps), copy_row(reps=reps)]
+
+
+ENGINE_MODEL = "llama-3.1-8b@tiny"
+ENGINE_CTX = 256
+
+
+def engine_step_row(model: str = ENGINE_MODEL, ctx: int = ENGINE_CTX, reps: int = 15) -> dict[str, Any]:
+    """One decode step of plait's own LLM engine (random weights, one sequence at `ctx` tokens of context): what a
+    step costs beyond its kernels (the scheduler, sampling, the paged KV gather), which the per-op figures miss."""
+    import torch
+
+    from plait.codegen.engine import SamplingParams
+    from plait.codegen.llm import build_engine
+
+    engine = build_engine(model)
+    prompt = torch.randint(0, 256, (ctx,), generator=torch.Generator().manual_seed(0)).tolist()
+    engine.add_request(prompt, SamplingParams(max_tokens=reps + 4, ignore_eos=True))
+    engine.step()   # the prefill: not timed
+    ms = wall_ms(lambda: engine.step(), reps=reps, warm=1)
+    return {"section": "engine", "model": model, "batch": 1, "ctx": ctx, "ms": round(ms, 4)}

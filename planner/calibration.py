@@ -198,7 +198,7 @@ def local_device(rows: list[dict[str, Any]], measured_by: str, usd_per_hour: flo
              a(0.0, "USD/hour", "a machine one has is not billed by the hour: 0 (declare a figure with "
                                 "`plait calibrate --cpu --usd-per-hour X`)"))
     ghz = env.get("ghz")
-    return DeviceSpec(
+    device = DeviceSpec(
         name="local", label=f"{env['cpu']} (this machine, {env['cores']} cores)", kind="cpu",
         vendor=env.get("vendor", "unknown"),
         flops={"fp32": m(round(best["gflops"] / 1e3, 5), "TFLOP/s",
@@ -213,6 +213,27 @@ def local_device(rows: list[dict[str, Any]], measured_by: str, usd_per_hour: flo
         cores=m(env["cores"], "cores", "os.sched_getaffinity: the cores plait may use here"),
         clock_ghz=m(ghz, "GHz", "cpu MHz of /proc/cpuinfo") if ghz else None,
         inventory_only=True)
+    engine = next((r for r in rows if r["section"] == "engine"), None)
+    return device if engine is None else with_engine_step(device, engine, measured_by)
+
+
+def with_engine_step(device: DeviceSpec, row: dict[str, Any], measured_by: str) -> DeviceSpec:
+    """`device` whose fixed cost per model step (fixed_s) makes plait's engine decode step cost what `row` measured.
+
+    The CPU class's fixed_s was fitted on another stack's forward passes; plait's engine adds its own per-step
+    work (scheduling, sampling, the paged KV gather): 2.8 ms measured against 1.8 ms predicted for a
+    llama-3.1-8b@tiny step here, which made every TPOT 1.4-1.7x the plan's (docs/predict_vs_run.md)."""
+    from plait.planner.costmodel import estimate
+
+    op = OpSpec(op="decode", model=row["model"], ctx=row["ctx"])
+    class_fixed = builtin_factors().for_device(device).fixed_s
+    predicted = estimate(op, device, row["batch"], "eager").seconds
+    fixed = max(0.0, class_fixed + row["ms"] * 1e-3 - predicted)
+    note = (f"plait's engine: a decode step of {row['model']} (batch {row['batch']}, context {row['ctx']}) took "
+            f"{row['ms']:g} ms; the kernels' figures with the CPU class's fixed_s ({class_fixed * 1e3:.3g} ms) predicted "
+            f"{predicted * 1e3:.3g} ms, so fixed_s is the class's plus the difference")
+    figure = Figure(value=round(fixed, 7), unit="s", tag="measured", source=measured_by, note=note)
+    return device.model_copy(update={"factors": {**device.factors, "fixed_s": figure}})
 
 
 def cpu_rows(bw_eff: float) -> tuple[DeviceSpec, list[CalRow]]:

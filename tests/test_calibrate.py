@@ -4,6 +4,7 @@ catalog, which the planner loads, merged with the file's other entries; a broken
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def test_calibrate_writes_local_that_the_planner_loads(calibrated: tuple[Path, s
     from plait.planner.costmodel import estimate
     from plait.planner.workload import OpSpec
 
-    folder, _ = calibrated
+    folder, output = calibrated
     monkeypatch.setenv("PLAIT_CONFIG_DIR", str(folder))
     cat = load_catalog()
     local, mine = cat.device("local"), cat.device("my-gpu")
@@ -44,7 +45,15 @@ def test_calibrate_writes_local_that_the_planner_loads(calibrated: tuple[Path, s
     for fig in (local.flops["fp32"], local.mem_bw_gbps, local.mem_gb, local.cores):
         assert fig is not None and fig.value > 0 and fig.tag == "measured"
         assert fig.source is not None and fig.source.startswith("measured by `plait calibrate --cpu` on ")
+        assert re.search(r", load average \d+\.\d\d$", fig.source)   # how busy the machine was, said
     # priced by the CPU cost functions: a tiny model's decode step is milliseconds, not zero or hours
+    engine = next(json.loads(line) for line in output.splitlines() if '"section": "engine"' in line)
+    fixed = local.factors["fixed_s"]
+    assert fixed.tag == "measured" and "plait's engine" in (fixed.note or "")
+    measured_step = estimate(OpSpec(op="decode", model=engine["model"], ctx=engine["ctx"]), local, batch=1,
+                             mode="eager", catalog=cat)
+    if fixed.value > 0:   # fixed_s makes the engine's measured decode step what the cost model predicts
+        assert abs(measured_step.seconds / (engine["ms"] * 1e-3) - 1) < 0.02
     step = estimate(OpSpec(op="decode", model="llama-3.1-8b@tiny", ctx=256), local, batch=1, catalog=cat)
     assert 1e-4 < step.seconds < 1.0 and step.fits
 
@@ -129,3 +138,13 @@ def test_no_local_device_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.Mon
     plan = RUN.invoke(app, ["plan", "examples/rag.py:answer", "--device", "local", "--out", str(tmp_path / "p")],
                       env={"PLAIT_CONFIG_DIR": str(tmp_path)})
     assert plan.exit_code == 2 and "plait calibrate --cpu" in plan.output
+
+
+def test_a_busy_machine_is_told_to_calibrate_again() -> None:
+    """Other work on the cores while measuring makes every figure low (4x under a load of 5 on 2 cores)."""
+    from plait.cli.calibrate_cmd import busy_warning
+
+    assert busy_warning(1.9, 2) is None
+    warning = busy_warning(5.34, 2)
+    assert warning is not None and "load average was 5.34 on 2 cores" in warning
+    assert "To fix: run `plait calibrate --cpu` again when the machine is idle" in warning
