@@ -200,7 +200,7 @@ def one_rate(name: str, graph: Any, catalog: Any, qps: float, args: argparse.Nam
                      "analytic_p50_s": a.get("p50"), "analytic_p95_s": a.get("p95"),
                      "simulated_p50_s": s.get("p50"), "simulated_p95_s": s.get("p95"),
                      "queued_ms": steps.get("queued_ms"), "computing_ms": steps.get("computing_ms")})
-    return {"qps": rate, "requests": requests, "plan_notes": notes, "run_command": "plait " + shlex.join(run_args),
+    return {"qps": rate, "requests": requests, "plan_notes": notes, "run_command": "plait " + shlex.join(run_args).replace(f"{ROOT}/", ""),
             "run_wall_s": wall, "answered": _answered(stdout), "rows": rows, "trace": breakdown,
             "plan": {"p50_s": plan.p50_s, "p95_s": plan.p95_s, "tpot_s": plan.tpot_s,
                      "stages": [{"stage": s.stage, "visits": s.visits, "service_s": s.service_s,
