@@ -24,7 +24,7 @@ from plait.codegen.program import Program
 from plait.planner.catalog import LOCAL_DEVICE
 from plait.scheduler.driver import Driver, Figures, Record
 from plait.scheduler.worker import WorkerSpec
-from plait.scheduler.workers import Workers, core_shares
+from plait.scheduler.workers import WORK_WEIGHT, Workers, core_shares
 from plait.sdk.errors import PlaitError
 from plait.sdk.graph import AgentGraph
 
@@ -186,7 +186,8 @@ class LocalRun:
         run_dir.mkdir(parents=True, exist_ok=True)
         replicas = [(p, r) for p in programs for r in range(min(p.pool.replicas, max_replicas))]
         specs = []
-        for (program, replica), cores in zip(replicas, core_shares(len(replicas)), strict=True):
+        weights = [WORK_WEIGHT.get(p.pool.kind, 1.0) for p, _ in replicas]
+        for (program, replica), cores in zip(replicas, core_shares(weights), strict=True):
             path = run_dir / f"{program.pool.id}.program.json"
             path.write_text(dump_program(program))
             specs.append(WorkerSpec(pool=program.pool.id, replica=replica, program=str(path), driver="",

@@ -270,12 +270,25 @@ class Workers:
         return [p.pid for p in self.procs.values() if p.pid is not None]
 
 
-def core_shares(n: int) -> list[list[int]]:
-    """The cores of worker i of n: this process's cores dealt out round-robin (each worker at least one)."""
+WORK_WEIGHT = {"llm": 1.0, "encoder": 1.0, "search": 0.3, "tool": 0.1}
+"""How much of a core a pool's worker keeps busy, to deal cores by: engines and encoders compute, a search is
+short, a tool mostly waits (on 2 cores, round-robin put rag's LLM and encoder on one core: docs/predict_vs_run.md)."""
+
+
+def core_shares(weights: list[float]) -> list[list[int]]:
+    """The cores of each worker (one weight per worker, WORK_WEIGHT of its pool's kind): with fewer cores than
+    workers, each worker gets the core with the least weight dealt so far, heaviest workers first; with more,
+    every worker gets one and the rest go round-robin, heaviest first."""
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-    shares: list[list[int]] = [[] for _ in range(n)]
-    if n >= len(cores):
-        return [[cores[i % len(cores)]] for i in range(n)]
-    for i, c in enumerate(cores):
-        shares[i % n].append(c)
+    order = sorted(range(len(weights)), key=lambda i: -weights[i])   # stable: equal weights keep their order
+    shares: list[list[int]] = [[] for _ in weights]
+    if len(weights) >= len(cores):
+        dealt = dict.fromkeys(cores, 0.0)
+        for i in order:
+            core = min(cores, key=lambda c: dealt[c])
+            shares[i].append(core)
+            dealt[core] += weights[i]
+        return shares
+    for k, core in enumerate(cores):
+        shares[order[k % len(order)]].append(core)
     return shares
