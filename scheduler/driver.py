@@ -262,9 +262,10 @@ class Driver:
             sleep_s = self._draw(node.attrs.get("latency_ms", 0.0)) / 1e3
         name = f"{node.kind} {node.target or node.name}".strip() + (f" {op.removeprefix('op.')}" if op else "")
         stream = rec.on_token is not None and id(node) in self.final_llms
+        prompt_tokens = self._prompt_tokens(node)
         done = self._dispatch(node, key, name, rec, lambda call: Run(
             call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
-            sleep_s, op, stream=stream), stream)
+            sleep_s, op, stream=stream, prompt_tokens=prompt_tokens), stream)
         if done.ttft_s is not None:
             rec.llm.append((f"{node.name} {node.target}", done.ttft_s, done.tpot_s, done.tokens or 0))
             rec.token_ids.append(done.token_ids or [])
@@ -283,7 +284,7 @@ class Driver:
         sampling = self.decode_attrs.get((decode_pool, node.loc, node.target))
         first = self._dispatch(node, prefill, f"llm {node.target} prefill", rec, lambda call: Run(
             call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
-            op="op.prefill", sampling=sampling))
+            op="op.prefill", sampling=sampling, prompt_tokens=self._prompt_tokens(node)))
         name = f"{node.name} {node.target}"
         if first.tensor is None:   # it ended at its first token (an end token, or max_tokens 1): nothing to hand over
             rec.llm.append((name, first.ttft_s or 0.0, None, first.tokens or 1))
@@ -317,6 +318,15 @@ class Driver:
             else:
                 args.append(value)
         return args, held
+
+    def _prompt_tokens(self, node: Node) -> int | None:
+        """An LLM call's prompt length under --follow-figures, drawn from its prompt_tokens figure: the declared
+        workload, as a serving benchmark's fixed input lengths (a scaled-down model tokenizes bytes, ~4x the
+        tokens of the plan's figure)."""
+        figure = node.attrs.get("prompt_tokens")
+        if not self.figures.follow or node.kind != "llm" or not isinstance(figure, Dist | float | int):
+            return None
+        return max(1, round(self._draw(figure)))
 
     def _max_tokens(self, node: Node, op: str = "") -> int | None:
         """A decode's token budget: drawn from its figures (--follow-figures), capped by --max-tokens."""

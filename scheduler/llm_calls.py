@@ -101,6 +101,8 @@ class LLMCalls:
             return
         max_pos = self.engine.config.max_position_embeddings
         prompt = self.engine.tokenizer.encode(str(args[0]))
+        if run.prompt_tokens is not None and prompt:   # the declared length: cut (keeping the shared head) or repeat
+            prompt = (prompt * -(-run.prompt_tokens // len(prompt)))[:run.prompt_tokens]
         prompt = prompt[-(max_pos - params.max_tokens):]   # a scaled-down model has fewer positions: keep the end
         rid = self.engine.add_request(prompt, params)
         streamed = run.stream and self.engine.role != "prefill"   # a split call streams from its decode worker

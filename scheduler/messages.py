@@ -61,6 +61,8 @@ class Run(_Msg):
     sampling: dict[str, Any] | None = None   # a split LLM call's prefill: the decode step's attrs (sampling,
                                              # max_tokens), since the first token is sampled on the prefill pool
     stream: bool = False           # an LLM call: send its text as it comes (Partial), before its Done
+    prompt_tokens: int | None = None   # --follow-figures: the prompt's length drawn from its figure (a scaled-down
+                                       # model's byte tokenizer makes ~4x the tokens the plan counts)
 
 
 class Send(_Msg):
