@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from plait.planner.catalog import Catalog, Figure, did_you_mean
-from plait.planner.validation import first_problem
+from plait.planner.validation import first_problem, yaml_line
 from plait.sdk.errors import PlaitError
 
 EXAMPLE = """\
@@ -99,8 +99,8 @@ def load_inventory(path: str | Path, catalog: Catalog) -> Inventory:
     except FileNotFoundError:
         raise InventoryError(f"inventory file {path} does not exist.\n{fix}") from None
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        line = yaml_line(err)
+        where = f"{path}:{line}" if line is not None else str(path)
         raise InventoryError(f"inventory file {where} is not valid YAML: {getattr(err, 'problem', err)}.\n"
                              f"{fix}") from None
     try:

@@ -20,6 +20,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from plait.planner.validation import yaml_line
 from plait.sdk.errors import PlaitError
 
 FILE_NAME = "plait.yaml"
@@ -58,8 +59,8 @@ def load_settings(agent_file: Path) -> tuple[RunSettings, Path | None]:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f":{mark.line + 1}" if mark is not None else ""
+        line = yaml_line(err)
+        at = f":{line}" if line is not None else ""
         raise PlaitError(f"{path}{at} is not valid YAML\n  To fix: correct it (keys: "
                          f"{', '.join(RunSettings.model_fields)}).") from None
     if data is not None and not isinstance(data, dict):

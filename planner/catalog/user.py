@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from plait.planner.validation import yaml_line
+
 CONFIG_ENV = "PLAIT_CONFIG_DIR"
 FILE_NAME = "catalog.yaml"
 HEADER = ("# plait's user catalog: devices, models and defaults laid over the built-in catalog (docs/costmodel.md).\n"
@@ -41,8 +43,8 @@ def existing_data(path: Path) -> Any:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark is not None else ""
+        line = yaml_line(err)
+        at = f" (line {line})" if line is not None else ""
         raise CatalogError(f"user catalog {path} is not valid YAML{at}, so nothing can be merged into it; nothing "
                            "was written.\nTo fix: correct the file, or move it away and run the command again.") from None
     if data is not None and (not isinstance(data, dict) or not isinstance(data.get("devices") or {}, dict)):
