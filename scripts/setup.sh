@@ -16,3 +16,9 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "warning: chromium is not installed and this user cannot apt-get it; the report's browser test will be skipped" >&2
   fi
 fi
+# A real Kubernetes control plane (etcd, kube-apiserver 1.20) for `plait submit` against a local test
+# cluster and the cluster tests: built once per machine from Debian's source package (about 5 minutes).
+if ! bash scripts/k8s/build.sh; then
+  if [ "${CI:-}" = true ]; then echo "error: the Kubernetes test binaries could not be built" >&2; exit 1; fi
+  echo "warning: the Kubernetes test binaries could not be built; the cluster tests will be skipped" >&2
+fi
