@@ -50,4 +50,4 @@ mkdir -p "$BIN"
 cp _output/bin/kube-apiserver _output/bin/kube-controller-manager _output/bin/kube-scheduler "$BIN/"
 cp "$WORK/etcd-root/usr/bin/etcd" "$BIN/etcd"
 "$BIN/kube-apiserver" --version
-"$BIN/etcd" --version | head -1
+"$BIN/etcd" --version | sed -n 1p   # sed reads it all: `head` closing early was SIGPIPE (141) under pipefail
