@@ -23,6 +23,7 @@ from plait import __version__
 from plait.codegen.program import Program
 from plait.planner.catalog import LOCAL_DEVICE
 from plait.scheduler.driver import Driver, Figures, Record
+from plait.scheduler.remote_calls import probe
 from plait.scheduler.worker import WorkerSpec
 from plait.scheduler.workers import WORK_WEIGHT, Workers, core_shares
 from plait.sdk.errors import PlaitError
@@ -97,14 +98,18 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
         check_plan(plan, graph, str(files[0]))
         placed = parse_module(files[1].read_text())
         where = str(files[0])
-    absent = sorted({f"{p.id} ({p.device}, {p.runtime})" for p in plan.pools if p.runtime not in LOCAL_RUNTIMES})
+    absent = sorted({f"{p.id} ({p.device}, {p.runtime})" for p in plan.pools
+                     if p.runtime not in LOCAL_RUNTIMES and p.endpoint is None})
     if absent and not remap_cpu:
         raise PlaitError(f"{where} places pools on devices this machine does not have: {', '.join(absent)}\n"
                          "  To fix: pass --remap-cpu to run every pool as CPU worker processes here (LLMs at a "
                          f"scaled-down size), or plan for this machine: `plait plan {target} --device local`.")
     programs = build_programs(placed, plan, catalog)
+    for pool in plan.pools:   # before any worker starts: reachable, the key taken, the model served
+        if pool.endpoint is not None:
+            probe(pool.endpoint, f"remote pool {pool.id} of {where}")
     if absent:
-        devices = sorted({p.device for p in plan.pools if p.runtime not in LOCAL_RUNTIMES})
+        devices = sorted({p.device for p in plan.pools if p.runtime not in LOCAL_RUNTIMES and p.endpoint is None})
         notes.append(f"remapped {len(absent)} pool(s) planned for {', '.join(devices)} "
                      "onto CPU worker processes on this machine")
     return Prepared(programs, notes, driver_prompts(placed), graph, plan, local)
@@ -186,7 +191,7 @@ class LocalRun:
         run_dir.mkdir(parents=True, exist_ok=True)
         replicas = [(p, r) for p in programs for r in range(min(p.pool.replicas, max_replicas))]
         specs = []
-        weights = [WORK_WEIGHT.get(p.pool.kind, 1.0) for p, _ in replicas]
+        weights = [WORK_WEIGHT["tool" if p.pool.endpoint else p.pool.kind] for p, _ in replicas]   # remote: waits
         for (program, replica), cores in zip(replicas, core_shares(weights), strict=True):
             path = run_dir / f"{program.pool.id}.program.json"
             path.write_text(dump_program(program))

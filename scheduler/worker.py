@@ -27,12 +27,14 @@ from typing import Any
 
 from plait.scheduler.buffers import RecvBuffers
 from plait.scheduler.llm_calls import LLMCalls
+from plait.scheduler.remote_calls import RemoteCalls
 from plait.scheduler.messages import (
     Ack,
     Cancel,
     Done,
     Hello,
     MessageError,
+    Partial,
     Ping,
     Recv,
     Refused,
@@ -144,14 +146,16 @@ class Worker:
         self.owner: dict[int, int] = {}          # value id -> request
         self.next_value = 0
         self.lock = threading.Lock()
-        self.finished: queue.Queue[Done] = queue.Queue()   # from transfer threads, sent by the main loop
+        self.finished: queue.Queue[Done | Partial] = queue.Queue()   # from transfer and remote-call threads
         self.wake_r, self.wake_w = os.pipe()   # a transfer thread writes a byte when it put a Done in `finished`
         self.ack_due: dict[int, float] = {}      # transfer call -> when (monotonic) to acknowledge it if not done
         os.set_blocking(self.wake_r, False)
         self.edges: dict[str, tuple[Any, queue.Queue[Any]]] = {}
         self.store: Any = None
         self._load()
-        self.llm = LLMCalls(self.engine, self.program, self._done)
+        endpoint = self.program.pool.endpoint   # a remote pool: whole calls go to its endpoint, no engine here
+        self.llm: Any = (RemoteCalls(endpoint, self.program, self._finish) if endpoint is not None
+                         else LLMCalls(self.engine, self.program, self._done))
 
     # --- kernels --------------------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -164,7 +168,7 @@ class Worker:
                                 source=self.program.source)
         for step in self.program.steps:
             if step.kernel == "llm-engine":   # one engine per worker, in its pool's role (a split side, or unified)
-                if self.engine is None:
+                if self.engine is None and self.program.pool.endpoint is None:
                     self.engine = self._engine(step.model or "", step.role or "unified")
                 continue
             speech = step.kernel in ("speech-decoder", "vocoder") or step.kernel == "tokenizer" and self.speech
@@ -394,8 +398,8 @@ class Worker:
                 done = Done(msg.call, error=f"transfer on edge {edge} failed: {err}")
             self._finish(done)
 
-    def _finish(self, done: Done) -> None:
-        """From a transfer thread: hand `done` to the main loop and wake it (it sends; sockets are its alone)."""
+    def _finish(self, done: Done | Partial) -> None:
+        """From a transfer or remote-call thread: hand `done` to the main loop and wake it (it sends; sockets are its alone)."""
         self.finished.put(done)
         os.write(self.wake_w, b"\0")
 
