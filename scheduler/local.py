@@ -60,10 +60,11 @@ def check_plan(plan: Any, graph: AgentGraph, where: str) -> None:
 
 
 def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bool, qps: float | None = None,
-            scale: str = "tiny", max_replicas: int = 1) -> Prepared:
+            scale: str = "tiny", max_replicas: int = 1, endpoints: dict[str, str] | None = None) -> Prepared:
     """The device programs to run: from `plan_dir` (plan.json and placed.mlir of `plait plan --out`), checked
     against the traced graph (at the plan's scale), or from a plan made now for this machine (`local_plan`).
-    Pools planned for devices this machine lacks run as CPU workers only with `remap_cpu`."""
+    Pools planned for devices this machine lacks run as CPU workers only with `remap_cpu`; remote pools send their
+    calls to their endpoint (at the URL `endpoints` gives for its model, else the planned one)."""
     from plait.codegen.build import build_programs
     from plait.planner.catalog import load_catalog
     from plait.planner.plan import Plan
@@ -104,15 +105,36 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
         raise PlaitError(f"{where} places pools on devices this machine does not have: {', '.join(absent)}\n"
                          "  To fix: pass --remap-cpu to run every pool as CPU worker processes here (LLMs at a "
                          f"scaled-down size), or plan for this machine: `plait plan {target} --device local`.")
+    plan = with_endpoints(plan, endpoints or {}, where)
     programs = build_programs(placed, plan, catalog)
     for pool in plan.pools:   # before any worker starts: reachable, the key taken, the model served
         if pool.endpoint is not None:
             probe(pool.endpoint, f"remote pool {pool.id} of {where}")
+            notes.append(f"remote pool {pool.id}: its LLM calls go whole to {pool.endpoint.base_url} (model "
+                         f"{pool.endpoint.served_model}) through the openai client")
     if absent:
         devices = sorted({p.device for p in plan.pools if p.runtime not in LOCAL_RUNTIMES and p.endpoint is None})
         notes.append(f"remapped {len(absent)} pool(s) planned for {', '.join(devices)} "
                      "onto CPU worker processes on this machine")
     return Prepared(programs, notes, driver_prompts(placed), graph, plan, local)
+
+
+def with_endpoints(plan: Any, endpoints: dict[str, str], where: str) -> Any:
+    """`plan` with each remote pool of a model `endpoints` names reached at that URL (plait.yaml's `endpoints`: the
+    same server behind another address); PlaitError for a model no remote pool of the plan serves."""
+    if not endpoints:
+        return plan
+    remote = {p.endpoint.model: p for p in plan.pools if p.endpoint is not None}
+    for model in endpoints:
+        if model not in remote:
+            raise PlaitError(f"plait.yaml's endpoints names model {model!r}, but no remote pool of {where} serves it "
+                             f"(remote pools: {', '.join(f'{p.id} ({m})' for m, p in remote.items()) or 'none'})\n"
+                             "  To fix: declare the endpoint in the inventory's `remote:` list and re-plan "
+                             "(`plait plan FILE:AGENT --inventory FILE --out DIR`), or remove the key.")
+    pools = [p.model_copy(update={"endpoint": p.endpoint.model_copy(update={"base_url": endpoints[p.endpoint.model]
+                                                                             .rstrip("/")})})
+             if p.endpoint is not None and p.endpoint.model in endpoints else p for p in plan.pools]
+    return plan.model_copy(update={"pools": pools})
 
 
 def local_plan(graph: AgentGraph, target: str, catalog: Any, qps: float | None, scale: str,

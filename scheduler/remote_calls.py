@@ -68,8 +68,9 @@ def explain(err: Exception, endpoint: RemoteEndpoint, where: str) -> RemoteError
     return RemoteError(f"{where}: {url} failed: {type(err).__name__}: {err}")
 
 
-def probe(endpoint: RemoteEndpoint, where: str, timeout_s: float = 10.0) -> list[str]:
-    """Check that the endpoint answers, takes the key and serves `served_model`; the model ids it lists."""
+def probe(endpoint: RemoteEndpoint, where: str, timeout_s: float = 10.0, check_model: bool = True) -> list[str]:
+    """Check that the endpoint answers, takes the key and serves `served_model` (unless not `check_model`); the
+    model ids it lists."""
     import openai
 
     api = client(endpoint, api_key(endpoint, where), timeout_s, retries=0)
@@ -77,7 +78,7 @@ def probe(endpoint: RemoteEndpoint, where: str, timeout_s: float = 10.0) -> list
         ids = [m.id for m in api.models.list()]
     except openai.APIError as err:
         raise explain(err, endpoint, where) from None
-    if ids and endpoint.served_model not in ids:
+    if check_model and ids and endpoint.served_model not in ids:
         from plait.planner.catalog import did_you_mean
 
         raise RemoteError(f"{where}: {endpoint.base_url} does not serve model {endpoint.served_model!r}."

@@ -45,12 +45,14 @@ class Measured:
     decode: dict[int, float] = field(default_factory=dict)   # concurrency -> tokens/s of each call
     models: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    requests: int = 0
 
 
 class _Meter:
     def __init__(self, endpoint: RemoteEndpoint, key: str, budget_s: float) -> None:
         self.endpoint, self.key = endpoint, key
         self.deadline = time.monotonic() + budget_s
+        self.sent = 0
 
     def left(self) -> float:
         left = self.deadline - time.monotonic()
@@ -64,6 +66,7 @@ class _Meter:
         import openai
 
         api = client(self.endpoint, self.key, self.left(), retries=0)
+        self.sent += 1
         start = time.perf_counter()
         first: float | None = None
         usage: Any = None
@@ -152,7 +155,7 @@ def measure(endpoint: RemoteEndpoint, concurrency: int = 4, max_tokens: int = 32
         raise RemoteError(f"plait cost --remote {endpoint.base_url}: every answer was one token long, so no decode "
                           "rate could be measured\n  To fix: use a server that takes ignore_eos, or a model that "
                           "writes longer answers.")
-    return Measured(endpoint, overhead, prefill_tps, long, decode, models, time.monotonic() - start)
+    return Measured(endpoint, overhead, prefill_tps, long, decode, models, time.monotonic() - start, meter.sent)
 
 
 def inventory_snippet(m: Measured, catalog_model: str, name: str, price: float, max_sequences: int) -> str:

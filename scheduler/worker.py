@@ -27,7 +27,6 @@ from typing import Any
 
 from plait.scheduler.buffers import RecvBuffers
 from plait.scheduler.llm_calls import LLMCalls
-from plait.scheduler.remote_calls import RemoteCalls
 from plait.scheduler.messages import (
     Ack,
     Cancel,
@@ -46,6 +45,7 @@ from plait.scheduler.messages import (
     encode,
     waiting,
 )
+from plait.scheduler.remote_calls import RemoteCalls
 
 PR_SET_PDEATHSIG = 1
 ACK_AFTER_S = 0.002   # a transfer still running this long after its Send/Recv came is acknowledged; a faster

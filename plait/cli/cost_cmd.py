@@ -148,14 +148,14 @@ def _remote(url: str, model: str | None, api_key_env: str | None, price: float, 
 
     served = model
     if served is None:   # the first model it lists
-        ids = probe(endpoint("?"), "plait cost --remote", timeout_s=min(10.0, budget_s))
+        ids = probe(endpoint("?"), "plait cost --remote", timeout_s=min(10.0, budget_s), check_model=False)
         if not ids:
             raise CostInputError(f"plait cost --remote: {url}/models lists no model\n  To fix: pass --model NAME.")
         served = ids[0]
     m = measure(endpoint(served), concurrency=concurrency, budget_s=budget_s)
     base = served.split("@")[0]
     known = served if served in catalog.models else base if base in catalog.models else None
-    typer.echo(f"measured {url} (model {served}) with {2 + 3 + 1 + 1 + concurrency} streamed requests in "
+    typer.echo(f"measured {url} (model {served}) with {m.requests} streamed requests in "
                f"{m.seconds:.1f} s (plait cost --remote)")
     typer.echo(f"  overhead (first token of a 1-word prompt, median of 3)   {m.overhead_s * 1e3:8.1f} ms")
     typer.echo(f"  prefill ({m.long_prompt.prompt_tokens}-token prompt: first token in "
