@@ -1,0 +1,141 @@
+"""Remote pools end to end: `plait serve --model` started here (port 0, an API key) is the OpenAI-compatible
+endpoint; `plait cost --remote` measures it, its inventory lines plan an agent whose 70B model only that endpoint
+can take (runtime remote, at the declared price), and `plait run` and `plait serve` of that plan send their LLM
+calls there (the endpoint's own request counter rises by them). Bad inputs each get one clear error: an
+unreachable URL, a wrong key, a missing variable, a key written where the variable's name belongs."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from test_serve import KEY, Server, call, metric, start
+
+ROOT = Path(__file__).resolve().parents[1]
+AGENT = "tests/agents/remote_big.py:ask"
+VAR = "PLAIT_TEST_REMOTE_KEY"
+COMPLETIONS = {"route": "/v1/completions", "status": "200"}
+
+
+def plait(*args: str, env: dict[str, str | None] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`plait ARGS` as a user runs it; env values of None remove the variable."""
+    full = {**os.environ}
+    for k, v in (env or {}).items():
+        if v is None:
+            full.pop(k, None)
+        else:
+            full[k] = v
+    return subprocess.run([sys.executable, "-m", "plait.cli", *args], cwd=ROOT, env=full, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[Server]:
+    """plait's own engine behind /v1/completions, with an API key: llama-3.1-70b at its @tiny size."""
+    server = start(["--model", "llama-3.1-70b", "--concurrency", "4", "--max-tokens", "64"], env={"PLAIT_API_KEY": KEY})
+    yield server
+    assert server.stop() == 0, "\n".join(server.lines)
+
+
+@pytest.fixture(scope="module")
+def planned(endpoint: Server, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """`plait cost --remote` on the endpoint, its lines pasted into an inventory beside this machine, and the
+    agent planned on it: (plan folder, the measured remote entry)."""
+    out = plait("cost", "--remote", endpoint.url + "/v1", "--model", "llama-3.1-70b", "--api-key-env", VAR,
+                "--price-per-hour", "0.5", "--budget-s", "60", env={VAR: KEY})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "measured " + endpoint.url + "/v1 (model llama-3.1-70b)" in out.stdout
+    snippet = out.stdout.split("paste into the inventory file (`plait plan --inventory FILE`):\n", 1)[1]
+    remote = yaml.safe_load(snippet)["remote"][0]
+    folder = tmp_path_factory.mktemp("remote")
+    (folder / "inventory.yaml").write_text(yaml.safe_dump({"devices": {"local": 4}, "remote": [remote]}))
+    plan = plait("plan", AGENT, "--inventory", str(folder / "inventory.yaml"), "--out", str(folder / "plan"))
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    return folder / "plan", remote
+
+
+def test_cost_remote_measures_the_endpoint(planned: tuple[Path, dict[str, object]], endpoint: Server) -> None:
+    _, remote = planned
+    assert remote["model"] == "llama-3.1-70b" and remote["served_model"] == "llama-3.1-70b"
+    assert remote["base_url"] == endpoint.url + "/v1" and remote["api_key_env"] == VAR
+    assert remote["price_per_hour"] == 0.5
+    decode = remote["decode_tokens_per_s"]
+    assert isinstance(decode, dict) and set(decode) == {1, 4} and all(v > 0 for v in decode.values())
+    assert 0 < float(remote["overhead_s"]) < 2.0 and float(remote["prefill_tokens_per_s"]) > 0  # type: ignore[arg-type]
+    # the figures were measured on this endpoint: its counter saw the warm-up, 3 short, the long and 1 + 4 calls
+    assert metric(endpoint.url, "plait_requests_total", **COMPLETIONS) >= 10
+
+
+def test_the_plan_takes_the_endpoint_at_its_price(planned: tuple[Path, dict[str, object]]) -> None:
+    folder, remote = planned
+    plan = json.loads((folder / "plan.json").read_text())
+    pool = next(p for p in plan["pools"] if p["kind"] == "llm")
+    assert pool["runtime"] == "remote" and pool["device"] == "remote:remote-a"
+    assert pool["endpoint"]["base_url"] == remote["base_url"] and pool["endpoint"]["served_model"] == "llama-3.1-70b"
+    assert pool["max_sequences"] == remote["max_sequences"]
+    assert plan["fleet"] == {"local": 1, "remote:remote-a": 1}
+    assert plan["cost_per_hour"] == pytest.approx(0.5)   # the endpoint's declared price; this machine costs 0
+    price = next(p for p in plan["prices"] if p["device"] == "remote:remote-a")
+    assert price["usd_per_hour"] == 0.5 and price["flag"] == "declared"
+
+
+def test_run_and_serve_send_their_calls_to_the_endpoint(planned: tuple[Path, dict[str, object]],
+                                                         endpoint: Server) -> None:
+    folder, _ = planned
+    before = metric(endpoint.url, "plait_requests_total", **COMPLETIONS)
+    run = plait("run", AGENT, "--plan", str(folder), "--input", '{"text": " hello "}', "--requests", "3",
+                env={VAR: KEY})
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "3 of 3 requests answered" in run.stdout and "TTFT llm_1 llama-3.1-70b" in run.stdout
+    assert f"remote pool remote-remote-a-0: its LLM calls go whole to {endpoint.url}/v1" in run.stdout
+    after_run = metric(endpoint.url, "plait_requests_total", **COMPLETIONS)
+    assert after_run == before + 3
+    agent = start([AGENT, "--plan", str(folder)], env={VAR: KEY})
+    try:
+        status, _, out = call(agent.url, "/v1/agents/ask/invoke", {"inputs": {"text": "hi"}}, key=None)
+        assert status == 200 and isinstance(out["output"], str) and out["output"], out
+        _, _, health = call(agent.url, "/healthz", key=None)
+        remote = next(w for w in health["workers"].values() if w["pool"] == "remote-remote-a-0")
+        assert remote["remote"] == endpoint.url + "/v1" and remote["calls_sent"] == 1
+    finally:
+        assert agent.stop() == 0, "\n".join(agent.lines)
+    assert metric(endpoint.url, "plait_requests_total", **COMPLETIONS) == after_run + 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_bad_inputs_each_get_a_clear_error(planned: tuple[Path, dict[str, object]], endpoint: Server) -> None:
+    url = endpoint.url + "/v1"
+    dead = plait("cost", "--remote", f"http://127.0.0.1:{_free_port()}/v1")
+    assert dead.returncode == 2 and "cannot reach http://127.0.0.1:" in dead.stderr
+    assert "To fix: start the server, or correct base_url" in dead.stderr
+    wrong = plait("cost", "--remote", url, "--api-key-env", VAR, env={VAR: "not-the-key"})
+    assert wrong.returncode == 2 and f"{url} refused the API key (401)" in wrong.stderr
+    assert f"To fix: set {VAR} to the key the server expects" in wrong.stderr
+    unset = plait("cost", "--remote", url, "--api-key-env", VAR, env={VAR: None})
+    assert unset.returncode == 2 and f"environment variable {VAR} (api_key_env) is not set" in unset.stderr
+    model = plait("cost", "--remote", url, "--model", "llama-3.1-8b", "--api-key-env", VAR, env={VAR: KEY})
+    assert model.returncode == 2 and "does not serve model 'llama-3.1-8b'" in model.stderr
+    assert "llama-3.1-70b, llama-3.1-70b@tiny" in model.stderr
+    # the run checks its endpoints before any worker starts
+    folder, remote = planned
+    run = plait("run", AGENT, "--plan", str(folder), "--input", '{"text": "x"}', env={VAR: None})
+    assert run.returncode == 2 and f"remote pool remote-remote-a-0 of {folder}/plan.json: environment variable {VAR}" \
+        in run.stderr
+    # an inventory with a key where the variable's name belongs is refused, naming the key
+    bad = folder.parent / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"remote": [{**remote, "api_key_env": "sk-live 0123456789abcdef"}]}))
+    plan = plait("plan", AGENT, "--inventory", str(bad), "--out", str(folder.parent / "never"))
+    assert plan.returncode == 2 and "api_key_env names an environment variable" in plan.stderr
+    assert "0123456789abcdef" not in plan.stderr   # the key itself is never printed back
