@@ -98,7 +98,7 @@ class AgentServer:
 
     def _engines(self) -> dict[str, dict[str, Any]]:
         """Each LLM worker's engine figures, from its answer to a ping (at every scrape; an engine worker
-        answers between steps, while a tool worker would answer only once its tool returns)."""
+        answers between steps)."""
         return {key: answer["engine"] for key, answer in self.engines().items()
                 if isinstance(answer, dict) and isinstance(answer.get("engine"), dict)}
 
