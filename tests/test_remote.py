@@ -101,12 +101,19 @@ def test_run_and_serve_send_their_calls_to_the_endpoint(planned: tuple[Path, dic
     try:
         status, _, out = call(agent.url, "/v1/agents/ask/invoke", {"inputs": {"text": "hi"}}, key=None)
         assert status == 200 and isinstance(out["output"], str) and out["output"], out
+        # streamed: the endpoint's pieces arrive as token events, and add up to the answer
+        status, _, text = call(agent.url, "/v1/agents/ask/invoke", {"inputs": {"text": "hi"}, "stream": True},
+                               key=None)
+        events = [block.split("\ndata: ", 1) for block in str(text).strip().split("\n\n")]
+        pieces = [json.loads(data)["text"] for kind, data in events if kind == "event: token"]
+        done = [json.loads(data) for kind, data in events if kind == "event: done"]
+        assert status == 200 and pieces and done and "".join(pieces) == done[0]["output"], text
         _, _, health = call(agent.url, "/healthz", key=None)
         remote = next(w for w in health["workers"].values() if w["pool"] == "remote-remote-a-0")
-        assert remote["remote"] == endpoint.url + "/v1" and remote["calls_sent"] == 1
+        assert remote["remote"] == endpoint.url + "/v1" and remote["calls_sent"] == 2
     finally:
         assert agent.stop() == 0, "\n".join(agent.lines)
-    assert metric(endpoint.url, "plait_requests_total", **COMPLETIONS) == after_run + 1
+    assert metric(endpoint.url, "plait_requests_total", **COMPLETIONS) == after_run + 2
 
 
 def _free_port() -> int:
@@ -133,9 +140,23 @@ def test_bad_inputs_each_get_a_clear_error(planned: tuple[Path, dict[str, object
     run = plait("run", AGENT, "--plan", str(folder), "--input", '{"text": "x"}', env={VAR: None})
     assert run.returncode == 2 and f"remote pool remote-remote-a-0 of {folder}/plan.json: environment variable {VAR}" \
         in run.stderr
-    # an inventory with a key where the variable's name belongs is refused, naming the key
-    bad = folder.parent / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"remote": [{**remote, "api_key_env": "sk-live 0123456789abcdef"}]}))
-    plan = plait("plan", AGENT, "--inventory", str(bad), "--out", str(folder.parent / "never"))
-    assert plan.returncode == 2 and "api_key_env names an environment variable" in plan.stderr
-    assert "0123456789abcdef" not in plan.stderr   # the key itself is never printed back
+
+
+def test_the_inventory_refuses_a_key_or_an_unknown_model(tmp_path: Path) -> None:
+    from plait.planner.catalog import load_catalog
+    from plait.planner.inventory import InventoryError, load_inventory
+
+    entry = {"name": "a", "model": "llama-3.1-70b", "base_url": "http://10.0.0.5:8000/v1", "served_model": "m",
+             "price_per_hour": 1.0, "prefill_tokens_per_s": 1000, "decode_tokens_per_s": {1: 50},
+             "max_sequences": 8, "overhead_s": 0.01}
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump({"remote": [{**entry, "api_key_env": "sk-live 0123456789abcdef"}]}))
+    with pytest.raises(InventoryError, match="api_key_env names an environment variable") as err:
+        load_inventory(path, load_catalog())
+    assert "0123456789abcdef" not in str(err.value)   # the key itself is never printed back
+    path.write_text(yaml.safe_dump({"remote": [{**entry, "model": "llama-3.1-7b"}]}))
+    with pytest.raises(InventoryError, match="serves model 'llama-3.1-7b', which the catalog does not know"):
+        load_inventory(path, load_catalog())
+    path.write_text(yaml.safe_dump({"remote": [entry, entry]}))
+    with pytest.raises(InventoryError, match="two remote endpoints are named 'a'"):
+        load_inventory(path, load_catalog())
