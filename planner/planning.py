@@ -255,7 +255,9 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
     notes = list(stages.assumptions)
     pools = pool_options(stages, targets.qps, Caps(targets.ttft_s, targets.tpot_s), devices, basis, catalog,
                          max_degree)
-    pools += remote_options(stages, targets.qps, inventory.remote if inventory is not None else [])
+    remote_why: dict[str, list[str]] = {}
+    pools += remote_options(stages, targets.qps, inventory.remote if inventory is not None else [],
+                            ruled_out=remote_why)
     pooled = {m.stage for p, _ in pools for m in p.members}
     problem_stages = []
     options: dict[str, list[Option]] = {}
@@ -275,8 +277,9 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
             if st.kind == "tool":
                 raise InfeasiblePlacement(no_cpu(st, inventory, catalog))
             where = "the inventory" if inventory is not None and inventory.counts() is not None else "the catalog"
+            remote = "".join(f"\n  remote endpoint {why}" for why in remote_why.get(st.spec.model or "", []))
             raise explained(InfeasiblePlacement(
-                f"{st.description} ({st.loc}) fits on no device in {where}.\n"
+                f"{st.description} ({st.loc}) fits on no device in {where}.{remote}\n"
                 "To fix: add a device with more memory (or more of them for tensor parallelism) to the "
                 "inventory, or use a smaller model."),
                 ruled_out([st], inventory, {st.name: _caps(st, targets)}, basis, catalog))

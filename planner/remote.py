@@ -29,10 +29,10 @@ def remote_engine(endpoint: RemoteEndpoint, model: str, calls: tuple[Call, ...])
                          "`plait cost --remote`), not the cost model's",))
 
 
-def remote_options(stages: StageGraph, qps: float, endpoints: list[RemoteEndpoint],
-                   max_utilization: float = 0.85) -> list[tuple[PoolOption, PoolInfo]]:
+def remote_options(stages: StageGraph, qps: float, endpoints: list[RemoteEndpoint], max_utilization: float = 0.85,
+                   ruled_out: dict[str, list[str]] | None = None) -> list[tuple[PoolOption, PoolInfo]]:
     """One pool option per endpoint: every call site of its model, unified, at its price; none where it would
-    run past `max_utilization` of its slots or prompt capacity."""
+    run past `max_utilization` of its slots or prompt capacity (`ruled_out` gets why, by model)."""
     out: list[tuple[PoolOption, PoolInfo]] = []
     for model, calls in sorted(llm_calls(stages, qps).items()):
         for endpoint in endpoints:
@@ -42,6 +42,8 @@ def remote_options(stages: StageGraph, qps: float, endpoints: list[RemoteEndpoin
             e = remote_engine(endpoint, model, group)
             load = serve(e, group, 1, True, max_utilization)
             if load is None:
+                if ruled_out is not None:
+                    ruled_out.setdefault(model, []).append(_too_small(endpoint, group, max_utilization))
                 continue
             overhead = endpoint.overhead_s
             members = [PoolMember(stage=c.prefill, p95_s=load.prefill95[k] + overhead,
@@ -57,3 +59,13 @@ def remote_options(stages: StageGraph, qps: float, endpoints: list[RemoteEndpoin
                         PoolInfo("unified", model, e.slots, e.kv_blocks, None, load.batch, e.notes,
                                  endpoint=endpoint)))
     return out
+
+
+def _too_small(endpoint: RemoteEndpoint, calls: tuple[Call, ...], max_utilization: float) -> str:
+    """Why an endpoint cannot take the calls: the sequences they keep busy at its measured speed (Little's law)."""
+    rate = sum(c.rate for c in calls)
+    busy = sum(c.rate * (endpoint.prefill_s(c.computed) + c.output * endpoint.step_s(endpoint.max_sequences))
+               for c in calls)
+    return (f"{endpoint.device}: {rate:.3g} calls/s would keep {busy:.3g} of its {endpoint.max_sequences} sequences "
+            f"busy at its measured speed (at most {max_utilization:.0%}); raise max_sequences if the server takes "
+            "more, or add endpoints")

@@ -160,3 +160,42 @@ def test_the_inventory_refuses_a_key_or_an_unknown_model(tmp_path: Path) -> None
     path.write_text(yaml.safe_dump({"remote": [entry, entry]}))
     with pytest.raises(InventoryError, match="two remote endpoints are named 'a'"):
         load_inventory(path, load_catalog())
+
+
+def _endpoint(**change: object) -> object:
+    from plait.planner.endpoint import RemoteEndpoint
+
+    return RemoteEndpoint(**{"name": "a", "model": "llama-3.1-70b", "base_url": "http://10.0.0.5:8000/v1",
+                             "served_model": "meta-llama/Llama-3.1-70B-Instruct", "price_per_hour": 3.0,
+                             "prefill_tokens_per_s": 5000, "decode_tokens_per_s": {1: 40.0, 8: 30.0},
+                             "max_sequences": 8, "overhead_s": 0.05, **change})
+
+
+def test_the_planner_takes_an_endpoint_as_given_capacity_at_its_price() -> None:
+    """In process: the endpoint is a candidate like any pool. It takes a model nothing else can hold, at its
+    declared price, with its latency from its figures; the same endpoint loses to this machine (free) for a small
+    model; one the load would saturate is ruled out, and the error says why."""
+    from plait.cli._agent import traced
+    from plait.planner.inventory import Inventory
+    from plait.planner.placement import InfeasiblePlacement
+    from plait.planner.planning import plan_agent
+
+    big = traced(AGENT)
+    plan = plan_agent(big, source=AGENT, inventory=Inventory(devices={"local": 4}, remote=[_endpoint()]),
+                      sweep_points=0).plan
+    pool = next(p for p in plan.pools if p.kind == "llm")
+    assert pool.runtime == "remote" and pool.endpoint is not None and pool.endpoint.price_per_hour == 3.0
+    assert plan.cost_per_hour == pytest.approx(3.0)
+    decode = next(s for s in plan.stages if s.stage.startswith("decode:"))
+    # 8 tokens at 40 tokens/s (one call at a time at 0.5 req/s): 7 steps of 25 ms after the first token
+    assert decode.latency_p50_s == pytest.approx(7 / 40.0, rel=0.05)
+    prefill = next(s for s in plan.stages if s.stage.startswith("prefill:"))
+    assert prefill.latency_p50_s > 0.05   # the endpoint's overhead is in its first token
+    small = traced("tests/agents/serve_echo.py:echo")
+    cheap = plan_agent(small, source="tests/agents/serve_echo.py:echo", scale="tiny", sweep_points=0,
+                       inventory=Inventory(devices={"local": 4}, remote=[_endpoint(model="llama-3.2-1b")])).plan
+    assert all(p.endpoint is None for p in cheap.pools) and cheap.cost_per_hour == 0.0
+    with pytest.raises(InfeasiblePlacement, match=r"remote endpoint remote:a: 0.5 calls/s would keep .* of its 1 "
+                                                  r"sequences busy"):
+        plan_agent(big, source=AGENT, sweep_points=0, inventory=Inventory(
+            devices={"local": 4}, remote=[_endpoint(max_sequences=1, decode_tokens_per_s={1: 2.0})]))
