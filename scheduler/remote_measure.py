@@ -1,11 +1,16 @@
 """`plait cost --remote URL`: measure an OpenAI-compatible endpoint with a few bounded requests.
 
-Through the official `openai` client, streamed so the first token's time is seen:
-- overhead: the time to first token of a one-word prompt (HTTP, scheduling, a trivial prefill), median of 3;
-- prefill: a long prompt's extra time to first token over the short one's, per extra prompt token;
-- decode: output tokens/s of each call, one call alone, then `concurrency` calls at once.
-Token counts are the endpoint's own (the usage of each answer). Every request has the time left of `budget_s`
-as its timeout, so the whole measurement stays within it.
+Through the official `openai` client (streamed, usage included), timing whole calls, so that a server that holds
+back text (a tokenizer's partial characters) cannot skew the figures:
+- overhead: a one-word prompt answered with one token (HTTP, scheduling, a trivial prefill), median of 3;
+- prefill: a long prompt answered with one token, its extra time over the overhead per extra prompt token
+  (median of 3);
+- decode: each call's output tokens after the first over its time beyond its prompt's (overhead and prefill),
+  one call alone (median of 3), then `concurrency` calls at once (their median); with `ignore_eos` where the
+  server takes it, so each call makes `max_tokens`.
+Every prompt starts with a fresh nonce, so no prefix cache (of this run or an earlier one) serves it. Token
+counts are the endpoint's own (the usage of each answer). Every request has the time left of `budget_s` as its
+timeout, so the whole measurement stays within it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,15 +30,13 @@ WORDS = "the quick brown fox jumps over the lazy dog while a small bird sings ne
 
 @dataclass
 class Sample:
-    ttft_s: float
     total_s: float
     prompt_tokens: int
     output_tokens: int
 
-    @property
-    def decode_tps(self) -> float | None:
-        """Output tokens per second after the first (None for a one-token answer)."""
-        span = self.total_s - self.ttft_s
+    def decode_tps(self, first_s: float) -> float | None:
+        """Output tokens per second after the first, which took `first_s` (None for a one-token answer)."""
+        span = self.total_s - first_s
         return (self.output_tokens - 1) / span if self.output_tokens > 1 and span > 0 else None
 
 
@@ -65,10 +69,10 @@ class _Meter:
     def one(self, prompt: str, max_tokens: int, ignore_eos: bool = True) -> Sample:
         import openai
 
+        prompt = f"{uuid.uuid4().hex[:8]} {prompt}"   # first: a prefix cache never serves it
         api = client(self.endpoint, self.key, self.left(), retries=0)
         self.sent += 1
         start = time.perf_counter()
-        first: float | None = None
         usage: Any = None
         pieces = 0
         extra = {"extra_body": {"ignore_eos": True}} if ignore_eos else {}
@@ -81,7 +85,6 @@ class _Meter:
                     if chunk.usage is not None:
                         usage = chunk.usage
                     if chunk.choices and chunk.choices[0].text:
-                        first = first or time.perf_counter()
                         pieces += 1
         except openai.UnprocessableEntityError as err:
             if ignore_eos and "ignore_eos" in str(err):   # a server without the extension: stop at the end token
@@ -89,8 +92,7 @@ class _Meter:
             raise explain(err, self.endpoint, "plait cost --remote") from None
         except openai.APIError as err:
             raise explain(err, self.endpoint, "plait cost --remote") from None
-        end = time.perf_counter()
-        return Sample(ttft_s=(first or end) - start, total_s=end - start,
+        return Sample(total_s=time.perf_counter() - start,
                       prompt_tokens=usage.prompt_tokens if usage is not None else 0,
                       output_tokens=usage.completion_tokens if usage is not None else pieces)
 
@@ -120,37 +122,42 @@ class _Meter:
         return [s for s in out if isinstance(s, Sample)]
 
 
-def measure(endpoint: RemoteEndpoint, concurrency: int = 4, max_tokens: int = 32, prompt_words: int = 256,
+def measure(endpoint: RemoteEndpoint, concurrency: int = 4, max_tokens: int = 64, prompt_words: int = 256,
             budget_s: float = 60.0) -> Measured:
     """The endpoint's figures (see the module docstring); RemoteError naming the fix when it cannot be used."""
     start = time.monotonic()
     models = probe(endpoint, "plait cost --remote", timeout_s=min(10.0, budget_s))
     meter = _Meter(endpoint, api_key(endpoint, "plait cost --remote"), budget_s)
     meter.one("Hi", 1)   # warm-up: connections, the first request's setup
-    short = [meter.one(f"Hi {i}", 1) for i in range(3)]
+    short = [meter.one("Hi", 1) for _ in range(3)]
     words = WORDS.split()
-    long = None
-    while prompt_words >= 8:   # the longest prompt it takes (a small model has few positions)
+    longs: list[Sample] = []
+    while prompt_words >= 8 and not longs:   # the longest prompt it takes (a small model has few positions)
+        text = " ".join(words[i % len(words)] for i in range(prompt_words))
         try:
-            long = meter.one(" ".join(words[i % len(words)] for i in range(prompt_words)), 1)
-            break
+            longs = [meter.one(text, 1) for _ in range(3)]
         except RemoteError as err:
             if "refused" in str(err) or "cannot reach" in str(err):
                 raise
             prompt_words //= 2
-    if long is None:
+    if not longs:
         raise RemoteError(f"plait cost --remote {endpoint.base_url}: no prompt of 8 words or more was answered\n"
                           "  To fix: check the server's logs.")
-    overhead = statistics.median(s.ttft_s for s in short)
-    extra_tokens = long.prompt_tokens - statistics.median(s.prompt_tokens for s in short)
-    extra_s = long.ttft_s - overhead
-    prefill_tps = extra_tokens / extra_s if extra_tokens > 0 and extra_s > 0 else max(long.prompt_tokens, 1) / long.ttft_s
+    long = sorted(longs, key=lambda s: s.total_s)[1]   # the median
+    overhead = statistics.median(s.total_s for s in short)
+    base_tokens = statistics.median(s.prompt_tokens for s in short)
+    extra_tokens, extra_s = long.prompt_tokens - base_tokens, long.total_s - overhead
+    prefill_tps = extra_tokens / extra_s if extra_tokens > 0 and extra_s > 0 else max(long.prompt_tokens, 1) / long.total_s
+
+    def first_s(s: Sample) -> float:   # the call's prompt and first token: the overhead and its extra prompt
+        return overhead + max(s.prompt_tokens - base_tokens, 0) / prefill_tps
+
     decode: dict[int, float] = {}
     for n in sorted({1, concurrency}):
-        samples = meter.together(n, max_tokens)
-        rates = [r for s in samples if (r := s.decode_tps) is not None]
+        samples = [s for _ in range(3 if n == 1 else 1) for s in meter.together(n, max_tokens)]
+        rates = [r for s in samples if (r := s.decode_tps(first_s(s))) is not None]
         if rates:
-            decode[n] = statistics.fmean(rates)
+            decode[n] = statistics.median(rates)
     if not decode:
         raise RemoteError(f"plait cost --remote {endpoint.base_url}: every answer was one token long, so no decode "
                           "rate could be measured\n  To fix: use a server that takes ignore_eos, or a model that "

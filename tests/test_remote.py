@@ -69,8 +69,8 @@ def test_cost_remote_measures_the_endpoint(planned: tuple[Path, dict[str, object
     decode = remote["decode_tokens_per_s"]
     assert isinstance(decode, dict) and set(decode) == {1, 4} and all(v > 0 for v in decode.values())
     assert 0 < float(remote["overhead_s"]) < 2.0 and float(remote["prefill_tokens_per_s"]) > 0  # type: ignore[arg-type]
-    # the figures were measured on this endpoint: its counter saw the warm-up, 3 short, the long and 1 + 4 calls
-    assert metric(endpoint.url, "plait_requests_total", **COMPLETIONS) >= 10
+    # the figures were measured on this endpoint: the warm-up, 3 short, 3 long, 3 alone and 4 at once
+    assert metric(endpoint.url, "plait_requests_total", **COMPLETIONS) >= 14
 
 
 def test_the_plan_takes_the_endpoint_at_its_price(planned: tuple[Path, dict[str, object]]) -> None:

@@ -157,9 +157,9 @@ def _remote(url: str, model: str | None, api_key_env: str | None, price: float, 
     known = served if served in catalog.models else base if base in catalog.models else None
     typer.echo(f"measured {url} (model {served}) with {m.requests} streamed requests in "
                f"{m.seconds:.1f} s (plait cost --remote)")
-    typer.echo(f"  overhead (first token of a 1-word prompt, median of 3)   {m.overhead_s * 1e3:8.1f} ms")
-    typer.echo(f"  prefill ({m.long_prompt.prompt_tokens}-token prompt: first token in "
-               f"{m.long_prompt.ttft_s * 1e3:.1f} ms)   {m.prefill_tps:8.0f} prompt tokens/s")
+    typer.echo(f"  overhead (a 1-word prompt, 1 token out; median of 3)   {m.overhead_s * 1e3:8.1f} ms")
+    typer.echo(f"  prefill ({m.long_prompt.prompt_tokens}-token prompt, 1 token out in "
+               f"{m.long_prompt.total_s * 1e3:.1f} ms; median of 3)   {m.prefill_tps:8.0f} prompt tokens/s")
     for n, tps in m.decode.items():
         typer.echo(f"  decode, {n} call(s) at once   {tps:8.1f} tokens/s per call ({tps * n:.1f} together)")
     typer.echo("paste into the inventory file (`plait plan --inventory FILE`):")
