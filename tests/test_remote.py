@@ -77,12 +77,12 @@ def test_the_plan_takes_the_endpoint_at_its_price(planned: tuple[Path, dict[str,
     folder, remote = planned
     plan = json.loads((folder / "plan.json").read_text())
     pool = next(p for p in plan["pools"] if p["kind"] == "llm")
-    assert pool["runtime"] == "remote" and pool["device"] == "remote:remote-a"
+    assert pool["runtime"] == "remote" and pool["device"] == "remote:llama-3-1-70b"
     assert pool["endpoint"]["base_url"] == remote["base_url"] and pool["endpoint"]["served_model"] == "llama-3.1-70b"
     assert pool["max_sequences"] == remote["max_sequences"]
-    assert plan["fleet"] == {"local": 1, "remote:remote-a": 1}
+    assert plan["fleet"] == {"local": 1, "remote:llama-3-1-70b": 1}
     assert plan["cost_per_hour"] == pytest.approx(0.5)   # the endpoint's declared price; this machine costs 0
-    price = next(p for p in plan["prices"] if p["device"] == "remote:remote-a")
+    price = next(p for p in plan["prices"] if p["device"] == "remote:llama-3-1-70b")
     assert price["usd_per_hour"] == 0.5 and price["flag"] == "declared"
 
 
@@ -94,7 +94,7 @@ def test_run_and_serve_send_their_calls_to_the_endpoint(planned: tuple[Path, dic
                 env={VAR: KEY})
     assert run.returncode == 0, run.stdout + run.stderr
     assert "3 of 3 requests answered" in run.stdout and "TTFT llm_1 llama-3.1-70b" in run.stdout
-    assert f"remote pool remote-remote-a-0: its LLM calls go whole to {endpoint.url}/v1" in run.stdout
+    assert f"remote pool remote-llama-3-1-70b-0: its LLM calls go whole to {endpoint.url}/v1" in run.stdout
     after_run = metric(endpoint.url, "plait_requests_total", **COMPLETIONS)
     assert after_run == before + 3
     agent = start([AGENT, "--plan", str(folder)], env={VAR: KEY})
@@ -109,7 +109,7 @@ def test_run_and_serve_send_their_calls_to_the_endpoint(planned: tuple[Path, dic
         done = [json.loads(data) for kind, data in events if kind == "event: done"]
         assert status == 200 and pieces and done and "".join(pieces) == done[0]["output"], text
         _, _, health = call(agent.url, "/healthz", key=None)
-        remote = next(w for w in health["workers"].values() if w["pool"] == "remote-remote-a-0")
+        remote = next(w for w in health["workers"].values() if w["pool"] == "remote-llama-3-1-70b-0")
         assert remote["remote"] == endpoint.url + "/v1" and remote["calls_sent"] == 2
     finally:
         assert agent.stop() == 0, "\n".join(agent.lines)
@@ -138,7 +138,7 @@ def test_bad_inputs_each_get_a_clear_error(planned: tuple[Path, dict[str, object
     # the run checks its endpoints before any worker starts
     folder, remote = planned
     run = plait("run", AGENT, "--plan", str(folder), "--input", '{"text": "x"}', env={VAR: None})
-    assert run.returncode == 2 and f"remote pool remote-remote-a-0 of {folder}/plan.json: environment variable {VAR}" \
+    assert run.returncode == 2 and f"remote pool remote-llama-3-1-70b-0 of {folder}/plan.json: environment variable {VAR}" \
         in run.stderr
 
 

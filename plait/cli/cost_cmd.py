@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -163,6 +164,7 @@ def _remote(url: str, model: str | None, api_key_env: str | None, price: float, 
     for n, tps in m.decode.items():
         typer.echo(f"  decode, {n} call(s) at once   {tps:8.1f} tokens/s per call ({tps * n:.1f} together)")
     typer.echo("paste into the inventory file (`plait plan --inventory FILE`):")
-    snippet = inventory_snippet(m, known or "CATALOG-MODEL", "remote-a", price, max(m.decode))
+    name = re.sub(r"[^a-z0-9]+", "-", served.rsplit("/", 1)[-1].split("@")[0].lower()).strip("-") or "remote"
+    snippet = inventory_snippet(m, known or "CATALOG-MODEL", name, price, max(m.decode))
     typer.echo(snippet if known else snippet.replace("CATALOG-MODEL", "CATALOG-MODEL   # the catalog model it serves"
                                                      " (plait catalog models)"), nl=False)
