@@ -199,3 +199,20 @@ def test_the_planner_takes_an_endpoint_as_given_capacity_at_its_price() -> None:
                                                   r"sequences busy"):
         plan_agent(big, source=AGENT, sweep_points=0, inventory=Inventory(
             devices={"local": 4}, remote=[_endpoint(max_sequences=1, decode_tokens_per_s={1: 2.0})]))
+
+
+def test_plait_yaml_endpoints_move_a_planned_remote_pool(planned: tuple[Path, dict[str, object]]) -> None:
+    """plait.yaml's `endpoints: {MODEL: URL}` reaches the plan's remote pool of MODEL at another address; a model
+    no remote pool serves is an error naming the fix."""
+    from plait.planner.plan import Plan
+    from plait.scheduler.local import with_endpoints
+    from plait.sdk.errors import PlaitError
+
+    folder, _ = planned
+    plan = Plan.model_validate_json((folder / "plan.json").read_text())
+    moved = with_endpoints(plan, {"llama-3.1-70b": "http://tunnel.example:8000/v1/"}, "plan.json")
+    pool = next(p for p in moved.pools if p.endpoint is not None)
+    assert pool.endpoint is not None and pool.endpoint.base_url == "http://tunnel.example:8000/v1"
+    with pytest.raises(PlaitError, match=r"endpoints names model 'llama-3.1-8b', but no remote pool of plan.json "
+                                         r"serves it \(remote pools: remote-llama-3-1-70b-0 \(llama-3.1-70b\)\)"):
+        with_endpoints(plan, {"llama-3.1-8b": "http://x:1/v1"}, "plan.json")
