@@ -15,6 +15,7 @@ import numpy as np
 
 from plait.planner.catalog import Catalog
 from plait.planner.contract import KINDS
+from plait.planner.endpoint import REMOTE_PREFIX
 from plait.planner.placement import (
     Choice,
     InfeasiblePlacement,
@@ -53,6 +54,8 @@ def _cores(problem: PlacementProblem, catalog: Catalog, device: str, share: floa
     """Cores one replica holds on a CPU server or on the host CPUs of a GPU type's servers (0 elsewhere)."""
     if device in problem.hosts:
         return round(server(problem.hosts[device]).host_cores * share)
+    if device.startswith(REMOTE_PREFIX):   # an endpoint: no cores of this fleet
+        return 0
     spec = catalog.device(device)
     return round(spec.cores.value * share) if spec.kind == "cpu" and spec.cores is not None else 0
 

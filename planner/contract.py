@@ -51,7 +51,8 @@ def plan_pools(placement: Placement, options: list[PoolOption], infos: list[Pool
         if ch.pool_option is not None:
             if ch.pool_option not in of_option:
                 b = ch.pool_option
-                of_option[b] = new_id(infos[b].kind, infos[b].model)
+                endpoint = infos[b].endpoint
+                of_option[b] = new_id("remote", endpoint.name) if endpoint else new_id(infos[b].kind, infos[b].model)
                 pools.append(_option_pool(of_option[b], options[b], infos[b], by_name))
             of_stage[ch.stage] = of_option[ch.pool_option]
             continue
@@ -71,6 +72,10 @@ def _option_pool(pool_id: str, option: PoolOption, info: PoolInfo, by_name: dict
         return Pool(id=pool_id, kind=info.kind, model=info.model, device=dev,  # type: ignore[arg-type]
                     runtime=server(dev).runtime, devices_per_replica=option.tp, tensor_parallel=option.tp,
                     replicas=option.replicas, batch=option.batch, call_sites=sites)
+    if info.endpoint is not None:   # a remote endpoint: its own slots, KV cache and engine
+        return Pool(id=pool_id, kind="llm", model=info.model, role="unified", device=dev, runtime="remote",
+                    replicas=1, max_sequences=info.slots, expected_sequences=info.batch, endpoint=info.endpoint,
+                    call_sites=sites)
     kv = info.role != "prefill"
     return Pool(id=pool_id, kind="llm", model=info.model, role=info.role, device=dev,  # type: ignore[arg-type]
                 runtime=server(dev).runtime, devices_per_replica=option.tp, tensor_parallel=option.tp,

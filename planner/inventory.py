@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from plait.planner.catalog import Catalog, Figure, did_you_mean
+from plait.planner.endpoint import RemoteEndpoint
 from plait.planner.validation import first_problem, yaml_line
 from plait.sdk.errors import PlaitError
 
@@ -28,6 +29,17 @@ links:              # between two different pools; the first match wins, '*' mat
   - between: ['*', '*']
     bandwidth_gb_s: 12.5   # 100 Gb/s Ethernet
     latency_us: 20
+remote:             # OpenAI-compatible endpoints (vLLM, SGLang, plait serve --model): given capacity at its price
+  - name: vllm-a
+    model: llama-3.1-8b          # the catalog model it serves
+    base_url: http://10.0.0.5:8000/v1
+    served_model: meta-llama/Llama-3.1-8B-Instruct
+    price_per_hour: 2.50         # USD
+    prefill_tokens_per_s: 9000   # measured: plait cost --remote URL prints these lines
+    decode_tokens_per_s: {1: 95.0, 8: 80.0}   # concurrent calls -> tokens/s of each
+    max_sequences: 64
+    overhead_s: 0.02
+    api_key_env: VLLM_API_KEY    # the variable's name, never the key
 """
 
 
@@ -61,6 +73,8 @@ class Inventory(BaseModel):
     devices: dict[str, int] | None = Field(None, description="device type -> devices available")
     nodes: list[NodeSpec] = []
     links: list[LinkSpec] = []
+    remote: list[RemoteEndpoint] = Field(default_factory=list, description=(
+        "OpenAI-compatible endpoints, each a pool of given capacity at its declared price"))
 
     def counts(self) -> dict[str, int] | None:
         """Devices available per type, nodes included; None when neither limits anything."""
@@ -119,6 +133,16 @@ def load_inventory(path: str | Path, catalog: Catalog) -> Inventory:
             raise InventoryError(f"inventory file {path}: node device type {node.device!r} is unknown."
                                  f"{did_you_mean(node.device.lower(), sorted(catalog.devices))}\n"
                                  f"To fix: use one of {', '.join(sorted(catalog.devices))}.")
+    names = [r.name for r in inventory.remote]
+    for r in inventory.remote:
+        if names.count(r.name) > 1:
+            raise InventoryError(f"inventory file {path}: two remote endpoints are named {r.name!r}.\n"
+                                 "To fix: give each `remote:` entry its own name.")
+        if r.model not in catalog.models and r.model.split("@")[0] not in catalog.models:
+            raise InventoryError(f"inventory file {path}: remote endpoint {r.name!r} serves model {r.model!r}, which "
+                                 f"the catalog does not know.{did_you_mean(r.model, sorted(catalog.models))}\n"
+                                 "To fix: name the catalog model it serves (`plait catalog models`); the endpoint's "
+                                 "own name for it goes in served_model.")
     for link in inventory.links:
         for name in link.between:
             if name != "*" and name.lower() not in catalog.devices:

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from plait.planner.catalog.prices import DevicePrice
+from plait.planner.endpoint import RemoteEndpoint
 from plait.planner.placement.problem import Transfer  # a transfer is reported as the solver found it
 from plait.sdk.graph import AgentGraph
 
@@ -166,6 +167,9 @@ class Pool(_Model):
     host_cpu: bool = Field(default=False, description=(
         "tool workers on the host CPUs of `device`'s servers, which the fleet rents for other pools (no device "
         "of their own)"))
+    endpoint: RemoteEndpoint | None = Field(default=None, description=(
+        "runtime remote, an LLM pool that is an OpenAI-compatible endpoint (the inventory's remote list): its URL, "
+        "served model name, key variable, price and measured figures; it takes whole calls, text in and out"))
     call_sites: list[CallSite] = Field(description="the calls this pool serves")
 
 

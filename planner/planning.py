@@ -22,6 +22,7 @@ from plait.planner.alternatives import plan_rows
 from plait.planner.catalog import Catalog, load_catalog
 from plait.planner.contract import plan_pools
 from plait.planner.costmodel import FREE_DEVICE_USD, PriceBasis, price_assumptions, price_per_hour
+from plait.planner.endpoint import REMOTE_PREFIX
 from plait.planner.explain import serving_decision
 from plait.planner.factors import builtin_factors
 from plait.planner.grouping import StageGraph, StageWork, extract_stages
@@ -51,6 +52,7 @@ from plait.planner.plan import (
     graph_hash,
 )
 from plait.planner.pooling import Caps, PoolInfo, is_llm, pool_options
+from plait.planner.remote import remote_options
 from plait.planner.ruledout import explained, no_cpu, ruled_out
 from plait.planner.runtime import HOST_CPU, runnable, server
 from plait.planner.sharing import shared_options
@@ -253,6 +255,9 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
     notes = list(stages.assumptions)
     pools = pool_options(stages, targets.qps, Caps(targets.ttft_s, targets.tpot_s), devices, basis, catalog,
                          max_degree)
+    remote_why: dict[str, list[str]] = {}
+    pools += remote_options(stages, targets.qps, inventory.remote if inventory is not None else [],
+                            ruled_out=remote_why)
     pooled = {m.stage for p, _ in pools for m in p.members}
     problem_stages = []
     options: dict[str, list[Option]] = {}
@@ -272,8 +277,9 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
             if st.kind == "tool":
                 raise InfeasiblePlacement(no_cpu(st, inventory, catalog))
             where = "the inventory" if inventory is not None and inventory.counts() is not None else "the catalog"
+            remote = "".join(f"\n  remote endpoint {why}" for why in remote_why.get(st.spec.model or "", []))
             raise explained(InfeasiblePlacement(
-                f"{st.description} ({st.loc}) fits on no device in {where}.\n"
+                f"{st.description} ({st.loc}) fits on no device in {where}.{remote}\n"
                 "To fix: add a device with more memory (or more of them for tensor parallelism) to the "
                 "inventory, or use a smaller model."),
                 ruled_out([st], inventory, {st.name: _caps(st, targets)}, basis, catalog))
@@ -301,7 +307,8 @@ def build_problem(stages: StageGraph, targets: Targets, *, basis: PriceBasis, ca
 def _assumptions(placement: Placement, problem: Problem, catalog: Catalog) -> list[str]:
     """What the chosen plan's numbers rest on: the models, the fitted factors, unsourced figures it used."""
     factors = builtin_factors()
-    kinds = {catalog.device(c.device.removesuffix(HOST)).kind for c in placement.choices}
+    kinds = {catalog.device(c.device.removesuffix(HOST)).kind for c in placement.choices
+             if not c.device.startswith(REMOTE_PREFIX)}   # an endpoint's figures are measured, not fitted
     fitted = [f"{kind} efficiency factors (planner/catalog/factors.yaml, fitted on "
               f"{(f := factors.for_kind(kind)).fitted_on or 'nothing: assumed'}): compute "
               f"{f.compute_eff:.2f} of peak, bandwidth {f.bw_eff:.2f} of peak, launch {f.launch_eager_s * 1e6:.1f} us "

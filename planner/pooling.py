@@ -16,6 +16,7 @@ numbers come from planner.serving; the solver sees PoolOptions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from plait.planner.placement import PoolMember, PoolOption
 from plait.planner.placement.queueing import min_replicas, wait_quantile
 from plait.planner.serving import CHUNK_TOKENS, Call, Engine, Load, engine, fewest_replicas, serve
 from plait.sdk.models import kind_of
+
+if TYPE_CHECKING:
+    from plait.planner.endpoint import RemoteEndpoint
 
 EXTRA_REPLICAS = 1
 """Replica counts tried above the fewest that are stable and meet the caps (more cut the step time)."""
@@ -46,6 +50,7 @@ class PoolInfo:
     batch: float
     notes: tuple[str, ...]
     kind: str = "llm"     # llm, encoder or search (encoders and indexes shared by call sites: sharing.py)
+    endpoint: RemoteEndpoint | None = None   # a remote pool (remote.py): the endpoint that serves it
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ class Record:
     audio: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)   # tensor -> its WAV file
     cancel: threading.Event | None = None   # set by a server: the driver sends no further step of this request
     on_token: Callable[[str], None] | None = None   # a server's stream: takes the final LLM call's text as it comes
+    deadline: float | None = None   # `plait serve --policy edf`: time.time() of its deadline, sent with its LLM calls
 
 
 @dataclass(frozen=True)
@@ -150,11 +151,13 @@ class Driver:
         self.final_llms = final_llms(graph)
 
     def run(self, inputs: dict[str, Any], cancel: threading.Event | None = None,
-            on_token: Callable[[str], None] | None = None) -> Record:
+            on_token: Callable[[str], None] | None = None, deadline: float | None = None) -> Record:
         """One request, start to end (blocking); errors are recorded, not raised. Once `cancel` is set no
         further step is sent (the step in flight finishes) and the record's error says so. `on_token` takes the
-        text of the LLM calls whose answer is the agent's output, piece by piece, as they generate it."""
-        record = Record(next(self.requests), start_ns=time.time_ns(), cancel=cancel, on_token=on_token)
+        text of the LLM calls whose answer is the agent's output, piece by piece, as they generate it. A
+        `deadline` (time.time() seconds) goes with its LLM calls: engines admit them earliest deadline first."""
+        record = Record(next(self.requests), start_ns=time.time_ns(), cancel=cancel, on_token=on_token,
+                        deadline=deadline)
         start = time.perf_counter()
         try:
             out = self._graph(self.graph, [inputs[p.name] for p in self.graph.params], record)
@@ -265,7 +268,7 @@ class Driver:
         prompt_tokens = self._prompt_tokens(node)
         done = self._dispatch(node, key, name, rec, lambda call: Run(
             call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
-            sleep_s, op, stream=stream, prompt_tokens=prompt_tokens), stream)
+            sleep_s, op, stream=stream, prompt_tokens=prompt_tokens, deadline=rec.deadline), stream)
         if done.ttft_s is not None:
             rec.llm.append((f"{node.name} {node.target}", done.ttft_s, done.tpot_s, done.tokens or 0))
             rec.token_ids.append(done.token_ids or [])
@@ -284,7 +287,7 @@ class Driver:
         sampling = self.decode_attrs.get((decode_pool, node.loc, node.target))
         first = self._dispatch(node, prefill, f"llm {node.target} prefill", rec, lambda call: Run(
             call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
-            op="op.prefill", sampling=sampling, prompt_tokens=self._prompt_tokens(node)))
+            op="op.prefill", sampling=sampling, prompt_tokens=self._prompt_tokens(node), deadline=rec.deadline))
         name = f"{node.name} {node.target}"
         if first.tensor is None:   # it ended at its first token (an end token, or max_tokens 1): nothing to hand over
             rec.llm.append((name, first.ttft_s or 0.0, None, first.tokens or 1))
@@ -300,7 +303,7 @@ class Driver:
         stream = rec.on_token is not None and id(node) in self.final_llms   # the first token's text comes with the rest
         rest = self._dispatch(node, decode, f"llm {node.target} decode", rec, lambda call: Run(
             call, rec.request, node.kind, node.target, node.loc, [first.value, None], {1: kv.value}, max_tokens,
-            self.figures.follow, op="op.decode", stream=stream), stream)
+            self.figures.follow, op="op.decode", stream=stream, deadline=rec.deadline), stream)
         rec.llm.append((name, first.ttft_s or 0.0, rest.tpot_s, rest.tokens or 0))
         rec.token_ids.append(rest.token_ids or [])
         return rest.value

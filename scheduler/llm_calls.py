@@ -95,7 +95,7 @@ class LLMCalls:
         start, start_ns = time.perf_counter(), time.time_ns()
         if self.engine.role == "decode":
             header, kv = args
-            rid = self.engine.import_kv(header, {"k": kv[0], "v": kv[1]}, params)
+            rid = self.engine.import_kv(header, {"k": kv[0], "v": kv[1]}, params, deadline=run.deadline)
             made = list(header["token_ids"])[header["num_prompt_tokens"]:]
             self.calls[rid] = _Call(run, start, start_ns, first=start, stream=self._stream(run, params, made))
             return
@@ -104,7 +104,7 @@ class LLMCalls:
         if run.prompt_tokens is not None and prompt:   # the declared length: cut (keeping the shared head) or repeat
             prompt = (prompt * -(-run.prompt_tokens // len(prompt)))[:run.prompt_tokens]
         prompt = prompt[-(max_pos - params.max_tokens):]   # a scaled-down model has fewer positions: keep the end
-        rid = self.engine.add_request(prompt, params)
+        rid = self.engine.add_request(prompt, params, deadline=run.deadline)
         streamed = run.stream and self.engine.role != "prefill"   # a split call streams from its decode worker
         self.calls[rid] = _Call(run, start, start_ns, stream=self._stream(run, params, []) if streamed else None)
 

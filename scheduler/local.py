@@ -23,6 +23,7 @@ from plait import __version__
 from plait.codegen.program import Program
 from plait.planner.catalog import LOCAL_DEVICE
 from plait.scheduler.driver import Driver, Figures, Record
+from plait.scheduler.remote_calls import probe
 from plait.scheduler.worker import WorkerSpec
 from plait.scheduler.workers import WORK_WEIGHT, Workers, core_shares
 from plait.sdk.errors import PlaitError
@@ -59,10 +60,11 @@ def check_plan(plan: Any, graph: AgentGraph, where: str) -> None:
 
 
 def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bool, qps: float | None = None,
-            scale: str = "tiny", max_replicas: int = 1) -> Prepared:
+            scale: str = "tiny", max_replicas: int = 1, endpoints: dict[str, str] | None = None) -> Prepared:
     """The device programs to run: from `plan_dir` (plan.json and placed.mlir of `plait plan --out`), checked
     against the traced graph (at the plan's scale), or from a plan made now for this machine (`local_plan`).
-    Pools planned for devices this machine lacks run as CPU workers only with `remap_cpu`."""
+    Pools planned for devices this machine lacks run as CPU workers only with `remap_cpu`; remote pools send their
+    calls to their endpoint (at the URL `endpoints` gives for its model, else the planned one)."""
     from plait.codegen.build import build_programs
     from plait.planner.catalog import load_catalog
     from plait.planner.plan import Plan
@@ -97,17 +99,42 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
         check_plan(plan, graph, str(files[0]))
         placed = parse_module(files[1].read_text())
         where = str(files[0])
-    absent = sorted({f"{p.id} ({p.device}, {p.runtime})" for p in plan.pools if p.runtime not in LOCAL_RUNTIMES})
+    absent = sorted({f"{p.id} ({p.device}, {p.runtime})" for p in plan.pools
+                     if p.runtime not in LOCAL_RUNTIMES and p.endpoint is None})
     if absent and not remap_cpu:
         raise PlaitError(f"{where} places pools on devices this machine does not have: {', '.join(absent)}\n"
                          "  To fix: pass --remap-cpu to run every pool as CPU worker processes here (LLMs at a "
                          f"scaled-down size), or plan for this machine: `plait plan {target} --device local`.")
+    plan = with_endpoints(plan, endpoints or {}, where)
     programs = build_programs(placed, plan, catalog)
+    for pool in plan.pools:   # before any worker starts: reachable, the key taken, the model served
+        if pool.endpoint is not None:
+            probe(pool.endpoint, f"remote pool {pool.id} of {where}")
+            notes.append(f"remote pool {pool.id}: its LLM calls go whole to {pool.endpoint.base_url} (model "
+                         f"{pool.endpoint.served_model}) through the openai client")
     if absent:
-        devices = sorted({p.device for p in plan.pools if p.runtime not in LOCAL_RUNTIMES})
+        devices = sorted({p.device for p in plan.pools if p.runtime not in LOCAL_RUNTIMES and p.endpoint is None})
         notes.append(f"remapped {len(absent)} pool(s) planned for {', '.join(devices)} "
                      "onto CPU worker processes on this machine")
     return Prepared(programs, notes, driver_prompts(placed), graph, plan, local)
+
+
+def with_endpoints(plan: Any, endpoints: dict[str, str], where: str) -> Any:
+    """`plan` with each remote pool of a model `endpoints` names reached at that URL (plait.yaml's `endpoints`: the
+    same server behind another address); PlaitError for a model no remote pool of the plan serves."""
+    if not endpoints:
+        return plan
+    remote = {p.endpoint.model: p for p in plan.pools if p.endpoint is not None}
+    for model in endpoints:
+        if model not in remote:
+            raise PlaitError(f"plait.yaml's endpoints names model {model!r}, but no remote pool of {where} serves it "
+                             f"(remote pools: {', '.join(f'{p.id} ({m})' for m, p in remote.items()) or 'none'})\n"
+                             "  To fix: declare the endpoint in the inventory's `remote:` list and re-plan "
+                             "(`plait plan FILE:AGENT --inventory FILE --out DIR`), or remove the key.")
+    pools = [p.model_copy(update={"endpoint": p.endpoint.model_copy(update={"base_url": endpoints[p.endpoint.model]
+                                                                             .rstrip("/")})})
+             if p.endpoint is not None and p.endpoint.model in endpoints else p for p in plan.pools]
+    return plan.model_copy(update={"pools": pools})
 
 
 def local_plan(graph: AgentGraph, target: str, catalog: Any, qps: float | None, scale: str,
@@ -186,7 +213,7 @@ class LocalRun:
         run_dir.mkdir(parents=True, exist_ok=True)
         replicas = [(p, r) for p in programs for r in range(min(p.pool.replicas, max_replicas))]
         specs = []
-        weights = [WORK_WEIGHT.get(p.pool.kind, 1.0) for p, _ in replicas]
+        weights = [WORK_WEIGHT["tool" if p.pool.endpoint else p.pool.kind] for p, _ in replicas]   # remote: waits
         for (program, replica), cores in zip(replicas, core_shares(weights), strict=True):
             path = run_dir / f"{program.pool.id}.program.json"
             path.write_text(dump_program(program))

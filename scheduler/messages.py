@@ -63,6 +63,8 @@ class Run(_Msg):
     stream: bool = False           # an LLM call: send its text as it comes (Partial), before its Done
     prompt_tokens: int | None = None   # --follow-figures: the prompt's length drawn from its figure (a scaled-down
                                        # model's byte tokenizer makes ~4x the tokens the plan counts)
+    deadline: float | None = None  # `plait serve --policy edf`: the request's deadline (time.time() seconds); the
+                                   # engine admits its waiting calls earliest deadline first
 
 
 class Send(_Msg):

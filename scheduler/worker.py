@@ -4,7 +4,8 @@ messages from the driver over a DEALER socket, and keeps the tensors it made unt
 The LLM engine is stepped between messages, so the calls of every request and call site of the pool join one
 continuously batched engine. Transfers run on a thread per edge (a two-rank Gloo group), so a send waiting for
 its peer never stalls the kernels; a finished transfer wakes the main loop through a pipe, which sends its Done
-(only the main loop touches the sockets). Answers go out on a PUSH socket to the driver's PULL (the driver's
+(only the main loop touches the sockets). Tools run on a thread of their own the same way, one call at a time, so
+a worker busy in a long tool still answers pings (health) and cancels. Answers go out on a PUSH socket to the driver's PULL (the driver's
 I/O thread reads it alone). A worker exits with its driver: PR_SET_PDEATHSIG, and a parent-pid check.
 """
 
@@ -20,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +35,7 @@ from plait.scheduler.messages import (
     Done,
     Hello,
     MessageError,
+    Partial,
     Ping,
     Recv,
     Refused,
@@ -44,6 +47,7 @@ from plait.scheduler.messages import (
     encode,
     waiting,
 )
+from plait.scheduler.remote_calls import RemoteCalls
 
 PR_SET_PDEATHSIG = 1
 ACK_AFTER_S = 0.002   # a transfer still running this long after its Send/Recv came is acknowledged; a faster
@@ -144,14 +148,20 @@ class Worker:
         self.owner: dict[int, int] = {}          # value id -> request
         self.next_value = 0
         self.lock = threading.Lock()
-        self.finished: queue.Queue[Done] = queue.Queue()   # from transfer threads, sent by the main loop
+        self.finished: queue.Queue[Done | Partial | Ack] = queue.Queue()   # from transfer, tool, remote-call threads
         self.wake_r, self.wake_w = os.pipe()   # a transfer thread writes a byte when it put a Done in `finished`
         self.ack_due: dict[int, float] = {}      # transfer call -> when (monotonic) to acknowledge it if not done
         os.set_blocking(self.wake_r, False)
         self.edges: dict[str, tuple[Any, queue.Queue[Any]]] = {}
         self.store: Any = None
+        # tools run on their own thread, one at a time in arrival order, so the main loop answers pings (health)
+        # and cancels while a tool runs for seconds
+        self.tool_runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plait-tool")
+        self.tools_running: dict[int, tuple[str, float]] = {}   # call -> (tool, monotonic start)
         self._load()
-        self.llm = LLMCalls(self.engine, self.program, self._done)
+        endpoint = self.program.pool.endpoint   # a remote pool: whole calls go to its endpoint, no engine here
+        self.llm: Any = (RemoteCalls(endpoint, self.program, self._finish) if endpoint is not None
+                         else LLMCalls(self.engine, self.program, self._done))
 
     # --- kernels --------------------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -164,7 +174,7 @@ class Worker:
                                 source=self.program.source)
         for step in self.program.steps:
             if step.kernel == "llm-engine":   # one engine per worker, in its pool's role (a split side, or unified)
-                if self.engine is None:
+                if self.engine is None and self.program.pool.endpoint is None:
                     self.engine = self._engine(step.model or "", step.role or "unified")
                 continue
             speech = step.kernel in ("speech-decoder", "vocoder") or step.kernel == "tokenizer" and self.speech
@@ -237,7 +247,7 @@ class Worker:
                 for call in [c for c, due in self.ack_due.items() if due <= now]:
                     del self.ack_due[call]
                     self.out.send(encode(Ack(call)))
-            if stopping and not busy and not len(self.llm):
+            if stopping and not busy and not len(self.llm) and not self.tools_running and self.finished.empty():
                 log.info("stopping")
                 self.sock.close()
                 self.out.close()
@@ -246,9 +256,13 @@ class Worker:
 
     def _handle(self, msg: Any) -> None:
         if isinstance(msg, Ping):   # answered from the main loop: a worker stuck in a kernel does not answer
+            now = time.monotonic()
+            tools = [{"tool": name, "seconds": round(now - start, 3)}
+                     for name, start in list(self.tools_running.values())]   # a copy: the tool thread pops
             self.out.send(encode(Done(msg.call, value={"pool": self.spec.pool, "replica": self.spec.replica,
                                                          "pid": os.getpid(), "llm_running": len(self.llm),
-                                                         "tensors_held": len(self.values), **self.llm.health()})))
+                                                         "tensors_held": len(self.values), **self.llm.health(),
+                                                         **({"tools_running": tools} if tools else {})})))
             return
         if isinstance(msg, Cancel):
             for done in self.llm.cancel(msg.request):
@@ -275,17 +289,27 @@ class Worker:
         if isinstance(msg, Run):
             if msg.kind != "tool" or msg.sleep_s is not None:   # a tool's call: acknowledged if it runs long
                 self.out.send(encode(Ack(msg.call)))
-            try:
-                self._run(msg)
-            except Exception as err:   # the request fails, the worker lives on
-                log.exception("call %d (%s %s) failed", msg.call, msg.kind, msg.target)
-                self.out.send(encode(Done(msg.call, error=f"{type(err).__name__}: {err}")))
+            if msg.kind == "tool":
+                self.tools_running[msg.call] = (msg.target, time.monotonic())
+                self.tool_runner.submit(self._guarded, msg, self._finish)
+                return
+            self._guarded(msg, lambda m: self.out.send(encode(m)))
+
+    def _guarded(self, run: Run, send: Any) -> None:
+        """Run `run`, its answers through `send`; a failure fails the request, and the worker lives on."""
+        try:
+            self._run(run, send)
+        except Exception as err:
+            log.exception("call %d (%s %s) failed", run.call, run.kind, run.target)
+            send(Done(run.call, error=f"{type(err).__name__}: {err}"))
+        finally:
+            self.tools_running.pop(run.call, None)
 
     def _args(self, run: Run) -> list[Any]:
         with self.lock:
             return [self.values[run.held[i]] if i in run.held else a for i, a in enumerate(run.args)]
 
-    def _run(self, run: Run) -> None:
+    def _run(self, run: Run, send: Any) -> None:
         args = self._args(run)
         if run.kind == "llm":
             self.llm.add(run, args)
@@ -302,7 +326,7 @@ class Worker:
                 time.sleep(run.sleep_s)
                 value = None
             else:   # a tool that returns within SLOW_AFTER_S is acknowledged by its Done (one message, not two)
-                value = self._kernel("op.py_call", run)(*args, on_slow=lambda: self.out.send(encode(Ack(run.call))))
+                value = self._kernel("op.py_call", run)(*args, on_slow=lambda: send(Ack(run.call)))
         elif run.kind in ("stt", "tts"):
             value = self._speech(run, args)
         else:
@@ -315,7 +339,7 @@ class Worker:
         if wav is not None:
             done.value = wav
         done.start_ns, done.end_ns = start_ns, time.time_ns()
-        self.out.send(encode(done))
+        send(done)
 
     def _speech(self, run: Run, args: list[Any]) -> Any:
         """One op of a speech step (the planner splits stt and tts over pools): stt is encode -> prefill ->
@@ -394,8 +418,9 @@ class Worker:
                 done = Done(msg.call, error=f"transfer on edge {edge} failed: {err}")
             self._finish(done)
 
-    def _finish(self, done: Done) -> None:
-        """From a transfer thread: hand `done` to the main loop and wake it (it sends; sockets are its alone)."""
+    def _finish(self, done: Done | Partial | Ack) -> None:
+        """From a transfer, tool or remote-call thread: hand `done` to the main loop and wake it (it sends; sockets
+        are its alone)."""
         self.finished.put(done)
         os.write(self.wake_w, b"\0")
 

@@ -152,7 +152,7 @@ class Workers:
 
     def health(self, timeout_s: float = 5.0, keys: list[str] | None = None) -> dict[str, dict[str, Any] | str]:
         """Each worker's (or those of `keys`) answer to a Ping (its pool, pid, work in flight), or why it gave
-        none. A worker busy in a tool answers when the tool returns."""
+        none. A worker busy in a tool answers at once (the tool runs on its own thread) and names it."""
         futures = {key: self.call(key, Ping) for key in (self.specs if keys is None else keys)}
         out: dict[str, dict[str, Any] | str] = {}
         for key, future in futures.items():

@@ -115,8 +115,10 @@ class LLMEngine:
                              f"than the whole cache holds ({self.num_blocks} x {self.block_size} tokens). "
                              "To fix: raise num_blocks")
 
-    def add_request(self, prompt: list[int] | str, params: SamplingParams | None = None) -> int:
-        """Queue a prompt (token ids, or text when the engine has a tokenizer); returns its request id."""
+    def add_request(self, prompt: list[int] | str, params: SamplingParams | None = None,
+                    deadline: float | None = None) -> int:
+        """Queue a prompt (token ids, or text when the engine has a tokenizer); returns its request id. With a
+        `deadline` (any clock, compared only with other deadlines) it is admitted earliest deadline first."""
         if self.role == "decode":
             raise ValueError("a decode engine takes sequences through import_kv, not add_request")
         params = params or SamplingParams()
@@ -134,7 +136,7 @@ class LLMEngine:
         if params.stop and self.tokenizer is None:
             raise ValueError("stop strings need the engine's tokenizer. To fix: LLMEngine(..., tokenizer=...)")
         self._check_fits(len(prompt_ids), params.max_tokens, "the prompt")
-        seq = Sequence(next(self._ids), prompt_ids, len(prompt_ids), params)
+        seq = Sequence(next(self._ids), prompt_ids, len(prompt_ids), params, deadline=deadline)
         self.sequences[seq.request_id] = seq
         self.scheduler.add(seq)
         return seq.request_id
@@ -258,8 +260,8 @@ class LLMEngine:
         return header, tensors
 
     def import_kv(self, header: dict[str, Any], tensors: dict[str, torch.Tensor],
-                  params: SamplingParams | None = None) -> int:
-        """Continue a sequence another engine prefilled; returns its request id here."""
+                  params: SamplingParams | None = None, deadline: float | None = None) -> int:
+        """Continue a sequence another engine prefilled; returns its request id here (`deadline`: as add_request's)."""
         if self.role == "prefill":
             raise ValueError("a prefill engine exports KV; import it into a decode or unified engine")
         ours = {"format": KV_FORMAT, "model": self.config.name, "arch": self.config.arch,
@@ -282,7 +284,7 @@ class LLMEngine:
         params = params or SamplingParams()
         num_prompt = header["num_prompt_tokens"]
         self._check_fits(num_prompt, params.max_tokens, "the imported sequence")
-        seq = Sequence(next(self._ids), token_ids, num_prompt, params, pending_kv=tensors)
+        seq = Sequence(next(self._ids), token_ids, num_prompt, params, pending_kv=tensors, deadline=deadline)
         self.sequences[seq.request_id] = seq
         self.scheduler.add(seq)
         return seq.request_id

@@ -2,7 +2,9 @@
 
 Each step carries the decode of every running sequence plus up to a token budget of prompt tokens
 (DESIGN.md, "The serving model"): chunks of prompts still being computed, oldest first, then the
-prompts of waiting sequences admitted first in, first out while blocks, batch slots and budget last.
+prompts of waiting sequences admitted first in, first out while blocks, batch slots and budget last (or earliest
+deadline first among sequences that carry one: `plait serve --policy edf`, as `plait simulate --policy edf` models
+it; a sequence without one waits behind those with one, and equal deadlines keep their order).
 When a decode needs a block and none is free, the newest running sequence is preempted: its blocks
 are freed and it waits at the head of the queue to be recomputed.
 """
@@ -33,6 +35,13 @@ class Scheduler:
         self.prefix_hit_tokens = 0
 
     def add(self, seq: Sequence) -> None:
+        if seq.deadline is None:
+            self.waiting.append(seq)
+            return
+        for index, other in enumerate(self.waiting):   # before the first that is due later (or has no deadline)
+            if other.deadline is None or other.deadline > seq.deadline:
+                self.waiting.insert(index, seq)
+                return
         self.waiting.append(seq)
 
     def has_work(self) -> bool:

@@ -35,6 +35,7 @@ class Sequence:
     pending_kv: dict[str, torch.Tensor] | None = None  # imported KV, written into blocks at admission
     logits: list[torch.Tensor] = field(default_factory=list)  # per sampled token, when the engine keeps them
     generator: torch.Generator | None = None
+    deadline: float | None = None  # earliest-deadline-first admission (`plait serve --policy edf`); None: FIFO
 
     def __post_init__(self) -> None:
         self.generator = make_generator(self.params)

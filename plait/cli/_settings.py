@@ -2,7 +2,7 @@
 
     weights: {llama-3.1-8b: ckpt/llama}      # MODEL: DIR (relative paths: from the agent file's folder)
     index: {wiki: out/wiki}                  # NAME: DIR
-    endpoints: {llama-3.1-8b: http://10.0.0.5:8000/v1}   # reserved for remote pools: checked and kept
+    endpoints: {llama-3.1-8b: http://10.0.0.5:8000/v1}   # MODEL: URL of the plan's remote pool of MODEL
     max_replicas: 1
     scale: tiny
     max_tokens: 64
@@ -34,7 +34,8 @@ class RunSettings(BaseModel):
     weights: dict[str, str] = Field(default_factory=dict, description="MODEL: DIR of a local checkpoint")
     index: dict[str, str] = Field(default_factory=dict, description="NAME: DIR of `plait index build`'s output")
     endpoints: dict[str, str] = Field(default_factory=dict, description=(
-        "MODEL: URL of an OpenAI-compatible server (reserved for remote pools: checked and kept, not used yet)"))
+        "MODEL: URL at which to reach the plan's remote pool of MODEL (declared in the inventory's remote list, "
+        "planned with its figures): the same server behind another address"))
     max_replicas: int | None = Field(default=None, ge=1, description="at most this many replicas of a pool here")
     scale: Literal["tiny", "small"] | None = Field(default=None, description="catalog scale of the dense LLMs")
     max_tokens: int | None = Field(default=None, ge=1, description="cap on every decode, tokens")

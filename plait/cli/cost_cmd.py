@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -82,14 +83,30 @@ def cost(
     fit_report: Annotated[bool, typer.Option("--fit-report", help="Print the fitted efficiency factors and the "
                                                                   "residual of every calibration row, by regime.")] = False,
     catalog: Annotated[str | None, typer.Option("--catalog", help="Extra catalog YAML (devices/models).")] = None,
+    remote: Annotated[str | None, typer.Option("--remote", metavar="URL", help=(
+        "Measure an OpenAI-compatible endpoint (its base URL, e.g. http://HOST:8000/v1) and print the inventory "
+        "lines of a remote pool."))] = None,
+    model: Annotated[str | None, typer.Option("--model", help="With --remote: the model name the endpoint "
+                                                              "serves (default: the first it lists).")] = None,
+    api_key_env: Annotated[str | None, typer.Option("--api-key-env", metavar="VAR", help=(
+        "With --remote: the environment variable holding its API key."))] = None,
+    price_per_hour: Annotated[float, typer.Option("--price-per-hour", min=0.0, help=(
+        "With --remote: USD per hour the endpoint costs, for the inventory lines."))] = 0.0,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help=(
+        "With --remote: calls at once in the loaded measurement."))] = 4,
+    budget_s: Annotated[float, typer.Option("--budget-s", min=5.0, help=(
+        "With --remote: the most seconds the measurement takes."))] = 60.0,
 ) -> None:
-    """Predict operator latencies with plait's cost model, or show how it was fitted."""
+    """Predict operator latencies with plait's cost model, show how it was fitted, or measure an endpoint."""
     with user_errors():
-        if jsonl is None and not fit_report:
-            raise CostInputError("nothing to do.\nTo fix: pass --jsonl FILE (or - for stdin), or --fit-report.")
+        if jsonl is None and not fit_report and remote is None:
+            raise CostInputError("nothing to do.\nTo fix: pass --jsonl FILE (or - for stdin), --fit-report, or "
+                                 "--remote URL.")
         from plait.planner.catalog import load_catalog
 
         cat = load_catalog(catalog)
+        if remote is not None:
+            _remote(remote, model, api_key_env, price_per_hour, concurrency, budget_s, cat)
         if fit_report:
             from plait.planner.fitreport import fit_report as render
 
@@ -108,3 +125,46 @@ def cost(
                 out.append(json.dumps(cost_line(obj, f"{name} line {i}", cat)))
             for line in out:
                 typer.echo(line)
+
+
+def _remote(url: str, model: str | None, api_key_env: str | None, price: float, concurrency: int, budget_s: float,
+            catalog: Any) -> None:
+    """`plait cost --remote URL`: the endpoint's figures, then the inventory lines to paste."""
+    from pydantic import ValidationError
+
+    from plait.planner.endpoint import RemoteEndpoint
+    from plait.planner.validation import first_problem
+    from plait.scheduler.remote_calls import probe
+    from plait.scheduler.remote_measure import inventory_snippet, measure
+
+    def endpoint(served: str) -> RemoteEndpoint:
+        try:
+            return RemoteEndpoint(name="remote-a", model=served, base_url=url, served_model=served,
+                                  price_per_hour=price, prefill_tokens_per_s=1, decode_tokens_per_s={1: 1},
+                                  max_sequences=concurrency, overhead_s=0, api_key_env=api_key_env,
+                                  timeout_s=budget_s, max_retries=0)
+        except ValidationError as err:
+            raise CostInputError(f"plait cost --remote: {first_problem(err)}\n  To fix: --remote "
+                                 "http://HOST:PORT/v1, and --api-key-env VAR names a variable.") from None
+
+    served = model
+    if served is None:   # the first model it lists
+        ids = probe(endpoint("?"), "plait cost --remote", timeout_s=min(10.0, budget_s), check_model=False)
+        if not ids:
+            raise CostInputError(f"plait cost --remote: {url}/models lists no model\n  To fix: pass --model NAME.")
+        served = ids[0]
+    m = measure(endpoint(served), concurrency=concurrency, budget_s=budget_s)
+    base = served.split("@")[0]
+    known = served if served in catalog.models else base if base in catalog.models else None
+    typer.echo(f"measured {url} (model {served}) with {m.requests} streamed requests in "
+               f"{m.seconds:.1f} s (plait cost --remote)")
+    typer.echo(f"  overhead (a 1-word prompt, 1 token out; median of 3)   {m.overhead_s * 1e3:8.1f} ms")
+    typer.echo(f"  prefill ({m.long_prompt.prompt_tokens}-token prompt, 1 token out in "
+               f"{m.long_prompt.total_s * 1e3:.1f} ms; median of 3)   {m.prefill_tps:8.0f} prompt tokens/s")
+    for n, tps in m.decode.items():
+        typer.echo(f"  decode, {n} call(s) at once   {tps:8.1f} tokens/s per call ({tps * n:.1f} together)")
+    typer.echo("paste into the inventory file (`plait plan --inventory FILE`):")
+    name = re.sub(r"[^a-z0-9]+", "-", served.rsplit("/", 1)[-1].split("@")[0].lower()).strip("-") or "remote"
+    snippet = inventory_snippet(m, known or "CATALOG-MODEL", name, price, max(m.decode))
+    typer.echo(snippet if known else snippet.replace("CATALOG-MODEL", "CATALOG-MODEL   # the catalog model it serves"
+                                                     " (plait catalog models)"), nl=False)

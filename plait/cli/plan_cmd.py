@@ -118,7 +118,9 @@ def plan(
 
             if note := verify_upstream(result.placed, result.placed_text):
                 typer.echo(note, err=True)
-        plan = result.plan.model_copy(update={"prices": fleet_prices(list(result.plan.fleet), catalog, price),
+        endpoints = [p.endpoint for p in result.plan.pools if p.endpoint is not None]
+        plan = result.plan.model_copy(update={"prices": fleet_prices(list(result.plan.fleet), catalog, price,
+                                                                     endpoints=endpoints),
                                               "max_device_types": max_device_types})
         written = write_report(plan, out)
         (out / "placed.mlir").write_text(result.placed_text)

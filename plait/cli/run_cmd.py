@@ -144,12 +144,13 @@ def run(
         for name in _index_names(graph):
             indexes.setdefault(name, str(Path("out", name).resolve()))
         measured = _calibrated() if plan_dir is None else ""
-        prepared = prepare(graph, target, plan_dir, remap_cpu, qps=qps, scale=scale, max_replicas=max_replicas)
+        prepared = prepare(graph, target, plan_dir, remap_cpu, qps=qps, scale=scale, max_replicas=max_replicas,
+                           endpoints=settings.endpoints)
         graph = prepared.graph
         from plait.scheduler.worker import run_model  # what each LLM worker will run, said up front
 
         runs = {m: run_model(m, None, scale) for p in prepared.programs
-                if p.pool.kind == "llm" and (m := p.pool.model) and m not in checkpoints
+                if p.pool.kind == "llm" and (m := p.pool.model) and m not in checkpoints and p.pool.endpoint is None
                 and any(s.kernel == "llm-engine" for s in p.steps)}
         scaled = sorted(m if r == m else f"{m} -> {r}" for m, r in runs.items())
         # speech kernels have no scaled-down size or checkpoint loader: catalog shapes, seeded random weights

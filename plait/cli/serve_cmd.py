@@ -96,8 +96,9 @@ def _serve_agent(target: str, weights: list[str], plan_dir: Path | None, remap_c
     deadline = deadline_s or sla_s or 60.0
     where = "--deadline-s" if deadline_s else "the agent's SLA p95" if sla_s else "the default"
     procs = sum(min(p.pool.replicas, max_replicas) for p in prepared.programs)
+    engines_here = any(p.pool.kind == "llm" and p.pool.endpoint is None for p in prepared.programs)
     typer.echo(f"serving {target}: {procs} worker processes for {len(prepared.programs)} pools on this machine's "
-               f"CPU; LLMs without --weights at their @tiny size (random weights)")
+               "CPU" + ("; LLMs without --weights at their @tiny size (random weights)" if engines_here else ""))
     for note in prepared.notes:
         typer.echo(note)
     typer.echo(f"deadline per request: {deadline:g} s ({where}; a body's timeout_s may set up to {max_timeout_s:g}); "

@@ -59,6 +59,8 @@ def _servers(env: simpy.Environment, pool: Pool, coster: Coster, meter: PoolMete
     if pool.kind == "llm" and pool.role in ("unified", "decode"):
         if pool.model is None:
             raise SimulateError(f"LLM pool {pool.id!r} names no model.\nTo fix: set the pool's model in plan.json.")
+        if pool.endpoint is not None:   # a remote pool: its slots bound it, its KV cache is its own business
+            return Engine(env, pool, coster, meter, policy, 1 << 40, BLOCK_TOKENS)
         blocks = pool.kv_blocks or kv_geometry(pool.model, pool.device, pool.tensor_parallel, pool.slice_fraction,
                                                catalog, pool.block_tokens or BLOCK_TOKENS)
         return Engine(env, pool, coster, meter, policy, blocks, pool.block_tokens or BLOCK_TOKENS)

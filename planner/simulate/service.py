@@ -53,6 +53,8 @@ class Coster:
 
     def prefill(self, pool: Pool, spec: OpSpec, tokens: int, batch: int = 1, cached: int = 0) -> float:
         """A prefill of `tokens` prompt tokens (the first `cached` already in the KV cache) for `batch` sequences."""
+        if pool.endpoint is not None:   # a remote pool: its measured figures, as the planner costs it
+            return batch * pool.endpoint.prefill_s(max(tokens - cached, 1))
         t = _up(tokens, PROMPT_BUCKET)
         c = min(max(cached, spec.cached_tokens), t - 1)
         return self.seconds(pool, spec.model_copy(update={"tokens": t, "cached_tokens": c}), batch)
@@ -63,6 +65,8 @@ class Coster:
         batch anyway (serving.py's step(B, c) = decode(B) + c x tau, tau from the same two terms). Both terms grow
         with the chunk's tokens; leaving the traffic out costed 8B chunks on an A40 25 % cheaper than the planner's
         tau, and at 30 requests/s, where prompts take 0.48 of each step, the step 62 ms against the planner's 85."""
+        if pool.endpoint is not None:
+            return max(tokens - cached, 1) / pool.endpoint.prefill_tokens_per_s
         t = _up(tokens, PROMPT_BUCKET)
         c = min(max(cached, spec.cached_tokens), t - 1)
         key = ("compute", pool.device, pool.tensor_parallel, pool.slice_fraction, spec, t, c)
@@ -79,4 +83,6 @@ class Coster:
 
     def decode_step(self, pool: Pool, spec: OpSpec, batch: int, mean_ctx: float) -> float:
         """One decode step of `batch` sequences at mean context `mean_ctx` (the serving model's step cost)."""
+        if pool.endpoint is not None:
+            return pool.endpoint.step_s(batch)
         return self.seconds(pool, spec.model_copy(update={"ctx": _up(mean_ctx, CTX_BUCKET)}), batch)

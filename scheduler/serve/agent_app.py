@@ -18,6 +18,7 @@ import asyncio
 import json
 import math
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -83,7 +84,7 @@ class AgentServer:
     """The state behind the routes: admission, the driver's threads, metrics, the service-time estimate."""
 
     def __init__(self, graph: AgentGraph,
-                 run: Callable[[dict[str, Any], threading.Event, Callable[[str], None] | None], Record],
+                 run: Callable[..., Record],
                  health: Callable[[], dict[str, Any]], options: AgentServeOptions,
                  engines: Callable[[], dict[str, Any]] = dict) -> None:
         self.graph, self.run, self.health, self.options, self.engines = graph, run, health, options, engines
@@ -97,7 +98,7 @@ class AgentServer:
 
     def _engines(self) -> dict[str, dict[str, Any]]:
         """Each LLM worker's engine figures, from its answer to a ping (at every scrape; an engine worker
-        answers between steps, while a tool worker would answer only once its tool returns)."""
+        answers between steps)."""
         return {key: answer["engine"] for key, answer in self.engines().items()
                 if isinstance(answer, dict) and isinstance(answer.get("engine"), dict)}
 
@@ -165,7 +166,10 @@ class AgentServer:
             loop.call_soon_threadsafe(pieces.put_nowait, text)
 
         # started here, not in the stream's generator: a client gone before the stream starts still frees the slot
-        future = loop.run_in_executor(self.pool, self.run, inputs, cancel, take if body.stream else None)  # type: ignore[attr-defined]
+        # under edf the engines order waiting LLM calls by the request's deadline too (time.time(): the workers' clock)
+        due = time.time() + (deadline - loop.time()) if self.options.policy == "edf" else None
+        future = loop.run_in_executor(self.pool, self.run, inputs, cancel,
+                                      take if body.stream else None, due)  # type: ignore[attr-defined]
         future.add_done_callback(self._finished)
         if body.stream:   # type: ignore[attr-defined]
             future.add_done_callback(lambda _: pieces.put_nowait(None))   # after every piece: queued before

@@ -49,6 +49,8 @@ class _Body(BaseModel):
     seed: int | None = None
     n: int = Field(1, ge=1, le=1, description="one choice per request")
     user: str | None = None
+    ignore_eos: bool = Field(False, description="vLLM's extension: generate max_tokens, past any end token "
+                                                "(`plait cost --remote` measures decode with it)")
 
 
 class CompletionBody(_Body):
@@ -205,7 +207,7 @@ class ModelServer:
 
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         return SamplingParams(temperature=body.temperature, top_p=body.top_p, max_tokens=max_tokens, stop=stop,
-                              seed=body.seed)
+                              seed=body.seed, ignore_eos=body.ignore_eos)
 
     def _prompt(self, route: str, body: _Body) -> list[int] | str:
         """The prompt's token ids, or a 422 message."""
