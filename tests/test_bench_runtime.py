@@ -15,9 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _bench(script: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     out = subprocess.run([sys.executable, f"bench/{script}", *args], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
+                         timeout=timeout)
     assert out.returncode == 0, out.stdout + out.stderr
     return out
 
@@ -79,7 +79,8 @@ def test_serve_load_has_every_level_measured_and_simulated(tmp_path: Path) -> No
     out = _bench("serve_load.py", "--agents", "tests/agents/serve_echo.py:echo", "--multiples", "1", "2", "5", "50",
                  "--seconds", "2", "--max-requests", "4", "--warmup", "1", "--pause", "0", "--max-tokens", "16",
                  "--concurrency", "1", "--max-queue", "0", "--out", str(tmp_path / "out"),
-                 "--config-dir", os.environ["PLAIT_CONFIG_DIR"], "--json", str(tmp_path / "s.json"))
+                 "--config-dir", os.environ["PLAIT_CONFIG_DIR"], "--json", str(tmp_path / "s.json"),
+                 timeout=300)   # about 40 s; minutes when other work crowds this machine's two cores
     result = json.loads((tmp_path / "s.json").read_text())
     (agent,) = result["agents"]
     assert agent["planned_qps"] == 1 and agent["sla_p95_s"] == 20 and agent["server_exit"] == 0
