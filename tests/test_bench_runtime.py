@@ -98,3 +98,5 @@ def test_serve_load_has_every_level_measured_and_simulated(tmp_path: Path) -> No
     burst = levels[-1]["measured"]
     assert burst["kinds"]["shed_503"] >= 1 and burst["retry_after_s"] and burst["answered"] >= 1
     assert "p95 ms meas / sim" in out.stdout and "within SLA meas / sim" in out.stdout
+    log = (tmp_path / "out" / "tests_agents_serve_echo.py_echo" / "serve.log").read_text()
+    assert "workload: --follow-figures" in log and "1 at once, 0 waiting at most" in log and "stopped" in log
