@@ -56,6 +56,7 @@ class Outcome:
     kind: str
     status: int | None = None
     retry_after: str | None = None
+    error: str | None = None   # a request that got no HTTP answer: the client's exception
 
 
 def poisson_times(rate: float, seconds: float, max_requests: int, seed: int) -> list[float]:
@@ -98,7 +99,7 @@ async def one_request(client: httpx2.AsyncClient, url: str, body: dict[str, Any]
     except httpx2.TimeoutException:
         return Outcome(sent_s, time.perf_counter() - start, "client_timeout")
     except httpx2.TransportError as err:   # refused, reset: the server is gone or overwhelmed
-        return Outcome(sent_s, time.perf_counter() - start, "other", retry_after=type(err).__name__)
+        return Outcome(sent_s, time.perf_counter() - start, "other", error=type(err).__name__)
     kind, retry = sort_answer(resp.status_code, resp.headers)
     return Outcome(sent_s, time.perf_counter() - start, kind, resp.status_code, retry)
 
@@ -128,7 +129,8 @@ def measured_figures(outcomes: list[Outcome], sla_s: float | None) -> dict[str, 
             "within_sla": sum(s <= sla_s for s in ok) / len(outcomes) if sla_s else None,
             "throughput_qps": len(ok) / span if span > 0 else 0.0,
             "kinds": {k: sum(o.kind == k for o in outcomes) for k in KINDS},
-            "retry_after_s": sorted({o.retry_after for o in outcomes if o.kind == "shed_503"})}
+            "retry_after_s": sorted({o.retry_after for o in outcomes if o.kind == "shed_503"}),
+            "client_errors": sorted({o.error for o in outcomes if o.error is not None})}
 
 
 def simulated_figures(target: str, plan_dir: Path, times: list[float], seed: int, sla_s: float | None,
