@@ -209,14 +209,21 @@ def one_rate(name: str, graph: Any, catalog: Any, qps: float, args: argparse.Nam
                 {"id": p["id"], "utilization": p["utilization"], "wait_p95_s": p["wait"]["p95"]} for p in sim["pools"]]}}
 
 
+def different_inputs(name: str, graph: Any, requests: int) -> list[dict[str, str]]:
+    """`requests` different inputs of the agent's first parameter: facts from examples/corpus, spread over the
+    topics, asked as ASK[name] says (the fact alone for another agent)."""
+    facts = [p.split(". ")[0].strip().rstrip(".") for f in sorted((ROOT / "examples" / "corpus").glob("*.txt"))
+             for p in f.read_text().split("\n\n") if p.strip() and not p.startswith("#")]
+    step = max(1, len(facts) // requests)
+    ask = ASK.get(name, "{fact}")
+    return [{graph.params[0].name: ask.format(fact=facts[(i * step) % len(facts)])} for i in range(requests)]
+
+
 def _inputs(name: str, graph: Any, requests: int, folder: Path) -> list[str]:
     """`plait run`'s input flags: a JSONL file of `requests` different inputs (facts from examples/corpus)."""
     if name == "voice":
         return ["--input", "examples/question.wav"]
-    facts = [p.split(". ")[0].strip().rstrip(".") for f in sorted((ROOT / "examples" / "corpus").glob("*.txt"))
-             for p in f.read_text().split("\n\n") if p.strip() and not p.startswith("#")]
-    step = max(1, len(facts) // requests)   # spread over the topics
-    rows = [{graph.params[0].name: ASK[name].format(fact=facts[(i * step) % len(facts)])} for i in range(requests)]
+    rows = different_inputs(name, graph, requests)
     path = folder / "inputs.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return ["--inputs", str(path)]
@@ -366,22 +373,23 @@ def markdown(data: list[dict[str, Any]], meta: dict[str, Any]) -> str:
 BEGIN, END = "<!-- predict_vs_run.py: begin -->", "<!-- predict_vs_run.py: end -->"
 
 
-def write_doc(path: Path, body: str) -> None:
+def write_doc(path: Path, body: str, begin: str = BEGIN, end: str = END) -> None:
     """Replace the generated part of `path` (between the markers), keeping the hand-written analysis around it."""
-    text = path.read_text() if path.is_file() else f"# Predicted against executed\n\n{BEGIN}\n{END}\n"
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    path.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}")
+    text = path.read_text() if path.is_file() else f"# Predicted against executed\n\n{begin}\n{end}\n"
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    path.write_text(f"{head}{begin}\n{body}\n{end}{tail}")
 
 
-def prepare_machine(args: argparse.Namespace, env: dict[str, str]) -> str:
-    """The private user catalog's `local` device (measured now if missing or --calibrate) and the wiki index."""
+def prepare_machine(calibrate: bool, index: Path | None, env: dict[str, str]) -> str:
+    """The private user catalog's `local` device (measured now if missing or `calibrate`) and, when `index` is
+    given, rag's wiki index there (built if missing)."""
     from plait.planner.catalog import LOCAL_DEVICE, load_catalog
 
-    if args.calibrate or LOCAL_DEVICE not in load_catalog().devices:
+    if calibrate or LOCAL_DEVICE not in load_catalog().devices:
         plait(["calibrate", "--cpu"], env)
-    if not (args.index / "index.json").is_file() and "rag" in args.examples:
-        plait(["index", "build", "examples/corpus", "--model", "minilm-l6", "--out", str(args.index)], env)
+    if index is not None and not (index / "index.json").is_file():
+        plait(["index", "build", "examples/corpus", "--model", "minilm-l6", "--out", str(index)], env)
     local = load_catalog().device(LOCAL_DEVICE)
     return (f"peak fp32 {local.flops['fp32'].value * 1e3:.1f} GFLOP/s, {local.mem_bw_gbps.value:g} GB/s, per-op "
             f"{local.factors['launch_eager_s'].value * 1e6:.2f} us ({local.flops['fp32'].source})")
@@ -412,7 +420,7 @@ def main(argv: list[str] | None = None) -> None:
     env = dict(os.environ)
     load_before = os.getloadavg()
     started = time.perf_counter()
-    local = prepare_machine(args, env)
+    local = prepare_machine(args.calibrate, args.index if "rag" in args.examples else None, env)
     data = [one_example(name, args, env) for name in args.examples]
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "local": local,
             "command": ".venv/bin/python bench/predict_vs_run.py " + shlex.join(argv if argv is not None else sys.argv[1:]),

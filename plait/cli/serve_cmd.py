@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from plait.cli._errors import user_errors
+
+if TYPE_CHECKING:
+    from plait.scheduler.driver import Figures
 
 
 def serve(
@@ -50,6 +53,14 @@ def serve(
         "--index", help="NAME=DIR: the folder `plait index build` wrote (default out/NAME).")] = None,
     max_replicas: Annotated[int, typer.Option("--max-replicas", min=1, help="Replicas of a pool started here.")] = 1,
     run_dir: Annotated[Path, typer.Option("--run-dir", help="Where workers write their logs.")] = Path("out/serve"),
+    follow_figures: Annotated[bool, typer.Option(
+        "--follow-figures", help="Serve the declared workload: each request's prompt lengths, output tokens, arms "
+                                 "and loop counts drawn from the agent's figures (as `plait run --follow-figures`; "
+                                 "a load test against `plait simulate`).")] = False,
+    tool_latency: Annotated[str, typer.Option(
+        "--tool-latency", help="real: call the tools; declared: sleep their declared latency (tools that stand in "
+                               "for a network service).")] = "real",
+    seed: Annotated[int, typer.Option("--seed", help="Seed of --follow-figures' draws.")] = 0,
 ) -> None:
     """Serve FILE:AGENT (POST /v1/agents/NAME/invoke) or --model NAME (OpenAI-compatible) over HTTP."""
     from plait.cli._agent import check_positive
@@ -60,7 +71,10 @@ def serve(
                                  param_hint="FILE:AGENT")
     if policy not in ("fifo", "edf"):
         raise typer.BadParameter(f"expected fifo or edf, got {policy!r}", param_hint="--policy")
+    if tool_latency not in ("real", "declared"):
+        raise typer.BadParameter(f"expected real or declared, got {tool_latency!r}", param_hint="--tool-latency")
     with user_errors():
+        from plait.scheduler.driver import Figures
         from plait.scheduler.serve.security import check_bind
 
         check_bind(host, api_key)   # before anything slow: a refused address fails at once
@@ -71,16 +85,16 @@ def serve(
         assert target is not None
         _serve_agent(target, weights or [], plan_dir, remap_cpu, host, port, api_key, concurrency, max_queue,
                      policy, deadline_s, max_timeout_s, max_body_bytes, max_tokens, index or [], max_replicas,
-                     run_dir)
+                     run_dir, Figures(follow=follow_figures, tool_latency_declared=tool_latency == "declared",
+                                      seed=seed))
 
 
 def _serve_agent(target: str, weights: list[str], plan_dir: Path | None, remap_cpu: bool, host: str, port: int,
                  api_key: str | None, concurrency: int, max_queue: int, policy: str, deadline_s: float | None,
                  max_timeout_s: float, max_body_bytes: int, max_tokens: int, index: list[str], max_replicas: int,
-                 run_dir: Path) -> None:
+                 run_dir: Path, figures: Figures) -> None:
     from plait.cli._agent import traced
     from plait.cli.run_cmd import _index_names, _pairs
-    from plait.scheduler.driver import Figures
     from plait.scheduler.local import LocalRun, prepare
     from plait.scheduler.serve.agent_app import AgentServeOptions, AgentServer, create_agent_app
     from plait.scheduler.serve.server import bind, run_server
@@ -101,6 +115,12 @@ def _serve_agent(target: str, weights: list[str], plan_dir: Path | None, remap_c
                "CPU" + ("; LLMs without --weights at their @tiny size (random weights)" if engines_here else ""))
     for note in prepared.notes:
         typer.echo(note)
+    if figures.follow or figures.tool_latency_declared:
+        typer.echo("workload: " + ", ".join(
+            ([f"--follow-figures (prompt lengths, output tokens, arms and loop counts drawn from the agent's "
+              f"figures, seed {figures.seed})"] if figures.follow else [])
+            + (["--tool-latency declared (tools sleep their declared latency)"] if figures.tool_latency_declared
+               else [])))
     typer.echo(f"deadline per request: {deadline:g} s ({where}; a body's timeout_s may set up to {max_timeout_s:g}); "
                f"{concurrency} at once, {max_queue} waiting at most, {policy} order; "
                + ("API key required" if api_key else "no API key (loopback only)"))
@@ -109,7 +129,7 @@ def _serve_agent(target: str, weights: list[str], plan_dir: Path | None, remap_c
                                 max_queue=max_queue, policy=policy, api_key=api_key, max_body_bytes=max_body_bytes,
                                 sla_s=sla_s)
     sock = bind(host, port)
-    with LocalRun(graph, prepared.programs, folder, Figures(), checkpoints, indexes, max_replicas=max_replicas,
+    with LocalRun(graph, prepared.programs, folder, figures, checkpoints, indexes, max_replicas=max_replicas,
                   driver_prompts=prepared.driver_prompts, max_tokens=max_tokens) as local:
         engines = [key for key, spec in local.workers.specs.items()
                    if any(p.pool.id == spec.pool and p.pool.kind == "llm" for p in prepared.programs)]
