@@ -163,24 +163,27 @@ def _remove_dropped(api: Children, owner: Owner, want: Desired, selector: str, c
 def _write_status(api: Children, name: str, previous: AgentDeploymentStatus, new: AgentDeploymentStatus) -> None:
     if new == previous:
         return
-    api.patch_status(name, new.model_dump(mode="json", by_alias=True))
+    body = new.model_dump(mode="json", by_alias=True)
+    # An empty string reaches the 1.20 server as null, which the schema refuses: leave an empty message out.
+    body["conditions"] = [{k: v for k, v in c.items() if v != ""} for c in body["conditions"]]
+    api.patch_status(name, body)
 
 
 def build_registry(resync_s: float) -> kopf.OperatorRegistry:
     """The operator's handlers, in a registry of their own (no module-level state)."""
     registry = kopf.OperatorRegistry()
 
-    @kopf.index(PLURAL, registry=registry)
+    @kopf.index(PLURAL, id="agentdeployments_by_uid", registry=registry)
     def agentdeployments_by_uid(uid: str, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
         return {uid: snapshot(body)}
 
-    @kopf.on.resume(PLURAL, registry=registry)
-    @kopf.on.create(PLURAL, registry=registry)
-    @kopf.on.update(PLURAL, registry=registry)
+    @kopf.on.resume(PLURAL, id="reconcile", registry=registry)
+    @kopf.on.create(PLURAL, id="reconcile", registry=registry)
+    @kopf.on.update(PLURAL, id="reconcile", registry=registry)
     def changed(body: kopf.Body, retry: int, memo: kopf.Memo, logger: Any, **_: Any) -> None:
         reconcile(memo["shared"], snapshot(body), force=retry > 0, logger=logger)
 
-    @kopf.timer(PLURAL, interval=resync_s, initial_delay=resync_s, registry=registry)
+    @kopf.timer(PLURAL, id="resync", interval=resync_s, initial_delay=resync_s, registry=registry)
     def resync(body: kopf.Body, retry: int, memo: kopf.Memo, logger: Any, **_: Any) -> None:
         try:
             reconcile(memo["shared"], snapshot(body), force=retry > 0, logger=logger)
@@ -195,7 +198,8 @@ def build_registry(resync_s: float) -> kopf.OperatorRegistry:
                     reconcile(memo["shared"], owner, force=False, logger=logger)
 
     for plural in ("statefulsets", "deployments"):
-        kopf.on.event("apps", "v1", plural, labels=_CHILD_LABELS, registry=registry)(child_changed)
+        kopf.on.event("apps", "v1", plural, id=f"child-{plural}", labels=_CHILD_LABELS,
+                      registry=registry)(child_changed)
     return registry
 
 

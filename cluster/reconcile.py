@@ -202,8 +202,9 @@ def _object(api_version: str, kind: str, owner: Owner, name: str, labels: dict[s
 def _service(owner: Owner, name: str, labels: dict[str, str], port: int, headless: bool,
              publish_not_ready: bool = False) -> dict[str, Any]:
     service = _object("v1", "Service", owner, name, labels)
+    # "protocol" spelled out: server-side apply keys ports by (port, protocol), and 1.20 has no default for it
     service["spec"] = {"selector": dict(labels), "ports": [{"name": "http" if port != WORKER_PORT else "worker",
-                                                            "port": port, "targetPort": port}]}
+                                                            "port": port, "targetPort": port, "protocol": "TCP"}]}
     if headless:
         service["spec"]["clusterIP"] = "None"
         service["spec"]["publishNotReadyAddresses"] = publish_not_ready
@@ -267,8 +268,8 @@ def _worker_container(owner: Owner, spec: AgentDeploymentSpec, pool: PoolSpec, m
     if weights is not None:
         values["PLAIT_WEIGHTS_DIR"] = WEIGHTS_DIR
     container = {"name": "worker", "image": pool.image or spec.image, "env": _env(values),
-                 "ports": [{"name": "worker", "containerPort": WORKER_PORT},
-                           {"name": "health", "containerPort": HEALTH_PORT}],
+                 "ports": [{"name": "worker", "containerPort": WORKER_PORT, "protocol": "TCP"},
+                           {"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
                  "readinessProbe": _probe("health", "/healthz"),
                  "volumeMounts": [{"name": "agent", "mountPath": AGENT_DIR, "readOnly": True}, *mounts]}
     if resources := _resources(pool):
@@ -283,7 +284,7 @@ def _vllm_container(pool: PoolSpec, mounts: list[dict[str, Any]], weights: Weigh
                  "args": ["--model", model, "--served-model-name", pool.model,
                           "--tensor-parallel-size", str(pool.tensor_parallel), "--host", "0.0.0.0",
                           "--port", str(VLLM_PORT)],
-                 "ports": [{"name": "http", "containerPort": VLLM_PORT}],
+                 "ports": [{"name": "http", "containerPort": VLLM_PORT, "protocol": "TCP"}],
                  "readinessProbe": _probe("http", "/health"),
                  # tensor-parallel ranks share memory through /dev/shm, which a container caps at 64 MiB
                  "volumeMounts": [{"name": "shm", "mountPath": "/dev/shm"}, *mounts]}
@@ -330,7 +331,7 @@ def _router_deployment(owner: Owner, spec: AgentDeploymentSpec, services: dict[s
     env = _env(values) + [{"name": "PLAIT_API_KEY", "valueFrom": {"secretKeyRef": {
         "name": child_name(owner.name, "api-key"), "key": API_KEY_KEY}}}]
     container = {"name": "router", "image": spec.image, "env": env,
-                 "ports": [{"name": "http", "containerPort": ROUTER_PORT}],
+                 "ports": [{"name": "http", "containerPort": ROUTER_PORT, "protocol": "TCP"}],
                  "readinessProbe": _probe("http", "/healthz"),
                  "volumeMounts": [{"name": "agent", "mountPath": AGENT_DIR, "readOnly": True}]}
     deployment = _object("apps/v1", "Deployment", owner, name, labels)
