@@ -124,16 +124,20 @@ def reconcile(shared: Shared, resource: dict[str, Any], force: bool, logger: Any
             for obj in (want.router_service, want.router):
                 children[obj["metadata"]["name"]] = api.apply(obj, force)
         except Conflict as err:
-            raise kopf.TemporaryError(f"409 Conflict: {err}; taking the fields back in {CONFLICT_DELAY_S:g} s",
+            raise kopf.TemporaryError(f"409 Conflict: {err}; the retry takes the fields back",
                                       delay=CONFLICT_DELAY_S) from None
         for pool in decided.waiting:
             children[pool.name] = current[pool.name]
-        if decided.waiting:
-            logger.info(f"rolling: pool {decided.blocked_by} first; waiting: "
-                        + ", ".join(p.pool.id for p in decided.waiting))
         _remove_dropped(api, owner, want, selector, current, logger)
         new = rollout.status(want, decided, children, meta["generation"], previous, _now())
+        if decided.waiting and _deploying(new) != _deploying(previous):   # once per step of a rollout
+            logger.info(f"rolling: pool {decided.blocked_by} first; waiting: "
+                        + ", ".join(p.pool.id for p in decided.waiting))
         _write_status(api, owner.name, previous, new)
+
+
+def _deploying(status: AgentDeploymentStatus) -> str:
+    return next((c.message for c in status.conditions if c.type == "Deploying"), "")
 
 
 def _owned(obj: dict[str, Any], owner: Owner) -> bool:
@@ -143,7 +147,7 @@ def _owned(obj: dict[str, Any], owner: Owner) -> bool:
 def _log_change(logger: Any, name: str, before: dict[str, Any] | None, after: dict[str, Any]) -> None:
     if before is None:
         logger.info(f"StatefulSet {name}: created")
-    elif before["metadata"].get("resourceVersion") != after["metadata"].get("resourceVersion"):
+    elif before["metadata"].get("generation") != after["metadata"].get("generation"):   # its spec changed
         logger.info(f"StatefulSet {name}: applied (generation {after['metadata'].get('generation')})")
 
 

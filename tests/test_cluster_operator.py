@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -287,8 +288,11 @@ def test_a_hand_edit_conflicts_409_is_retried_and_taken_back(env: Env, rag: dict
                                                          field_manager="kubectl-edit")
     wait_for(env, "replicas back at 2", lambda: statefulsets(env, "rag")[name].spec.replicas == 2, timeout_s=30)
     log = env.log_text()
-    assert 'failed temporarily: 409 Conflict: Apply failed with 1 conflict: conflict with "kubectl-edit"' in log
-    assert ".spec.replicas; taking the fields back in 1 s" in log
+    conflict = ('409 Conflict: Apply failed with 1 conflict: conflict with "kubectl-edit" using apps/v1: '
+                ".spec.replicas; the retry takes the fields back")
+    assert f"Handler 'child-statefulsets' failed temporarily: {conflict}" in log   # the watch saw it first
+    retried = log.index(f"Timer 'resync' failed temporarily: {conflict}")        # kopf retries the timer
+    assert re.search(rf"StatefulSet {name}: applied \(generation \d+\)", log[retried:])   # forced, after the delay
     owners = {(f.manager, f.operation) for f in statefulsets(env, "rag")[name].metadata.managed_fields
               if "f:replicas" in (f.fields_v1 or {}).get("f:spec", {})}
     assert owners == {(OPERATOR_NAME, "Apply")}
