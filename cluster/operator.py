@@ -215,7 +215,9 @@ def _settings() -> kopf.OperatorSettings:
     settings.persistence.finalizer = f"{GROUP}/operator"
     # Serve the one namespace asked for: no cluster-wide watch of namespaces or CRDs, so no ClusterRole.
     settings.scanning.disabled = True
-    settings.posting.level = logging.WARNING   # Events on the resource for conflicts and refusals, not every apply
+    # Warnings and errors (conflicts, refusals) become Events on the resource; every apply would be noise.
+    settings.posting.loggers = True
+    settings.posting.level = logging.WARNING
     return settings
 
 

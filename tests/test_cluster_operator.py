@@ -296,7 +296,29 @@ def test_a_hand_edit_conflicts_409_is_retried_and_taken_back(env: Env, rag: dict
     owners = {(f.manager, f.operation) for f in statefulsets(env, "rag")[name].metadata.managed_fields
               if "f:replicas" in (f.fields_v1 or {}).get("f:spec", {})}
     assert owners == {(OPERATOR_NAME, "Apply")}
+    # kopf posted the CR handler's (the timer's) failure as an Event on the resource, under the operator's Role.
+    def posted() -> bool:
+        events = _api(env, "CoreV1Api").list_namespaced_event(NS).items
+        return any("409 Conflict" in (e.message or "") and e.involved_object.kind == "AgentDeployment"
+                   for e in events)
+
+    wait_for(env, "the 409 posted as an Event on rag", posted, timeout_s=10)
     wait_for(env, "rag Ready again", lambda: ready(env, "rag"))
+
+
+def test_a_pool_dropped_from_the_spec_is_deleted(env: Env, rag: dict[str, Any]) -> None:
+    spec = rag_spec(plan_hash="plan-2")
+    apply_cr(env, "rag", spec.model_copy(update={"pools": spec.pools[:2]}))
+    name = pool_name("rag", "tool-search-2")
+    wait_for(env, "the dropped pool gone", lambda: name not in statefulsets(env, "rag"))
+    services = _api(env, "CoreV1Api").list_namespaced_service(NS, label_selector=f"{LABEL_DEPLOYMENT}=rag").items
+    assert sorted(s.metadata.name for s in services) == sorted([pool_name("rag", p.id) for p in spec.pools[:2]]
+                                                               + ["rag-router"])
+    router = _api(env, "AppsV1Api").read_namespaced_deployment("rag-router", NS).spec.template.spec.containers[0]
+    pool_services = json.loads(next(e.value for e in router.env if e.name == "PLAIT_POOL_SERVICES"))
+    assert pool_services == {"llm-llama-3.1-8b-0": f"rag-llm-llama-3-1-8b-0.{NS}.svc"}
+    status = wait_for(env, "rag Ready with two pools", lambda: ready(env, "rag") and get_cr(env, "rag")["status"])
+    assert [p["id"] for p in status["pools"]] == ["llm-llama-3.1-8b-0", "llm-qwen2.5-7b-1"]
 
 
 def test_a_vllm_pool_in_a_split_role_is_refused_in_status(env: Env) -> None:
@@ -324,7 +346,8 @@ def test_the_operator_token_is_refused_what_its_role_does_not_grant(env: Env) ->
         with pytest.raises(ApiException) as err:
             call()
         assert err.value.status == 403
-    assert len(_api(env, "AppsV1Api", as_operator=True).list_namespaced_stateful_set(NS).items) >= 3
+    listed = _api(env, "AppsV1Api", as_operator=True).list_namespaced_stateful_set(NS).items   # what it may do
+    assert {s.metadata.name for s in listed} == set(statefulsets(env, "rag")) != set()
 
 
 def test_deleting_the_resource_garbage_collects_every_child(env: Env, rag: dict[str, Any]) -> None:
