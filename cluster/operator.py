@@ -40,6 +40,7 @@ from plait.cluster.reconcile import (
     desired,
 )
 from plait.cluster.spec import GROUP, KIND, PLURAL, AgentDeploymentSpec, AgentDeploymentStatus
+from plait.sdk.errors import PlaitError
 
 CONFLICT_DELAY_S = 1.0
 _CHILD_LABELS = {LABEL_MANAGED_BY: OPERATOR_NAME}
@@ -188,17 +189,17 @@ def build_registry(resync_s: float) -> kopf.OperatorRegistry:
         reconcile(memo["shared"], snapshot(body), force=retry > 0, logger=logger)
 
     @kopf.timer(PLURAL, id="resync", interval=resync_s, initial_delay=resync_s, registry=registry)
-    def resync(body: kopf.Body, retry: int, memo: kopf.Memo, logger: Any, **_: Any) -> None:
+    def resync(body: kopf.Body, memo: kopf.Memo, logger: Any, retry: int = 0, **_: Any) -> None:
         try:
             reconcile(memo["shared"], snapshot(body), force=retry > 0, logger=logger)
         except kopf.PermanentError:
             pass   # the status already says why; the change handler logged it once
 
-    def child_changed(body: kopf.Body, memo: kopf.Memo, logger: Any,
-                      agentdeployments_by_uid: kopf.Index, **_: Any) -> None:
+    def child_changed(body: kopf.Body, memo: kopf.Memo, logger: Any, **kwargs: Any) -> None:
+        owners: kopf.Index = kwargs["agentdeployments_by_uid"]   # kopf passes each index by its id
         for ref in body.metadata.get("ownerReferences") or []:
             if ref.get("kind") == KIND and ref.get("apiVersion", "").startswith(f"{GROUP}/"):
-                for owner in agentdeployments_by_uid.get(ref["uid"], []):
+                for owner in owners.get(ref["uid"], []):
                     reconcile(memo["shared"], owner, force=False, logger=logger)
 
     for plural in ("statefulsets", "deployments"):
@@ -239,7 +240,12 @@ def api_client(kubeconfig: Path | None) -> client.ApiClient:
         configuration = client.Configuration()
         config.load_incluster_config(client_configuration=configuration)
         return client.ApiClient(configuration)
-    return config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None)
+    try:
+        return config.new_client_from_config(config_file=str(kubeconfig) if kubeconfig else None)
+    except (config.ConfigException, OSError, ValueError) as err:
+        where = f"--kubeconfig {kubeconfig}" if kubeconfig else "the default kubeconfig ($KUBECONFIG, ~/.kube/config)"
+        raise PlaitError(f"{where} is not a usable kubeconfig: {err}\n  To fix: give the kubeconfig of the cluster "
+                         "(`kubectl config view --raw` prints yours), or run the operator in a pod") from None
 
 
 def run(kubeconfig: Path | None, namespace: str, resync_s: float) -> None:
@@ -252,6 +258,7 @@ def run(kubeconfig: Path | None, namespace: str, resync_s: float) -> None:
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         return kopf.login_with_kubeconfig(**kwargs) or kopf.login_with_service_account(**kwargs)
 
+    shared = Shared(Children(api_client(kubeconfig), namespace))   # a bad kubeconfig fails here, before kopf
     kopf.configure(log_format=kopf.LogFormat.PLAIN)
     kopf.run(registry=registry, settings=_settings(), standalone=True, namespaces=[namespace],
-             memo=kopf.Memo(shared=Shared(Children(api_client(kubeconfig), namespace))))
+             memo=kopf.Memo(shared=shared))

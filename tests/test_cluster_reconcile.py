@@ -186,3 +186,18 @@ def test_status_ready_only_when_every_pool_is_ready_then_degraded() -> None:
     refused = rollout.refused(err, 5, ready, "t3")
     assert refused.conditions[0].model_dump(exclude={"last_transition_time"}) == {
         "type": "Planned", "status": "False", "reason": "UnsupportedEngine", "message": "pool 'x': no"}
+
+
+def test_operator_command_refuses_a_missing_or_broken_kubeconfig(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from plait.cli import app
+
+    missing = CliRunner().invoke(app, ["operator", "--kubeconfig", str(tmp_path / "nope"), "-n", "x"])
+    assert missing.exit_code == 2
+    assert f"--kubeconfig {tmp_path / 'nope'}: no such file" in missing.output
+    broken = tmp_path / "kubeconfig"
+    broken.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
+    refused = CliRunner().invoke(app, ["operator", "--kubeconfig", str(broken), "-n", "x"])
+    assert refused.exit_code == 2
+    assert f"--kubeconfig {broken} is not a usable kubeconfig: " in refused.output
