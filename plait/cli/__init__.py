@@ -11,6 +11,7 @@ from plait.cli import (
     graph_cmd,
     index_cmd,
     ir_cmd,
+    operator_cmd,
     plan_cmd,
     run_cmd,
     serve_cmd,
@@ -33,6 +34,7 @@ app.command("run")(run_cmd.run)
 app.command("serve")(serve_cmd.serve)
 app.command("catalog")(catalog_cmd.catalog)
 app.command("calibrate")(calibrate_cmd.calibrate)
+app.command("operator")(operator_cmd.operator)
 app.add_typer(index_cmd.index_app, name="index")
 
 
