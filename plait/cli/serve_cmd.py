@@ -50,6 +50,10 @@ def serve(
         "--index", help="NAME=DIR: the folder `plait index build` wrote (default out/NAME).")] = None,
     max_replicas: Annotated[int, typer.Option("--max-replicas", min=1, help="Replicas of a pool started here.")] = 1,
     run_dir: Annotated[Path, typer.Option("--run-dir", help="Where workers write their logs.")] = Path("out/serve"),
+    follow_figures: Annotated[bool, typer.Option(
+        "--follow-figures/--no-follow-figures", help="Run the declared workload, as `plait run --follow-figures`: "
+                                                     "output tokens, prompt lengths, arms and loop counts drawn "
+                                                     "from the agent's figures.")] = False,
 ) -> None:
     """Serve FILE:AGENT (POST /v1/agents/NAME/invoke) or --model NAME (OpenAI-compatible) over HTTP."""
     from plait.cli._agent import check_positive
@@ -71,13 +75,13 @@ def serve(
         assert target is not None
         _serve_agent(target, weights or [], plan_dir, remap_cpu, host, port, api_key, concurrency, max_queue,
                      policy, deadline_s, max_timeout_s, max_body_bytes, max_tokens, index or [], max_replicas,
-                     run_dir)
+                     run_dir, follow_figures)
 
 
 def _serve_agent(target: str, weights: list[str], plan_dir: Path | None, remap_cpu: bool, host: str, port: int,
                  api_key: str | None, concurrency: int, max_queue: int, policy: str, deadline_s: float | None,
                  max_timeout_s: float, max_body_bytes: int, max_tokens: int, index: list[str], max_replicas: int,
-                 run_dir: Path) -> None:
+                 run_dir: Path, follow_figures: bool = False) -> None:
     from plait.cli._agent import traced
     from plait.cli.run_cmd import _index_names, _pairs
     from plait.scheduler.driver import Figures
@@ -108,17 +112,19 @@ def _serve_agent(target: str, weights: list[str], plan_dir: Path | None, remap_c
                                 max_queue=max_queue, policy=policy, api_key=api_key, max_body_bytes=max_body_bytes,
                                 sla_s=sla_s)
     sock = bind(host, port)
-    with LocalRun(graph, prepared.programs, folder, Figures(), checkpoints, indexes, max_replicas=max_replicas,
+    with LocalRun(graph, prepared.programs, folder, Figures(follow=follow_figures), checkpoints, indexes,
+                  max_replicas=max_replicas,
                   driver_prompts=prepared.driver_prompts, max_tokens=max_tokens) as local:
         engines = [key for key, spec in local.workers.specs.items()
                    if any(p.pool.id == spec.pool and p.pool.kind == "llm" for p in prepared.programs)]
-        server = AgentServer(graph, local.driver.run,
-                             local.workers.health, options, lambda: local.workers.health(1.0, engines))
+        server = AgentServer(graph, local.driver.run, local.workers.health, options,
+                             lambda: local.workers.health(1.0, engines), lambda: dict(local.workers.restarts))
         typer.echo(f"workers ready; logs in {folder}/; POST /v1/agents/{graph.agent_name}/invoke")
         try:
             run_server(create_agent_app(server), sock)
         finally:
             server.pool.shutdown(wait=False, cancel_futures=True)
+        typer.echo(server.summary())
     typer.echo("stopped")
 
 
