@@ -219,9 +219,9 @@ class Workers:
                     return min(ready, key=lambda k: self.load[k])
                 if all(self.state[k] == "failed" for k in keys) or self.closed or self.stopping:
                     raise self._unavailable(keys[0])
-                if cancel is not None and cancel.is_set():
-                    raise WorkerLost(f"pool {pool} has no replica ready (restarting), and the request was "
-                                     "cancelled while it waited", keys[0])
+                if cancel is not None and cancel.is_set():   # not WorkerLost: a cancelled step is not retried
+                    raise WorkerError(f"pool {pool} has no replica ready (restarting), and the request was "
+                                      "cancelled while it waited")
                 self.changed.wait(0.05)
 
     def health(self, timeout_s: float = 5.0, keys: list[str] | None = None) -> dict[str, dict[str, Any] | str]:

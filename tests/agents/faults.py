@@ -1,6 +1,7 @@
-"""Agents for the fault tests (tests/test_faults.py): an encoder, a tool and an LLM in three pools, the tool
-appending each call's text to the file $PLAIT_NOTES (the tests count its invocations) and sleeping when asked
-(`sleep:SECONDS ...`, until it lets go) so a test can kill its worker mid-call; `pay` calls a tool that must not run twice."""
+"""Agents for the fault and overload tests (tests/test_faults.py, tests/test_serve_faults.py). `answer` runs an
+encoder, a tool and an LLM in three pools; its tool appends each call's text to the file $PLAIT_NOTES (the tests
+count its invocations) and pauses when asked (`sleep:SECONDS ...`, until the test lets it go) so a test can kill
+its worker mid-call. `pay` calls a tool that must not run twice; `steady` is a tool and one short LLM call."""
 
 import os
 import time
@@ -39,13 +40,26 @@ def charge(question: str) -> str:
     return "charged " + question
 
 
-@plait.agent(sla=plait.SLA(p95_ms=5000), qps=8)
+@plait.agent(sla=plait.SLA(p95_ms=5000), qps=10)
 def answer(question: str) -> str:
     noted = note(question, plait.embed(question, model="minilm-l6"))
-    return plait.llm("llama-3.2-1b", prompt=plait.prompt("Answer briefly: {n}", n=noted), max_tokens=64,
-                     prompt_tokens=40, output_tokens=plait.Dist.normal(24, 4))
+    return plait.llm("llama-3.2-1b", prompt=plait.prompt("Answer briefly: {n}", n=noted), max_tokens=256,
+                     prompt_tokens=40, output_tokens=plait.Dist.normal(96, 10))
 
 
 @plait.agent(sla=plait.SLA(p95_ms=5000), qps=2)
 def pay(question: str) -> str:
     return charge(question)
+
+
+@plait.tool(latency_ms=1)
+def trim(question: str) -> str:
+    return question.strip()
+
+
+@plait.agent(sla=plait.SLA(p95_ms=5000), qps=2)
+def steady(question: str) -> str:
+    """A tool and one short LLM call (two workers: each pinned to one of two cores, one torch thread each; a
+    single worker gets both cores and two threads, which thrash when other processes load the machine)."""
+    return plait.llm("llama-3.2-1b", prompt=plait.prompt("Answer briefly: {q}", q=trim(question)), max_tokens=32,
+                     prompt_tokens=40, output_tokens=plait.Dist.normal(16, 2))
