@@ -323,8 +323,8 @@ class Driver:
             done = self._dispatch(node, key, name, rec, lambda call: Run(
                 call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
                 sleep_s, op, stream=stream, prompt_tokens=prompt_tokens), stream)
-        except WorkerLost as lost:   # the call may have run, in part or whole
-            if node.kind == "tool" and not _idempotent(node):
+        except WorkerLost as lost:   # a call that was sent may have run, in part or whole
+            if node.kind == "tool" and not _idempotent(node) and lost.sent:
                 raise RunError(_not_rerun(node, lost.key, "while it ran")) from None
             raise
         if done.ttft_s is not None:
@@ -449,6 +449,8 @@ class Driver:
         """The tensor `ref` on worker `to`: a send and a receive over the pair's Gloo group, shape and dtype first."""
         a, b = sorted((ref.holder, to))
         starts = {k: self.workers.generation(k) for k in (a, b)}
+        if starts[ref.holder] != ref.generation:   # its holder restarted since the caller checked: lost
+            raise WorkerLost(f"worker {ref.holder} restarted, losing a tensor of request {rec.request}", ref.holder)
         # each start of a worker has its own groups: a restarted worker and its peers make the edge's group again
         # (a fresh store prefix; the dead start's rendezvous keys are never read again)
         edge = f"{a}.{starts[a]}>{b}.{starts[b]}".replace("/", ":")

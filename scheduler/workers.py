@@ -65,9 +65,10 @@ class WorkerError(RuntimeError):
 class WorkerLost(WorkerError):
     """A call's worker died (or was restarting): the call did not finish; the step may be run again."""
 
-    def __init__(self, message: str, key: str) -> None:
+    def __init__(self, message: str, key: str, sent: bool = True) -> None:
         super().__init__(message)
         self.key = key
+        self.sent = sent   # False: the call never left the driver (its worker was already restarting)
 
 
 class CrashLoop(WorkerError):
@@ -193,7 +194,7 @@ class Workers:
             return WorkerError(f"worker {key} is stopping: the run is over")
         if self.state[key] == "failed":
             return CrashLoop(self.crashes.get(key, f"worker {key} was given up"))
-        return WorkerLost(f"worker {key} is restarting after it died:\n{self.crashes.get(key, '')}", key)
+        return WorkerLost(f"worker {key} is restarting after it died:\n{self.crashes.get(key, '')}", key, sent=False)
 
     def send(self, key: str, msg: Any) -> None:
         with self.lock:

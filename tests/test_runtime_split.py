@@ -122,9 +122,10 @@ def test_killed_decode_worker_is_restarted_and_the_prefill_side_freed(split: Loc
     """A decode worker killed between requests is restarted (a new process in its place); the next request's
     hand-off waits for it and goes over a new Gloo pair, and the prefill side keeps no block or tensor."""
     prefill, decode = _worker(split, "prefill"), _worker(split, "decode")
-    old_pid = split.workers.procs[decode].pid
+    old = split.workers.procs[decode]   # the supervisor puts the new process in its place
+    old_pid = old.pid
     os.kill(old_pid, signal.SIGKILL)
-    split.workers.procs[decode].join(10)
+    old.join(10)
     record = split.many([{"q": QUESTIONS[0]}], requests=1)[0]
     assert record.error is None, record.error
     assert split.workers.restarts[decode] == 1 and split.workers.procs[decode].pid != old_pid

@@ -151,7 +151,7 @@ def _rss_kib(pid: int) -> int:
 def test_ten_times_the_planned_rate_is_bounded(tmp_path: Path) -> None:
     """The planned rate, 10x it for 10 s, the planned rate again: the burst's admitted requests are compared with
     the planned-rate requests on both sides of it (the machine's other load moves both alike)."""
-    concurrency, max_queue, planned = 4, 2, 2.0   # planned: the agent's qps, which the plan is made for
+    concurrency, max_queue, planned = 4, 1, 2.0   # planned: the agent's qps, which the plan is made for
     server = start([f"{AGENTS}:steady", "--follow-figures", "--api-key", KEY, "--concurrency", str(concurrency),
                     "--max-queue", str(max_queue), "--deadline-s", "60", "--run-dir", str(tmp_path / "serve")])
     try:
@@ -160,7 +160,7 @@ def test_ten_times_the_planned_rate_is_bounded(tmp_path: Path) -> None:
             warm.run(k, 1, 1.0)
             warm.join(30)
         before, burst, after = Load(server, "steady"), Load(server, "steady"), Load(server, "steady")
-        before.run(100, 30, planned)
+        before.run(100, 20, planned)
         before.join(60)
         rss_before = _rss_kib(server.proc.pid)
         sender = threading.Thread(target=burst.run, args=(1000, 200, planned * 10))
@@ -172,7 +172,7 @@ def test_ten_times_the_planned_rate_is_bounded(tmp_path: Path) -> None:
             rss.append(_rss_kib(server.proc.pid))
             time.sleep(0.1)
         burst.join(60)
-        after.run(2000, 30, planned)
+        after.run(2000, 20, planned)
         after.join(60)
     finally:
         assert server.stop() == 0
