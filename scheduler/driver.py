@@ -6,6 +6,12 @@ tool) runs on the least-loaded replica of the pool whose program holds it. Text 
 the driver; tensors stay on the worker that made them and move to the next pool over that edge's Gloo pair. An LLM
 call whose prefill and decode the plan put in different pools runs in three steps: prefill (and the first token)
 on a prefill worker, its KV cache over their Gloo pair, decode on a decode worker.
+
+A worker that dies loses the calls it was running and the tensors it held; the driver keeps every step's result
+(values in the request's frame, tensors' lineage in its Record), so the step that was lost runs again on a live
+replica (or the restarted one) and a lost tensor is recomputed from the step that made it: the request goes on
+from its last completed step. A tool marked `@plait.tool(idempotent=False)` is never run twice: a request that
+would need it again fails, naming it.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 
 from plait.codegen.program import Program
 from plait.scheduler.messages import Done, Recv, Run, Send, TensorRef
-from plait.scheduler.workers import Workers
+from plait.scheduler.workers import WorkerLost, Workers
 from plait.sdk.dist import Dist
 from plait.sdk.graph import AgentGraph, Node
 
@@ -37,6 +43,7 @@ SPEECH_OPS = {"stt": ("op.encode", "op.prefill", "op.decode"), "tts": ("op.prefi
 
 PREFIX_CHARS = 256   # prompts agreeing on this many characters share their first KV blocks
 PREFIX_SLACK = 2     # calls in flight a prefix's replica may have beyond the least loaded before it is passed over
+MAX_STEP_ATTEMPTS = 4   # a step whose worker died is run again at most this many times in all
 
 
 class RunError(RuntimeError):
@@ -45,6 +52,17 @@ class RunError(RuntimeError):
 
 class Cancelled(RunError):
     """A request's cancel event was set (its deadline passed, its client went away): no further step is sent."""
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A step run again because a worker died: the pool of the worker lost, the step's kind and name, and why
+    (`lost`: the step was running there; `recompute`: a tensor it made was held there)."""
+
+    pool: str
+    kind: str
+    step: str
+    why: str
 
 
 @dataclass
@@ -74,6 +92,9 @@ class Record:
     cancel: threading.Event | None = None   # set by a server: the driver sends no further step of this request
     on_token: Callable[[str], None] | None = None   # a server's stream: takes the final LLM call's text as it comes
     deadline: float | None = None   # `plait serve --policy edf`: time.time() of its deadline, sent with its LLM calls
+    retries: list[Retry] = field(default_factory=list)   # steps run again because a worker died
+    # tensor (holder, its start, value id) -> the step that made it (node, operands, op): to recompute a lost one
+    lineage: dict[tuple[str, int, int], tuple[Node, list[Any], str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -250,6 +271,41 @@ class Driver:
 
     # --- leaf steps on workers -------------------------------------------------------------------------------
     def _leaf(self, node: Node, ins: list[Any], rec: Record, op: str = "") -> Any:
+        """Run one leaf step; when a worker it needed died (its own, or the holder of an operand), run it again
+        from its operands, which the driver still has (a lost tensor operand is recomputed first)."""
+        for attempt in itertools.count(1):
+            try:
+                value = self._leaf_once(node, ins, rec, op)
+            except WorkerLost as lost:
+                if attempt >= MAX_STEP_ATTEMPTS:
+                    raise RunError(f"{node.kind} {node.target!r} at {node.loc} failed: its worker died {attempt} "
+                                   f"times while it ran, so it is not run again\n{lost}") from None
+                rec.retries.append(Retry(lost.key.split("/")[0], node.kind, _step_name(node, op), "lost"))
+                log.warning("request %d: %s at %s runs again (%s died)", rec.request, _step_name(node, op),
+                            node.loc, lost.key)
+                continue
+            if isinstance(value, TensorRef):
+                rec.lineage[value.holder, value.generation, value.value] = (node, ins, op)
+            return value
+        raise AssertionError("unreachable")
+
+    def _live(self, ref: TensorRef, rec: Record) -> TensorRef:
+        """`ref`, or when its holder died since it was made, the same tensor made again by the step that made it."""
+        if self.workers.generation(ref.holder) == ref.generation:
+            return ref
+        made = rec.lineage.get((ref.holder, ref.generation, ref.value))
+        if made is None:
+            raise WorkerLost(f"a tensor of request {rec.request} was held by worker {ref.holder}, which died, and "
+                             "no step of the request can make it again", ref.holder)
+        node, ins, op = made
+        if node.kind == "tool" and not _idempotent(node):
+            raise RunError(_not_rerun(node, ref.holder, "after it ran, and its result, held there, is lost"))
+        rec.retries.append(Retry(ref.holder.split("/")[0], node.kind, _step_name(node, op), "recompute"))
+        fresh = self._leaf(node, ins, rec, op)
+        assert isinstance(fresh, TensorRef)
+        return fresh
+
+    def _leaf_once(self, node: Node, ins: list[Any], rec: Record, op: str = "") -> Any:
         if rec.cancel is not None and rec.cancel.is_set():
             raise Cancelled(f"request {rec.request} was cancelled before {node.kind} {node.target!r} at {node.loc}")
         pool = self.pools[(id(node), op) if op else id(node)]
@@ -257,18 +313,23 @@ class Driver:
             return self.driver_prompts[node.loc].format(*ins)
         if node.kind == "llm" and self.pools[id(node), "op.prefill"] != pool:
             return self._split_llm(node, ins, rec, self.pools[id(node), "op.prefill"], pool)
-        key = self._replica(pool, node, ins)
+        key = self._replica(pool, node, ins, rec.cancel)
         args, held = self._operands(ins, key, rec)
         max_tokens = self._max_tokens(node, op)
         sleep_s = None
         if self.figures.tool_latency_declared and node.kind == "tool":
             sleep_s = self._draw(node.attrs.get("latency_ms", 0.0)) / 1e3
-        name = f"{node.kind} {node.target or node.name}".strip() + (f" {op.removeprefix('op.')}" if op else "")
+        name = _step_name(node, op)
         stream = rec.on_token is not None and id(node) in self.final_llms
         prompt_tokens = self._prompt_tokens(node)
-        done = self._dispatch(node, key, name, rec, lambda call: Run(
-            call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
-            sleep_s, op, stream=stream, prompt_tokens=prompt_tokens, deadline=rec.deadline), stream)
+        try:
+            done = self._dispatch(node, key, name, rec, lambda call: Run(
+                call, rec.request, node.kind, node.target, node.loc, args, held, max_tokens, self.figures.follow,
+                sleep_s, op, stream=stream, prompt_tokens=prompt_tokens, deadline=rec.deadline), stream)
+        except WorkerLost as lost:   # a call that was sent may have run, in part or whole
+            if node.kind == "tool" and not _idempotent(node) and lost.sent:
+                raise RunError(_not_rerun(node, lost.key, "while it ran")) from None
+            raise
         if done.ttft_s is not None:
             rec.llm.append((f"{node.name} {node.target}", done.ttft_s, done.tpot_s, done.tokens or 0))
             rec.token_ids.append(done.token_ids or [])
@@ -281,7 +342,7 @@ class Driver:
     def _split_llm(self, node: Node, ins: list[Any], rec: Record, prefill_pool: str, decode_pool: str) -> Any:
         """An LLM call over split pools: the prompt and first token on a prefill replica (the one holding the
         prompt's prefix), its KV cache over their Gloo pair to the least-loaded decode replica, the rest there."""
-        prefill = self._replica(prefill_pool, node, ins)
+        prefill = self._replica(prefill_pool, node, ins, rec.cancel)
         args, held = self._operands(ins, prefill, rec)
         max_tokens = self._max_tokens(node)
         sampling = self.decode_attrs.get((decode_pool, node.loc, node.target))
@@ -293,9 +354,11 @@ class Driver:
             rec.llm.append((name, first.ttft_s or 0.0, None, first.tokens or 1))
             rec.token_ids.append(first.token_ids or [])
             return first.value
-        decode = self.workers.least_loaded(decode_pool)
+        decode = self.workers.least_loaded(decode_pool, rec.cancel)
         try:
             kv = self._move(first.tensor, decode, rec)
+        except WorkerLost:   # the whole call runs again (the prefill's copy went with its worker, or is released)
+            raise
         except Exception as err:
             raise RunError(f"llm {node.target!r} at {node.loc}: the KV cache hand-off from {prefill} to {decode} "
                            f"failed, so the call failed (the prefill side's copy is released with the request): "
@@ -314,6 +377,7 @@ class Driver:
         args: list[Any] = []
         for i, value in enumerate(ins):
             if isinstance(value, TensorRef):
+                value = self._live(value, rec)
                 if value.holder != key:
                     value = self._move(value, key, rec)
                 held[i] = value.value
@@ -351,28 +415,48 @@ class Driver:
         """Run one step on worker `key` and wait for it; its time and span go into the record. With `stream`, the
         call's text goes to the record's on_token as it is generated."""
         start, sent_ns = time.perf_counter(), time.time_ns()
-        done = self._wait(self.workers.call(key, make, rec.on_token if stream else None), node, rec)
+        on_partial, sent = None, []
+        if stream and rec.on_token is not None:
+            take = rec.on_token
+
+            def on_partial(text: str) -> None:
+                sent.append(len(text))
+                take(text)
+
+        try:
+            done = self._wait(self.workers.call(key, make, on_partial), node, rec)
+        except WorkerLost as lost:   # a client already has part of this call's text: running it again would repeat it
+            if sent:
+                raise RunError(f"{node.kind} {node.target!r} at {node.loc} failed: its worker died after part of "
+                               f"its answer was streamed to the client, so it is not run again\n{lost}") from None
+            raise
         rec.steps.append((name, time.perf_counter() - start))
         rec.spans.append(Span(name, node.kind, key, sent_ns, done.start_ns, done.end_ns, time.time_ns()))
         return done
 
-    def _replica(self, pool: str, node: Node, ins: list[Any]) -> str:
+    def _replica(self, pool: str, node: Node, ins: list[Any], cancel: threading.Event | None = None) -> str:
         """The least-loaded replica; for an LLM call, the replica that last ran a prompt with the same prefix
         (its KV blocks are cached there) unless it has PREFIX_SLACK more calls in flight than the least loaded."""
-        least = self.workers.least_loaded(pool)
+        least = self.workers.least_loaded(pool, cancel)
         if node.kind != "llm" or not ins or not isinstance(ins[0], str):
             return least
         prefix = ins[0][:PREFIX_CHARS]
         home = self.prefix_home.get(prefix)
         load = self.workers.load
-        key = home if home is not None and load[home] <= load[least] + PREFIX_SLACK else least
+        key = (home if home is not None and self.workers.is_ready(home) and load[home] <= load[least] + PREFIX_SLACK
+               else least)
         self.prefix_home[prefix] = key
         return key
 
     def _move(self, ref: TensorRef, to: str, rec: Record) -> TensorRef:
         """The tensor `ref` on worker `to`: a send and a receive over the pair's Gloo group, shape and dtype first."""
         a, b = sorted((ref.holder, to))
-        edge = f"{a}>{b}".replace("/", ":")
+        starts = {k: self.workers.generation(k) for k in (a, b)}
+        if starts[ref.holder] != ref.generation:   # its holder restarted since the caller checked: lost
+            raise WorkerLost(f"worker {ref.holder} restarted, losing a tensor of request {rec.request}", ref.holder)
+        # each start of a worker has its own groups: a restarted worker and its peers make the edge's group again
+        # (a fresh store prefix; the dead start's rendezvous keys are never read again)
+        edge = f"{a}.{starts[a]}>{b}.{starts[b]}".replace("/", ":")
         tag = next(self.tags)
         start, sent_ns = time.perf_counter(), time.time_ns()
         with self.edge_lock:
@@ -391,8 +475,11 @@ class Driver:
                 try:
                     self._wait(future, None)
                 except RunError as err:   # a Gloo error on one end usually means the other end died: say which
-                    dead = self.workers.dead_crash({ref.holder, to})
-                    raise RunError(f"{err}\n{dead}" if dead else str(err)) from None
+                    dead = self.workers.dead_crash({ref.holder, to}, starts=starts)
+                    if dead:
+                        gone = [k for k in starts if self.workers.generation(k) != starts[k]]
+                        raise WorkerLost(f"{err}\n{dead}", (gone or [ref.holder])[0]) from None
+                    raise
         sent_done, done = sent.result(), got.result()
         rec.steps.append((f"transfer {ref.holder}->{to}", time.perf_counter() - start))
         rec.spans.append(Span(f"transfer {ref.holder}->{to}", "transfer", to, sent_ns,
@@ -418,6 +505,21 @@ class Driver:
             return float(figure or 0.0)
         with self.rng_lock:
             return max(0.0, float(figure.quantile(min(max(self.rng.random(), 1e-6), 1 - 1e-6))))
+
+
+def _step_name(node: Node, op: str = "") -> str:
+    return f"{node.kind} {node.target or node.name}".strip() + (f" {op.removeprefix('op.')}" if op else "")
+
+
+def _idempotent(node: Node) -> bool:
+    return node.attrs.get("idempotent", True) is not False
+
+
+def _not_rerun(node: Node, key: str, when: str) -> str:
+    return (f"tool {node.target!r} at {node.loc} is marked @plait.tool(idempotent=False), and its worker {key} died "
+            f"{when}: plait does not run it again (it may already have taken effect), so the request failed.\n"
+            "  To fix: retry the request from the client if running the tool twice is safe for this input, or make "
+            "the tool safe to repeat (e.g. keyed by a request id) and drop idempotent=False.")
 
 
 def final_llms(graph: AgentGraph) -> set[int]:

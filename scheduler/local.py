@@ -12,6 +12,7 @@ import signal
 import statistics
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from plait.planner.catalog import LOCAL_DEVICE
 from plait.scheduler.driver import Driver, Figures, Record
 from plait.scheduler.remote_calls import probe
 from plait.scheduler.worker import WorkerSpec
-from plait.scheduler.workers import WORK_WEIGHT, Workers, core_shares
+from plait.scheduler.workers import MAX_RESTARTS, WORK_WEIGHT, Workers, core_shares
 from plait.sdk.errors import PlaitError
 from plait.sdk.graph import AgentGraph
 
@@ -207,7 +208,7 @@ class LocalRun:
     def __init__(self, graph: AgentGraph, programs: list[Program], run_dir: Path, figures: Figures,
                  checkpoints: dict[str, str] | None = None, indexes: dict[str, str] | None = None,
                  scale: str = "tiny", max_replicas: int = 1, driver_prompts: dict[str, str] | None = None,
-                 max_tokens: int | None = None) -> None:
+                 max_tokens: int | None = None, max_restarts: int = MAX_RESTARTS) -> None:
         from plait.codegen.program import dump_program
 
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -228,7 +229,7 @@ class LocalRun:
         driver_log.addHandler(handler)
         driver_log.setLevel(logging.INFO)
         self._log_handler = handler
-        self.workers = Workers(specs, run_dir)
+        self.workers = Workers(specs, run_dir, max_restarts=max_restarts)
         self.driver = Driver(graph, programs, self.workers, figures, driver_prompts or {}, max_tokens)
         self.draining = threading.Event()
         self.interrupted = False   # the last many() was stopped by SIGTERM or Ctrl-C (and drained)
@@ -350,3 +351,14 @@ def summary(records: list[Record]) -> list[tuple[str, int, tuple[float, float, f
 def mean_tokens(records: list[Record]) -> float:
     counts = [n for r in records for _, _, _, n in r.llm]
     return statistics.fmean(counts) if counts else 0.0
+
+
+def faults(records: list[Record], restarts: dict[str, int]) -> str:
+    """The run summary's line on worker deaths: workers restarted and steps run again (by pool and kind)."""
+    restarted = {k: n for k, n in restarts.items() if n}
+    retried = Counter((r.pool, r.kind, r.why) for rec in records for r in rec.retries)
+    parts = [f"{n} {kind} on {pool}" + (" (a lost tensor made again)" if why == "recompute" else "")
+             for (pool, kind, why), n in sorted(retried.items())]
+    return (f"worker restarts: {sum(restarted.values())}"
+            + (f" ({', '.join(f'{k} x{n}' for k, n in sorted(restarted.items()))})" if restarted else "")
+            + f"; steps run again: {sum(retried.values())}" + (f" ({', '.join(parts)})" if parts else ""))

@@ -37,6 +37,7 @@ class TensorRef(_Msg):
     value: int           # the holder's value id
     shape: list[int]
     dtype: str
+    generation: int = 0  # which start of the holder made it: a restarted worker (a later one) holds nothing
 
 
 class Run(_Msg):

@@ -72,6 +72,7 @@ class WorkerSpec:
     checkpoints: dict[str, str] = field(default_factory=dict)
     indexes: dict[str, str] = field(default_factory=dict)
     answers: str = ""      # tcp://127.0.0.1:PORT of the driver's PULL socket (Acks, Dones, Refused out)
+    generation: int = 0    # 0 at the first start; the driver counts up at each restart (stale TensorRefs tell)
 
     @property
     def key(self) -> str:
@@ -97,7 +98,8 @@ def main(spec_json: str) -> None:
     import torch
 
     torch.set_num_threads(max(1, len(spec.cores)))
-    log.info("worker %s pid %d cores %s threads %d", spec.key, os.getpid(), spec.cores, torch.get_num_threads())
+    log.info("worker %s (start %d) pid %d cores %s threads %d", spec.key, spec.generation, os.getpid(), spec.cores,
+             torch.get_num_threads())
     Worker(spec).serve()
 
 
@@ -374,7 +376,8 @@ class Worker:
                 vid = self.next_value
                 self.next_value += 1
                 self.values[vid], self.owner[vid] = value, request
-            ref = TensorRef(self.spec.key, vid, list(value.shape), str(value.dtype).removeprefix("torch."))
+            ref = TensorRef(self.spec.key, vid, list(value.shape), str(value.dtype).removeprefix("torch."),
+                            self.spec.generation)
             return Done(call, tensor=ref)
         return Done(call, value=value)
 

@@ -9,6 +9,12 @@ Why two sockets: a ZeroMQ socket is not thread-safe. Request threads send on the
 only senders take); the I/O thread alone reads the PULL socket and blocks in poll() until an answer comes, so
 an answer is delivered as soon as it arrives (no sleep-and-retry loop, no lock shared with the senders). The
 ROUTER reads only the workers' Hellos, in the constructor, before any call is sent.
+
+A worker that dies while serving is restarted (same pool, same replica key, same cores) by a supervisor thread
+while the pool's other replicas keep serving: its calls in flight fail with WorkerLost (the driver retries their
+steps), it gets a new `generation` (tensors it held are gone: the driver recomputes them), and calls to it wait
+until the new process answers a Ping. A crash loop (more than `max_restarts` deaths within `restart_window_s`)
+is not restarted again: its calls fail with CrashLoop, which says so.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import queue
 import threading
 import time
 from concurrent.futures import Future
@@ -45,10 +52,27 @@ from plait.scheduler.worker import WorkerSpec, main
 log = logging.getLogger("plait.driver")
 ACK_TIMEOUT_S = 30.0
 CHECK_EVERY_S = 0.05   # how often the I/O thread looks for late acknowledgements and dead workers
+MAX_RESTARTS = 3        # deaths of one worker within RESTART_WINDOW_S that are restarted; one more is a crash loop
+RESTART_WINDOW_S = 300.0
+PROBE_EVERY_S = 0.5     # a restarting worker is pinged this often until it answers (a Ping sent before its socket
+                        # connected is dropped by the ROUTER)
 
 
 class WorkerError(RuntimeError):
     """A worker failed to start, died, or did not acknowledge a message."""
+
+
+class WorkerLost(WorkerError):
+    """A call's worker died (or was restarting): the call did not finish; the step may be run again."""
+
+    def __init__(self, message: str, key: str, sent: bool = True) -> None:
+        super().__init__(message)
+        self.key = key
+        self.sent = sent   # False: the call never left the driver (its worker was already restarting)
+
+
+class CrashLoop(WorkerError):
+    """A worker died more often than its restart budget allows: it is not restarted again."""
 
 
 def log_tail(path: str | Path, lines: int = 12) -> str:
@@ -62,7 +86,8 @@ def log_tail(path: str | Path, lines: int = 12) -> str:
 class Workers:
     """The processes of a run, the ROUTER they connect to, and the TCPStore their Gloo edges meet at."""
 
-    def __init__(self, specs: list[WorkerSpec], run_dir: Path, start_timeout_s: float = 300.0) -> None:
+    def __init__(self, specs: list[WorkerSpec], run_dir: Path, start_timeout_s: float = 300.0,
+                 max_restarts: int = MAX_RESTARTS, restart_window_s: float = RESTART_WINDOW_S) -> None:
         import torch.distributed as dist
         import zmq
 
@@ -70,6 +95,7 @@ class Workers:
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)   # calls out (request threads, under self.lock)
         self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.ROUTER_HANDOVER, 1)   # a restarted worker takes its key over from the dead one
         self.sock.bind("tcp://127.0.0.1:*")   # port 0: the OS picks; workers are told the port
         self.endpoint = str(self.sock.getsockopt_string(zmq.LAST_ENDPOINT))
         self.answers = self.ctx.socket(zmq.PULL)   # Acks, Dones, Refused in (the I/O thread only)
@@ -89,16 +115,33 @@ class Workers:
         self.load: dict[str, int] = dict.fromkeys(self.specs, 0)
         self.ready: dict[str, Hello] = {}
         self.procs: dict[str, Any] = {}
-        spawn = mp.get_context("spawn")
+        # restarts: each key is "ready", "restarting" or "failed" (a crash loop); `changed` wakes callers waiting
+        # for a replica; deaths go to the supervisor thread through `lost`
+        self.state: dict[str, str] = dict.fromkeys(self.specs, "ready")
+        self.changed = threading.Condition(self.lock)
+        self.crashes: dict[str, str] = {}          # key -> the report of its last death
+        self.deaths: dict[str, list[float]] = {k: [] for k in self.specs}   # monotonic times of each death
+        self.restarts: dict[str, int] = dict.fromkeys(self.specs, 0)       # restarts begun, per key
+        self.max_restarts, self.restart_window_s, self.start_timeout_s = max_restarts, restart_window_s, start_timeout_s
+        self.lost: queue.Queue[str] = queue.Queue()
+        self.stopping = False
         for spec in specs:
             spec.driver, spec.answers, spec.store_port = self.endpoint, self.answers_endpoint, self.store.port
-            proc = spawn.Process(target=main, args=(json.dumps(asdict(spec)),), name=f"plait-{spec.key}", daemon=True)
-            proc.start()
-            self.procs[spec.key] = proc
+            self._spawn(spec)
         self.closed = False
         self._await_hellos(start_timeout_s)
         self.thread = threading.Thread(target=self._receive, daemon=True, name="plait-driver-io")
         self.thread.start()
+        # restarts are spawned from this long-lived thread: a worker's PR_SET_PDEATHSIG fires when the *thread*
+        # that forked it ends, so a short-lived thread per restart would take its worker with it
+        self.supervisor = threading.Thread(target=self._supervise, daemon=True, name="plait-supervisor")
+        self.supervisor.start()
+
+    def _spawn(self, spec: WorkerSpec) -> None:
+        proc = mp.get_context("spawn").Process(target=main, args=(json.dumps(asdict(spec)),),
+                                               name=f"plait-{spec.key}", daemon=True)
+        proc.start()
+        self.procs[spec.key] = proc
 
     def _await_hellos(self, timeout_s: float) -> None:
         """Each worker's Hello, on the ROUTER: once it came, the ROUTER knows the worker's identity and routes
@@ -125,30 +168,62 @@ class Workers:
     # --- sending ----------------------------------------------------------------------------------------------
     def call(self, key: str, make: Any, on_partial: Any = None) -> Future[Done]:
         """Send `make(call_id)` to worker `key`; the future resolves with its Done (`on_partial` takes the pieces
-        of a streamed call's text before that)."""
-        future: Future[Done] = Future()
+        of a streamed call's text before that). A worker that is restarting fails the call at once (WorkerLost),
+        one given up fails it with CrashLoop."""
         with self.lock:
-            call = next(self.calls)
-            if on_partial is not None:
-                self.partials[call] = on_partial
-            self.pending[call] = (key, future)
-            self.unacked[call] = time.monotonic()
-            self.load[key] += 1
-            self.sock.send_multipart([key.encode(), encode(make(call))])
-        return future
+            if self.state[key] != "ready":
+                future: Future[Done] = Future()
+                future.set_exception(self._unavailable(key))
+                return future
+            return self._send_call(key, make, on_partial)[1]
+
+    def _send_call(self, key: str, make: Any, on_partial: Any = None) -> tuple[int, Future[Done]]:
+        """Under self.lock: register a call and send it."""
+        future: Future[Done] = Future()
+        call = next(self.calls)
+        if on_partial is not None:
+            self.partials[call] = on_partial
+        self.pending[call] = (key, future)
+        self.unacked[call] = time.monotonic()
+        self.load[key] += 1
+        self.sock.send_multipart([key.encode(), encode(make(call))])
+        return call, future
+
+    def _unavailable(self, key: str) -> WorkerError:
+        if self.stopping or self.closed:
+            return WorkerError(f"worker {key} is stopping: the run is over")
+        if self.state[key] == "failed":
+            return CrashLoop(self.crashes.get(key, f"worker {key} was given up"))
+        return WorkerLost(f"worker {key} is restarting after it died:\n{self.crashes.get(key, '')}", key, sent=False)
 
     def send(self, key: str, msg: Any) -> None:
         with self.lock:
-            self.sock.send_multipart([key.encode(), encode(msg)])
+            if self.state[key] == "ready":   # a restarting worker holds nothing of an earlier start
+                self.sock.send_multipart([key.encode(), encode(msg)])
+
+    def is_ready(self, key: str) -> bool:
+        return self.state[key] == "ready"
 
     def raw(self, key: str, frame: bytes) -> None:
         """Send a frame as is (tests: a pickle a worker must refuse)."""
         with self.lock:
             self.sock.send_multipart([key.encode(), frame])
 
-    def least_loaded(self, pool: str) -> str:
+    def least_loaded(self, pool: str, cancel: threading.Event | None = None) -> str:
+        """The ready replica of `pool` with the fewest calls in flight. When every replica is restarting, wait for
+        one (until `cancel` is set: WorkerLost); when every one is given up, CrashLoop."""
         keys = [k for k, s in self.specs.items() if s.pool == pool]
-        return min(keys, key=lambda k: self.load[k])
+        with self.changed:
+            while True:
+                ready = [k for k in keys if self.state[k] == "ready"]
+                if ready:
+                    return min(ready, key=lambda k: self.load[k])
+                if all(self.state[k] == "failed" for k in keys) or self.closed or self.stopping:
+                    raise self._unavailable(keys[0])
+                if cancel is not None and cancel.is_set():   # not WorkerLost: a cancelled step is not retried
+                    raise WorkerError(f"pool {pool} has no replica ready (restarting), and the request was "
+                                      "cancelled while it waited")
+                self.changed.wait(0.05)
 
     def health(self, timeout_s: float = 5.0, keys: list[str] | None = None) -> dict[str, dict[str, Any] | str]:
         """Each worker's (or those of `keys`) answer to a Ping (its pool, pid, work in flight), or why it gave
@@ -161,6 +236,9 @@ class Workers:
             except Exception as err:   # a dead worker fails its future; a stuck one times out
                 out[key] = f"no answer: {err or type(err).__name__}"
         return out
+
+    def generation(self, key: str) -> int:
+        return self.specs[key].generation
 
     def cancel(self, request: int) -> None:
         """Every worker drops the LLM calls of `request` still in its engine (they answer with an error)."""
@@ -211,29 +289,118 @@ class Workers:
     def _check_timeouts(self) -> None:
         now = time.monotonic()
         late = [c for c, t in list(self.unacked.items()) if now - t > ACK_TIMEOUT_S]
-        dead = self._dead()
         for call in late:
             self.unacked.pop(call, None)
         with self.lock:
+            dead = {k for k in self._dead() if self.state[k] == "ready"}
+            for key in dead:   # reported once, before its pending calls fail: their retries wait for the restart
+                self.crashes[key] = self._crash(key, "died")
+                self.specs[key].generation += 1
+                self.state[key] = "restarting"
+                if not self.stopping:
+                    self.lost.put(key)
             failed = [(c, k, f) for c, (k, f) in self.pending.items() if k in dead or c in late]
-            for c, _, _ in failed:
+            for c, k, _ in failed:
                 del self.pending[c]
+                self.partials.pop(c, None)
+                self.load[k] -= 1
+            if dead:
+                self.changed.notify_all()
         for _, key, future in failed:
-            why = "died" if key in dead else f"did not acknowledge within {ACK_TIMEOUT_S:g} s"
-            future.set_exception(WorkerError(self._crash(key, why)))
+            if key in dead and not self.stopping:
+                future.set_exception(WorkerLost(self.crashes[key], key))
+            elif key in dead:
+                future.set_exception(WorkerError(self.crashes[key]))
+            else:
+                future.set_exception(WorkerError(self._crash(key, f"did not acknowledge within {ACK_TIMEOUT_S:g} s")))
 
-    def dead_crash(self, keys: set[str], within_s: float = 2.0) -> str:
-        """The crash report of whichever of `keys` died, waiting up to `within_s` for a dying process to be seen
-        as dead (a Gloo peer's error can arrive before its exit); '' if all are alive."""
+    # --- restarts ---------------------------------------------------------------------------------------------
+    def _supervise(self) -> None:
+        """The supervisor thread: restart each worker the I/O thread found dead, and mark it ready once the new
+        process answers a Ping; a worker past its restart budget, or that does not start, is given up."""
+        starting: dict[str, tuple[float, float, list[tuple[int, Future[Done]]]]] = {}   # key -> (deadline, last
+        # probe sent, the probes: call ids and futures)
+        while not self.closed:
+            try:
+                key = self.lost.get(timeout=0.05)
+                if not self.stopping:
+                    self._restart(key, starting)
+            except queue.Empty:
+                pass
+            for key, (deadline, probed, probes) in list(starting.items()):
+                if any(f.done() and f.exception() is None for _, f in probes):   # a probe's Done came
+                    self._ready(key, probes)
+                    del starting[key]
+                elif self.stopping or not self.procs[key].is_alive() or time.monotonic() > deadline:
+                    del starting[key]
+                    self._start_failed(key, probes)
+                elif time.monotonic() - probed >= PROBE_EVERY_S:
+                    with self.lock:
+                        probes.append(self._send_call(key, Ping))
+                    starting[key] = (deadline, time.monotonic(), probes)
+
+    def _restart(self, key: str, starting: dict[str, tuple[float, float, list[tuple[int, Future[Done]]]]]) -> None:
+        now = time.monotonic()
+        deaths = [t for t in self.deaths[key] if now - t <= self.restart_window_s] + [now]
+        self.deaths[key] = deaths
+        if len(deaths) > self.max_restarts:
+            self._give_up(key, f"worker {key} died {len(deaths)} times within {self.restart_window_s:g} s, and "
+                               f"a worker is restarted at most {self.max_restarts} time(s) in that time: a crash "
+                               "loop, so it is not restarted again and its pool's calls fail.\n  To fix: see why "
+                               f"it dies in its log, then restart the server. The last death:\n"
+                               f"{self.crashes.get(key, '')}")
+            return
+        log.warning("restarting worker %s (start %d): %s", key, self.specs[key].generation,
+                    self.crashes.get(key, "died"))
+        self.restarts[key] += 1
+        self._spawn(self.specs[key])
+        starting[key] = (now + self.start_timeout_s, 0.0, [])
+
+    def _ready(self, key: str, probes: list[tuple[int, Future[Done]]]) -> None:
+        with self.lock:
+            for call, _ in probes:   # the unanswered probes (sent before its socket connected) are forgotten
+                if self.pending.pop(call, None) is not None:
+                    self.load[key] -= 1
+                self.unacked.pop(call, None)
+            self.state[key] = "ready"
+            self.changed.notify_all()
+        log.warning("worker %s is back (start %d, pid %s)", key, self.specs[key].generation, self.procs[key].pid)
+
+    def _start_failed(self, key: str, probes: list[tuple[int, Future[Done]]]) -> None:
+        proc = self.procs[key]
+        if proc.is_alive():   # did not answer in time
+            proc.kill()
+            proc.join(2)
+        with self.lock:
+            for call, _ in probes:
+                if self.pending.pop(call, None) is not None:
+                    self.load[key] -= 1
+                self.unacked.pop(call, None)
+            self.crashes[key] = self._crash(key, "died while restarting")
+        if not self.stopping:
+            self.lost.put(key)   # counts against its budget like any death
+
+    def _give_up(self, key: str, why: str) -> None:
+        log.error("%s", why)
+        with self.lock:
+            self.crashes[key] = why
+            self.state[key] = "failed"
+            self.changed.notify_all()
+
+    def dead_crash(self, keys: set[str], within_s: float = 2.0, starts: dict[str, int] | None = None) -> str:
+        """The crash report of whichever of `keys` died (with `starts`: died since that start of it), waiting up
+        to `within_s` for a dying process to be seen as dead (a Gloo peer's error can arrive before its exit);
+        '' if all are alive."""
         deadline = time.monotonic() + within_s
         while True:
-            dead = sorted(k for k in keys & self._dead())
+            dead = sorted(k for k in keys if k in self._dead() or starts is not None and k in starts
+                          and self.specs[k].generation != starts[k])
             if dead or time.monotonic() >= deadline:
-                return "\n".join(self._crash(k, "died") for k in dead)
+                return "\n".join(self.crashes.get(k) or self._crash(k, "died") for k in dead)
             time.sleep(0.05)
 
     def _dead(self) -> set[str]:
-        return {k for k, p in self.procs.items() if not p.is_alive()} if not self.closed else set()
+        return {k for k, p in list(self.procs.items()) if not p.is_alive()} if not self.closed else set()
 
     def _crash(self, key: str, why: str) -> str:
         proc = self.procs[key]
@@ -248,9 +415,11 @@ class Workers:
     def close(self, timeout_s: float = 10.0) -> None:
         if self.closed:
             return
+        self.stopping = True   # workers exiting on Stop are not restarted
         for key in self.specs:
             try:
-                self.send(key, Stop())
+                with self.lock:
+                    self.sock.send_multipart([key.encode(), encode(Stop())])
             except Exception:   # a dead worker's socket: nothing to stop
                 pass
         deadline = time.monotonic() + timeout_s
@@ -261,7 +430,10 @@ class Workers:
                 proc.kill()
                 proc.join(2)
         self.closed = True
+        with self.changed:
+            self.changed.notify_all()
         self.thread.join(2)
+        self.supervisor.join(2)
         self.sock.close()
         self.answers.close()
         self.ctx.term()

@@ -129,7 +129,7 @@ def run(
         from plait.cli._agent import traced
         from plait.cli._settings import load_settings
         from plait.scheduler.driver import Figures
-        from plait.scheduler.local import LocalRun, mean_tokens, prepare, summary
+        from plait.scheduler.local import LocalRun, faults, mean_tokens, prepare, summary
 
         settings, settings_file = load_settings(Path(target.rpartition(":")[0] or target))
         scale = scale or settings.scale or "tiny"
@@ -178,6 +178,7 @@ def run(
             with _progress(requests) as tick:
                 records = local.many(rows, requests, qps=qps, concurrency=concurrency, progress=tick)
             interrupted = local.interrupted
+            restarts = dict(local.workers.restarts)
     if trace is not None:
         from plait.scheduler.traces import write_traces
 
@@ -195,6 +196,7 @@ def run(
     for what, n, (p50, p95, p99) in summary(records):
         typer.echo(f"{what[:40]:40} {n:5d} {p50 * 1e3:9.1f} {p95 * 1e3:9.1f} {p99 * 1e3:9.1f}")
     typer.echo(f"mean output tokens per LLM call: {mean_tokens(records):.1f}")
+    typer.echo(faults(records, restarts))
     if failed:
         raise typer.Exit(1)
 

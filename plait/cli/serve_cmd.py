@@ -54,7 +54,7 @@ def serve(
     max_replicas: Annotated[int, typer.Option("--max-replicas", min=1, help="Replicas of a pool started here.")] = 1,
     run_dir: Annotated[Path, typer.Option("--run-dir", help="Where workers write their logs.")] = Path("out/serve"),
     follow_figures: Annotated[bool, typer.Option(
-        "--follow-figures", help="Serve the declared workload: each request's prompt lengths, output tokens, arms "
+        "--follow-figures/--no-follow-figures", help="Serve the declared workload: each request's prompt lengths, output tokens, arms "
                                  "and loop counts drawn from the agent's figures (as `plait run --follow-figures`; "
                                  "a load test against `plait simulate`).")] = False,
     tool_latency: Annotated[str, typer.Option(
@@ -133,13 +133,14 @@ def _serve_agent(target: str, weights: list[str], plan_dir: Path | None, remap_c
                   driver_prompts=prepared.driver_prompts, max_tokens=max_tokens) as local:
         engines = [key for key, spec in local.workers.specs.items()
                    if any(p.pool.id == spec.pool and p.pool.kind == "llm" for p in prepared.programs)]
-        server = AgentServer(graph, local.driver.run,
-                             local.workers.health, options, lambda: local.workers.health(1.0, engines))
+        server = AgentServer(graph, local.driver.run, local.workers.health, options,
+                             lambda: local.workers.health(1.0, engines), lambda: dict(local.workers.restarts))
         typer.echo(f"workers ready; logs in {folder}/; POST /v1/agents/{graph.agent_name}/invoke")
         try:
             run_server(create_agent_app(server), sock)
         finally:
             server.pool.shutdown(wait=False, cancel_futures=True)
+        typer.echo(server.summary())
     typer.echo("stopped")
 
 

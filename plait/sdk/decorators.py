@@ -65,7 +65,7 @@ class Tool:
     """A Python function the agent calls; traced as one `tool` node, run as plain Python otherwise."""
 
     def __init__(self, fn: Callable[..., Any], latency_ms: float | Dist, cpu: float,
-                 output_tokens: float | Dist | None, timeout_s: float | None = None) -> None:
+                 output_tokens: float | Dist | None, timeout_s: float | None = None, idempotent: bool = True) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.name = fn.__name__
@@ -89,6 +89,10 @@ class Tool:
             raise TraceError(f"@plait.tool {self.name}'s timeout_s must be a number of seconds > 0, got "
                              f"{timeout_s!r}\n  {where}\n  To fix: @plait.tool(timeout_s=10).")
         self.timeout_s = float(timeout)   # read by the worker's python kernel, not a planning figure
+        if not isinstance(idempotent, bool):
+            raise TraceError(f"@plait.tool {self.name}'s idempotent must be True or False, got {idempotent!r}\n"
+                             f"  {where}\n  To fix: @plait.tool(idempotent=False) for a tool that must not run twice.")
+        self.idempotent = idempotent   # read by the driver: False: never run again after its worker died
 
     def __repr__(self) -> str:
         return f"<plait.tool {self.name}>"
@@ -127,6 +131,8 @@ class Tool:
         attrs: dict[str, AttrValue] = {"latency_ms": self.latency_ms, "cpu": self.cpu,
                                        "output_tokens": self.output_tokens, "params": names,
                                        "constants": constants, "module": self.fn.__module__}
+        if not self.idempotent:   # only when set: the graphs (and plan hashes) of other tools stay as they were
+            attrs["idempotent"] = False
         return tracer.scope.add("tool", syms, self.result_type, base=self.name, target=self.name, attrs=attrs)
 
 
@@ -134,10 +140,10 @@ class Tool:
 def tool(fn: Callable[..., Any], /) -> Tool: ...
 @overload
 def tool(*, latency_ms: float | Dist = 1.0, cpu: float = 1.0, output_tokens: float | Dist | None = None,
-         timeout_s: float | None = None) -> Callable[[Callable[..., Any]], Tool]: ...
+         timeout_s: float | None = None, idempotent: bool = True) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(fn: Callable[..., Any] | None = None, /, *, latency_ms: float | Dist = 1.0, cpu: float = 1.0,
-         output_tokens: float | Dist | None = None,
-         timeout_s: float | None = None) -> Tool | Callable[[Callable[..., Any]], Tool]:
+         output_tokens: float | Dist | None = None, timeout_s: float | None = None,
+         idempotent: bool = True) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Declare a Python function as a tool: a CPU step the runtime executes.
 
     Args:
@@ -145,13 +151,16 @@ def tool(fn: Callable[..., Any] | None = None, /, *, latency_ms: float | Dist = 
         cpu: CPU cores one call needs.
         output_tokens: expected size of a text/json result, tokens (64 when None).
         timeout_s: how long a worker lets one call run before it fails the request, seconds (30 when None).
+        idempotent: whether running it twice for one request is safe (default True). When its worker dies, the
+            runtime re-runs the steps that were lost; a tool marked False is never re-run: a request that would
+            need it again fails with an error naming the tool (docs/runtime.md, "When a worker dies").
 
     Parameter and return annotations give the value types: str -> text, bool -> bool,
     bytes -> audio, list[str] -> texts, anything else -> json.
     """
     if fn is not None:
-        return Tool(fn, latency_ms, cpu, output_tokens, timeout_s)
-    return lambda f: Tool(f, latency_ms, cpu, output_tokens, timeout_s)
+        return Tool(fn, latency_ms, cpu, output_tokens, timeout_s, idempotent)
+    return lambda f: Tool(f, latency_ms, cpu, output_tokens, timeout_s, idempotent)
 
 
 class Agent:

@@ -19,6 +19,7 @@ import json
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -86,13 +87,17 @@ class AgentServer:
     def __init__(self, graph: AgentGraph,
                  run: Callable[..., Record],
                  health: Callable[[], dict[str, Any]], options: AgentServeOptions,
-                 engines: Callable[[], dict[str, Any]] = dict) -> None:
+                 engines: Callable[[], dict[str, Any]] = dict, restarts: Callable[[], dict[str, int]] = dict) -> None:
         self.graph, self.run, self.health, self.options, self.engines = graph, run, health, options, engines
+        self.restarts = restarts
         self.body = body_model(graph, options.max_timeout_s)
         self.admission = Admission(options.concurrency, options.max_queue, options.policy)
         self.pool = ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="plait-serve")
         self.metrics = ServeMetrics(lambda: self.admission.waiting, lambda: self.admission.running)
         self.metrics.engine_gauges(self._engines)
+        self.metrics.worker_restarts(restarts)
+        self.statuses: Counter[str] = Counter()   # answers by HTTP status, for the summary at stop
+        self.retried: Counter[tuple[str, str]] = Counter()   # steps run again, by (pool, kind)
         self.service_s = 1.0   # a moving mean of requests' run time: the Retry-After estimate
         self.route = f"/v1/agents/{graph.agent_name}/invoke"
 
@@ -107,8 +112,18 @@ class AgentServer:
         ahead = self.admission.waiting + 1
         return max(1, math.ceil(self.service_s * ahead / self.options.concurrency))
 
+    def summary(self) -> str:
+        """What the server did, said at stop: answers by status, workers restarted, steps run again."""
+        answered = ", ".join(f"{n} x {s}" for s, n in sorted(self.statuses.items())) or "none"
+        restarts = {k: n for k, n in self.restarts().items() if n}
+        retried = ", ".join(f"{n} {kind} on {pool}" for (pool, kind), n in sorted(self.retried.items()))
+        return (f"answered: {answered}; worker restarts: {sum(restarts.values())}"
+                + (f" ({', '.join(f'{k} x{n}' for k, n in sorted(restarts.items()))})" if restarts else "")
+                + f"; steps run again: {sum(self.retried.values())}" + (f" ({retried})" if retried else ""))
+
     def answer(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
         self.metrics.requests.labels(self.route, str(status)).inc()
+        self.statuses[str(status)] += 1
         return JSONResponse(body, status_code=status, headers=headers)
 
     def _finished(self, future: asyncio.Future[Record]) -> None:
@@ -117,6 +132,9 @@ class AgentServer:
         if future.cancelled() or future.exception() is not None:
             return
         record = future.result()
+        for retry in record.retries:
+            self.metrics.retries.labels(retry.pool, retry.kind).inc()
+            self.retried[retry.pool, retry.kind] += 1
         self.service_s = 0.8 * self.service_s + 0.2 * record.seconds
         for name, seconds in record.steps:
             self.metrics.steps.labels(name).observe(seconds)
@@ -230,6 +248,7 @@ class AgentServer:
             if status == "499":
                 cancel.set()
             self.metrics.requests.labels(self.route, status).inc()
+            self.statuses[status] += 1
 
     def describe(self) -> dict[str, Any]:
         return {"agents": [{"name": self.graph.agent_name, "route": self.route,

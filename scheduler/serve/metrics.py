@@ -1,6 +1,7 @@
 """Prometheus metrics of one server, in its own registry (two servers in one process do not mix counts):
 requests by route and status, end-to-end and per-step latency, TTFT and TPOT per LLM call, queue depth,
-requests in flight, SLA attainment; engine gauges (batch, KV blocks, preemptions) where an engine is in reach."""
+requests in flight, SLA attainment; engine gauges (batch, KV blocks, preemptions) where an engine is in reach;
+steps run again and workers restarted after a worker died."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ class ServeMetrics:
                                   ["route"], registry=r)
         self.batch = Histogram("plait_engine_batch_size", "Sequences that made a token in an engine step.",
                                buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
+        self.retries = Counter("plait_retries", "Steps run again because a worker died, by the pool of the worker "
+                               "that died and the step's kind (llm, embed, tool, ...).", ["pool", "kind"], registry=r)
         self.queue_depth = Gauge("plait_queue_depth", "Admitted requests waiting for a slot.", registry=r)
         self.queue_depth.set_function(waiting)
         self.in_flight = Gauge("plait_in_flight", "Requests holding a slot (running).", registry=r)
@@ -42,6 +45,10 @@ class ServeMetrics:
     def engine_gauges(self, stats: Callable[[], dict[str, dict[str, Any]]]) -> None:
         """Per-engine figures from `stats()` ({engine name: Engine.stats() dict}) at every scrape."""
         self.registry.register(_EngineCollector(stats))
+
+    def worker_restarts(self, restarts: Callable[[], dict[str, int]]) -> None:
+        """plait_worker_restarts_total{pool,worker} from `restarts()` ({worker key: restarts so far})."""
+        self.registry.register(_RestartCollector(restarts))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -71,3 +78,18 @@ class _EngineCollector:
             for name, row in rows.items():
                 c.add_metric([name], float(row[key]))
             yield c
+
+
+class _RestartCollector:
+    def __init__(self, restarts: Callable[[], dict[str, int]]) -> None:
+        self.restarts = restarts
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Any:
+        c = CounterMetricFamily("plait_worker_restarts", "Worker processes restarted after they died.",
+                                labels=["pool", "worker"])
+        for key, n in sorted(self.restarts().items()):
+            c.add_metric([key.split("/")[0], key], float(n))
+        yield c
