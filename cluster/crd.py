@@ -52,11 +52,11 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], where: str) -> dict[str
         if len(options) != 1:
             raise SchemaError(f"{where}: a union of {len(options)} types has no structural schema; "
                               "use one type (optionally None)")
-        out = _convert(options[0], defs, where)
-        out["nullable"] = True
+        optional = _convert(options[0], defs, where)
+        optional["nullable"] = True
         if "description" in node:
-            out["description"] = node["description"]
-        return out
+            optional["description"] = node["description"]
+        return optional
     out: dict[str, Any] = {k: node[k] for k in _KEPT if k in node}
     if "const" in node:
         out["enum"] = [node["const"]]

@@ -18,7 +18,7 @@ Environment (the operator's StatefulSet and Deployment set it):
 
 A worker pod runs the pool's worker process (scheduler.worker, as `plait run` spawns it) under a one-worker
 driver handle (scheduler.workers.Workers) and answers GET /healthz by pinging it: 200 with the worker's answer,
-503 when it gives none. The readiness probe uses it.
+503 when it gives none (the readiness probe); the container exits when the worker does.
 """
 
 from __future__ import annotations
@@ -135,20 +135,27 @@ def serve_health(workers: Any, settings: Settings, port: int) -> ThreadingHTTPSe
     return server
 
 
-def run_worker(settings: Settings, stop: threading.Event) -> None:
-    """Start the worker, serve its health check, and wait for `stop` (SIGTERM sets it)."""
-    from plait.scheduler.workers import Workers
+def run_worker(settings: Settings, stop: threading.Event) -> int:
+    """Start the worker and serve its health check until `stop` (SIGTERM sets it): 0. When the worker process
+    dies, 1: the container exits and Kubernetes restarts it (a replica never lingers without its worker)."""
+    from plait.scheduler.workers import Workers, log_tail
 
     spec = worker_spec(settings)
-    with_workers = Workers([spec], settings.run_dir)
+    workers = Workers([spec], settings.run_dir)
     try:
-        server = serve_health(with_workers, settings, settings.health_port)
+        server = serve_health(workers, settings, settings.health_port)
         print(f"worker {spec.key} ready ({settings.address or 'no Service address'}); health on "
               f"http://0.0.0.0:{server.server_address[1]}/healthz; log {spec.log}", flush=True)
-        stop.wait()
+        process = workers.procs[spec.key]
+        while not stop.wait(0.5):
+            if not process.is_alive():
+                print(f"worker {spec.key} exited ({process.exitcode}); its log ends:\n{log_tail(spec.log)}",
+                      file=sys.stderr, flush=True)
+                return 1
         server.shutdown()
+        return 0
     finally:
-        with_workers.close()
+        workers.close()
 
 
 def router_argv(settings: Settings) -> list[str]:
@@ -174,11 +181,10 @@ def main(env: dict[str, str] | None = None) -> int:
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-        run_worker(settings, stop)
+        return run_worker(settings, stop)
     except PlaitError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

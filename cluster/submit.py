@@ -38,8 +38,9 @@ class Cluster:
         self.api = api
         self.namespace = namespace
         self.server = str(api.configuration.host)
-        self.objects = client.CustomObjectsApi(api)
-        self.core = client.CoreV1Api(api)
+        # Any: the client's typed signatures want its model classes; plait sends and reads plain dicts
+        self.objects: Any = client.CustomObjectsApi(api)
+        self.core: Any = client.CoreV1Api(api)
 
     @classmethod
     def connect(cls, kubeconfig: Path | None, namespace: str | None) -> Cluster:
