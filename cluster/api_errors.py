@@ -57,8 +57,8 @@ def explain(err: Exception, action: str, namespace: str, server: str) -> Cluster
     elif status == 404 and not details.get("name"):
         return ClusterAPIError(
             f"cannot {action}: the cluster has no AgentDeployment resource ({PLURAL}.{GROUP}/{VERSION} is not "
-            "installed)\n  To fix: install plait's CRD: `plait manifests --out manifests/` then "
-            "`kubectl apply -f manifests/10-crd.yaml` (an admin's task).", status, "CRDNotInstalled")
+            "installed)\n  To fix: install plait's manifests (an admin's task): `plait manifests --out manifests/ --apply`, "
+            "or `kubectl apply -f manifests/`.", status, "CRDNotInstalled")
     elif status == 404:
         fix = (f"check the name and namespace: `kubectl get {PLURAL} -n {namespace}` lists what is there, or "
                "submit it first with `plait submit`.")
@@ -69,9 +69,9 @@ def explain(err: Exception, action: str, namespace: str, server: str) -> Cluster
     elif status == 422:
         causes = "; ".join(f"{c.get('field', '?')}: {c.get('message', '')}" for c in details.get("causes", []))
         said = causes or said
-        fix = ("the object does not match the installed CRD's schema: update the CRD "
-               "(`plait manifests --out manifests/`, `kubectl apply -f manifests/10-crd.yaml`), or re-plan "
-               "(`plait plan FILE:AGENT --out DIR`) if the plan is the odd one out.")
+        fix = ("the object does not match the installed CRD's schema: update the CRD with this plait's "
+               "(`plait manifests --out manifests/ --apply`), or re-plan (`plait plan FILE:AGENT --out DIR`) if "
+               "the plan is the odd one out.")
     else:
         fix = "see the API server's message above; `kubectl get --raw /readyz` checks the server's health."
     return ClusterAPIError(f"cannot {action}: {reason or 'error'} ({status}): {said}\n  To fix: {fix}",

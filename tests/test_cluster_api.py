@@ -1,5 +1,5 @@
 """`plait submit`, `status` and `delete` against a real kube-apiserver (tests/_kube.py): the generated CRD is
-accepted and enforces its schema, a second submit updates the resource, and each API failure (CRD missing,
+installed by `plait manifests --apply` and enforces its schema, a second submit updates the resource, and each API failure (CRD missing,
 invalid, forbidden, conflict, unreachable, not found) is one message naming its fix."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from _kube import kube  # noqa: F401  (the module-scoped control plane)
 
 from plait.cli import app
 from plait.cluster.api_errors import ClusterAPIError, api_errors
-from plait.cluster.crd import crd
 from plait.cluster.spec import GROUP, PLURAL, VERSION
 
 NS = "default"
@@ -40,21 +39,22 @@ def _fails(done, *needles: str) -> str:
 
 def test_submit_before_the_crd_is_installed_says_to_install_it(kube, plans) -> None:  # noqa: F811
     done = _plait(kube.kubeconfig, "submit", AGENT, "--plan", str(plans[0]))
-    _fails(done, "is not installed", "manifests/10-crd.yaml")
+    _fails(done, "is not installed", "plait manifests --out manifests/ --apply")
 
 
-def test_the_server_accepts_the_generated_crd_and_enforces_its_schema(kube) -> None:  # noqa: F811
+def test_the_server_accepts_the_generated_manifests_and_enforces_the_crd_schema(kube, tmp_path: Path) -> None:  # noqa: F811
     from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
     api = kube.client()
-    client.ApiextensionsV1Api(api).create_custom_resource_definition(crd())
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:   # Established: the server serves the new resource
-        got = client.ApiextensionsV1Api(api).read_custom_resource_definition(f"{PLURAL}.{GROUP}")
-        if any(c.type == "Established" and c.status == "True" for c in got.status.conditions or []):
-            break
-        time.sleep(0.1)
+    args = ["manifests", "--out", str(tmp_path), "--apply", "--kubeconfig", str(kube.kubeconfig)]
+    first, again = RUN.invoke(app, args), RUN.invoke(app, args)
+    assert first.exit_code == 0 and again.exit_code == 0, first.output + again.output
+    assert "CustomResourceDefinition/agentdeployments.plait.dev created" in first.output
+    assert "Role/plait-operator created" in first.output and "Deployment/plait-operator created" in first.output
+    assert "created" not in again.output and again.output.count(" configured") == 8   # idempotent
+    rules = client.RbacAuthorizationV1Api(api).read_namespaced_role("plait-operator", "plait").rules
+    assert any("agentdeployments" in r.resources and "patch" in r.verbs for r in rules)
     bad = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AgentDeployment", "metadata": {"name": "bad"},
            "spec": {"agent": {"file": "a.py", "name": "a"}, "rateQps": 1,
                     "pools": [{"id": "p", "kind": "llm", "device": "h200", "replicas": -1}]}}

@@ -19,6 +19,10 @@ from _cluster import AGENT, make_plan
 
 from plait.cluster.entrypoint import Settings, router_argv
 from plait.cluster.from_plan import deployment_bundle
+from plait.planner.plan import Plan
+from plait.scheduler.local import check_plan
+from plait.sdk import trace
+from plait.sdk.loader import load_agent
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +116,6 @@ def test_the_router_runs_plait_serve_on_the_mounted_agent(mounted, tmp_path: Pat
     argv = router_argv(settings)
     assert argv[:4] == ["plait", "serve", f"{folder}/cluster_agent.py:ask", "--plan"]
     assert argv[argv.index("--host") + 1] == "0.0.0.0" and argv[-2:] == ["--weights", "llama-3.1-8b=/weights/llama"]
+    # `plait serve --plan` checks the plan against the agent it traces: the mounted copy is the same graph
+    plan = Plan.model_validate_json((folder / "plan.json").read_text())
+    check_plan(plan, trace(load_agent(argv[2])), str(folder / "plan.json"))
