@@ -120,3 +120,13 @@ def test_stale_plan_is_refused(tmp_path: Path, planned: Path) -> None:
     agent.write_text(agent.read_text().replace("max_tokens=32", "max_tokens=33"))   # edited after planning
     with pytest.raises(BundleError, match="another version"):
         deployment_bundle(f"{agent}:ask", plan)
+
+
+def test_docs_device_table_is_the_code() -> None:
+    from plait.cluster.devices import DEVICE_NODES
+
+    doc = (ROOT / "docs" / "cluster.md").read_text()
+    for name, nodes in DEVICE_NODES.items():
+        labels = ", ".join(f"`{k}={v}`" for k, v in nodes.labels.items()) or "(none)"
+        resource = f"`{nodes.resource}`" if nodes.resource else "cpu, memory"
+        assert f"| {name} | {labels} | {resource} |" in doc, name

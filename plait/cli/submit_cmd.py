@@ -91,11 +91,12 @@ def _print_status(obj: dict[str, Any], state: Any) -> None:
     console.print(conditions)
     ready = {p.id: p for p in state.pools}
     pools = Table(title="pools", title_justify="left")
-    for column in ("pool", "kind", "device", "replicas", "ready", "requests"):
+    for column in ("pool", "kind", "device", "replicas", "ready", "requests", "node selector"):
         pools.add_column(column, justify="right" if column in ("replicas", "ready") else "left")
     for p in spec.get("pools", []):
         got = ready.get(p["id"])
         requests = ", ".join(f"{k}={v}" for k, v in p.get("resources", {}).get("requests", {}).items())
+        nodes = ", ".join(f"{k}={v}" for k, v in p.get("nodeSelector", {}).items())
         pools.add_row(p["id"], p["kind"], p["device"], str(p["replicas"]),
-                      str(got.ready_replicas) if got else "-", requests)
+                      str(got.ready_replicas) if got else "-", requests, nodes or "-")
     console.print(pools)
