@@ -1,20 +1,23 @@
 """The container's entrypoint (`python -m plait.cluster.entrypoint`): one worker replica of one pool, or the
 router, configured from the mounted ConfigMap and the environment, running the local runtime's own code.
 
-Environment (the operator's StatefulSet and Deployment set it):
-    PLAIT_ROLE         worker | router
-    PLAIT_AGENT_DIR    the mounted ConfigMap: the agent file, plan.json, placed.mlir, <pool>.program.json
-                       (default /etc/plait/agent)
-    PLAIT_POOL         worker: the pool id (a key `<pool>.program.json` of the ConfigMap)
-    POD_NAME           worker: the StatefulSet pod's name; its ordinal suffix is the replica index
-                       (PLAIT_REPLICA overrides it)
-    PLAIT_SERVICE      worker: the pool's headless Service; with POD_NAME and POD_NAMESPACE it gives the replica
-                       its stable DNS name, reported by the health check
-    PLAIT_HEALTH_PORT  worker: port of GET /healthz (default 8080; 0: the OS picks, printed)
-    PLAIT_PORT         router: port of `plait serve` (default 8000)
-    PLAIT_RUN_DIR      a writable folder for programs and logs (default /tmp/plait)
-    PLAIT_WEIGHTS      MODEL=DIR,...: local checkpoints (a mounted volume); without one an LLM runs at
-                       PLAIT_SCALE (default: the plan's scale, else tiny) with random weights
+Environment (the operator's StatefulSet and Deployment set it; cluster.reconcile's container contract):
+    PLAIT_ROLE          worker | router
+    PLAIT_AGENT_DIR     the mounted ConfigMap: the agent file, plan.json, placed.mlir, <pool>.program.json
+                        (default /etc/plait/agent)
+    PLAIT_AGENT         router: FILE:AGENT under PLAIT_AGENT_DIR (default: plan.json's agent, found there)
+    PLAIT_POOL_ID       worker: the pool id (a key `<pool>.program.json` of the ConfigMap)
+    PLAIT_POD_NAME      worker: the StatefulSet pod's name; its ordinal suffix is the replica index
+                        (PLAIT_REPLICA overrides it)
+    PLAIT_RENDEZVOUS    worker: the pool's headless Service (NAME.NAMESPACE.svc); with the pod's name it is the
+                        replica's stable DNS name, reported by the health check
+    PLAIT_ROUTER        worker: the router's Service (HOST:PORT), reported by the health check
+    PLAIT_HEALTH_PORT   worker: port of GET /healthz (default 8081; 0: the OS picks, printed)
+    PLAIT_ROUTER_PORT   router: port of `plait serve` (default 8000); its API key is PLAIT_API_KEY
+    PLAIT_RUN_DIR       a writable folder for programs and logs (default /tmp/plait)
+    PLAIT_WEIGHTS_DIR   a folder of checkpoints, one subfolder per catalog model (/models/llama-3.1-8b), and
+    PLAIT_WEIGHTS       MODEL=DIR,... more; without one an LLM runs at PLAIT_SCALE (default: the plan's scale,
+                        else tiny) with random weights
 
 A worker pod runs the pool's worker process (scheduler.worker, as `plait run` spawns it) under a one-worker
 driver handle (scheduler.workers.Workers) and answers GET /healthz by pinging it: 200 with the worker's answer,
@@ -51,10 +54,12 @@ class Settings:
     role: str
     agent_dir: Path
     run_dir: Path
+    agent: str = ""          # router: FILE:AGENT of the mounted agent
     pool: str = ""
     replica: int = 0
     address: str = ""        # the replica's stable DNS name through the headless Service ('' outside a cluster)
-    health_port: int = 8080
+    router: str = ""
+    health_port: int = 8081
     port: int = 8000
     weights: tuple[tuple[str, str], ...] = ()
     scale: str | None = None
@@ -68,23 +73,39 @@ class Settings:
         if not (agent_dir / "plan.json").is_file():
             raise EntrypointError(f"{agent_dir} holds no plan.json: the agent's ConfigMap is not mounted there\n"
                                   "  To fix: mount the ConfigMap `plait submit` made at PLAIT_AGENT_DIR.")
-        weights = tuple(tuple(pair.split("=", 1)) for pair in env.get("PLAIT_WEIGHTS", "").split(",") if "=" in pair)
         common: dict[str, Any] = dict(role=role, agent_dir=agent_dir, run_dir=Path(env.get("PLAIT_RUN_DIR", "/tmp/plait")),
-                                      health_port=int(env.get("PLAIT_HEALTH_PORT", "8080")),
-                                      port=int(env.get("PLAIT_PORT", "8000")), weights=weights,
+                                      health_port=int(env.get("PLAIT_HEALTH_PORT", "8081")),
+                                      port=int(env.get("PLAIT_ROUTER_PORT", "8000")), weights=_weights(env),
                                       scale=env.get("PLAIT_SCALE") or None)
         if role == "router":
-            return cls(**common)
-        pool = env.get("PLAIT_POOL", "")
+            return cls(**common, agent=env.get("PLAIT_AGENT") or _planned_agent(agent_dir))
+        pool = env.get("PLAIT_POOL_ID", "")
         if not (agent_dir / program_key(pool)).is_file():
             have = sorted(p.name.removesuffix(".program.json") for p in agent_dir.glob("*.program.json"))
-            raise EntrypointError(f"PLAIT_POOL is {pool!r}, which has no program in {agent_dir}\n"
-                                  f"  To fix: set PLAIT_POOL to one of {', '.join(have) or '(none: re-submit)'}.")
-        pod = env.get("POD_NAME", "")
+            raise EntrypointError(f"PLAIT_POOL_ID is {pool!r}, which has no program in {agent_dir}\n"
+                                  f"  To fix: set PLAIT_POOL_ID to one of {', '.join(have) or '(none: re-submit)'}.")
+        pod = env.get("PLAIT_POD_NAME", "")
         replica = env.get("PLAIT_REPLICA") or (m.group(1) if (m := re.search(r"-(\d+)$", pod)) else "0")
-        service, namespace = env.get("PLAIT_SERVICE", ""), env.get("POD_NAMESPACE", "default")
-        address = f"{pod}.{service}.{namespace}.svc" if pod and service else ""
-        return cls(**common, pool=pool, replica=int(replica), address=address)
+        service = env.get("PLAIT_RENDEZVOUS", "")
+        return cls(**common, pool=pool, replica=int(replica), address=f"{pod}.{service}" if pod and service else "",
+                   router=env.get("PLAIT_ROUTER", ""))
+
+
+def _weights(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """MODEL -> checkpoint folder: each subfolder of PLAIT_WEIGHTS_DIR, then PLAIT_WEIGHTS' pairs."""
+    found: dict[str, str] = {}
+    folder = Path(env.get("PLAIT_WEIGHTS_DIR", "") or "/nonexistent")
+    if folder.is_dir():
+        found.update({sub.name: str(sub) for sub in sorted(folder.iterdir()) if sub.is_dir()})
+    found.update(pair.split("=", 1) for pair in env.get("PLAIT_WEIGHTS", "").split(",") if "=" in pair)
+    return tuple(found.items())
+
+
+def _planned_agent(agent_dir: Path) -> str:
+    """FILE:AGENT of the agent plan.json was made from, as mounted in `agent_dir`."""
+    source = json.loads((agent_dir / "plan.json").read_text())["source"]
+    file, _, agent = source.rpartition(":")
+    return f"{agent_dir / Path(file).name}:{agent}"
 
 
 def worker_spec(settings: Settings) -> Any:
@@ -120,7 +141,7 @@ def serve_health(workers: Any, settings: Settings, port: int) -> ThreadingHTTPSe
             answers = workers.health(2.0)
             ok = all(isinstance(a, dict) for a in answers.values())
             body = json.dumps({"pool": settings.pool, "replica": settings.replica, "address": settings.address,
-                               "ok": ok, "workers": answers}).encode()
+                               "router": settings.router, "ok": ok, "workers": answers}).encode()
             self.send_response(200 if ok else 503)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -160,11 +181,8 @@ def run_worker(settings: Settings, stop: threading.Event) -> int:
 
 def router_argv(settings: Settings) -> list[str]:
     """`plait serve` of the mounted agent and plan, listening on all addresses (an API key is required there)."""
-    plan = json.loads((settings.agent_dir / "plan.json").read_text())
-    file, _, agent = plan["source"].rpartition(":")
-    argv = ["plait", "serve", f"{settings.agent_dir / Path(file).name}:{agent}", "--plan", str(settings.agent_dir),
-            "--remap-cpu", "--host", "0.0.0.0", "--port", str(settings.port),
-            "--run-dir", str(settings.run_dir / "serve")]
+    argv = ["plait", "serve", settings.agent, "--plan", str(settings.agent_dir), "--remap-cpu", "--host", "0.0.0.0",
+            "--port", str(settings.port), "--run-dir", str(settings.run_dir / "serve")]
     for model, folder in settings.weights:
         argv += ["--weights", f"{model}={folder}"]
     return argv

@@ -37,12 +37,13 @@ def mounted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def _env(folder: Path, run_dir: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "PLAIT_ROLE": "worker", "PLAIT_AGENT_DIR": str(folder), "PLAIT_RUN_DIR": str(run_dir),
-            "PLAIT_HEALTH_PORT": "0", "POD_NAMESPACE": "default", **extra}
+            "PLAIT_HEALTH_PORT": "0", **extra}
 
 
 def _start(folder: Path, pool: str, run_dir: Path) -> tuple[subprocess.Popen[str], str]:
     """The entrypoint as a worker pod's container (replica 1 of `pool`), and its health URL once ready."""
-    env = _env(folder, run_dir, PLAIT_POOL=pool, POD_NAME=f"ask-{pool}-1", PLAIT_SERVICE=f"ask-{pool}")
+    env = _env(folder, run_dir, PLAIT_POOL_ID=pool, PLAIT_POD_NAME=f"ask-{pool}-1",
+               PLAIT_RENDEZVOUS=f"ask-{pool}.default.svc", PLAIT_ROUTER="ask-router.default.svc:8000")
     proc = subprocess.Popen([sys.executable, "-m", "plait.cluster.entrypoint"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, cwd=run_dir)   # not the repository: the mount only
     assert proc.stdout is not None
@@ -59,6 +60,7 @@ def test_a_worker_pod_starts_its_worker_and_answers_health_checks(mounted, tmp_p
             health = json.loads(answer.read())
             assert answer.status == 200
         assert health["ok"] and health["replica"] == 1 and health["address"] == f"ask-{pool}-1.ask-{pool}.default.svc"
+        assert health["router"] == "ask-router.default.svc:8000"
         worker = health["workers"][f"{pool}/1"]
         assert worker["pool"] == pool and worker["replica"] == 1 and worker["pid"] != proc.pid
         with pytest.raises(urllib.error.HTTPError, match="404"):
@@ -100,22 +102,24 @@ def _alive(pid: int) -> bool:
 
 def test_bad_settings_fail_with_the_fix(mounted, tmp_path: Path) -> None:
     folder, pool = mounted
-    cases = [({"PLAIT_POOL": "llm-nope-0"}, f"To fix: set PLAIT_POOL to one of {', '.join(sorted(p.name.removesuffix('.program.json') for p in folder.glob('*.program.json')))}"),
+    cases = [({"PLAIT_POOL_ID": "llm-nope-0"}, f"To fix: set PLAIT_POOL_ID to one of {', '.join(sorted(p.name.removesuffix('.program.json') for p in folder.glob('*.program.json')))}"),
              ({"PLAIT_ROLE": "driver"}, "To fix: set PLAIT_ROLE to worker or router"),
              ({"PLAIT_AGENT_DIR": str(tmp_path)}, "holds no plan.json")]
     for extra, needle in cases:
         done = subprocess.run([sys.executable, "-m", "plait.cluster.entrypoint"], capture_output=True, text=True,
-                              env=_env(folder, tmp_path, PLAIT_POOL=pool) | extra, timeout=60)
+                              env=_env(folder, tmp_path, PLAIT_POOL_ID=pool) | extra, timeout=60)
         assert done.returncode == 2 and done.stderr.startswith("error: ") and needle in done.stderr, done.stderr
 
 
 def test_the_router_runs_plait_serve_on_the_mounted_agent(mounted, tmp_path: Path) -> None:
     folder, _ = mounted
+    (tmp_path / "models" / "llama-3.1-8b").mkdir(parents=True)   # a checkpoint volume, one folder per model
     settings = Settings.from_env({"PLAIT_ROLE": "router", "PLAIT_AGENT_DIR": str(folder), "PLAIT_RUN_DIR": "/r",
-                                  "PLAIT_WEIGHTS": "llama-3.1-8b=/weights/llama"})
+                                  "PLAIT_WEIGHTS_DIR": str(tmp_path / "models"), "PLAIT_ROUTER_PORT": "8001"})
     argv = router_argv(settings)
-    assert argv[:4] == ["plait", "serve", f"{folder}/cluster_agent.py:ask", "--plan"]
-    assert argv[argv.index("--host") + 1] == "0.0.0.0" and argv[-2:] == ["--weights", "llama-3.1-8b=/weights/llama"]
+    assert argv[:5] == ["plait", "serve", f"{folder}/cluster_agent.py:ask", "--plan", str(folder)]
+    assert argv[argv.index("--host") + 1] == "0.0.0.0" and argv[argv.index("--port") + 1] == "8001"
+    assert argv[-2:] == ["--weights", f"llama-3.1-8b={tmp_path}/models/llama-3.1-8b"]
     # `plait serve --plan` checks the plan against the agent it traces: the mounted copy is the same graph
     plan = Plan.model_validate_json((folder / "plan.json").read_text())
     check_plan(plan, trace(load_agent(argv[2])), str(folder / "plan.json"))
