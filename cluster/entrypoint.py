@@ -97,7 +97,10 @@ def _weights(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
     folder = Path(env.get("PLAIT_WEIGHTS_DIR", "") or "/nonexistent")
     if folder.is_dir():
         found.update({sub.name: str(sub) for sub in sorted(folder.iterdir()) if sub.is_dir()})
-    found.update(pair.split("=", 1) for pair in env.get("PLAIT_WEIGHTS", "").split(",") if "=" in pair)
+    for pair in env.get("PLAIT_WEIGHTS", "").split(","):
+        model, sep, where = pair.partition("=")
+        if sep:
+            found[model] = where
     return tuple(found.items())
 
 
