@@ -76,7 +76,11 @@ class Cluster:
 
     # --- submit ---------------------------------------------------------------------------------------------
     def submit(self, bundle: Bundle) -> Submitted:
-        """Create or update the ConfigMap, then the AgentDeployment; then make the ConfigMap the resource's child."""
+        """Create or update the ConfigMap, then the AgentDeployment; then make the ConfigMap the resource's child.
+
+        The resource is read first: a cluster without the CRD, or credentials that may not read it, fail before
+        the ConfigMap is written, so a refused submit leaves nothing behind."""
+        self.find(bundle.name)
         self._apply_config_map(bundle.config_map)
         body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": KIND,
                 "metadata": {"name": bundle.name, "namespace": self.namespace},
@@ -141,6 +145,15 @@ class Cluster:
             obj: dict[str, Any] = self.objects.get_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=REQUEST_TIMEOUT_S)
         return obj
+
+    def find(self, name: str) -> dict[str, Any] | None:
+        """The resource, or None where there is none of that name (other failures raise ClusterAPIError)."""
+        try:
+            return self.get(name)
+        except ClusterAPIError as err:
+            if err.status == 404 and err.reason == "NotFound":
+                return None
+            raise
 
     def status(self, name: str) -> tuple[dict[str, Any], AgentDeploymentStatus]:
         """The resource, and its status as the model (kopf's own fields under status are dropped)."""

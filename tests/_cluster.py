@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from plait.cli import app
@@ -18,3 +19,9 @@ def make_plan(out: Path, target: str = AGENT, qps: float | None = None) -> Path:
     done = RUN.invoke(app, args + (["--qps", str(qps)] if qps else []))
     assert done.exit_code == 0, done.output
     return out
+
+
+@pytest.fixture(scope="session")
+def cluster_plan(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One plan folder of AGENT for every cluster test module of the session (import it as a fixture)."""
+    return make_plan(tmp_path_factory.mktemp("cluster-plan"))

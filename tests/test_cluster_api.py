@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _cluster import AGENT, RUN, make_plan
+from _cluster import AGENT, RUN, cluster_plan, make_plan  # noqa: F401  (a session fixture)
 from _kube import kube  # noqa: F401  (the module-scoped control plane)
 
 from plait.cli import app
@@ -19,9 +19,9 @@ NS = "default"
 
 
 @pytest.fixture(scope="module")
-def plans(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def plans(cluster_plan: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:  # noqa: F811
     """Two plans of the same agent: at its own rate, and at a higher one (another plan.json)."""
-    return make_plan(tmp_path_factory.mktemp("plan")), make_plan(tmp_path_factory.mktemp("plan2"), qps=6)
+    return cluster_plan, make_plan(tmp_path_factory.mktemp("plan2"), qps=6)
 
 
 def _plait(kubeconfig: Path, *args: str):
@@ -38,8 +38,12 @@ def _fails(done, *needles: str) -> str:
 
 
 def test_submit_before_the_crd_is_installed_says_to_install_it(kube, plans) -> None:  # noqa: F811
+    from kubernetes import client
+
     done = _plait(kube.kubeconfig, "submit", AGENT, "--plan", str(plans[0]))
     _fails(done, "is not installed", "plait manifests --out manifests/ --apply")
+    left = client.CoreV1Api(kube.client()).list_namespaced_config_map(NS).items
+    assert "ask-agent" not in [c.metadata.name for c in left]   # a refused submit leaves nothing behind
 
 
 def test_the_server_accepts_the_generated_manifests_and_enforces_the_crd_schema(kube, tmp_path: Path) -> None:  # noqa: F811

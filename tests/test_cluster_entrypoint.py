@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,9 +16,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from _cluster import AGENT, make_plan
+from _cluster import AGENT, cluster_plan  # noqa: F401  (a session fixture)
 
-from plait.cluster.entrypoint import Settings, router_argv
+from plait.cluster.entrypoint import EntrypointError, Settings, router_argv
 from plait.cluster.from_plan import deployment_bundle
 from plait.planner.plan import Plan
 from plait.scheduler.local import check_plan
@@ -26,9 +27,9 @@ from plait.sdk.loader import load_agent
 
 
 @pytest.fixture(scope="module")
-def mounted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def mounted(cluster_plan: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:  # noqa: F811
     """The ConfigMap's files in a folder (what the kubelet mounts), and the tool pool's id."""
-    bundle = deployment_bundle(AGENT, make_plan(tmp_path_factory.mktemp("plan")), name="ask")
+    bundle = deployment_bundle(AGENT, cluster_plan, name="ask")
     folder = tmp_path_factory.mktemp("configmap")
     for key, text in bundle.config_map["data"].items():
         (folder / key).write_text(text)
@@ -102,13 +103,18 @@ def _alive(pid: int) -> bool:
 
 def test_bad_settings_fail_with_the_fix(mounted, tmp_path: Path) -> None:
     folder, pool = mounted
-    cases = [({"PLAIT_POOL_ID": "llm-nope-0"}, f"To fix: set PLAIT_POOL_ID to one of {', '.join(sorted(p.name.removesuffix('.program.json') for p in folder.glob('*.program.json')))}"),
+    pools = ", ".join(sorted(p.name.removesuffix(".program.json") for p in folder.glob("*.program.json")))
+    cases = [({"PLAIT_POOL_ID": "llm-nope-0"}, f"To fix: set PLAIT_POOL_ID to one of {pools}"),
              ({"PLAIT_ROLE": "driver"}, "To fix: set PLAIT_ROLE to worker or router"),
              ({"PLAIT_AGENT_DIR": str(tmp_path)}, "holds no plan.json")]
     for extra, needle in cases:
-        done = subprocess.run([sys.executable, "-m", "plait.cluster.entrypoint"], capture_output=True, text=True,
-                              env=_env(folder, tmp_path, PLAIT_POOL_ID=pool) | extra, timeout=60)
-        assert done.returncode == 2 and done.stderr.startswith("error: ") and needle in done.stderr, done.stderr
+        with pytest.raises(EntrypointError, match=re.escape(needle)):
+            Settings.from_env(_env(folder, tmp_path, PLAIT_POOL_ID=pool) | extra)
+    # as the container runs it: the message on stderr, exit status 2, no traceback
+    done = subprocess.run([sys.executable, "-m", "plait.cluster.entrypoint"], capture_output=True, text=True,
+                          env=_env(folder, tmp_path, PLAIT_POOL_ID="llm-nope-0"), timeout=60)
+    assert done.returncode == 2 and done.stderr.startswith("error: PLAIT_POOL_ID is 'llm-nope-0'"), done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_the_router_runs_plait_serve_on_the_mounted_agent(mounted, tmp_path: Path) -> None:

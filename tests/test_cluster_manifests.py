@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _cluster import AGENT, RUN, make_plan
+from _cluster import AGENT, RUN, cluster_plan, make_plan  # noqa: F401  (a session fixture)
 
 from plait.cli import app
 from plait.cluster.devices import UnknownDeviceError
@@ -86,8 +86,8 @@ def test_unknown_device_is_refused_with_the_fix() -> None:
 
 
 @pytest.fixture(scope="module")
-def planned(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_plan(tmp_path_factory.mktemp("plan"))
+def planned(cluster_plan: Path) -> Path:  # noqa: F811
+    return cluster_plan
 
 
 def test_bundle_of_a_plan(planned: Path) -> None:
