@@ -100,6 +100,9 @@ def test_bundle_of_a_plan(planned: Path) -> None:
     assert bundle.spec.rate_qps == 2 and bundle.spec.sla.p95_ms == 5000
     assert bundle.spec.agent.config_map == "ask-agent"
     assert yaml.safe_load(data["plan.json"])["pools"][0]["id"] == bundle.spec.pools[0].id
+    import kubernetes_validate
+
+    kubernetes_validate.validate(bundle.config_map, K8S_VERSION, strict=True)   # keys, labels, shape
 
 
 def test_config_map_over_one_mib_is_refused(tmp_path: Path, planned: Path) -> None:
