@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+from pathlib import PurePath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -113,8 +115,14 @@ class SolverStats(_Model):
 
 
 def graph_hash(graph: AgentGraph) -> str:
-    """sha256 of the traced graph's compact JSON: plan.json's `graph_hash`, which readers compare."""
-    return hashlib.sha256(graph.to_json(indent=None).encode()).hexdigest()
+    """sha256 of the traced graph's compact JSON: plan.json's `graph_hash`, which readers compare.
+
+    The agent file is named by its file name, not its folder: the same agent copied elsewhere (a container's
+    mounted ConfigMap, another checkout) is the same graph; its locations (`rag.py:17`) already say no more."""
+    data = graph.to_dict()
+    if data["source"]:
+        data["source"] = PurePath(data["source"]).name
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 
 
 PLAN_FORMAT = "plait.plan/2"

@@ -11,11 +11,13 @@ from plait.cli import (
     graph_cmd,
     index_cmd,
     ir_cmd,
+    manifests_cmd,
     operator_cmd,
     plan_cmd,
     run_cmd,
     serve_cmd,
     simulate_cmd,
+    submit_cmd,
 )
 
 app = typer.Typer(
@@ -34,6 +36,10 @@ app.command("run")(run_cmd.run)
 app.command("serve")(serve_cmd.serve)
 app.command("catalog")(catalog_cmd.catalog)
 app.command("calibrate")(calibrate_cmd.calibrate)
+app.command("manifests")(manifests_cmd.manifests)
+app.command("submit")(submit_cmd.submit)
+app.command("status")(submit_cmd.status)
+app.command("delete")(submit_cmd.delete)
 app.command("operator")(operator_cmd.operator)
 app.add_typer(index_cmd.index_app, name="index")
 

@@ -1,0 +1,212 @@
+"""The container's entrypoint (`python -m plait.cluster.entrypoint`): one worker replica of one pool, or the
+router, configured from the mounted ConfigMap and the environment, running the local runtime's own code.
+
+Environment (the operator's StatefulSet and Deployment set it; cluster.reconcile's container contract):
+    PLAIT_ROLE          worker | router
+    PLAIT_AGENT_DIR     the mounted ConfigMap: the agent file, plan.json, placed.mlir, <pool>.program.json
+                        (default /etc/plait/agent)
+    PLAIT_AGENT         router: FILE:AGENT under PLAIT_AGENT_DIR (default: plan.json's agent, found there)
+    PLAIT_POOL_ID       worker: the pool id (a key `<pool>.program.json` of the ConfigMap)
+    PLAIT_POD_NAME      worker: the StatefulSet pod's name; its ordinal suffix is the replica index
+                        (PLAIT_REPLICA overrides it)
+    PLAIT_RENDEZVOUS    worker: the pool's headless Service (NAME.NAMESPACE.svc); with the pod's name it is the
+                        replica's stable DNS name, reported by the health check
+    PLAIT_ROUTER        worker: the router's Service (HOST:PORT), reported by the health check
+    PLAIT_HEALTH_PORT   worker: port of GET /healthz (default 8081; 0: the OS picks, printed)
+    PLAIT_ROUTER_PORT   router: port of `plait serve` (default 8000); its API key is PLAIT_API_KEY
+    PLAIT_RUN_DIR       a writable folder for programs and logs (default /tmp/plait)
+    PLAIT_WEIGHTS_DIR   a folder of checkpoints, one subfolder per catalog model (/models/llama-3.1-8b), and
+    PLAIT_WEIGHTS       MODEL=DIR,... more; without one an LLM runs at PLAIT_SCALE (default: the plan's scale,
+                        else tiny) with random weights
+
+A worker pod runs the pool's worker process (scheduler.worker, as `plait run` spawns it) under a one-worker
+driver handle (scheduler.workers.Workers) and answers GET /healthz by pinging it: 200 with the worker's answer,
+503 when it gives none (the readiness probe); the container exits when the worker does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from plait.cluster.from_plan import program_key
+from plait.sdk.errors import PlaitError
+
+DEFAULT_AGENT_DIR = "/etc/plait/agent"
+ROLES = ("worker", "router")
+
+
+class EntrypointError(PlaitError):
+    """The container's environment or mounted ConfigMap is not what the entrypoint needs."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the environment says this container is."""
+
+    role: str
+    agent_dir: Path
+    run_dir: Path
+    agent: str = ""          # router: FILE:AGENT of the mounted agent
+    pool: str = ""
+    replica: int = 0
+    address: str = ""        # the replica's stable DNS name through the headless Service ('' outside a cluster)
+    router: str = ""
+    health_port: int = 8081
+    port: int = 8000
+    weights: tuple[tuple[str, str], ...] = ()
+    scale: str | None = None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> Settings:
+        role = env.get("PLAIT_ROLE", "")
+        if role not in ROLES:
+            raise EntrypointError(f"PLAIT_ROLE is {role!r}\n  To fix: set PLAIT_ROLE to worker or router.")
+        agent_dir = Path(env.get("PLAIT_AGENT_DIR", DEFAULT_AGENT_DIR))
+        if not (agent_dir / "plan.json").is_file():
+            raise EntrypointError(f"{agent_dir} holds no plan.json: the agent's ConfigMap is not mounted there\n"
+                                  "  To fix: mount the ConfigMap `plait submit` made at PLAIT_AGENT_DIR.")
+        common: dict[str, Any] = dict(role=role, agent_dir=agent_dir, run_dir=Path(env.get("PLAIT_RUN_DIR", "/tmp/plait")),
+                                      health_port=int(env.get("PLAIT_HEALTH_PORT", "8081")),
+                                      port=int(env.get("PLAIT_ROUTER_PORT", "8000")), weights=_weights(env),
+                                      scale=env.get("PLAIT_SCALE") or None)
+        if role == "router":
+            return cls(**common, agent=env.get("PLAIT_AGENT") or _planned_agent(agent_dir))
+        pool = env.get("PLAIT_POOL_ID", "")
+        if not (agent_dir / program_key(pool)).is_file():
+            have = sorted(p.name.removesuffix(".program.json") for p in agent_dir.glob("*.program.json"))
+            raise EntrypointError(f"PLAIT_POOL_ID is {pool!r}, which has no program in {agent_dir}\n"
+                                  f"  To fix: set PLAIT_POOL_ID to one of {', '.join(have) or '(none: re-submit)'}.")
+        pod = env.get("PLAIT_POD_NAME", "")
+        replica = env.get("PLAIT_REPLICA") or (m.group(1) if (m := re.search(r"-(\d+)$", pod)) else "0")
+        service = env.get("PLAIT_RENDEZVOUS", "")
+        return cls(**common, pool=pool, replica=int(replica), address=f"{pod}.{service}" if pod and service else "",
+                   router=env.get("PLAIT_ROUTER", ""))
+
+
+def _weights(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """MODEL -> checkpoint folder: each subfolder of PLAIT_WEIGHTS_DIR, then PLAIT_WEIGHTS' pairs."""
+    found: dict[str, str] = {}
+    folder = Path(env.get("PLAIT_WEIGHTS_DIR", "") or "/nonexistent")
+    if folder.is_dir():
+        found.update({sub.name: str(sub) for sub in sorted(folder.iterdir()) if sub.is_dir()})
+    for pair in env.get("PLAIT_WEIGHTS", "").split(","):
+        model, sep, where = pair.partition("=")
+        if sep:
+            found[model] = where
+    return tuple(found.items())
+
+
+def _planned_agent(agent_dir: Path) -> str:
+    """FILE:AGENT of the agent plan.json was made from, as mounted in `agent_dir`."""
+    source = json.loads((agent_dir / "plan.json").read_text())["source"]
+    file, _, agent = source.rpartition(":")
+    return f"{agent_dir / Path(file).name}:{agent}"
+
+
+def worker_spec(settings: Settings) -> Any:
+    """The WorkerSpec of this replica: its program copied into the run folder, naming the mounted agent file."""
+    from plait import __version__
+    from plait.codegen.program import dump_program, load_program
+    from plait.planner.plan import Plan
+    from plait.scheduler.worker import WorkerSpec
+
+    where = settings.agent_dir / program_key(settings.pool)
+    program = load_program(where.read_text(), str(where))
+    file, _, agent = program.source.rpartition(":")
+    program = program.model_copy(update={"source": f"{settings.agent_dir / Path(file).name}:{agent}"})
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.run_dir / program_key(settings.pool)
+    path.write_text(dump_program(program))
+    plan = Plan.model_validate_json((settings.agent_dir / "plan.json").read_text())
+    return WorkerSpec(pool=settings.pool, replica=settings.replica, program=str(path), driver="", store_port=0,
+                      cores=sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [],
+                      log=str(settings.run_dir / f"worker-{settings.pool}-{settings.replica}.log"),
+                      plait_version=__version__, graph_hash=program.graph_hash,
+                      scale=settings.scale or plan.scale or "tiny", checkpoints=dict(settings.weights))
+
+
+def serve_health(workers: Any, settings: Settings, port: int) -> ThreadingHTTPServer:
+    """GET /healthz on `port` (all addresses: the kubelet probes the pod's IP), answered by pinging the worker."""
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:   # noqa: N802 -- http.server's name
+            if self.path not in ("/healthz", "/readyz"):
+                self.send_error(404)
+                return
+            answers = workers.health(2.0)
+            ok = all(isinstance(a, dict) for a in answers.values())
+            body = json.dumps({"pool": settings.pool, "replica": settings.replica, "address": settings.address,
+                               "router": settings.router, "ok": ok, "workers": answers}).encode()
+            self.send_response(200 if ok else 503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:   # probes every few seconds: keep the log for the worker
+            pass
+
+    server = ThreadingHTTPServer(("0.0.0.0", port), Health)
+    threading.Thread(target=server.serve_forever, daemon=True, name="plait-health").start()
+    return server
+
+
+def run_worker(settings: Settings, stop: threading.Event) -> int:
+    """Start the worker and serve its health check until `stop` (SIGTERM sets it): 0. When the worker process
+    dies, 1: the container exits and Kubernetes restarts it (a replica never lingers without its worker)."""
+    from plait.scheduler.workers import Workers, log_tail
+
+    spec = worker_spec(settings)
+    workers = Workers([spec], settings.run_dir)
+    try:
+        server = serve_health(workers, settings, settings.health_port)
+        print(f"worker {spec.key} ready ({settings.address or 'no Service address'}); health on "
+              f"http://0.0.0.0:{server.server_address[1]}/healthz; log {spec.log}", flush=True)
+        process = workers.procs[spec.key]
+        while not stop.wait(0.5):
+            if not process.is_alive():
+                print(f"worker {spec.key} exited ({process.exitcode}); its log ends:\n{log_tail(spec.log)}",
+                      file=sys.stderr, flush=True)
+                return 1
+        server.shutdown()
+        return 0
+    finally:
+        workers.close()
+
+
+def router_argv(settings: Settings) -> list[str]:
+    """`plait serve` of the mounted agent and plan, listening on all addresses (an API key is required there)."""
+    argv = ["plait", "serve", settings.agent, "--plan", str(settings.agent_dir), "--remap-cpu", "--host", "0.0.0.0",
+            "--port", str(settings.port), "--run-dir", str(settings.run_dir / "serve")]
+    for model, folder in settings.weights:
+        argv += ["--weights", f"{model}={folder}"]
+    return argv
+
+
+def main(env: dict[str, str] | None = None) -> int:
+    import signal
+
+    try:
+        settings = Settings.from_env(dict(os.environ) if env is None else env)
+        if settings.role == "router":
+            argv = router_argv(settings)
+            os.execvp(argv[0], argv)
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+        return run_worker(settings, stop)
+    except PlaitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
