@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
+
+import numpy as np
 
 from plait.planner.placement.graph import (
     Evaluation,
@@ -125,7 +128,7 @@ def p95_estimate(problem: PlacementProblem, g: StageGraph, en: Enumeration, pick
     """graph.path_estimate for picks, within `bound` (the sum of stage p95s the solver keeps under the SLA: a
     plan never claims more than it ensures)."""
     t = estimate_terms(problem, en, picks, d95)
-    return min(bound, path_estimate(g, t.mean, t.var, t.excess, xfer, t.shared))
+    return min(bound, path_estimate(g, t.mean, t.var, t.excess, xfer, t.shared, t.lift))
 
 
 @dataclass
@@ -138,6 +141,7 @@ class Terms:
     var: list[float]
     excess: list[float]
     shared: list[float]
+    lift: list[float]
     one: list[tuple[float, float]]
 
 
@@ -154,13 +158,20 @@ def estimate_terms(problem: PlacementProblem, en: Enumeration, picks: list[int],
     var1 = [v for _, v, _ in total]
     # how much of an execution's spread reaches the request's p95: less for an arm few requests take, more for a
     # map's elements (the request waits for the slowest; batch_moments counts that for a map at its own queue)
-    share = [arm_tail(st) * (1.0 if batched(st, en, i, k) else map_tail(st))
-             for (i, k), st in zip(enumerate(picks), problem.stages, strict=True)]
     # an LLM engine's step under the load of the moment is shared: by a map's elements (no slowest of n) and, in
     # line, by the request's other engines (serving._burst_steps)
     common = [shared_sd(problem, en, i, k) for i, k in enumerate(picks)]
-    var = [a * a * max(v - n * c * c, 0.0) for a, v, n, c in zip(share, var1, n95, common, strict=True)]
     arm = [arm_tail(st) for st in problem.stages]
+    own = [max(v - n * c * c, 0.0) for v, n, c in zip(var1, n95, common, strict=True)]
+    # a map's elements on an LLM pool: the request waits for the slowest of n sums of a shared part and their own
+    # (independent) spread, i.e. the shared part plus the largest of n own parts, whose mean is lifted by e_n sd
+    # and whose sd is d_n sd (slowest); the lift adds along the map's stages as the sds of a sum do (path_value)
+    top = [(0.0, 1.0) if batched(st, en, i, k) else slowest(st.concurrency)
+           for (i, k), st in zip(enumerate(picks), problem.stages, strict=True)]
+    var = [(a * d) ** 2 * v for a, (_, d), v in zip(arm, top, own, strict=True)]
+    lift = [(a * e) ** 2 * v for a, (e, _), v in zip(arm, top, own, strict=True)]
+    share = [a * (1.0 if batched(st, en, i, k) else map_tail(st))
+             for (i, k), st, a in zip(enumerate(picks), problem.stages, arm, strict=True)]
     shared = [a * n * c for a, n, c in zip(arm, n95, common, strict=True)]
     # a single skewed stage: one execution's p95 over its mean (its shared part not stretched to the slowest of a
     # map's elements), or a loop's correlated waits' (turn_moments)
@@ -168,7 +179,21 @@ def estimate_terms(problem: PlacementProblem, en: Enumeration, picks: list[int],
                   b * Z95 * (map_tail(st) ** 2 * max(v1 - c * c, 0.0) + c * c) ** 0.5, 0.0)
               for (i, k), st, a, b, m, (_, _, x), c, (_, v1) in
               zip(enumerate(picks), problem.stages, share, arm, mean, total, common, both, strict=True)]
-    return Terms([m for m, _, _ in total], var, excess, shared, both)
+    return Terms([m for m, _, _ in total], var, excess, shared, lift, both)
+
+
+@lru_cache(maxsize=256)
+def slowest(n: float) -> tuple[float, float]:
+    """(mean, sd) of the largest of n independent standard normals (n >= 1, fractional n as the CDF's power):
+    (0, 1) for one; (1.03, 0.70) for 4; (2.04, 0.48) for 30."""
+    if n <= 1.0:
+        return 0.0, 1.0
+    x = np.linspace(-8.0, 8.0, 4001)
+    cdf = np.array([NormalDist().cdf(v) for v in x])
+    pdf = n * np.exp(-x * x / 2.0) / np.sqrt(2.0 * np.pi) * cdf ** (n - 1.0)
+    w = pdf / pdf.sum()
+    mean = float(np.dot(w, x))
+    return mean, float(np.sqrt(np.dot(w, (x - mean) ** 2)))
 
 
 def shared_sd(problem: PlacementProblem, en: Enumeration, i: int, k: int) -> float:
@@ -200,9 +225,9 @@ def ttft_estimates(problem: PlacementProblem, g: StageGraph, en: Enumeration, pi
                 m[j], v[j] = other.per_pass * both[j][0], other.per_pass * both[j][1]
         m[i], v[i] = both[i]
         x[i] = max(float(so[i].one95[picks[i]]) - both[i][0], 0.0)
-        reach = path_ends(g, m, v, x, xfer, t.shared)[i]
+        reach = path_ends(g, m, v, x, xfer, t.shared, t.lift)[i]
         out[st.name] = min(bounds[st.name], path_value(*reach))
-    top = path_estimate(g, t.mean, t.var, t.excess, xfer, t.shared)
+    top = path_estimate(g, t.mean, t.var, t.excess, xfer, t.shared, t.lift)
     return {name: min(t, top) for name, t in out.items()}
 
 
