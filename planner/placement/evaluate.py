@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from statistics import NormalDist
-
-import numpy as np
 
 from plait.planner.placement.graph import (
     Evaluation,
@@ -16,9 +13,9 @@ from plait.planner.placement.graph import (
     path_estimate,
     path_value,
 )
-from plait.planner.placement.options import UNIT_TOL, Enumeration, whole
+from plait.planner.placement.options import UNIT_TOL, Z95, Enumeration, whole
 from plait.planner.placement.problem import Choice, Placement, PlacementProblem, Stage, Stats, Transfer
-from plait.planner.placement.queueing import batch_moments, turn_moments, wait_moments
+from plait.planner.placement.queueing import batch_moments, slowest, turn_moments, wait_moments
 
 REL_TOL = 1e-7
 
@@ -149,7 +146,7 @@ def estimate_terms(problem: PlacementProblem, en: Enumeration, picks: list[int],
     """Terms of picks (see Terms)."""
     so = en.stages
     # executions in turn on the p95 clock, as the pair counts them (loops at p95, a map's turns on its replicas)
-    n95 = [d / float(so[i].one95[k]) if so[i].one95[k] > 0 else serial95(st)
+    n95 = [d / float(so[i].one95[k]) if so[i].one95[k] > 0 and so[i].group[k] < 0 else serial95(st)
            for (i, k), d, st in zip(enumerate(picks), d95, problem.stages, strict=True)]
     both = [moments(problem, en, i, k) for i, k in enumerate(picks)]
     mean = [m for m, _ in both]
@@ -173,27 +170,13 @@ def estimate_terms(problem: PlacementProblem, en: Enumeration, picks: list[int],
     share = [a * (1.0 if batched(st, en, i, k) else map_tail(st))
              for (i, k), st, a in zip(enumerate(picks), problem.stages, arm, strict=True)]
     shared = [a * n * c for a, n, c in zip(arm, n95, common, strict=True)]
-    # a single skewed stage: one execution's p95 over its mean (its shared part not stretched to the slowest of a
-    # map's elements), or a loop's correlated waits' (turn_moments)
-    excess = [max(a * max(float(so[i].one95[k]) - m, x, 0.0) if c == 0.0 else
-                  b * Z95 * (map_tail(st) ** 2 * max(v1 - c * c, 0.0) + c * c) ** 0.5, 0.0)
-              for (i, k), st, a, b, m, (_, _, x), c, (_, v1) in
-              zip(enumerate(picks), problem.stages, share, arm, mean, total, common, both, strict=True)]
+    # a single skewed stage: one execution's p95 over its mean (a pool member's: its own part as the slowest of a
+    # map's elements spreads, above the lift, and its shared part), or a loop's correlated waits' (turn_moments)
+    excess = [max(a * max(float(so[i].one95[k]) - m, x, 0.0) if so[i].group[k] < 0 else
+                  b * Z95 * (d * d * max(v1 - c * c, 0.0) + c * c) ** 0.5, 0.0)
+              for (i, k), a, b, m, (_, _, x), c, (_, v1), (_, d) in
+              zip(enumerate(picks), share, arm, mean, total, common, both, top, strict=True)]
     return Terms([m for m, _, _ in total], var, excess, shared, lift, both)
-
-
-@lru_cache(maxsize=256)
-def slowest(n: float) -> tuple[float, float]:
-    """(mean, sd) of the largest of n independent standard normals (n >= 1, fractional n as the CDF's power):
-    (0, 1) for one; (1.03, 0.70) for 4; (2.04, 0.48) for 30."""
-    if n <= 1.0:
-        return 0.0, 1.0
-    x = np.linspace(-8.0, 8.0, 4001)
-    cdf = np.array([NormalDist().cdf(v) for v in x])
-    pdf = n * np.exp(-x * x / 2.0) / np.sqrt(2.0 * np.pi) * cdf ** (n - 1.0)
-    w = pdf / pdf.sum()
-    mean = float(np.dot(w, x))
-    return mean, float(np.sqrt(np.dot(w, (x - mean) ** 2)))
 
 
 def shared_sd(problem: PlacementProblem, en: Enumeration, i: int, k: int) -> float:
@@ -289,7 +272,6 @@ def map_tail(st: Stage, q: float = 0.95) -> float:
     return float(NormalDist().inv_cdf(q ** (1.0 / c))) / NormalDist().inv_cdf(q)
 
 
-Z95 = 1.6449   # a pool member's p95 reads as mean + Z95 sd
 
 
 def moments(problem: PlacementProblem, en: Enumeration, i: int, k: int) -> tuple[float, float]:
