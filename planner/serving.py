@@ -121,9 +121,10 @@ class Load:
     utilization: float    # batch / slots
     prefill95: tuple[float, ...]   # per call: admission wait + prefill (chunked, in the step), p95
     prefill50: tuple[float, ...]
-    decode95: tuple[float, ...]    # per call: (p95 output tokens - 1) x step
-    decode50: tuple[float, ...]
-    shared95: tuple[float, ...] = ()   # per call: sd of the decode time every sequence in the engine then shares
+    decode95: tuple[float, ...]    # per call: (p95 output tokens - 1) x step, the chunks' and the load's spread
+    decode50: tuple[float, ...]    # per call: (output tokens - 1) x the mean step under the load of the moment
+    shared95: tuple[float, ...] = ()   # per call: the decode's spread every sequence in the engine then shares (an
+                                       # sd, widened for its skew: PoolMember.shared_sd_s)
 
 
 def serve(e: Engine, calls: tuple[Call, ...], replicas: int, unified: bool, max_utilization: float = 0.85,

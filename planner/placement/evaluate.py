@@ -272,8 +272,6 @@ def map_tail(st: Stage, q: float = 0.95) -> float:
     return float(NormalDist().inv_cdf(q ** (1.0 / c))) / NormalDist().inv_cdf(q)
 
 
-
-
 def moments(problem: PlacementProblem, en: Enumeration, i: int, k: int) -> tuple[float, float]:
     """(mean, variance) of one execution's sojourn on pair k of stage i: for a stage's own pair the M/G/c
     wait's moments (queueing.wait_moments) plus the service's (its work spread cs^2); for a pool member, its
