@@ -198,7 +198,8 @@ def _burst_steps(e: Engine, calls: tuple[Call, ...], replicas: int, unified: boo
       seconds from it shares (W - |s|) / W of its life, so the load it sees varies with variance
       (2/3) sum_j (bursts_j per replica) (batch_j y_j / m_j)^2 / W (m_j = the replicas a burst spreads over);
       the step moves by t / (1 - rho) per unit of load, its cv is sd(load) / (1 - rho - own).
-    The second is shared by every sequence decoding then: a map's elements all run at that step, and a request's
+    The second is shared by every sequence decoding then (counted for a map's calls; a single call's spread is the
+    busy-period term of serve, whose Poisson prompts are most of it): a map's elements all run at that step, and a request's
     next calls meet the same burst of requests downstream (evaluate.estimate_terms adds it along a path, not in
     quadrature). A map of 4 chains of three 1B calls at 30 requests/s (prompts 0.58 of the second engine's time):
     the simulated elements' sojourns correlate 0.87 within a request, their TPOT p95 is 1.1 to 1.6 x the mean."""
@@ -215,7 +216,8 @@ def _burst_steps(e: Engine, calls: tuple[Call, ...], replicas: int, unified: boo
         var = sum(d.rate / d.batch * min(d.batch, replicas) / replicas * (d.batch * w / min(d.batch, replicas)) ** 2
                   for d, w in zip(calls, work, strict=True)) * 2.0 / (3.0 * window)
         own.append(gap / left)
-        spread.append(min(math.sqrt(var) / left, 1.0))
+        # a call outside a map keeps the Takacs term above for its load's spread (the same Poisson prompts)
+        spread.append(min(math.sqrt(var) / left, 1.0) if c.batch > 1.0 else 0.0)
     return own, spread
 
 
