@@ -28,17 +28,17 @@ HOLD = [
     (0, 190),    # the same: 29 replicas, utilization 0.25 to 0.69 (1.03)
     (8, 120),    # one tool at utilization 0.8 on 6 replicas (1.25)
     (4, 6),      # one tool at utilization 0.24 (1.20)
-    (2, 30),     # one LLM call at 30 requests/s (1.06)
-    (7, 6),      # a branch of LLM calls (1.03)
+    (2, 30),     # one LLM call at 30 requests/s (1.03)
+    (7, 6),      # a branch of LLM calls (0.99)
     (3, 6),      # branches nested in a branch, a map (1.02)
-    (16, 6),     # a loop with a region inside (1.32)
+    (16, 6),     # a loop with a region inside (1.30)
     (0, 6),      # a loop's three passes queue in turn at one tool replica at utilization 0.63 (1.01; 0.65 when
                  # their waits counted as independent Poisson ones: queueing.turn_moments)
     (17, 6),     # a loop around a branch and a map; 10 tool calls at once on 3 replicas at 0.8 (1.08; 0.83 before
                  # queueing.batch_moments)
-    (6, 30),     # 8B decode at 30 requests/s (1.30; 1.38 while the simulator costed a chunk's compute alone)
-    (10, 30),    # as (6, 30) (1.05)
-    (9, 30),     # a loop around branches of LLM calls at 30 requests/s (1.34)
+    (6, 30),     # 8B decode at 30 requests/s (1.19; 1.38 while the simulator costed a chunk's compute alone)
+    (10, 30),    # as (6, 30) (1.28)
+    (9, 30),     # a loop around branches of LLM calls at 30 requests/s (1.30)
     (13, 30),    # a map of 4 chains of three 1B calls at 30 requests/s, prompts 0.58 of an engine's time: the
                  # chains share each engine's load of the moment (1.00; 0.78 when counted independent Poisson
                  # sequences at the mean load: serving._burst_steps, evaluate.slowest)
