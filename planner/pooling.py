@@ -132,7 +132,8 @@ def _engine_options(e: Engine, group: tuple[Call, ...], unified: bool, caps: Cap
     out = []
     for load in found:
         members = [PoolMember(stage=c.decode, p95_s=load.decode95[k], p50_s=load.decode50[k],
-                              service_s=c.output * load.step_s, utilization=load.utilization)
+                              service_s=c.output * load.step_s, utilization=load.utilization,
+                              shared_sd_s=load.shared95[k])
                    for k, c in enumerate(group)]
         if unified:
             members = [PoolMember(stage=c.prefill, p95_s=load.prefill95[k], p50_s=load.prefill50[k],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from statistics import NormalDist
 
 from plait.planner.placement.graph import (
@@ -12,9 +13,9 @@ from plait.planner.placement.graph import (
     path_estimate,
     path_value,
 )
-from plait.planner.placement.options import UNIT_TOL, Enumeration, whole
+from plait.planner.placement.options import UNIT_TOL, Z95, Enumeration, whole
 from plait.planner.placement.problem import Choice, Placement, PlacementProblem, Stage, Stats, Transfer
-from plait.planner.placement.queueing import batch_moments, turn_moments, wait_moments
+from plait.planner.placement.queueing import batch_moments, slowest, turn_moments, wait_moments
 
 REL_TOL = 1e-7
 
@@ -123,17 +124,29 @@ def p95_estimate(problem: PlacementProblem, g: StageGraph, en: Enumeration, pick
                  xfer: list[float], bound: float) -> float:
     """graph.path_estimate for picks, within `bound` (the sum of stage p95s the solver keeps under the SLA: a
     plan never claims more than it ensures)."""
-    mean, var, excess, _ = estimate_terms(problem, en, picks, d95)
-    return min(bound, path_estimate(g, mean, var, excess, xfer))
+    t = estimate_terms(problem, en, picks, d95)
+    return min(bound, path_estimate(g, t.mean, t.var, t.excess, xfer, t.shared, t.lift))
 
 
-def estimate_terms(problem: PlacementProblem, en: Enumeration, picks: list[int], d95: list[float]
-                   ) -> tuple[list[float], list[float], list[float], list[tuple[float, float]]]:
+@dataclass
+class Terms:
     """Per stage, what it adds to the p95 estimate of a path through it: (mean, variance, excess) of its
-    executions on the p95 clock, and one execution's (mean, variance) sojourn."""
+    executions on the p95 clock, the spread it shares with the path's other engines (graph.path_estimate), and one
+    execution's (mean, variance) sojourn."""
+
+    mean: list[float]
+    var: list[float]
+    excess: list[float]
+    shared: list[float]
+    lift: list[float]
+    one: list[tuple[float, float]]
+
+
+def estimate_terms(problem: PlacementProblem, en: Enumeration, picks: list[int], d95: list[float]) -> Terms:
+    """Terms of picks (see Terms)."""
     so = en.stages
     # executions in turn on the p95 clock, as the pair counts them (loops at p95, a map's turns on its replicas)
-    n95 = [d / float(so[i].one95[k]) if so[i].one95[k] > 0 else serial95(st)
+    n95 = [d / float(so[i].one95[k]) if so[i].one95[k] > 0 and so[i].group[k] < 0 else serial95(st)
            for (i, k), d, st in zip(enumerate(picks), d95, problem.stages, strict=True)]
     both = [moments(problem, en, i, k) for i, k in enumerate(picks)]
     mean = [m for m, _ in both]
@@ -142,13 +155,36 @@ def estimate_terms(problem: PlacementProblem, en: Enumeration, picks: list[int],
     var1 = [v for _, v, _ in total]
     # how much of an execution's spread reaches the request's p95: less for an arm few requests take, more for a
     # map's elements (the request waits for the slowest; batch_moments counts that for a map at its own queue)
-    share = [arm_tail(st) * (1.0 if batched(st, en, i, k) else map_tail(st))
-             for (i, k), st in zip(enumerate(picks), problem.stages, strict=True)]
-    var = [a * a * v for a, v in zip(share, var1, strict=True)]
-    # a single skewed stage: one execution's p95 over its mean, or a loop's correlated waits' (turn_moments)
-    excess = [a * max(float(so[i].one95[k]) - m, x, 0.0)
-              for (i, k), a, m, (_, _, x) in zip(enumerate(picks), share, mean, total, strict=True)]
-    return [m for m, _, _ in total], var, excess, both
+    # an LLM engine's step under the load of the moment is shared: by a map's elements (no slowest of n) and, in
+    # line, by the request's other engines (serving._burst_steps)
+    common = [shared_sd(problem, en, i, k) for i, k in enumerate(picks)]
+    arm = [arm_tail(st) for st in problem.stages]
+    own = [max(v - n * c * c, 0.0) for v, n, c in zip(var1, n95, common, strict=True)]
+    # a map's elements on an LLM pool: the request waits for the slowest of n sums of a shared part and their own
+    # (independent) spread, i.e. the shared part plus the largest of n own parts, whose mean is lifted by e_n sd
+    # and whose sd is d_n sd (slowest); the lift adds along the map's stages as the sds of a sum do (path_value)
+    top = [(0.0, 1.0) if batched(st, en, i, k) else slowest(st.concurrency)
+           for (i, k), st in zip(enumerate(picks), problem.stages, strict=True)]
+    var = [(a * d) ** 2 * v for a, (_, d), v in zip(arm, top, own, strict=True)]
+    lift = [(a * e) ** 2 * v for a, (e, _), v in zip(arm, top, own, strict=True)]
+    share = [a * (1.0 if batched(st, en, i, k) else map_tail(st))
+             for (i, k), st, a in zip(enumerate(picks), problem.stages, arm, strict=True)]
+    shared = [a * n * c for a, n, c in zip(arm, n95, common, strict=True)]
+    # a single skewed stage: one execution's p95 over its mean (a pool member's: its own part as the slowest of a
+    # map's elements spreads, above the lift, and its shared part), or a loop's correlated waits' (turn_moments)
+    excess = [max(a * max(float(so[i].one95[k]) - m, x, 0.0) if so[i].group[k] < 0 else
+                  b * Z95 * (d * d * max(v1 - c * c, 0.0) + c * c) ** 0.5, 0.0)
+              for (i, k), a, b, m, (_, _, x), c, (_, v1), (_, d) in
+              zip(enumerate(picks), share, arm, mean, total, common, both, top, strict=True)]
+    return Terms([m for m, _, _ in total], var, excess, shared, lift, both)
+
+
+def shared_sd(problem: PlacementProblem, en: Enumeration, i: int, k: int) -> float:
+    """One execution's spread (sd) it shares with whatever runs in its pool at the time (PoolMember.shared_sd_s);
+    0 for a stage's own pair."""
+    if (b := int(en.stages[i].group[k])) < 0:
+        return 0.0
+    return next(x.shared_sd_s for x in problem.pools[b].members if x.stage == problem.stages[i].name)
 
 
 def ttft_estimates(problem: PlacementProblem, g: StageGraph, en: Enumeration, picks: list[int], d95: list[float],
@@ -159,21 +195,22 @@ def ttft_estimates(problem: PlacementProblem, g: StageGraph, en: Enumeration, pi
     reviewer 24 s against 8 s simulated), then one execution of the call, its p95 excess its own. At most the
     bound (first_tokens, the MILP's row 10), and never above the path's p95 estimate: the first token of a call
     comes before the request's end."""
-    mean, var, excess, both = estimate_terms(problem, en, picks, d95)
+    t = estimate_terms(problem, en, picks, d95)
+    both = t.one
     so = en.stages
     out = {}
     for i, st in enumerate(problem.stages):
         if not st.first_token:
             continue
-        m, v, x = list(mean), list(var), list(excess)
+        m, v, x = list(t.mean), list(t.var), list(t.excess)
         for j, other in enumerate(problem.stages):
             if st.loop is not None and other.loop == st.loop and j != i:
                 m[j], v[j] = other.per_pass * both[j][0], other.per_pass * both[j][1]
         m[i], v[i] = both[i]
         x[i] = max(float(so[i].one95[picks[i]]) - both[i][0], 0.0)
-        reach = path_ends(g, m, v, x, xfer)[i]
+        reach = path_ends(g, m, v, x, xfer, t.shared, t.lift)[i]
         out[st.name] = min(bounds[st.name], path_value(*reach))
-    top = path_estimate(g, mean, var, excess, xfer)
+    top = path_estimate(g, t.mean, t.var, t.excess, xfer, t.shared, t.lift)
     return {name: min(t, top) for name, t in out.items()}
 
 
@@ -233,9 +270,6 @@ def map_tail(st: Stage, q: float = 0.95) -> float:
     if c <= 1.0:
         return 1.0
     return float(NormalDist().inv_cdf(q ** (1.0 / c))) / NormalDist().inv_cdf(q)
-
-
-Z95 = 1.6449   # a pool member's p95 reads as mean + Z95 sd
 
 
 def moments(problem: PlacementProblem, en: Enumeration, i: int, k: int) -> tuple[float, float]:

@@ -153,34 +153,47 @@ def longest_path(g: StageGraph, dur: list[float], xfer: list[float]) -> tuple[fl
     return start[end] + dur[end], start, path[::-1]
 
 
-def path_value(m: float, v: float, x: float, z: float = 1.6449) -> float:
-    """A path's p95 estimate from its mean, variance and largest single-stage excess (path_estimate)."""
-    return m + max(z * v ** 0.5, x)
+def path_value(m: float, v: float, x: float, s: float = 0.0, w: float = 0.0, z: float = 1.6449) -> float:
+    """A path's p95 estimate from its mean, variance, largest single-stage excess, shared spread s (a standard
+    deviation its stages add in line) and lift w (the slowest of a map's elements over their mean, squared:
+    path_estimate)."""
+    return m + w ** 0.5 + max(z * (v + s * s) ** 0.5, x)
 
 
-def path_ends(g: StageGraph, mean: list[float], var: list[float], excess: list[float], xfer: list[float]
-              ) -> list[tuple[float, float, float]]:
-    """Per stage, (mean, variance, largest excess) of the path ending with it that path_estimate keeps."""
-    ends = [(0.0, 0.0, 0.0)] * len(g.names)
+def path_ends(g: StageGraph, mean: list[float], var: list[float], excess: list[float], xfer: list[float],
+              shared: list[float] | None = None, lift: list[float] | None = None
+              ) -> list[tuple[float, float, float, float, float]]:
+    """Per stage, (mean, variance, largest excess, shared spread, lift) of the path ending with it that
+    path_estimate keeps."""
+    add = shared if shared is not None else [0.0] * len(g.names)
+    up = lift if lift is not None else [0.0] * len(g.names)
+    ends = [(0.0, 0.0, 0.0, 0.0, 0.0)] * len(g.names)
     for j in g.order:
-        best = (-1.0, (0.0, 0.0, 0.0))
+        best = (-1.0, (0.0, 0.0, 0.0, 0.0, 0.0))
         for k in g.preds[j]:
-            m, v, x = ends[g.edges[k][0]]
-            if (e := path_value(m + xfer[k], v, x)) > best[0]:
-                best = (e, (m + xfer[k], v, x))
-        m, v, x = best[1]
-        ends[j] = (m + mean[j], v + var[j], max(x, excess[j]))
+            m, v, x, s, w = ends[g.edges[k][0]]
+            if (e := path_value(m + xfer[k], v, x, s, w)) > best[0]:
+                best = (e, (m + xfer[k], v, x, s, w))
+        m, v, x, s, w = best[1]
+        ends[j] = (m + mean[j], v + var[j], max(x, excess[j]), s + add[j], w + up[j])
     return ends
 
 
 def path_estimate(g: StageGraph, mean: list[float], var: list[float], excess: list[float],
-                  xfer: list[float], z: float = 1.6449) -> float:
+                  xfer: list[float], shared: list[float] | None = None, lift: list[float] | None = None,
+                  z: float = 1.6449) -> float:
     """End-to-end p95 estimate: along a path, each stage's executions on the p95 clock (loop counts at p95: the
     executions of one loop rise together) add their mean sojourn `mean` and their variance `var` (the stages
     being independent of each other; evaluate.p95_estimate sums a stage's own executions); the path's p95
     is its mean plus the larger of z standard deviations and the largest `excess` of one stage's own p95
     over its mean (a single skewed stage, an exponential wait, is not normal). A sum of stage p95s
     (longest_path of d95, the solver's bound) adds every stage's spread as if all ran long at once. The
+    spread an LLM engine's load of the moment gives (`shared`, a standard deviation) is not independent from
+    stage to stage: a burst of requests meets the request at every engine downstream too (the same requests
+    travel with it), so the path adds those in line and takes them in quadrature with the rest. A map's
+    elements on LLM pools share that part; the request waits for the largest of their own parts, whose mean
+    lies above theirs (`lift`, squared, summed as variances are: the largest of n sums, not n largest). The
     path is chosen stage by stage, keeping the predecessor whose estimate is largest.
     """
-    return max((path_value(*end, z=z) for end in path_ends(g, mean, var, excess, xfer)), default=0.0)
+    return max((path_value(*end, z=z) for end in path_ends(g, mean, var, excess, xfer, shared, lift)),
+               default=0.0)

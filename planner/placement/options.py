@@ -35,13 +35,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from plait.planner.placement.errors import InfeasibleInventory, PlacementInputError
-from plait.planner.placement.problem import PlacementProblem, SolveOptions
+from plait.planner.placement.problem import PlacementProblem, PoolMember, SolveOptions, Stage
 from plait.planner.placement.queueing import (
     FloatArray,
     IntArray,
     min_replicas,
+    slowest,
     wait_quantiles_table,
 )
+
+Z95 = 1.6449   # a pool member's p95 reads as mean + Z95 sd (evaluate.moments)
 
 
 @dataclass
@@ -228,7 +231,8 @@ def pool_pairs(problem: PlacementProblem, dev_ix: dict[str, int], kept: set[int]
             serial95 = st.serial_p95 if st.serial_p95 is not None else st.visits / st.concurrency
             own = m_ix == 0
             cost = p.price_per_hour if own else 0.0
-            rows[ix[m.stage]].append((b, p.replicas, dev_ix[p.device], cost, serial95 * m.p95_s, serial * m.p50_s,
+            rows[ix[m.stage]].append((b, p.replicas, dev_ix[p.device], cost, serial95 * (m.p95_s + lift(st, m)),
+                                      serial * m.p50_s,
                                       p.replicas * p.tp if own else 0.0, m.utilization, cost, cost, b, m.p95_s))
     out = []
     for r in rows:
@@ -236,6 +240,16 @@ def pool_pairs(problem: PlacementProblem, dev_ix: dict[str, int], kept: set[int]
         ints = {0, 1, 2, 10}
         out.append(StageOptions(*(np.asarray(c, dtype=np.int64 if n in ints else float) for n, c in enumerate(cols))))
     return out
+
+
+def lift(st: Stage, m: PoolMember) -> float:
+    """How far the slowest of a map's elements on a pool lies above one element's mean (its own spread, not the
+    part the elements share: queueing.slowest), so that the solver's sum of stage p95s keeps the join the
+    estimate counts (evaluate.estimate_terms); 0 outside maps."""
+    if st.concurrency <= 1.0:
+        return 0.0
+    own = max(((m.p95_s - m.p50_s) / Z95) ** 2 - m.shared_sd_s ** 2, 0.0)
+    return slowest(st.concurrency)[0] * own ** 0.5
 
 
 def _concat(a: StageOptions, b: StageOptions) -> StageOptions:

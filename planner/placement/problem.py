@@ -100,6 +100,11 @@ class PoolMember(_Model):
     p95_s: float = Field(ge=0, description="per execution, a long request (p95 work) at the stage quantile")
     p50_s: float = Field(ge=0, description="per execution, median")
     service_s: float = Field(default=0.0, ge=0, description="per execution, service time without waiting")
+    shared_sd_s: float = Field(default=0.0, ge=0, description="per execution, the part of the p95 - p50 spread (as a "
+                               "standard deviation) that every execution in the pool at that time shares: an LLM "
+                               "engine's step under the load of the moment (widened for its skew: z times it is "
+                               "that part's p95 excess). A map's elements share it (no slowest of n), and a path "
+                               "adds it stage by stage, not in quadrature")
     utilization: float = Field(default=0.0, ge=0, description="busy fraction of the pool (KV slots in use)")
 
 
