@@ -477,7 +477,13 @@ class Driver:
                 except RunError as err:   # a Gloo error on one end usually means the other end died: say which
                     dead = self.workers.dead_crash({ref.holder, to}, starts=starts)
                     if dead:
-                        gone = [k for k in starts if self.workers.generation(k) != starts[k]]
+                        # A peer's Gloo error can come before the I/O thread has seen the death and given the
+                        # worker its next start: wait for that, or the retry would take this dead edge again at
+                        # once (and blame the wrong worker), spending its attempts in milliseconds.
+                        until = time.monotonic() + 2.0
+                        while not (gone := [k for k in starts if self.workers.generation(k) != starts[k]]) \
+                                and time.monotonic() < until:
+                            time.sleep(0.01)
                         raise WorkerLost(f"{err}\n{dead}", (gone or [ref.holder])[0]) from None
                     raise
         sent_done, done = sent.result(), got.result()
