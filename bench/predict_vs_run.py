@@ -23,6 +23,7 @@ import shlex
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -395,6 +396,49 @@ def prepare_machine(calibrate: bool, index: Path | None, env: dict[str, str]) ->
             f"{local.factors['launch_eager_s'].value * 1e6:.2f} us ({local.flops['fp32'].source})")
 
 
+def add_machine_args(ap: argparse.ArgumentParser, name: str) -> None:
+    """The options every bench that runs on this machine's `local` device shares (output folder, private user
+    catalog, rag's index, calibration, JSON and doc)."""
+    ap.add_argument("--out", type=Path, default=ROOT / "out" / name)
+    ap.add_argument("--config-dir", type=Path, default=None, help="PLAIT_CONFIG_DIR (default: OUT/config)")
+    ap.add_argument("--index", type=Path, default=None, help="rag's wiki index (default: OUT/wiki, built if missing)")
+    ap.add_argument("--calibrate", action="store_true", help="run `plait calibrate --cpu` even if `local` exists")
+    ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / f"{name}.json")
+    ap.add_argument("--doc", type=Path, default=None, help="write the tables into this markdown file")
+
+
+@dataclass
+class MachineRun:
+    """A bench run's environment and what its JSON records about the machine."""
+
+    env: dict[str, str]
+    local: str
+    load_before: tuple[float, float, float]
+    started: float
+
+    def meta(self, script: str, argv: list[str] | None) -> dict[str, Any]:
+        return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "local": self.local,
+                "command": f".venv/bin/python bench/{script} " + shlex.join(argv if argv is not None else sys.argv[1:]),
+                "load_before": " ".join(f"{x:.2f}" for x in self.load_before),
+                "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+                "wall_s": time.perf_counter() - self.started}
+
+
+def start_machine(args: argparse.Namespace, needs_index: bool) -> MachineRun:
+    """Resolve add_machine_args' paths, point plait at the private catalog, and measure `local` (and build rag's
+    index when `needs_index`) if missing."""
+    args.out = args.out.resolve()
+    args.index = (args.index or args.out / "wiki").resolve()
+    config = (args.config_dir or args.out / "config").resolve()
+    config.mkdir(parents=True, exist_ok=True)
+    os.environ["PLAIT_CONFIG_DIR"] = str(config)   # before plait reads a catalog, here and in every command
+    os.chdir(ROOT)   # the examples' paths are relative to the repository
+    env = dict(os.environ)
+    load_before, started = os.getloadavg(), time.perf_counter()
+    local = prepare_machine(args.calibrate, args.index if needs_index else None, env)
+    return MachineRun(env, local, load_before, started)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--examples", nargs="+", default=list(EXAMPLES), choices=list(EXAMPLES))
@@ -404,28 +448,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--min-requests", type=int, default=10)
     ap.add_argument("--max-requests", type=int, default=40)
     ap.add_argument("--sim-requests", type=int, default=1000)
-    ap.add_argument("--out", type=Path, default=ROOT / "out" / "predict_vs_run")
-    ap.add_argument("--config-dir", type=Path, default=None, help="PLAIT_CONFIG_DIR (default: OUT/config)")
-    ap.add_argument("--index", type=Path, default=None, help="rag's wiki index (default: OUT/wiki, built if missing)")
-    ap.add_argument("--calibrate", action="store_true", help="run `plait calibrate --cpu` even if `local` exists")
-    ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "predict_vs_run.json")
-    ap.add_argument("--doc", type=Path, default=None, help="write the tables into this markdown file")
+    add_machine_args(ap, "predict_vs_run")
     args = ap.parse_args(argv)
-    args.out = args.out.resolve()
-    args.index = (args.index or args.out / "wiki").resolve()
-    config = (args.config_dir or args.out / "config").resolve()
-    config.mkdir(parents=True, exist_ok=True)
-    os.environ["PLAIT_CONFIG_DIR"] = str(config)   # before plait reads a catalog, here and in every command
-    os.chdir(ROOT)   # the examples' paths are relative to the repository
-    env = dict(os.environ)
-    load_before = os.getloadavg()
-    started = time.perf_counter()
-    local = prepare_machine(args.calibrate, args.index if "rag" in args.examples else None, env)
-    data = [one_example(name, args, env) for name in args.examples]
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "local": local,
-            "command": ".venv/bin/python bench/predict_vs_run.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
-            "load_before": " ".join(f"{x:.2f}" for x in load_before),
-            "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()), "wall_s": time.perf_counter() - started}
+    machine = start_machine(args, "rag" in args.examples)
+    data = [one_example(name, args, machine.env) for name in args.examples]
+    meta = machine.meta("predict_vs_run.py", argv)
     print(summary_table(data))
     print(goal_line(data))
     for ex in data:

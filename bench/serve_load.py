@@ -37,7 +37,15 @@ from typing import Any
 
 import httpx2
 from _runtime_common import percentile, print_table
-from predict_vs_run import DECLARED_TOOLS, different_inputs, plait, plan_for, prepare_machine, write_doc
+from predict_vs_run import (
+    DECLARED_TOOLS,
+    add_machine_args,
+    different_inputs,
+    plait,
+    plan_for,
+    start_machine,
+    write_doc,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS = {"rag": "examples/rag.py:answer", "react": "examples/react.py:solve"}
@@ -371,30 +379,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-queue", type=int, default=16, help="`plait serve --max-queue` (its default)")
     ap.add_argument("--max-tokens", type=int, default=None, help="`plait serve --max-tokens` (default: none given)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=ROOT / "out" / "serve_load")
-    ap.add_argument("--config-dir", type=Path, default=None, help="PLAIT_CONFIG_DIR (default: OUT/config)")
-    ap.add_argument("--index", type=Path, default=None, help="rag's wiki index (default: OUT/wiki, built if missing)")
-    ap.add_argument("--calibrate", action="store_true", help="run `plait calibrate --cpu` even if `local` exists")
-    ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "serve_load.json")
-    ap.add_argument("--doc", type=Path, default=None, help="write the tables into this markdown file")
+    add_machine_args(ap, "serve_load")
     args = ap.parse_args(argv)
-    args.out = args.out.resolve()
-    args.index = (args.index or args.out / "wiki").resolve()
-    config = (args.config_dir or args.out / "config").resolve()
-    config.mkdir(parents=True, exist_ok=True)
-    os.environ["PLAIT_CONFIG_DIR"] = str(config)   # before plait reads a catalog, here and in every command
-    os.chdir(ROOT)   # the examples' paths are relative to the repository
-    env = dict(os.environ)
-    load_before = os.getloadavg()
-    started = time.perf_counter()
-    local = prepare_machine(args.calibrate, args.index if "rag" in args.agents else None, env)
-    data = [one_agent(name, args, env) for name in args.agents]
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "local": local,
-            "command": ".venv/bin/python bench/serve_load.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
-            "load_before": " ".join(f"{x:.2f}" for x in load_before),
-            "load_after": " ".join(f"{x:.2f}" for x in os.getloadavg()), "wall_s": time.perf_counter() - started,
-            "seconds_per_level": args.seconds, "max_requests": args.max_requests, "max_tokens": args.max_tokens,
-            "cpus": os.cpu_count()}
+    machine = start_machine(args, "rag" in args.agents)
+    data = [one_agent(name, args, machine.env) for name in args.agents]
+    meta = {**machine.meta("serve_load.py", argv), "seconds_per_level": args.seconds,
+            "max_requests": args.max_requests, "max_tokens": args.max_tokens, "cpus": os.cpu_count()}
     print_tables(data)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({**meta, "agents": data}, indent=2) + "\n")
