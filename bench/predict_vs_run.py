@@ -23,9 +23,8 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAIT = [sys.executable, "-m", "plait.cli"]
@@ -407,8 +406,7 @@ def add_machine_args(ap: argparse.ArgumentParser, name: str) -> None:
     ap.add_argument("--doc", type=Path, default=None, help="write the tables into this markdown file")
 
 
-@dataclass
-class MachineRun:
+class MachineRun(NamedTuple):   # not a dataclass: tests load this file by path, outside sys.modules
     """A bench run's environment and what its JSON records about the machine."""
 
     env: dict[str, str]
