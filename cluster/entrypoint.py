@@ -10,23 +10,32 @@ Environment (the operator's StatefulSet and Deployment set it; cluster.reconcile
     PLAIT_POD_NAME      worker: the StatefulSet pod's name; its ordinal suffix is the replica index
                         (PLAIT_REPLICA overrides it)
     PLAIT_RENDEZVOUS    worker: the pool's headless Service (NAME.NAMESPACE.svc); with the pod's name it is the
-                        replica's stable DNS name, reported by the health check
-    PLAIT_ROUTER        worker: the router's Service (HOST:PORT), reported by the health check
+                        replica's stable DNS name, where its Gloo pairs listen for their peers
+    PLAIT_ADDRESS       worker: that address, given outright (default POD_NAME.RENDEZVOUS)
+    PLAIT_ROUTER        worker: the router's Service (HOST:PORT); the worker attaches to HOST
+    PLAIT_ROUTER_HOST   worker: the router's host, given outright (default: PLAIT_ROUTER's host)
+    PLAIT_CONTROL_PORTS the router's ports for its workers: calls, answers, TCPStore (default 5555,5556,5557;
+                        the router's may be 0,0,0: the OS picks, printed)
     PLAIT_HEALTH_PORT   worker: port of GET /healthz (default 8081; 0: the OS picks, printed)
     PLAIT_ROUTER_PORT   router: port of `plait serve` (default 8000); its API key is PLAIT_API_KEY
+    PLAIT_ATTACH_TIMEOUT_S  router: how long it waits for every worker pod to attach (default 600)
+    PLAIT_BIND          the address the router's ports and a worker's health check listen on (default 0.0.0.0,
+                        the pod's addresses; 127.0.0.1 runs a whole deployment on one machine)
     PLAIT_RUN_DIR       a writable folder for programs and logs (default /tmp/plait)
     PLAIT_WEIGHTS_DIR   a folder of checkpoints, one subfolder per catalog model (/models/llama-3.1-8b), and
     PLAIT_WEIGHTS       MODEL=DIR,... more; without one an LLM runs at PLAIT_SCALE (default: the plan's scale,
                         else tiny) with random weights
 
-A worker pod runs the pool's worker process (scheduler.worker, as `plait run` spawns it) under a one-worker
-driver handle (scheduler.workers.Workers) and answers GET /healthz by pinging it: 200 with the worker's answer,
-503 when it gives none (the readiness probe); the container exits when the worker does.
+A worker pod runs the pool's worker (scheduler.worker, the code `plait run` spawns) in the container's own
+process, attached to the router: the router's `plait serve --attach` is its driver, as `plait run` is a local
+worker's. It answers GET /healthz: 200 once connected to the router, 503 before (the readiness probe). It exits
+when the router goes away (its tensors and Gloo pairs were that router's), and Kubernetes starts it again clean.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import sys
@@ -37,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from plait.cluster.from_plan import program_key
+from plait.scheduler.workers import CONTROL_PORTS, Attach
 from plait.sdk.errors import PlaitError
 
 DEFAULT_AGENT_DIR = "/etc/plait/agent"
@@ -59,6 +69,10 @@ class Settings:
     replica: int = 0
     address: str = ""        # the replica's stable DNS name through the headless Service ('' outside a cluster)
     router: str = ""
+    router_host: str = ""    # worker: where the router's control ports are
+    control_ports: tuple[int, int, int] = CONTROL_PORTS
+    attach_timeout_s: float = 600.0
+    bind: str = "0.0.0.0"
     health_port: int = 8081
     port: int = 8000
     weights: tuple[tuple[str, str], ...] = ()
@@ -73,12 +87,19 @@ class Settings:
         if not (agent_dir / "plan.json").is_file():
             raise EntrypointError(f"{agent_dir} holds no plan.json: the agent's ConfigMap is not mounted there\n"
                                   "  To fix: mount the ConfigMap `plait submit` made at PLAIT_AGENT_DIR.")
+        ports = env.get("PLAIT_CONTROL_PORTS") or ",".join(map(str, CONTROL_PORTS))
+        try:
+            control_ports = Attach.ports(ports, "PLAIT_CONTROL_PORTS")
+        except PlaitError as err:
+            raise EntrypointError(str(err)) from None
         common: dict[str, Any] = dict(role=role, agent_dir=agent_dir, run_dir=Path(env.get("PLAIT_RUN_DIR", "/tmp/plait")),
                                       health_port=int(env.get("PLAIT_HEALTH_PORT", "8081")),
                                       port=int(env.get("PLAIT_ROUTER_PORT", "8000")), weights=_weights(env),
-                                      scale=env.get("PLAIT_SCALE") or None)
+                                      scale=env.get("PLAIT_SCALE") or None, control_ports=control_ports,
+                                      bind=env.get("PLAIT_BIND") or "0.0.0.0")
         if role == "router":
-            return cls(**common, agent=env.get("PLAIT_AGENT") or _planned_agent(agent_dir))
+            return cls(**common, agent=env.get("PLAIT_AGENT") or _planned_agent(agent_dir),
+                       attach_timeout_s=float(env.get("PLAIT_ATTACH_TIMEOUT_S", "600")))
         pool = env.get("PLAIT_POOL_ID", "")
         if not (agent_dir / program_key(pool)).is_file():
             have = sorted(p.name.removesuffix(".program.json") for p in agent_dir.glob("*.program.json"))
@@ -87,8 +108,15 @@ class Settings:
         pod = env.get("PLAIT_POD_NAME", "")
         replica = env.get("PLAIT_REPLICA") or (m.group(1) if (m := re.search(r"-(\d+)$", pod)) else "0")
         service = env.get("PLAIT_RENDEZVOUS", "")
-        return cls(**common, pool=pool, replica=int(replica), address=f"{pod}.{service}" if pod and service else "",
-                   router=env.get("PLAIT_ROUTER", ""))
+        router = env.get("PLAIT_ROUTER", "")
+        router_host = env.get("PLAIT_ROUTER_HOST") or router.rpartition(":")[0] or router
+        if not router_host:
+            raise EntrypointError("a worker attaches to its router, but neither PLAIT_ROUTER nor PLAIT_ROUTER_HOST "
+                                  "is set\n  To fix: set PLAIT_ROUTER to the router Service's HOST:PORT (the "
+                                  "operator does).")
+        address = env.get("PLAIT_ADDRESS") or (f"{pod}.{service}" if pod and service else "")
+        return cls(**common, pool=pool, replica=int(replica), address=address, router=router,
+                   router_host=router_host)
 
 
 def _weights(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -126,25 +154,29 @@ def worker_spec(settings: Settings) -> Any:
     path = settings.run_dir / program_key(settings.pool)
     path.write_text(dump_program(program))
     plan = Plan.model_validate_json((settings.agent_dir / "plan.json").read_text())
-    return WorkerSpec(pool=settings.pool, replica=settings.replica, program=str(path), driver="", store_port=0,
+    host, (calls, answers, store) = settings.router_host, settings.control_ports
+    return WorkerSpec(pool=settings.pool, replica=settings.replica, program=str(path), driver=f"tcp://{host}:{calls}",
+                      answers=f"tcp://{host}:{answers}", store_host=host, store_port=store,
                       cores=sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [],
                       log=str(settings.run_dir / f"worker-{settings.pool}-{settings.replica}.log"),
                       plait_version=__version__, graph_hash=program.graph_hash,
-                      scale=settings.scale or plan.scale or "tiny", checkpoints=dict(settings.weights))
+                      scale=settings.scale or plan.scale or "tiny", checkpoints=dict(settings.weights),
+                      address=settings.address, attached=True)
 
 
-def serve_health(workers: Any, settings: Settings, port: int) -> ThreadingHTTPServer:
-    """GET /healthz on `port` (all addresses: the kubelet probes the pod's IP), answered by pinging the worker."""
+def serve_health(worker: Any, settings: Settings, port: int) -> ThreadingHTTPServer:
+    """GET /healthz on `port` (all addresses: the kubelet probes the pod's IP): 200 once the worker is connected
+    to its router, 503 before (it waits for the router, or the router is gone and it is exiting)."""
 
     class Health(BaseHTTPRequestHandler):
         def do_GET(self) -> None:   # noqa: N802 -- http.server's name
             if self.path not in ("/healthz", "/readyz"):
                 self.send_error(404)
                 return
-            answers = workers.health(2.0)
-            ok = all(isinstance(a, dict) for a in answers.values())
+            status = worker.status()
+            ok = bool(status["connected"])
             body = json.dumps({"pool": settings.pool, "replica": settings.replica, "address": settings.address,
-                               "router": settings.router, "ok": ok, "workers": answers}).encode()
+                               "router": settings.router, "ok": ok, "worker": status}).encode()
             self.send_response(200 if ok else 503)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -154,38 +186,42 @@ def serve_health(workers: Any, settings: Settings, port: int) -> ThreadingHTTPSe
         def log_message(self, *args: Any) -> None:   # probes every few seconds: keep the log for the worker
             pass
 
-    server = ThreadingHTTPServer(("0.0.0.0", port), Health)
+    server = ThreadingHTTPServer((settings.bind, port), Health)
     threading.Thread(target=server.serve_forever, daemon=True, name="plait-health").start()
     return server
 
 
 def run_worker(settings: Settings, stop: threading.Event) -> int:
-    """Start the worker and serve its health check until `stop` (SIGTERM sets it): 0. When the worker process
-    dies, 1: the container exits and Kubernetes restarts it (a replica never lingers without its worker)."""
-    from plait.scheduler.workers import Workers, log_tail
+    """Load the worker, serve its health check, and serve the router until `stop` (SIGTERM sets it) or a Stop from
+    the router: 0. When the router goes away: 1, and Kubernetes starts the container again clean."""
+    import torch
+
+    from plait.scheduler.worker import Worker
 
     spec = worker_spec(settings)
-    workers = Workers([spec], settings.run_dir)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    torch.set_num_threads(max(1, len(spec.cores)))
+    worker = Worker(spec)   # loads its kernels: weights, the index, the user's tools
+    worker.stop_requested = stop
+    server = serve_health(worker, settings, settings.health_port)
     try:
-        server = serve_health(workers, settings, settings.health_port)
-        print(f"worker {spec.key} ready ({settings.address or 'no Service address'}); health on "
-              f"http://0.0.0.0:{server.server_address[1]}/healthz; log {spec.log}", flush=True)
-        process = workers.procs[spec.key]
-        while not stop.wait(0.5):
-            if not process.is_alive():
-                print(f"worker {spec.key} exited ({process.exitcode}); its log ends:\n{log_tail(spec.log)}",
-                      file=sys.stderr, flush=True)
-                return 1
-        server.shutdown()
-        return 0
+        print(f"worker {spec.key} loaded ({settings.address or 'no Service address'}); attaching to the router at "
+              f"{spec.driver}; health on http://{settings.bind}:{server.server_address[1]}/healthz", flush=True)
+        if worker.serve():
+            return 0
+        print(f"worker {spec.key}: the router at {spec.driver} went away; exiting so the pod starts clean",
+              file=sys.stderr, flush=True)
+        return 1
     finally:
-        workers.close()
+        server.shutdown()
 
 
 def router_argv(settings: Settings) -> list[str]:
     """`plait serve` of the mounted agent and plan, listening on all addresses (an API key is required there)."""
-    argv = ["plait", "serve", settings.agent, "--plan", str(settings.agent_dir), "--remap-cpu", "--host", "0.0.0.0",
-            "--port", str(settings.port), "--run-dir", str(settings.run_dir / "serve")]
+    argv = [sys.executable, "-m", "plait.cli", "serve", settings.agent, "--plan", str(settings.agent_dir), "--host", settings.bind,
+            "--port", str(settings.port), "--run-dir", str(settings.run_dir / "serve"),
+            "--attach", ",".join(map(str, settings.control_ports)),
+            "--attach-timeout-s", f"{settings.attach_timeout_s:g}"]
     for model, folder in settings.weights:
         argv += ["--weights", f"{model}={folder}"]
     return argv

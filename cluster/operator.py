@@ -122,7 +122,7 @@ def reconcile(shared: Shared, resource: dict[str, Any], force: bool, logger: Any
                 api.apply(pool.service, force)
                 children[pool.name] = after = api.apply(pool.statefulset, force)
                 _log_change(logger, pool.name, current.get(pool.name), after)
-            for obj in (want.router_service, want.router):
+            for obj in (*want.services, want.router):
                 children[obj["metadata"]["name"]] = api.apply(obj, force)
         except Conflict as err:
             raise kopf.TemporaryError(f"409 Conflict: {err}; the retry takes the fields back",
@@ -155,7 +155,7 @@ def _log_change(logger: Any, name: str, before: dict[str, Any] | None, after: di
 def _remove_dropped(api: Children, owner: Owner, want: Desired, selector: str, current: dict[str, dict[str, Any]],
                     logger: Any) -> None:
     """Delete the StatefulSets and Services of pools the spec no longer has (only this resource's own)."""
-    keep = {p.name for p in want.pools} | {want.router_service["metadata"]["name"]}
+    keep = {p.name for p in want.pools} | {s["metadata"]["name"] for s in want.services}
     for name in sorted(set(current) - keep):
         logger.info(f"StatefulSet {name}: deleted (its pool left the spec)")
         api.delete("StatefulSet", name)

@@ -8,8 +8,13 @@ on the resource and pool ids, so a second reconcile finds what the first made.
 The container contract (what the plait image's entrypoint reads; docs/cluster.md, "The operator"):
 PLAIT_ROLE (worker or router), PLAIT_AGENT (FILE:AGENT under PLAIT_AGENT_DIR, where the agent ConfigMap is
 mounted), PLAIT_POOL_ID, PLAIT_POD_NAME (its ordinal is the replica), PLAIT_RENDEZVOUS (the pool's headless
-Service), PLAIT_ROUTER, PLAIT_POOL_SERVICES (the router's map of pool id to Service); a worker answers
-GET /healthz on port 8081 once its kernels are loaded, the router on port 8000.
+Service), PLAIT_ROUTER, PLAIT_ROUTER_HOST and PLAIT_CONTROL_PORTS (where a worker attaches: the router's control
+Service), PLAIT_POOL_SERVICES (the router's map of pool id to Service); a worker answers GET /healthz on port 8081
+once it is attached to the router, the router on port 8000 once every worker has.
+
+The router is the workers' driver (`plait serve --attach`): the worker pods connect to it, through a headless
+Service that publishes it before it is ready (it is ready only once they have attached), and their Gloo pairs
+meet at its TCPStore, each side listening at its pod's stable name through its pool's headless Service.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import yaml
 
 from plait.cluster.rbac import OPERATOR_NAME
 from plait.cluster.spec import GROUP, KIND, VERSION, AgentDeploymentSpec, PoolSpec
+from plait.scheduler import workers
 
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_DEPLOYMENT = f"{GROUP}/deployment"
@@ -36,7 +42,8 @@ ANNOTATION_WEIGHTS = f"{GROUP}/weights"            # on the AgentDeployment: pvc
 
 AGENT_DIR = "/etc/plait/agent"   # the agent ConfigMap's files; the router's plait.yaml beside them
 WEIGHTS_DIR = "/models"
-WORKER_PORT = 5555
+CONTROL_PORTS = dict(zip(("calls", "answers", "store"), workers.CONTROL_PORTS, strict=True))   # the router's,
+                                                                                            # for its workers
 HEALTH_PORT = 8081
 ROUTER_PORT = 8000
 VLLM_PORT = 8000
@@ -106,7 +113,13 @@ class Desired:
     router_config: dict[str, Any]
     router: dict[str, Any]
     router_service: dict[str, Any]
+    control_service: dict[str, Any]   # headless: the workers reach the router through it before it is ready
     endpoint: str
+
+    @property
+    def services(self) -> list[dict[str, Any]]:
+        """The router's Services (each pool's is in `pools`)."""
+        return [self.router_service, self.control_service]
 
 
 def child_name(owner_name: str, part: str, limit: int = _NAME_MAX) -> str:
@@ -128,6 +141,10 @@ def pool_name(owner_name: str, pool_id: str) -> str:
 
 def router_name(owner_name: str) -> str:
     return child_name(owner_name, "router")
+
+
+def control_name(owner_name: str) -> str:
+    return child_name(owner_name, "router-control")
 
 
 def spec_hash(obj: dict[str, Any]) -> str:
@@ -175,8 +192,11 @@ def desired(owner: Owner, spec: AgentDeploymentSpec, weights: Weights | None = N
     config = _object("v1", "ConfigMap", owner, router, _labels(owner, "router"))
     config["data"] = {"plait.yaml": yaml.safe_dump({"endpoints": endpoints}, sort_keys=True)}
     services = {p.pool.id: f"{p.name}.{owner.namespace}.svc" for p in pools if p.pool.engine == "plait"}
+    labels = _labels(owner, "router")
     return Desired(pools=pools, router_config=config, router=_router_deployment(owner, spec, services),
-                   router_service=_service(owner, router, _labels(owner, "router"), ROUTER_PORT, headless=False),
+                   router_service=_service(owner, router, labels, {"http": ROUTER_PORT}, headless=False),
+                   control_service=_service(owner, control_name(owner.name), labels, CONTROL_PORTS, headless=True,
+                                            publish_not_ready=True),
                    endpoint=f"http://{router}.{owner.namespace}.svc:{ROUTER_PORT}")
 
 
@@ -199,12 +219,12 @@ def _object(api_version: str, kind: str, owner: Owner, name: str, labels: dict[s
                          "ownerReferences": [owner_reference(owner)]}}
 
 
-def _service(owner: Owner, name: str, labels: dict[str, str], port: int, headless: bool,
+def _service(owner: Owner, name: str, labels: dict[str, str], ports: dict[str, int], headless: bool,
              publish_not_ready: bool = False) -> dict[str, Any]:
     service = _object("v1", "Service", owner, name, labels)
     # "protocol" spelled out: server-side apply keys ports by (port, protocol), and 1.20 has no default for it
-    service["spec"] = {"selector": dict(labels), "ports": [{"name": "http" if port != WORKER_PORT else "worker",
-                                                            "port": port, "targetPort": port, "protocol": "TCP"}]}
+    service["spec"] = {"selector": dict(labels), "ports": [{"name": port_name, "port": port, "targetPort": port,
+                                                            "protocol": "TCP"} for port_name, port in ports.items()]}
     if headless:
         service["spec"]["clusterIP"] = "None"
         service["spec"]["publishNotReadyAddresses"] = publish_not_ready
@@ -213,11 +233,12 @@ def _service(owner: Owner, name: str, labels: dict[str, str], port: int, headles
 
 def _pool_service(owner: Owner, pool: PoolSpec) -> dict[str, Any]:
     # Headless either way (a StatefulSet's serviceName and a Service's clusterIP cannot change later). Plait's
-    # workers meet through it before they are ready; a vLLM pool's DNS answers only replicas that pass /health.
+    # workers' Gloo pairs listen at their names here (on ports Gloo picks) from the start; a vLLM pool's DNS
+    # answers only replicas that pass /health.
     labels = _labels(owner, "pool", pool_name(owner.name, pool.id))
     vllm = pool.engine == "vllm"
-    return _service(owner, pool_name(owner.name, pool.id), labels, VLLM_PORT if vllm else WORKER_PORT,
-                    headless=True, publish_not_ready=not vllm)
+    return _service(owner, pool_name(owner.name, pool.id), labels, {"http": VLLM_PORT} if vllm else
+                    {"health": HEALTH_PORT}, headless=True, publish_not_ready=not vllm)
 
 
 def _agent_volume(spec: AgentDeploymentSpec, owner: Owner, router_config: str | None = None) -> dict[str, Any]:
@@ -248,6 +269,10 @@ def _env(values: dict[str, str]) -> list[dict[str, Any]]:
     return env + [{"name": key, "value": value} for key, value in values.items()]
 
 
+def _control_ports() -> str:
+    return ",".join(str(port) for port in CONTROL_PORTS.values())
+
+
 def _resources(pool: PoolSpec) -> dict[str, Any]:
     return {key: dict(value) for key, value in (("requests", pool.resources.requests),
                                                 ("limits", pool.resources.limits)) if value}
@@ -264,12 +289,12 @@ def _worker_container(owner: Owner, spec: AgentDeploymentSpec, pool: PoolSpec, m
               "PLAIT_AGENT_DIR": AGENT_DIR, "PLAIT_AGENT": f"{AGENT_DIR}/{spec.agent.file}:{spec.agent.name}",
               "PLAIT_RENDEZVOUS": f"{pool_name(owner.name, pool.id)}.{owner.namespace}.svc",
               "PLAIT_ROUTER": f"{router_name(owner.name)}.{owner.namespace}.svc:{ROUTER_PORT}",
-              "PLAIT_WORKER_PORT": str(WORKER_PORT), "PLAIT_HEALTH_PORT": str(HEALTH_PORT)}
+              "PLAIT_ROUTER_HOST": f"{control_name(owner.name)}.{owner.namespace}.svc",
+              "PLAIT_CONTROL_PORTS": _control_ports(), "PLAIT_HEALTH_PORT": str(HEALTH_PORT)}
     if weights is not None:
         values["PLAIT_WEIGHTS_DIR"] = WEIGHTS_DIR
     container = {"name": "worker", "image": pool.image or spec.image, "env": _env(values),
-                 "ports": [{"name": "worker", "containerPort": WORKER_PORT, "protocol": "TCP"},
-                           {"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
+                 "ports": [{"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
                  "readinessProbe": _probe("health", "/healthz"),
                  "volumeMounts": [{"name": "agent", "mountPath": AGENT_DIR, "readOnly": True}, *mounts]}
     if resources := _resources(pool):
@@ -327,11 +352,14 @@ def _router_deployment(owner: Owner, spec: AgentDeploymentSpec, services: dict[s
     labels = _labels(owner, "router")
     values = {"PLAIT_ROLE": "router", "PLAIT_DEPLOYMENT": owner.name, "PLAIT_AGENT_DIR": AGENT_DIR,
               "PLAIT_AGENT": f"{AGENT_DIR}/{spec.agent.file}:{spec.agent.name}",
-              "PLAIT_POOL_SERVICES": json.dumps(services, sort_keys=True), "PLAIT_ROUTER_PORT": str(ROUTER_PORT)}
+              "PLAIT_POOL_SERVICES": json.dumps(services, sort_keys=True), "PLAIT_ROUTER_PORT": str(ROUTER_PORT),
+              "PLAIT_CONTROL_PORTS": _control_ports()}
     env = _env(values) + [{"name": "PLAIT_API_KEY", "valueFrom": {"secretKeyRef": {
         "name": child_name(owner.name, "api-key"), "key": API_KEY_KEY}}}]
     container = {"name": "router", "image": spec.image, "env": env,
-                 "ports": [{"name": "http", "containerPort": ROUTER_PORT, "protocol": "TCP"}],
+                 "ports": [{"name": "http", "containerPort": ROUTER_PORT, "protocol": "TCP"},
+                           *({"name": name, "containerPort": port, "protocol": "TCP"}
+                             for name, port in CONTROL_PORTS.items())],
                  "readinessProbe": _probe("http", "/healthz"),
                  "volumeMounts": [{"name": "agent", "mountPath": AGENT_DIR, "readOnly": True}]}
     deployment = _object("apps/v1", "Deployment", owner, name, labels)

@@ -13,7 +13,7 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -26,7 +26,7 @@ from plait.planner.catalog import LOCAL_DEVICE
 from plait.scheduler.driver import Driver, Figures, Record
 from plait.scheduler.remote_calls import probe
 from plait.scheduler.worker import WorkerSpec
-from plait.scheduler.workers import MAX_RESTARTS, WORK_WEIGHT, Workers, core_shares
+from plait.scheduler.workers import MAX_RESTARTS, WORK_WEIGHT, Attach, Workers, core_shares
 from plait.sdk.errors import PlaitError
 from plait.sdk.graph import AgentGraph
 
@@ -61,11 +61,13 @@ def check_plan(plan: Any, graph: AgentGraph, where: str) -> None:
 
 
 def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bool, qps: float | None = None,
-            scale: str = "tiny", max_replicas: int = 1, endpoints: dict[str, str] | None = None) -> Prepared:
+            scale: str = "tiny", max_replicas: int = 1, endpoints: dict[str, str] | None = None,
+            attached: bool = False) -> Prepared:
     """The device programs to run: from `plan_dir` (plan.json and placed.mlir of `plait plan --out`), checked
     against the traced graph (at the plan's scale), or from a plan made now for this machine (`local_plan`).
     Pools planned for devices this machine lacks run as CPU workers only with `remap_cpu`; remote pools send their
-    calls to their endpoint (at the URL `endpoints` gives for its model, else the planned one)."""
+    calls to their endpoint (at the URL `endpoints` gives for its model, else the planned one). `attached`: the
+    pools run elsewhere (pods attach to this driver), so no device of the plan need be here."""
     from plait.codegen.build import build_programs
     from plait.planner.catalog import load_catalog
     from plait.planner.plan import Plan
@@ -102,6 +104,8 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
         where = str(files[0])
     absent = sorted({f"{p.id} ({p.device}, {p.runtime})" for p in plan.pools
                      if p.runtime not in LOCAL_RUNTIMES and p.endpoint is None})
+    if attached:
+        absent = []
     if absent and not remap_cpu:
         raise PlaitError(f"{where} places pools on devices this machine does not have: {', '.join(absent)}\n"
                          "  To fix: pass --remap-cpu to run every pool as CPU worker processes here (LLMs at a "
@@ -208,11 +212,15 @@ class LocalRun:
     def __init__(self, graph: AgentGraph, programs: list[Program], run_dir: Path, figures: Figures,
                  checkpoints: dict[str, str] | None = None, indexes: dict[str, str] | None = None,
                  scale: str = "tiny", max_replicas: int = 1, driver_prompts: dict[str, str] | None = None,
-                 max_tokens: int | None = None, max_restarts: int = MAX_RESTARTS) -> None:
+                 max_tokens: int | None = None, max_restarts: int = MAX_RESTARTS, attach: Attach | None = None,
+                 on_bound: Callable[[str], None] | None = None, start_timeout_s: float = 300.0) -> None:
+        """With `attach`, the workers are not started here: every planned replica (not `max_replicas`) attaches
+        from elsewhere (its pod); `on_bound` hears where before the wait for them."""
         from plait.codegen.program import dump_program
 
         run_dir.mkdir(parents=True, exist_ok=True)
-        replicas = [(p, r) for p in programs for r in range(min(p.pool.replicas, max_replicas))]
+        replicas = [(p, r) for p in programs
+                    for r in range(p.pool.replicas if attach is not None else min(p.pool.replicas, max_replicas))]
         specs = []
         weights = [WORK_WEIGHT["tool" if p.pool.endpoint else p.pool.kind] for p, _ in replicas]   # remote: waits
         for (program, replica), cores in zip(replicas, core_shares(weights), strict=True):
@@ -229,7 +237,8 @@ class LocalRun:
         driver_log.addHandler(handler)
         driver_log.setLevel(logging.INFO)
         self._log_handler = handler
-        self.workers = Workers(specs, run_dir, max_restarts=max_restarts)
+        self.workers = Workers(specs, run_dir, start_timeout_s=start_timeout_s, max_restarts=max_restarts,
+                               attach=attach, on_bound=on_bound)
         self.driver = Driver(graph, programs, self.workers, figures, driver_prompts or {}, max_tokens)
         self.draining = threading.Event()
         self.interrupted = False   # the last many() was stopped by SIGTERM or Ctrl-C (and drained)

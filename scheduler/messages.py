@@ -22,12 +22,17 @@ class _Msg(msgspec.Struct, tag=True):
 
 
 class Hello(_Msg):
-    """Worker -> driver once its kernels are loaded: its pool, replica, pid, and the ports it bound (port 0)."""
+    """Worker -> driver once its kernels are loaded: its pool, replica, pid and cores; `boot` names this start of
+    it (a pod's restarted worker may reuse the pid), `graph_hash` the program it loaded, and `address` where its
+    peers reach it (an attached worker's stable name through its pool's headless Service)."""
 
     pool: str
     replica: int
     pid: int
     cores: list[int]
+    boot: str = ""
+    graph_hash: str = ""
+    address: str = ""
 
 
 class TensorRef(_Msg):

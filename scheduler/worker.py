@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -50,6 +51,8 @@ from plait.scheduler.messages import (
 from plait.scheduler.remote_calls import RemoteCalls
 
 PR_SET_PDEATHSIG = 1
+HEARTBEAT_MS = 1000        # an attached worker and its driver ping each other at the ZeroMQ level (libzmq's I/O
+HEARTBEAT_TIMEOUT_MS = 5000  # thread, so a worker busy in a kernel still answers): a peer silent this long is gone
 ACK_AFTER_S = 0.002   # a transfer still running this long after its Send/Recv came is acknowledged; a faster
                       # one is acknowledged by its Done alone (one message to the driver, not two)
 log = logging.getLogger("plait.worker")
@@ -73,6 +76,11 @@ class WorkerSpec:
     indexes: dict[str, str] = field(default_factory=dict)
     answers: str = ""      # tcp://127.0.0.1:PORT of the driver's PULL socket (Acks, Dones, Refused out)
     generation: int = 0    # 0 at the first start; the driver counts up at each restart (stale TensorRefs tell)
+    store_host: str = "127.0.0.1"   # where the driver's TCPStore listens (an attached worker: the router's host)
+    address: str = ""      # the address its Gloo pairs listen on, where peers reach it ('' lets Gloo pick from
+                           # the hostname); a pod's is its stable name through the pool's headless Service
+    attached: bool = False  # started by something other than its driver (a pod): it connects to a driver that
+                            # may not be up yet, and exits when that driver goes away (its state would be stale)
 
     @property
     def key(self) -> str:
@@ -128,6 +136,9 @@ class Worker:
         from plait.codegen.program import load_program
 
         self.spec = spec
+        self.boot = uuid.uuid4().hex   # this start of the worker (a restarted pod may reuse its pid)
+        self.connected = False         # an attached worker: the driver's ROUTER has answered its handshake
+        self.stop_requested = threading.Event()   # SIGTERM in a pod: finish what is queued, then exit
         text = Path(spec.program).read_text()
         self.program = load_program(text, spec.program)
         if self.program.plait_version != spec.plait_version or self.program.graph_hash != spec.graph_hash:
@@ -138,9 +149,16 @@ class Worker:
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.IDENTITY, spec.key.encode())
         self.sock.setsockopt(zmq.LINGER, 1000)
-        self.sock.connect(spec.driver)
         self.out = self.ctx.socket(zmq.PUSH)
         self.out.setsockopt(zmq.LINGER, 1000)
+        self.monitor: Any = None
+        if spec.attached:   # across machines: a vanished peer (no FIN) is noticed by heartbeats, not never
+            for sock in (self.sock, self.out):
+                sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_MS)
+                sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+                sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
+            self.monitor = self.sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+        self.sock.connect(spec.driver)
         self.out.connect(spec.answers)
         self.kernels: dict[tuple[str, str, str], Any] = {}
         self.engine: Any = None
@@ -209,13 +227,18 @@ class Worker:
         raise RuntimeError(f"pool {self.spec.pool} has no {op} step for {run.kind} {run.target!r} at {run.loc}")
 
     # --- the loop -------------------------------------------------------------------------------------------
-    def serve(self) -> None:
+    def serve(self) -> bool:
+        """Serve until Stop (or, attached, SIGTERM): True. An attached worker whose driver went away: False (its
+        tensors and Gloo pairs belong to that driver's run, so it exits and its pod starts clean)."""
         import zmq
 
-        self.sock.send(encode(Hello(self.spec.pool, self.spec.replica, os.getpid(), self.spec.cores)))
+        self.sock.send(encode(Hello(self.spec.pool, self.spec.replica, os.getpid(), self.spec.cores, boot=self.boot,
+                                    graph_hash=self.program.graph_hash, address=self.spec.address)))
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLIN)
         poller.register(self.wake_r, zmq.POLLIN)
+        if self.monitor is not None:
+            poller.register(self.monitor, zmq.POLLIN)
         stopping = False
         while True:
             busy = self.llm.busy()
@@ -223,6 +246,12 @@ class Worker:
             wait_ms = 0 if busy else 100 if not self.ack_due else max(0, (min(self.ack_due.values())
                                                                             - time.monotonic()) * 1e3)
             ready = dict(poller.poll(math.ceil(wait_ms)))
+            if self.monitor is not None and self.monitor in ready and not self._driver_connected():
+                log.error("the driver at %s went away: exiting, so this worker starts clean for the next one",
+                          self.spec.driver)
+                self._close()
+                return False
+            stopping = stopping or self.stop_requested.is_set()
             for msg in waiting(self.sock, 64) if self.sock in ready else ():
                 if isinstance(msg, MessageError):
                     log.warning("%s", msg)
@@ -251,10 +280,37 @@ class Worker:
                     self.out.send(encode(Ack(call)))
             if stopping and not busy and not len(self.llm) and not self.tools_running and self.finished.empty():
                 log.info("stopping")
-                self.sock.close()
-                self.out.close()
-                self.ctx.term()
-                return
+                self._close()
+                return True
+
+    def _driver_connected(self) -> bool:
+        """Read the DEALER's monitor events: False once the driver disconnected after a handshake."""
+        import zmq
+        from zmq.utils.monitor import recv_monitor_message
+
+        while self.monitor.poll(0, zmq.POLLIN):
+            event = recv_monitor_message(self.monitor)["event"]
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self.connected = True
+                log.info("connected to the driver at %s", self.spec.driver)
+            elif event == zmq.EVENT_DISCONNECTED and self.connected:
+                self.connected = False
+                return False
+        return True
+
+    def _close(self) -> None:
+        if self.monitor is not None:
+            self.sock.disable_monitor()
+            self.monitor.close()
+        self.sock.close()
+        self.out.close()
+        self.ctx.term()
+
+    def status(self) -> dict[str, Any]:
+        """What a pod's health check reports (read from another thread: plain attributes only)."""
+        return {"pool": self.spec.pool, "replica": self.spec.replica, "pid": os.getpid(), "boot": self.boot,
+                "driver": self.spec.driver, "connected": self.connected, "llm_running": len(self.llm),
+                "tensors_held": len(self.values)}
 
     def _handle(self, msg: Any) -> None:
         if isinstance(msg, Ping):   # answered from the main loop: a worker stuck in a kernel does not answer
@@ -262,7 +318,8 @@ class Worker:
             tools = [{"tool": name, "seconds": round(now - start, 3)}
                      for name, start in list(self.tools_running.values())]   # a copy: the tool thread pops
             self.out.send(encode(Done(msg.call, value={"pool": self.spec.pool, "replica": self.spec.replica,
-                                                         "pid": os.getpid(), "llm_running": len(self.llm),
+                                                         "pid": os.getpid(), "boot": self.boot,
+                                                         "llm_running": len(self.llm),
                                                          "tensors_held": len(self.values), **self.llm.health(),
                                                          **({"tools_running": tools} if tools else {})})))
             return
@@ -395,8 +452,15 @@ class Worker:
         import torch
         import torch.distributed as dist
 
-        store = dist.TCPStore("127.0.0.1", self.spec.store_port, is_master=False)
-        group = dist.ProcessGroupGloo(dist.PrefixStore(f"edge/{edge}/", store), rank, 2, timedelta(seconds=120))
+        store = dist.TCPStore(self.spec.store_host, self.spec.store_port, is_master=False)
+        prefixed = dist.PrefixStore(f"edge/{edge}/", store)
+        if self.spec.address:   # listen where peers reach this worker (the store tells them the address)
+            options = dist.ProcessGroupGloo._Options()  # type: ignore[attr-defined]
+            options._timeout = timedelta(seconds=120)
+            options._devices = [dist.ProcessGroupGloo.create_device(hostname=self.spec.address)]
+            group = dist.ProcessGroupGloo(prefixed, rank, 2, options)
+        else:
+            group = dist.ProcessGroupGloo(prefixed, rank, 2, timedelta(seconds=120))
         log.info("edge %s: rank %d of a Gloo pair", edge, rank)
         while True:
             msg = jobs.get()

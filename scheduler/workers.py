@@ -15,6 +15,12 @@ while the pool's other replicas keep serving: its calls in flight fail with Work
 steps), it gets a new `generation` (tensors it held are gone: the driver recomputes them), and calls to it wait
 until the new process answers a Ping. A crash loop (more than `max_restarts` deaths within `restart_window_s`)
 is not restarted again: its calls fail with CrashLoop, which says so.
+
+Attached workers (`Attach`: a router on Kubernetes) are started by something else, each pod one replica: the driver
+binds its sockets and TCPStore on a cluster address at known ports, spawns nothing, and waits for each planned
+replica's Hello. A worker whose connection closes (its pod died: the kernel closed its socket, or ZeroMQ's
+heartbeats went unanswered) is seen as unroutable (ROUTER_MANDATORY) and handled as a death, but not restarted:
+Kubernetes restarts the pod, and the driver takes the replica back at its next Hello (a new `boot`).
 """
 
 from __future__ import annotations
@@ -27,8 +33,9 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +54,8 @@ from plait.scheduler.messages import (
     encode,
     waiting,
 )
-from plait.scheduler.worker import WorkerSpec, main
+from plait.scheduler.worker import HEARTBEAT_MS, HEARTBEAT_TIMEOUT_MS, WorkerSpec, main
+from plait.sdk.errors import PlaitError
 
 log = logging.getLogger("plait.driver")
 ACK_TIMEOUT_S = 30.0
@@ -56,6 +64,32 @@ MAX_RESTARTS = 3        # deaths of one worker within RESTART_WINDOW_S that are 
 RESTART_WINDOW_S = 300.0
 PROBE_EVERY_S = 0.5     # a restarting worker is pinged this often until it answers (a Ping sent before its socket
                         # connected is dropped by the ROUTER)
+ROUTE_CHECK_S = 0.5     # attached workers: how often the I/O thread checks each one is still connected
+CONTROL_PORTS = (5555, 5556, 5557)   # attached workers reach a router at these: calls, answers, the TCPStore
+
+
+@dataclass(frozen=True)
+class Attach:
+    """Workers started elsewhere (a router's pods) attach to the driver: it listens on `host` at these ports (0: the
+    OS picks one, reported through `on_bound`) and spawns nothing."""
+
+    host: str = "0.0.0.0"
+    calls: int = CONTROL_PORTS[0]
+    answers: int = CONTROL_PORTS[1]
+    store: int = CONTROL_PORTS[2]
+
+    @staticmethod
+    def ports(text: str, where: str) -> tuple[int, int, int]:
+        """CALLS,ANSWERS,STORE as written in `where` (a flag or an environment variable)."""
+        parts = text.split(",")
+        try:
+            ports = tuple(int(p) for p in parts)
+        except ValueError:
+            ports = ()
+        if len(ports) != 3 or not all(0 <= p <= 65535 for p in ports):
+            raise PlaitError(f"{where} is {text!r}, not three ports\n  To fix: give CALLS,ANSWERS,STORE, e.g. "
+                             f"{','.join(map(str, CONTROL_PORTS))} (0 lets the OS pick, printed).")
+        return ports[0], ports[1], ports[2]
 
 
 class WorkerError(RuntimeError):
@@ -75,6 +109,10 @@ class CrashLoop(WorkerError):
     """A worker died more often than its restart budget allows: it is not restarted again."""
 
 
+class NotAttached(WorkerError, PlaitError):
+    """Attached workers (pods) that did not say Hello in time: a user's setup to fix, not a crash."""
+
+
 def log_tail(path: str | Path, lines: int = 12) -> str:
     try:
         text = Path(path).read_text(errors="replace").splitlines()
@@ -87,24 +125,40 @@ class Workers:
     """The processes of a run, the ROUTER they connect to, and the TCPStore their Gloo edges meet at."""
 
     def __init__(self, specs: list[WorkerSpec], run_dir: Path, start_timeout_s: float = 300.0,
-                 max_restarts: int = MAX_RESTARTS, restart_window_s: float = RESTART_WINDOW_S) -> None:
+                 max_restarts: int = MAX_RESTARTS, restart_window_s: float = RESTART_WINDOW_S,
+                 attach: Attach | None = None, on_bound: Callable[[str], None] | None = None) -> None:
         import torch.distributed as dist
         import zmq
 
         self.run_dir = run_dir
+        self.attach = attach
+        host = attach.host if attach is not None else "127.0.0.1"
         self.ctx = zmq.Context()
         self.sock = self.ctx.socket(zmq.ROUTER)   # calls out (request threads, under self.lock)
-        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.LINGER, 0 if attach is None else 1000)   # attached: the Stops reach their pods
         self.sock.setsockopt(zmq.ROUTER_HANDOVER, 1)   # a restarted worker takes its key over from the dead one
-        self.sock.bind("tcp://127.0.0.1:*")   # port 0: the OS picks; workers are told the port
-        self.endpoint = str(self.sock.getsockopt_string(zmq.LAST_ENDPOINT))
         self.answers = self.ctx.socket(zmq.PULL)   # Acks, Dones, Refused in (the I/O thread only)
         self.answers.setsockopt(zmq.LINGER, 0)
-        self.answers.bind("tcp://127.0.0.1:*")
+        if attach is not None:   # a send to a worker whose connection closed raises, instead of being dropped
+            self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            for sock in (self.sock, self.answers):
+                sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_MS)
+                sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+                sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
+        ports = (attach.calls, attach.answers, attach.store) if attach is not None else (0, 0, 0)
+        self.sock.bind(f"tcp://{host}:{ports[0] or '*'}")   # port 0: the OS picks; workers are told the port
+        self.endpoint = str(self.sock.getsockopt_string(zmq.LAST_ENDPOINT))
+        self.answers.bind(f"tcp://{host}:{ports[1] or '*'}")
         self.answers_endpoint = str(self.answers.getsockopt_string(zmq.LAST_ENDPOINT))
-        self.store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+        self.store = dist.TCPStore(host, ports[2], is_master=True, wait_for_workers=False)
+        self.ports = (int(self.endpoint.rsplit(":", 1)[1]), int(self.answers_endpoint.rsplit(":", 1)[1]),
+                      int(self.store.port))
         log.info("control ROUTER on %s, answers on %s, TCPStore on port %d", self.endpoint, self.answers_endpoint,
                  self.store.port)
+        if on_bound is not None and attach is not None:
+            on_bound(f"waiting for {len(specs)} worker(s) to attach on {host}: ports {self.ports[0]} (calls), "
+                     f"{self.ports[1]} (answers), {self.ports[2]} (store); a worker pod's "
+                     f"PLAIT_CONTROL_PORTS={','.join(map(str, self.ports))}")
         self.lock = threading.Lock()
         self.pending: dict[int, tuple[str, Future[Done]]] = {}
         self.unacked: dict[int, float] = {}
@@ -125,9 +179,15 @@ class Workers:
         self.max_restarts, self.restart_window_s, self.start_timeout_s = max_restarts, restart_window_s, start_timeout_s
         self.lost: queue.Queue[str] = queue.Queue()
         self.stopping = False
+        # attached workers: keys whose connection closed (a send raised), or whose Hello came from a new start
+        # while the old one was thought alive; each is handled as a death by the I/O thread
+        self.unroutable: set[str] = set()
+        self.replaced: set[str] = set()
+        self.attaching: dict[str, Hello] = {}   # the Hello of a replica's next start, taken back by the supervisor
         for spec in specs:
             spec.driver, spec.answers, spec.store_port = self.endpoint, self.answers_endpoint, self.store.port
-            self._spawn(spec)
+            if attach is None:
+                self._spawn(spec)
         self.closed = False
         self._await_hellos(start_timeout_s)
         self.thread = threading.Thread(target=self._receive, daemon=True, name="plait-driver-io")
@@ -153,17 +213,54 @@ class Workers:
             self._check_alive()
             if time.monotonic() > deadline:
                 missing = sorted(set(self.specs) - set(self.ready))
+                if self.attach is not None:
+                    self.sock.close()   # the ports are free again for the next router
+                    self.answers.close()
+                    self.ctx.term()
+                    raise NotAttached(f"workers {missing} did not attach within {timeout_s:g} s\n  To fix: start "
+                                      "their pods (the plait image with PLAIT_ROLE=worker) with PLAIT_ROUTER_HOST "
+                                      "naming this router and PLAIT_CONTROL_PORTS="
+                                      f"{','.join(map(str, self.ports))}; see why they did not in their logs.")
                 raise WorkerError(f"workers {missing} did not start within {timeout_s:g} s; see {self.run_dir}")
             if not self.sock.poll(50, zmq.POLLIN):
                 continue
             key_b, frame = self.sock.recv_multipart()
-            try:
-                msg = decode(frame)
-            except MessageError as err:
-                log.warning("from %s: %s", key_b.decode(errors="replace"), err)
-                continue
-            if isinstance(msg, Hello):
+            msg = self._hello(key_b, frame)
+            if msg is not None:
                 self.ready[key_b.decode()] = msg
+
+    def _hello(self, key_b: bytes, frame: bytes) -> Hello | None:
+        """The Hello in `frame` from worker `key_b`, if it is one this driver takes: an attached worker of another
+        replica or program (e.g. a pod of an older plan, still rolling) is told to stop."""
+        key = key_b.decode(errors="replace")
+        try:
+            msg = decode(frame)
+        except MessageError as err:
+            log.warning("from %s: %s", key, err)
+            return None
+        if not isinstance(msg, Hello) or self.attach is None:
+            return msg if isinstance(msg, Hello) else None
+        spec = self.specs.get(key)
+        why = (f"no replica {key} is planned (the pools are {sorted({s.pool for s in self.specs.values()})})"
+               if spec is None else f"it runs graph {msg.graph_hash[:12]}, this plan graph {spec.graph_hash[:12]}"
+               if msg.graph_hash != spec.graph_hash else "")
+        if why:
+            log.warning("refused worker %s (pid %d at %s): %s; told it to stop", key, msg.pid, msg.address or "?", why)
+            self._route(key, encode(Stop()))
+            return None
+        return msg
+
+    def _route(self, key: str, frame: bytes) -> None:
+        """Under self.lock (or before the I/O thread runs): send `frame` to worker `key`. An attached worker whose
+        connection closed is marked unroutable, and the I/O thread fails its calls."""
+        import zmq
+
+        try:
+            self.sock.send_multipart([key.encode(), frame])
+        except zmq.ZMQError as err:
+            if err.errno != zmq.EHOSTUNREACH:
+                raise
+            self.unroutable.add(key)
 
     # --- sending ----------------------------------------------------------------------------------------------
     def call(self, key: str, make: Any, on_partial: Any = None) -> Future[Done]:
@@ -186,7 +283,7 @@ class Workers:
         self.pending[call] = (key, future)
         self.unacked[call] = time.monotonic()
         self.load[key] += 1
-        self.sock.send_multipart([key.encode(), encode(make(call))])
+        self._route(key, encode(make(call)))
         return call, future
 
     def _unavailable(self, key: str) -> WorkerError:
@@ -199,7 +296,7 @@ class Workers:
     def send(self, key: str, msg: Any) -> None:
         with self.lock:
             if self.state[key] == "ready":   # a restarting worker holds nothing of an earlier start
-                self.sock.send_multipart([key.encode(), encode(msg)])
+                self._route(key, encode(msg))
 
     def is_ready(self, key: str) -> bool:
         return self.state[key] == "ready"
@@ -207,7 +304,7 @@ class Workers:
     def raw(self, key: str, frame: bytes) -> None:
         """Send a frame as is (tests: a pickle a worker must refuse)."""
         with self.lock:
-            self.sock.send_multipart([key.encode(), frame])
+            self._route(key, frame)
 
     def least_loaded(self, pool: str, cancel: threading.Event | None = None) -> str:
         """The ready replica of `pool` with the fewest calls in flight. When every replica is restarting, wait for
@@ -255,7 +352,7 @@ class Workers:
         dead workers and of messages not acknowledged in time."""
         import zmq
 
-        checked = time.monotonic()
+        checked = routed = time.monotonic()
         while not self.closed:
             if self.answers.poll(int(CHECK_EVERY_S * 1e3), zmq.POLLIN):
                 for msg in waiting(self.answers):
@@ -263,9 +360,53 @@ class Workers:
                         log.warning("on the answers socket: %s", msg)
                     else:
                         self._deliver(msg)
+            if self.attach is not None:
+                self._read_hellos()
+                if time.monotonic() - routed >= ROUTE_CHECK_S:
+                    self._check_routes()
+                    routed = time.monotonic()
             if time.monotonic() - checked >= CHECK_EVERY_S:
                 self._check_timeouts()
                 checked = time.monotonic()
+
+    def _read_hellos(self) -> None:
+        """Attached workers: the Hellos on the ROUTER (read under the senders' lock: a socket is not thread-safe).
+        A replica's Hello from a new start is kept for the supervisor, which takes the replica back once its old
+        start was handled as a death."""
+        import zmq
+
+        frames = []
+        with self.lock:
+            while True:
+                try:
+                    frames.append(self.sock.recv_multipart(zmq.NOBLOCK))
+                except zmq.Again:
+                    break
+        for key_b, frame in frames:
+            with self.lock:
+                hello = self._hello(key_b, frame)
+                key = key_b.decode(errors="replace")
+                if hello is None or self.state[key] == "ready" and self.ready[key].boot == hello.boot:
+                    continue
+                self.attaching[key] = hello
+                if self.state[key] == "ready":   # restarted before a route check saw the old start go
+                    self.replaced.add(key)
+
+    def _check_routes(self) -> None:
+        """Attached workers: a Ping nobody waits for to each ready one; a closed connection makes it unroutable."""
+        import zmq
+
+        with self.lock:
+            for key, state in self.state.items():
+                if state == "ready" and key not in self.unroutable:
+                    try:
+                        self.sock.send_multipart([key.encode(), encode(Ping(-1))], zmq.NOBLOCK)
+                    except zmq.Again:   # its queue is full: connected, and busy
+                        pass
+                    except zmq.ZMQError as err:
+                        if err.errno != zmq.EHOSTUNREACH:
+                            raise
+                        self.unroutable.add(key)
 
     def _deliver(self, msg: Any) -> None:
         if isinstance(msg, Refused):
@@ -283,6 +424,8 @@ class Workers:
                 self.partials.pop(msg.call, None)
                 if entry is not None:
                     self.load[entry[0]] -= 1
+                    if msg.tensor is not None:   # named by the start it came from (an attached worker cannot know)
+                        msg.tensor.generation = self.specs[entry[0]].generation
             if entry is not None:
                 entry[1].set_result(msg)
 
@@ -323,10 +466,17 @@ class Workers:
         while not self.closed:
             try:
                 key = self.lost.get(timeout=0.05)
-                if not self.stopping:
+                if self.stopping:
+                    pass
+                elif self.attach is not None:   # its pod is restarted by Kubernetes, not here
+                    self.deaths[key].append(time.monotonic())
+                    log.warning("%s\nwaiting for it to attach again", self.crashes.get(key, f"worker {key} died"))
+                else:
                     self._restart(key, starting)
             except queue.Empty:
                 pass
+            if self.attach is not None:
+                self._take_back()
             for key, (deadline, probed, probes) in list(starting.items()):
                 if any(f.done() and f.exception() is None for _, f in probes):   # a probe's Done came
                     self._ready(key, probes)
@@ -355,6 +505,22 @@ class Workers:
         self.restarts[key] += 1
         self._spawn(self.specs[key])
         starting[key] = (now + self.start_timeout_s, 0.0, [])
+
+    def _take_back(self) -> None:
+        """Attached workers: each replica whose next start said Hello after its death was handled is ready again."""
+        with self.lock:
+            for key, hello in list(self.attaching.items()):
+                if self.state[key] != "restarting":
+                    continue
+                del self.attaching[key]
+                self.ready[key] = hello
+                self.unroutable.discard(key)
+                self.replaced.discard(key)
+                self.restarts[key] += 1
+                self.state[key] = "ready"
+                self.changed.notify_all()
+                log.warning("worker %s attached again (start %d, pid %d at %s)", key, self.specs[key].generation,
+                            hello.pid, hello.address or "?")
 
     def _ready(self, key: str, probes: list[tuple[int, Future[Done]]]) -> None:
         with self.lock:
@@ -400,9 +566,18 @@ class Workers:
             time.sleep(0.05)
 
     def _dead(self) -> set[str]:
-        return {k for k, p in list(self.procs.items()) if not p.is_alive()} if not self.closed else set()
+        if self.closed:
+            return set()
+        if self.attach is not None:
+            return self.unroutable | self.replaced
+        return {k for k, p in list(self.procs.items()) if not p.is_alive()}
 
     def _crash(self, key: str, why: str) -> str:
+        if self.attach is not None:
+            hello = self.ready.get(key)
+            where = f" (pid {hello.pid} at {hello.address or 'an attached worker'})" if hello is not None else ""
+            return (f"worker {key}{where} {why}: its connection to this driver closed (or its pod restarted); see "
+                    "the worker's own log (a pod's: kubectl logs POD)")
         proc = self.procs[key]
         code = f" (exit code {proc.exitcode})" if proc.exitcode is not None else ""
         return (f"worker {key} {why}{code}; the last lines of {self.specs[key].log}:\n{log_tail(self.specs[key].log)}")
@@ -419,7 +594,7 @@ class Workers:
         for key in self.specs:
             try:
                 with self.lock:
-                    self.sock.send_multipart([key.encode(), encode(Stop())])
+                    self._route(key, encode(Stop()))
             except Exception:   # a dead worker's socket: nothing to stop
                 pass
         deadline = time.monotonic() + timeout_s

@@ -1,6 +1,8 @@
-"""The container's entrypoint, run as a local process against an AgentDeployment's ConfigMap written to disk (as
-the pod mounts it): a worker replica starts the pool's worker and answers its health check; bad settings fail
-with the fix."""
+"""The container's entrypoint, run as local processes against an AgentDeployment's ConfigMap written to disk (as
+the pods mount it), all on loopback: a router (`plait serve --attach`) and one worker pod per replica attach to each
+other; the router drives the pods (its health names their processes, the tool runs in the tool pod, an embedding
+crosses pods over a Gloo pair); a killed pod started again is taken back; the pods exit when their router dies.
+Bad settings fail with the fix."""
 
 from __future__ import annotations
 
@@ -8,16 +10,22 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from _cluster import AGENT, cluster_plan  # noqa: F401  (a session fixture)
+from _cluster import AGENT, RUN, cluster_plan, make_plan  # noqa: F401  (a session fixture)
+from test_serve import KEY, call, metric, wait_for
 
+from plait.cli import app
 from plait.cluster.entrypoint import EntrypointError, Settings, router_argv
 from plait.cluster.from_plan import deployment_bundle
 from plait.planner.plan import Plan
@@ -25,80 +33,182 @@ from plait.scheduler.local import check_plan
 from plait.sdk import trace
 from plait.sdk.loader import load_agent
 
+LOOKUP = "tests/agents/cluster_agent.py:lookup"
+
+
+def _write_config_map(target: str, plan: Path, folder: Path, name: str) -> None:
+    for key, text in deployment_bundle(target, plan, name=name).config_map["data"].items():
+        (folder / key).write_text(text)
+
 
 @pytest.fixture(scope="module")
 def mounted(cluster_plan: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:  # noqa: F811
-    """The ConfigMap's files in a folder (what the kubelet mounts), and the tool pool's id."""
-    bundle = deployment_bundle(AGENT, cluster_plan, name="ask")
+    """The ConfigMap's files of AGENT in a folder (what the kubelet mounts), and its tool pool's id."""
     folder = tmp_path_factory.mktemp("configmap")
-    for key, text in bundle.config_map["data"].items():
-        (folder / key).write_text(text)
-    return folder, next(p.id for p in bundle.spec.pools if p.kind == "tool")
+    _write_config_map(AGENT, cluster_plan, folder, "ask")
+    plan = Plan.model_validate_json((folder / "plan.json").read_text())
+    return folder, next(p.id for p in plan.pools if p.kind == "tool")
+
+
+@pytest.fixture(scope="module")
+def lookup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
+    """LOOKUP's plan folder, its ConfigMap's files, and its pools (id -> kind): an encoder, a tool and an LLM."""
+    plan = make_plan(tmp_path_factory.mktemp("lookup-plan"), LOOKUP)
+    folder = tmp_path_factory.mktemp("lookup-configmap")
+    _write_config_map(LOOKUP, plan, folder, "lk")
+    pools = {p.id: p.kind for p in Plan.model_validate_json((plan / "plan.json").read_text()).pools}
+    assert sorted(pools.values()) == ["encoder", "llm", "tool"] and all(
+        p.replicas == 1 for p in Plan.model_validate_json((plan / "plan.json").read_text()).pools)
+    return plan, folder, pools
+
+
+@dataclass
+class Pod:
+    """An entrypoint process as a container runs it; its output lines as they come."""
+
+    proc: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+
+    def wait_line(self, needle: str, timeout_s: float = 180.0) -> str:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = next((line for line in list(self.lines) if needle in line), None)
+            if found is not None:
+                return found
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                time.sleep(0.2)   # the reader's last lines
+                raise AssertionError(f"no line with {needle!r}; the process said:\n" + "\n".join(self.lines))
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _launch(env: dict[str, str], cwd: Path) -> Pod:
+    proc = subprocess.Popen([sys.executable, "-m", "plait.cluster.entrypoint"], env={**os.environ, **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd)
+    pod = Pod(proc)
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            pod.lines.append(line.rstrip())
+
+    threading.Thread(target=read, daemon=True).start()
+    return pod
 
 
 def _env(folder: Path, run_dir: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "PLAIT_ROLE": "worker", "PLAIT_AGENT_DIR": str(folder), "PLAIT_RUN_DIR": str(run_dir),
-            "PLAIT_HEALTH_PORT": "0", **extra}
+            "PLAIT_HEALTH_PORT": "0", "PLAIT_BIND": "127.0.0.1", "PLAIT_ROUTER": "lk-router.default.svc:8000",
+            **extra}
 
 
-def _start(folder: Path, pool: str, run_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    """The entrypoint as a worker pod's container (replica 1 of `pool`), and its health URL once ready."""
-    env = _env(folder, run_dir, PLAIT_POOL_ID=pool, PLAIT_POD_NAME=f"ask-{pool}-1",
-               PLAIT_RENDEZVOUS=f"ask-{pool}.default.svc", PLAIT_ROUTER="ask-router.default.svc:8000")
-    proc = subprocess.Popen([sys.executable, "-m", "plait.cluster.entrypoint"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=run_dir)   # not the repository: the mount only
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith(f"worker {pool}/1 ready"), line + (proc.stdout.read() if proc.poll() is not None else "")
-    return proc, line.split("health on ")[1].split(";")[0].replace("0.0.0.0", "127.0.0.1")
+def _worker(folder: Path, pool: str, run_dir: Path, ports: str, notes: Path) -> tuple[Pod, str]:
+    """Replica 0 of `pool` as its pod runs it (cwd: not the repository, the mount only), attaching to a router on
+    loopback at `ports`; its health URL once loaded."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pod = _launch(_env(folder, run_dir, PLAIT_POOL_ID=pool, PLAIT_POD_NAME=f"lk-{pool}-0",
+                       PLAIT_RENDEZVOUS=f"lk-{pool}.default.svc", PLAIT_ADDRESS="127.0.0.1",
+                       PLAIT_ROUTER_HOST="127.0.0.1", PLAIT_CONTROL_PORTS=ports, PLAIT_NOTES=str(notes)), run_dir)
+    line = pod.wait_line(f"worker {pool}/0 loaded")
+    return pod, line.split("health on ")[1]
 
 
-def test_a_worker_pod_starts_its_worker_and_answers_health_checks(mounted, tmp_path: Path) -> None:
-    folder, pool = mounted
-    proc, url = _start(folder, pool, tmp_path)
+def _health(url: str) -> tuple[int, dict]:
     try:
         with urllib.request.urlopen(url, timeout=10) as answer:
-            health = json.loads(answer.read())
-            assert answer.status == 200
-        assert health["ok"] and health["replica"] == 1 and health["address"] == f"ask-{pool}-1.ask-{pool}.default.svc"
-        assert health["router"] == "ask-router.default.svc:8000"
-        worker = health["workers"][f"{pool}/1"]
-        assert worker["pool"] == pool and worker["replica"] == 1 and worker["pid"] != proc.pid
-        with pytest.raises(urllib.error.HTTPError, match="404"):
-            urllib.request.urlopen(url.replace("/healthz", "/nothing"), timeout=10)
-        proc.send_signal(signal.SIGTERM)   # the kubelet stopping the pod: the worker is stopped, exit 0
-        assert proc.wait(timeout=20) == 0
-        deadline = time.monotonic() + 10
-        while _alive(worker["pid"]):
-            assert time.monotonic() < deadline, "the worker outlived its container"
-            time.sleep(0.1)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
 
 
-def test_the_container_exits_when_its_worker_dies(mounted, tmp_path: Path) -> None:
-    folder, pool = mounted
-    proc, url = _start(folder, pool, tmp_path)
+@pytest.fixture()
+def router(lookup: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> Iterator[tuple[Pod, str]]:
+    """The router's container on loopback, its control ports chosen by the OS: (its pod, PLAIT_CONTROL_PORTS)."""
+    _, folder, _ = lookup
+    pod = _launch({"PLAIT_ROLE": "router", "PLAIT_AGENT_DIR": str(folder), "PLAIT_RUN_DIR": str(tmp_path / "router"),
+                   "PLAIT_ROUTER_PORT": "0", "PLAIT_CONTROL_PORTS": "0,0,0", "PLAIT_BIND": "127.0.0.1",
+                   "PLAIT_API_KEY": KEY}, tmp_path)
     try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            pid = json.loads(answer.read())["workers"][f"{pool}/1"]["pid"]
-        os.kill(pid, signal.SIGKILL)
-        assert proc.wait(timeout=20) == 1   # Kubernetes restarts the container
-        assert f"worker {pool}/1 exited" in (proc.stdout.read() if proc.stdout else "")
+        yield pod, pod.wait_line("PLAIT_CONTROL_PORTS=").rsplit("=", 1)[1]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        pod.stop()
 
 
-def _alive(pid: int) -> bool:
+def test_worker_pods_attach_to_the_router_which_drives_them(lookup, router, tmp_path: Path) -> None:
+    _, folder, pools = lookup
+    router_pod, ports = router
+    notes = tmp_path / "notes"
+    pods: dict[str, Pod] = {}
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        health = {}
+        for pool in pools:
+            pods[pool], health[pool] = _worker(folder, pool, tmp_path / pool, ports, notes)
+        url = router_pod.wait_line("listening on ").split()[-1]
+        for pool, pod in pods.items():   # the readiness probe: 200 once connected, naming where peers reach it
+            wait_for(lambda u=health[pool]: _health(u)[0] == 200, 30)
+            body = _health(health[pool])[1]
+            assert body["worker"]["connected"] and body["worker"]["pid"] == pod.proc.pid and body["address"] == "127.0.0.1"
+        status, _, answer = call(url, "/v1/agents/lookup/invoke", {"inputs": {"text": "first question"},
+                                                                    "timeout_s": 120})
+        assert status == 200, answer
+        # the router started no worker of its own: each of its workers is a pod's process
+        _, _, served = call(url, "/healthz")
+        assert {k: v["pid"] for k, v in served["workers"].items()} == {f"{p}/0": pod.proc.pid for p, pod in pods.items()}
+        tool = next(p for p, kind in pools.items() if kind == "tool")
+        encoder = next(p for p, kind in pools.items() if kind == "encoder")
+        # the tool ran in the tool pod, on the 384-dim embedding the encoder pod sent it over a Gloo pair
+        assert notes.read_text().splitlines() == [f"{pods[tool].proc.pid} 384 first question"]
+        assert any("rank 0 of a Gloo pair" in line for line in pods[encoder].lines)
+
+        # the tool pod dies; the router notices, and takes back the pod Kubernetes starts in its place
+        pods[tool].proc.kill()
+        pods[tool].proc.wait()
+        wait_for(lambda: isinstance(call(url, "/healthz")[2]["workers"][f"{tool}/0"], str), 20)
+        pods[tool], _ = _worker(folder, tool, tmp_path / "tool-again", ports, notes)
+        wait_for(lambda: metric(url, "plait_worker_restarts_total", worker=f"{tool}/0") == 1, 30)
+        status, _, answer = call(url, "/v1/agents/lookup/invoke", {"inputs": {"text": "second question"},
+                                                                    "timeout_s": 120})
+        assert status == 200, answer
+        assert notes.read_text().splitlines()[-1] == f"{pods[tool].proc.pid} 384 second question"
+
+        # the router dies: every pod exits (1: Kubernetes starts it clean for the next router), saying why
+        router_pod.proc.kill()
+        for pool, pod in pods.items():
+            assert pod.proc.wait(30) == 1, pool
+            assert pod.wait_line("went away; exiting so the pod starts clean", 5)
+    finally:
+        for pod in pods.values():
+            pod.stop()
+
+
+def test_a_pod_waits_for_its_router_unready_and_stops_on_sigterm(lookup, tmp_path: Path) -> None:
+    _, folder, pools = lookup
+    tool = next(p for p, kind in pools.items() if kind == "tool")
+    with socket.socket() as free:   # a port nobody listens on: the router is not up yet
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    pod, url = _worker(folder, tool, tmp_path, f"{port},{port},{port}", tmp_path / "notes")
+    try:
+        status, body = _health(url)
+        assert status == 503 and not body["worker"]["connected"] and not body["ok"]
+        pod.proc.send_signal(signal.SIGTERM)   # the kubelet stopping the pod: a clean exit
+        assert pod.proc.wait(timeout=20) == 0
+    finally:
+        pod.stop()
+
+
+def test_a_router_whose_pods_do_not_attach_says_how_to_start_them(lookup) -> None:
+    plan, _, _ = lookup
+    done = RUN.invoke(app, ["serve", LOOKUP, "--plan", str(plan), "--port", "0", "--attach", "0,0,0",
+                            "--attach-timeout-s", "1"])
+    assert done.exit_code == 2, done.output
+    assert "did not attach within 1 s" in done.output and "PLAIT_CONTROL_PORTS=" in done.output
+    done = RUN.invoke(app, ["serve", LOOKUP, "--plan", str(plan), "--attach", "5555,x"])
+    assert done.exit_code == 2 and "--attach is '5555,x', not three ports" in done.output, done.output
 
 
 def test_bad_settings_fail_with_the_fix(mounted, tmp_path: Path) -> None:
@@ -106,7 +216,9 @@ def test_bad_settings_fail_with_the_fix(mounted, tmp_path: Path) -> None:
     pools = ", ".join(sorted(p.name.removesuffix(".program.json") for p in folder.glob("*.program.json")))
     cases = [({"PLAIT_POOL_ID": "llm-nope-0"}, f"To fix: set PLAIT_POOL_ID to one of {pools}"),
              ({"PLAIT_ROLE": "driver"}, "To fix: set PLAIT_ROLE to worker or router"),
-             ({"PLAIT_AGENT_DIR": str(tmp_path)}, "holds no plan.json")]
+             ({"PLAIT_AGENT_DIR": str(tmp_path)}, "holds no plan.json"),
+             ({"PLAIT_CONTROL_PORTS": "5555,5556"}, "To fix: give CALLS,ANSWERS,STORE, e.g. 5555,5556,5557"),
+             ({"PLAIT_ROUTER": ""}, "To fix: set PLAIT_ROUTER to the router Service's HOST:PORT")]
     for extra, needle in cases:
         with pytest.raises(EntrypointError, match=re.escape(needle)):
             Settings.from_env(_env(folder, tmp_path, PLAIT_POOL_ID=pool) | extra)
@@ -123,9 +235,11 @@ def test_the_router_runs_plait_serve_on_the_mounted_agent(mounted, tmp_path: Pat
     settings = Settings.from_env({"PLAIT_ROLE": "router", "PLAIT_AGENT_DIR": str(folder), "PLAIT_RUN_DIR": "/r",
                                   "PLAIT_WEIGHTS_DIR": str(tmp_path / "models"), "PLAIT_ROUTER_PORT": "8001"})
     argv = router_argv(settings)
-    assert argv[:5] == ["plait", "serve", f"{folder}/cluster_agent.py:ask", "--plan", str(folder)]
+    assert argv[:7] == [sys.executable, "-m", "plait.cli", "serve", f"{folder}/cluster_agent.py:ask", "--plan",
+                        str(folder)]
     assert argv[argv.index("--host") + 1] == "0.0.0.0" and argv[argv.index("--port") + 1] == "8001"
+    assert argv[argv.index("--attach") + 1] == "5555,5556,5557"   # the worker pods' PLAIT_CONTROL_PORTS default
     assert argv[-2:] == ["--weights", f"llama-3.1-8b={tmp_path}/models/llama-3.1-8b"]
     # `plait serve --plan` checks the plan against the agent it traces: the mounted copy is the same graph
     plan = Plan.model_validate_json((folder / "plan.json").read_text())
-    check_plan(plan, trace(load_agent(argv[2])), str(folder / "plan.json"))
+    check_plan(plan, trace(load_agent(argv[4])), str(folder / "plan.json"))

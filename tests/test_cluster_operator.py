@@ -313,7 +313,7 @@ def test_a_pool_dropped_from_the_spec_is_deleted(env: Env, rag: dict[str, Any]) 
     wait_for(env, "the dropped pool gone", lambda: name not in statefulsets(env, "rag"))
     services = _api(env, "CoreV1Api").list_namespaced_service(NS, label_selector=f"{LABEL_DEPLOYMENT}=rag").items
     assert sorted(s.metadata.name for s in services) == sorted([pool_name("rag", p.id) for p in spec.pools[:2]]
-                                                               + ["rag-router"])
+                                                               + ["rag-router", "rag-router-control"])
     router = _api(env, "AppsV1Api").read_namespaced_deployment("rag-router", NS).spec.template.spec.containers[0]
     pool_services = json.loads(next(e.value for e in router.env if e.name == "PLAIT_POOL_SERVICES"))
     assert pool_services == {"llm-llama-3.1-8b-0": f"rag-llm-llama-3-1-8b-0.{NS}.svc"}

@@ -51,7 +51,7 @@ def env_of(container: dict) -> dict[str, str]:
 def test_children_one_statefulset_and_headless_service_per_pool_owned_by_the_resource() -> None:
     want = desired(OWNER, make_spec())
     assert [p.name for p in want.pools] == ["demo-llm-llama-3-1-8b-0", "demo-llm-qwen2-5-7b-1", "demo-tool-search-2"]
-    children = [want.router_config, want.router, want.router_service,
+    children = [want.router_config, want.router, *want.services,
                 *[obj for p in want.pools for obj in (p.statefulset, p.service)]]
     for obj in children:
         assert DNS_1035.match(obj["metadata"]["name"]), obj["metadata"]["name"]
@@ -76,6 +76,25 @@ def test_children_one_statefulset_and_headless_service_per_pool_owned_by_the_res
     assert service["selector"] == llm["spec"]["selector"]["matchLabels"] == llm["spec"]["template"]["metadata"]["labels"]
     assert "nodeSelector" not in want.pools[2].statefulset["spec"]["template"]["spec"]
     assert want.endpoint == "http://demo-router.team-a.svc:8000"
+
+
+def test_workers_attach_to_the_router_through_its_headless_control_service() -> None:
+    want = desired(OWNER, make_spec())
+    worker = env_of(want.pools[0].statefulset["spec"]["template"]["spec"]["containers"][0])
+    assert worker["PLAIT_ROUTER_HOST"] == "demo-router-control.team-a.svc"
+    router_pod = want.router["spec"]["template"]
+    (router,) = router_pod["spec"]["containers"]
+    assert env_of(router)["PLAIT_CONTROL_PORTS"] == worker["PLAIT_CONTROL_PORTS"] == "5555,5556,5557"
+    assert [(p["name"], p["containerPort"]) for p in router["ports"]] == [
+        ("http", 8000), ("calls", 5555), ("answers", 5556), ("store", 5557)]
+    control = want.control_service
+    assert control["metadata"]["name"] == "demo-router-control"
+    # published before the router is ready: it is ready only once the workers, which need it, have attached
+    assert control["spec"]["clusterIP"] == "None" and control["spec"]["publishNotReadyAddresses"] is True
+    assert control["spec"]["selector"] == router_pod["metadata"]["labels"]
+    assert [(p["name"], p["port"]) for p in control["spec"]["ports"]] == [
+        ("calls", 5555), ("answers", 5556), ("store", 5557)]
+    assert [p["name"] for p in want.router_service["spec"]["ports"]] == ["http"]   # clients reach the API only
 
 
 def test_vllm_pool_runs_the_openai_server_and_the_router_reaches_it_through_plait_yaml() -> None:

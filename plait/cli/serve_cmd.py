@@ -13,6 +13,7 @@ from plait.cli._errors import user_errors
 
 if TYPE_CHECKING:
     from plait.scheduler.driver import Figures
+    from plait.scheduler.workers import Attach
 
 
 def serve(
@@ -61,11 +62,20 @@ def serve(
         "--tool-latency", help="real: call the tools; declared: sleep their declared latency (tools that stand in "
                                "for a network service).")] = "real",
     seed: Annotated[int, typer.Option("--seed", help="Seed of --follow-figures' draws.")] = 0,
+    attach: Annotated[str | None, typer.Option(
+        "--attach", metavar="CALLS,ANSWERS,STORE",
+        help="Start no workers: every replica of --plan's pools attaches from elsewhere (a worker pod: the plait "
+             "image with PLAIT_ROLE=worker) on these ports of --host (0: the OS picks, printed).")] = None,
+    attach_timeout_s: Annotated[float, typer.Option(
+        "--attach-timeout-s", help="With --attach: how long to wait for every replica to attach.")] = 600.0,
 ) -> None:
     """Serve FILE:AGENT (POST /v1/agents/NAME/invoke) or --model NAME (OpenAI-compatible) over HTTP."""
     from plait.cli._agent import check_positive
 
-    check_positive(deadline_s=deadline_s, max_timeout_s=max_timeout_s)
+    check_positive(deadline_s=deadline_s, max_timeout_s=max_timeout_s, attach_timeout_s=attach_timeout_s)
+    if attach is not None and (plan_dir is None or target is None):
+        raise typer.BadParameter("attached workers run the pools of a plan: give FILE:AGENT and --plan DIR",
+                                 param_hint="--attach")
     if (target is None) == (model is None):
         raise typer.BadParameter("give FILE:AGENT to serve an agent, or --model NAME to serve a model (one of them)",
                                  param_hint="FILE:AGENT")
@@ -76,8 +86,10 @@ def serve(
     with user_errors():
         from plait.scheduler.driver import Figures
         from plait.scheduler.serve.security import check_bind
+        from plait.scheduler.workers import Attach
 
         check_bind(host, api_key)   # before anything slow: a refused address fails at once
+        attached = None if attach is None else Attach(host, *Attach.ports(attach, "--attach"))
         if model is not None:
             _serve_model(model, weights or [], host, port, api_key, concurrency, max_queue, max_tokens,
                          max_body_bytes)
@@ -86,13 +98,14 @@ def serve(
         _serve_agent(target, weights or [], plan_dir, remap_cpu, host, port, api_key, concurrency, max_queue,
                      policy, deadline_s, max_timeout_s, max_body_bytes, max_tokens, index or [], max_replicas,
                      run_dir, Figures(follow=follow_figures, tool_latency_declared=tool_latency == "declared",
-                                      seed=seed))
+                                      seed=seed), attached, attach_timeout_s)
 
 
 def _serve_agent(target: str, weights: list[str], plan_dir: Path | None, remap_cpu: bool, host: str, port: int,
                  api_key: str | None, concurrency: int, max_queue: int, policy: str, deadline_s: float | None,
                  max_timeout_s: float, max_body_bytes: int, max_tokens: int, index: list[str], max_replicas: int,
-                 run_dir: Path, figures: Figures) -> None:
+                 run_dir: Path, figures: Figures, attach: Attach | None = None,
+                 attach_timeout_s: float = 600.0) -> None:
     from plait.cli._agent import traced
     from plait.cli.run_cmd import _index_names, _pairs
     from plait.scheduler.local import LocalRun, prepare
@@ -104,15 +117,20 @@ def _serve_agent(target: str, weights: list[str], plan_dir: Path | None, remap_c
     indexes = _pairs(index, "--index")
     for name in _index_names(graph):
         indexes.setdefault(name, str(Path("out", name).resolve()))
-    prepared = prepare(graph, target, plan_dir, remap_cpu, max_replicas=max_replicas)
+    prepared = prepare(graph, target, plan_dir, remap_cpu, max_replicas=max_replicas, attached=attach is not None)
     graph = prepared.graph   # at the plan's scale (a plan for this machine runs its models scaled down)
     sla_s = graph.sla.p95_ms / 1e3 if graph.sla is not None and graph.sla.p95_ms is not None else None
     deadline = deadline_s or sla_s or 60.0
     where = "--deadline-s" if deadline_s else "the agent's SLA p95" if sla_s else "the default"
-    procs = sum(min(p.pool.replicas, max_replicas) for p in prepared.programs)
     engines_here = any(p.pool.kind == "llm" and p.pool.endpoint is None for p in prepared.programs)
-    typer.echo(f"serving {target}: {procs} worker processes for {len(prepared.programs)} pools on this machine's "
-               "CPU" + ("; LLMs without --weights at their @tiny size (random weights)" if engines_here else ""))
+    if attach is not None:
+        procs = sum(p.pool.replicas for p in prepared.programs)
+        typer.echo(f"serving {target}: {procs} attached workers (their pods) for {len(prepared.programs)} pools")
+    else:
+        procs = sum(min(p.pool.replicas, max_replicas) for p in prepared.programs)
+        typer.echo(f"serving {target}: {procs} worker processes for {len(prepared.programs)} pools on this "
+                   "machine's CPU" + ("; LLMs without --weights at their @tiny size (random weights)"
+                                      if engines_here else ""))
     for note in prepared.notes:
         typer.echo(note)
     if figures.follow or figures.tool_latency_declared:
@@ -130,7 +148,8 @@ def _serve_agent(target: str, weights: list[str], plan_dir: Path | None, remap_c
                                 sla_s=sla_s)
     sock = bind(host, port)
     with LocalRun(graph, prepared.programs, folder, figures, checkpoints, indexes, max_replicas=max_replicas,
-                  driver_prompts=prepared.driver_prompts, max_tokens=max_tokens) as local:
+                  driver_prompts=prepared.driver_prompts, max_tokens=max_tokens, attach=attach,
+                  on_bound=lambda line: typer.echo(line), start_timeout_s=attach_timeout_s if attach else 300.0) as local:
         engines = [key for key, spec in local.workers.specs.items()
                    if any(p.pool.id == spec.pool and p.pool.kind == "llm" for p in prepared.programs)]
         server = AgentServer(graph, local.driver.run, local.workers.health, options,
