@@ -25,6 +25,8 @@ Environment (the operator's StatefulSet and Deployment set it; cluster.reconcile
     PLAIT_WEIGHTS_DIR   a folder of checkpoints, one subfolder per catalog model (/models/llama-3.1-8b), and
     PLAIT_WEIGHTS       MODEL=DIR,... more; without one an LLM runs at PLAIT_SCALE (default: the plan's scale,
                         else tiny) with random weights
+    PLAIT_INDEXES_DIR   a folder of vector indexes (`plait index build --out`), one subfolder per index name
+    PLAIT_INDEXES       (/models/indexes/wiki), and NAME=DIR,... more: a search pool's
 
 A worker pod runs the pool's worker (scheduler.worker, the code `plait run` spawns) in the container's own
 process, attached to the router: the router's `plait serve --attach` is its driver, as `plait run` is a local
@@ -76,6 +78,7 @@ class Settings:
     health_port: int = 8081
     port: int = 8000
     weights: tuple[tuple[str, str], ...] = ()
+    indexes: tuple[tuple[str, str], ...] = ()
     scale: str | None = None
 
     @classmethod
@@ -95,6 +98,7 @@ class Settings:
         common: dict[str, Any] = dict(role=role, agent_dir=agent_dir, run_dir=Path(env.get("PLAIT_RUN_DIR", "/tmp/plait")),
                                       health_port=int(env.get("PLAIT_HEALTH_PORT", "8081")),
                                       port=int(env.get("PLAIT_ROUTER_PORT", "8000")), weights=_weights(env),
+                                      indexes=_weights(env, "INDEXES"),
                                       scale=env.get("PLAIT_SCALE") or None, control_ports=control_ports,
                                       bind=env.get("PLAIT_BIND") or "0.0.0.0")
         if role == "router":
@@ -119,13 +123,14 @@ class Settings:
                    router_host=router_host)
 
 
-def _weights(env: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    """MODEL -> checkpoint folder: each subfolder of PLAIT_WEIGHTS_DIR, then PLAIT_WEIGHTS' pairs."""
+def _weights(env: dict[str, str], kind: str = "WEIGHTS") -> tuple[tuple[str, str], ...]:
+    """NAME -> folder (a model's checkpoint; with kind INDEXES an index): each subfolder of PLAIT_<kind>_DIR,
+    then PLAIT_<kind>'s pairs."""
     found: dict[str, str] = {}
-    folder = Path(env.get("PLAIT_WEIGHTS_DIR", "") or "/nonexistent")
+    folder = Path(env.get(f"PLAIT_{kind}_DIR", "") or "/nonexistent")
     if folder.is_dir():
         found.update({sub.name: str(sub) for sub in sorted(folder.iterdir()) if sub.is_dir()})
-    for pair in env.get("PLAIT_WEIGHTS", "").split(","):
+    for pair in env.get(f"PLAIT_{kind}", "").split(","):
         model, sep, where = pair.partition("=")
         if sep:
             found[model] = where
@@ -161,7 +166,7 @@ def worker_spec(settings: Settings) -> Any:
                       log=str(settings.run_dir / f"worker-{settings.pool}-{settings.replica}.log"),
                       plait_version=__version__, graph_hash=program.graph_hash,
                       scale=settings.scale or plan.scale or "tiny", checkpoints=dict(settings.weights),
-                      address=settings.address, attached=True)
+                      indexes=dict(settings.indexes), address=settings.address, attached=True)
 
 
 def serve_health(worker: Any, settings: Settings, port: int) -> ThreadingHTTPServer:

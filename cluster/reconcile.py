@@ -73,8 +73,9 @@ class Owner:
 
 @dataclass(frozen=True)
 class Weights:
-    """Where LLM pools read their weights: a PersistentVolumeClaim mounted read-only, or an init container whose
-    image holds them under /models (copied into an emptyDir). Set by the resource's plait.dev/weights annotation."""
+    """Where LLM pools read their weights (/models/<model>) and search pools their indexes (/models/indexes/<name>):
+    a PersistentVolumeClaim mounted read-only, or an init container whose image holds them under /models (copied
+    into an emptyDir). Set by the resource's plait.dev/weights annotation."""
 
     pvc: str | None = None
     image: str | None = None
@@ -291,8 +292,10 @@ def _worker_container(owner: Owner, spec: AgentDeploymentSpec, pool: PoolSpec, m
               "PLAIT_ROUTER": f"{router_name(owner.name)}.{owner.namespace}.svc:{ROUTER_PORT}",
               "PLAIT_ROUTER_HOST": f"{control_name(owner.name)}.{owner.namespace}.svc",
               "PLAIT_CONTROL_PORTS": _control_ports(), "PLAIT_HEALTH_PORT": str(HEALTH_PORT)}
-    if weights is not None:
+    if weights is not None and pool.kind == "llm":
         values["PLAIT_WEIGHTS_DIR"] = WEIGHTS_DIR
+    if weights is not None and pool.kind == "search":   # the same volume holds the indexes
+        values["PLAIT_INDEXES_DIR"] = f"{WEIGHTS_DIR}/indexes"
     container = {"name": "worker", "image": pool.image or spec.image, "env": _env(values),
                  "ports": [{"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
                  "readinessProbe": _probe("health", "/healthz"),
@@ -322,7 +325,7 @@ def _pool_statefulset(owner: Owner, spec: AgentDeploymentSpec, pool: PoolSpec,
                       weights: Weights | None) -> dict[str, Any]:
     name = pool_name(owner.name, pool.id)
     labels = _labels(owner, "pool", name)
-    llm_weights = weights if pool.kind == "llm" else None
+    llm_weights = weights if pool.kind in ("llm", "search") else None   # checkpoints, indexes
     volumes, mounts, init = _weights(llm_weights)
     if pool.engine == "vllm":
         container = _vllm_container(pool, mounts, llm_weights)

@@ -222,6 +222,10 @@ def test_bad_settings_fail_with_the_fix(mounted, tmp_path: Path) -> None:
     for extra, needle in cases:
         with pytest.raises(EntrypointError, match=re.escape(needle)):
             Settings.from_env(_env(folder, tmp_path, PLAIT_POOL_ID=pool) | extra)
+    (tmp_path / "indexes" / "wiki").mkdir(parents=True)   # a search pool's indexes: a folder each, and pairs
+    settings = Settings.from_env(_env(folder, tmp_path, PLAIT_POOL_ID=pool, PLAIT_INDEXES_DIR=str(tmp_path / "indexes"),
+                                      PLAIT_INDEXES="docs=/data/docs"))
+    assert settings.indexes == (("wiki", str(tmp_path / "indexes" / "wiki")), ("docs", "/data/docs"))
     # as the container runs it: the message on stderr, exit status 2, no traceback
     done = subprocess.run([sys.executable, "-m", "plait.cluster.entrypoint"], capture_output=True, text=True,
                           env=_env(folder, tmp_path, PLAIT_POOL_ID="llm-nope-0"), timeout=60)

@@ -127,6 +127,12 @@ def test_weights_from_a_claim_or_an_init_container() -> None:
     pod = image.pools[0].statefulset["spec"]["template"]["spec"]
     assert pod["initContainers"][0]["image"] == "registry.local/llama-weights:1"
     assert env_of(pod["containers"][0])["PLAIT_WEIGHTS_DIR"] == "/models"
+    search = make_spec().pools[2].model_copy(update={"id": "search-wiki-3", "kind": "search"})
+    pod = desired(OWNER, make_spec(pools=[search]), Weights.parse("pvc:llm-weights")).pools[0].statefulset
+    pod = pod["spec"]["template"]["spec"]   # a search pool reads its index from the same volume
+    assert env_of(pod["containers"][0])["PLAIT_INDEXES_DIR"] == "/models/indexes"
+    assert "PLAIT_WEIGHTS_DIR" not in env_of(pod["containers"][0])
+    assert {"name": "weights", "mountPath": "/models", "readOnly": True} in pod["containers"][0]["volumeMounts"]
     with pytest.raises(SpecRefused, match="must be 'pvc:CLAIM' or 'image:REF', got 's3://bucket'"):
         Weights.parse("s3://bucket")
 
