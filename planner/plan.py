@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import PurePath
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -119,10 +119,17 @@ def graph_hash(graph: AgentGraph) -> str:
 
     The agent file is named by its file name, not its folder: the same agent copied elsewhere (a container's
     mounted ConfigMap, another checkout) is the same graph; its locations (`rag.py:17`) already say no more."""
-    data = graph.to_dict()
-    if data["source"]:
-        data["source"] = PurePath(data["source"]).name
-    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(_file_names(graph.to_dict())).encode()).hexdigest()
+
+
+def _file_names(data: Any) -> Any:
+    """`data` with every graph's `source` cut to its file name: the sub-agents' graphs nested in it too."""
+    if isinstance(data, dict):
+        return {k: PurePath(v).name if k == "source" and isinstance(v, str) and v else _file_names(v)
+                for k, v in data.items()}
+    if isinstance(data, list):
+        return [_file_names(v) for v in data]
+    return data
 
 
 PLAN_FORMAT = "plait.plan/2"

@@ -28,7 +28,7 @@ from test_serve import KEY, call, metric, wait_for
 from plait.cli import app
 from plait.cluster.entrypoint import EntrypointError, Settings, router_argv
 from plait.cluster.from_plan import deployment_bundle
-from plait.planner.plan import Plan
+from plait.planner.plan import Plan, graph_hash
 from plait.scheduler.local import check_plan
 from plait.sdk import trace
 from plait.sdk.loader import load_agent
@@ -247,3 +247,12 @@ def test_the_router_runs_plait_serve_on_the_mounted_agent(mounted, tmp_path: Pat
     # `plait serve --plan` checks the plan against the agent it traces: the mounted copy is the same graph
     plan = Plan.model_validate_json((folder / "plan.json").read_text())
     check_plan(plan, trace(load_agent(argv[4])), str(folder / "plan.json"))
+
+
+def test_an_agent_with_sub_agents_mounted_elsewhere_is_the_same_graph(tmp_path: Path) -> None:
+    """plan.json names the graph it was made from; the pods trace the agent file from the mounted ConfigMap.
+    A sub-agent's graph names its file too: only the file's name may count, not its folder."""
+    target = "tests/agents/triage.py:triage"   # research and quick are sub-agents
+    copy = tmp_path / "triage.py"
+    copy.write_text(Path(target.split(":")[0]).read_text())
+    assert graph_hash(trace(load_agent(target))) == graph_hash(trace(load_agent(f"{copy}:triage")))
