@@ -64,7 +64,7 @@ def check_name(name: str) -> str:
 
 
 def deployment_bundle(target: str, plan_dir: Path, name: str | None = None,
-                      image: str = "plait:latest") -> Bundle:
+                      image: str = "plait:latest", weights: str | None = None) -> Bundle:
     """The AgentDeployment spec and ConfigMap of FILE:AGENT planned in `plan_dir`; BundleError on bad input."""
     from plait.codegen.build import build_programs
     from plait.codegen.program import dump_program
@@ -99,7 +99,7 @@ def deployment_bundle(target: str, plan_dir: Path, name: str | None = None,
         pools=[pool_spec(p) for p in plan.pools],
         sla=SLASpec(p50_ms=_ms(plan.sla_p50_s), p95_ms=_ms(plan.sla_p95_s), ttft_ms=_ms(plan.sla_ttft_s),
                     tpot_ms=_ms(plan.sla_tpot_s)),
-        rate_qps=plan.qps)
+        rate_qps=plan.qps, weights=weights)
     return Bundle(name, spec, config_map)
 
 

@@ -30,7 +30,6 @@ from plait.cluster import rollout
 from plait.cluster.children import Children, Conflict
 from plait.cluster.rbac import OPERATOR_NAME
 from plait.cluster.reconcile import (
-    ANNOTATION_WEIGHTS,
     LABEL_DEPLOYMENT,
     LABEL_MANAGED_BY,
     Desired,
@@ -97,7 +96,7 @@ def _plan(resource: dict[str, Any]) -> tuple[Owner, Desired]:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise SpecRefused("InvalidSpec", f"spec.{where}: {first['msg']}") from None
-    return owner, desired(owner, spec, Weights.parse(meta["annotations"].get(ANNOTATION_WEIGHTS)))
+    return owner, desired(owner, spec, Weights.parse(spec.weights))
 
 
 def reconcile(shared: Shared, resource: dict[str, Any], force: bool, logger: Any) -> None:

@@ -38,7 +38,6 @@ LABEL_COMPONENT = f"{GROUP}/component"
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"        # on a StatefulSet: the hash of the spec the operator gave it
 ANNOTATION_POOL_ID = f"{GROUP}/pool-id"            # the pool's id as plan.json spells it (labels cannot hold all)
 ANNOTATION_PLAN_HASH = f"{GROUP}/plan-hash"        # on pod templates: a changed plan restarts every pool
-ANNOTATION_WEIGHTS = f"{GROUP}/weights"            # on the AgentDeployment: pvc:CLAIM or image:REF
 
 AGENT_DIR = "/etc/plait/agent"   # the agent ConfigMap's files; the router's plait.yaml beside them
 WEIGHTS_DIR = "/models"
@@ -75,7 +74,7 @@ class Owner:
 class Weights:
     """Where LLM pools read their weights (/models/<model>) and search pools their indexes (/models/indexes/<name>):
     a PersistentVolumeClaim mounted read-only, or an init container whose image holds them under /models (copied
-    into an emptyDir). Set by the resource's plait.dev/weights annotation."""
+    into an emptyDir). Set by the resource's spec.weights (`plait submit --weights`)."""
 
     pvc: str | None = None
     image: str | None = None
@@ -89,8 +88,8 @@ class Weights:
             return Weights(pvc=ref)
         if kind == "image" and ref:
             return Weights(image=ref)
-        raise SpecRefused("InvalidWeights", f"annotation {ANNOTATION_WEIGHTS} must be 'pvc:CLAIM' or 'image:REF', "
-                          f"got {value!r}\n  To fix: e.g. {ANNOTATION_WEIGHTS}: pvc:llama-weights")
+        raise SpecRefused("InvalidWeights", f"weights must be 'pvc:CLAIM' or 'image:REF', got {value!r}\n"
+                          "  To fix: e.g. --weights pvc:llama-weights")
 
 
 @dataclass(frozen=True)

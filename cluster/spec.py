@@ -84,6 +84,10 @@ class AgentDeploymentSpec(_Wire):
     pools: list[PoolSpec] = Field(min_length=1)
     sla: SLASpec = Field(default_factory=SLASpec)
     rate_qps: float = Field(gt=0, description="the request rate the plan was made for")
+    weights: str | None = Field(default=None, pattern=r"^(pvc|image):.+$", description=(
+        "where LLM pools read their checkpoints (/models/<model>) and search pools their indexes "
+        "(/models/indexes/<name>): 'pvc:CLAIM' (mounted read-only) or 'image:REF' (an init container copies its "
+        "/models); none: LLMs run at a scaled-down size with random weights"))
 
 
 class Condition(_Wire):

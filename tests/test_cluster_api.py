@@ -100,12 +100,16 @@ def test_a_second_submit_with_a_changed_plan_updates_it(kube, plans) -> None:  #
 
     objects = client.CustomObjectsApi(kube.client())
     before = objects.get_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "ask")
-    done = _plait(kube.kubeconfig, "submit", AGENT, "--plan", str(plans[1]))
+    refused = _plait(kube.kubeconfig, "submit", AGENT, "--plan", str(plans[1]), "--weights", "s3://bucket")
+    said = " ".join(refused.output.replace("│", " ").split())   # typer's box wraps the message
+    assert refused.exit_code == 2 and "expected pvc:CLAIM or image:REF, got 's3://bucket'" in said, said
+    done = _plait(kube.kubeconfig, "submit", AGENT, "--plan", str(plans[1]), "--weights", "pvc:llm-weights")
     assert done.exit_code == 0, done.output
     assert "agentdeployment.plait.dev/ask updated" in done.output and "(generation 2" in done.output
     after = objects.get_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, "ask")
     assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
     assert after["spec"]["planHash"] != before["spec"]["planHash"] and after["spec"]["rateQps"] == 6
+    assert after["spec"]["weights"] == "pvc:llm-weights" and "weights" not in before["spec"]
     assert after["metadata"]["uid"] == before["metadata"]["uid"]   # updated in place, not re-created
 
 

@@ -28,13 +28,20 @@ def submit(
                                                             "name, dashed).")] = None,
     image: Annotated[str, typer.Option("--image", help="Container image of the workers and the router.")] = (
         "plait:latest"),
+    weights: Annotated[str | None, typer.Option(
+        "--weights", metavar="pvc:CLAIM|image:REF",
+        help="Where LLM pools read checkpoints (/models/MODEL) and search pools indexes (/models/indexes/NAME): a "
+             "PersistentVolumeClaim, or an image an init container copies /models from. Default: none (LLMs at "
+             "a scaled-down size, random weights).")] = None,
 ) -> None:
     """Create or update the AgentDeployment of FILE:AGENT with the pools of --plan, and its ConfigMap."""
     with user_errors():
         from plait.cluster.from_plan import deployment_bundle
         from plait.cluster.submit import Cluster
 
-        bundle = deployment_bundle(target, plan_dir, name, image)
+        if weights is not None and not weights.startswith(("pvc:", "image:")) or weights in ("pvc:", "image:"):
+            raise typer.BadParameter(f"expected pvc:CLAIM or image:REF, got {weights!r}", param_hint="--weights")
+        bundle = deployment_bundle(target, plan_dir, name, image, weights)
         cluster = Cluster.connect(kubeconfig, namespace)
         done = cluster.submit(bundle)
     verb = "created" if done.created else "updated"
