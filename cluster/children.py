@@ -19,6 +19,7 @@ _KINDS: dict[str, tuple[Any, str]] = {
     "Deployment": (client.AppsV1Api, "deployment"),
     "Service": (client.CoreV1Api, "service"),
     "ConfigMap": (client.CoreV1Api, "config_map"),
+    "NetworkPolicy": (client.NetworkingV1Api, "network_policy"),
 }
 
 

@@ -117,6 +117,8 @@ def reconcile(shared: Shared, resource: dict[str, Any], force: bool, logger: Any
         children: dict[str, dict[str, Any]] = {}
         try:
             children[want.router_config["metadata"]["name"]] = api.apply(want.router_config, force)
+            for policy in want.network_policies:
+                api.apply(policy, force)
             for pool in decided.apply:
                 api.apply(pool.service, force)
                 children[pool.name] = after = api.apply(pool.statefulset, force)

@@ -32,6 +32,8 @@ def operator_rules() -> list[dict[str, Any]]:
         {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["list", "watch", "create", "patch"]},
         {"apiGroups": [""], "resources": ["services"], "verbs": ["list", "create", "patch", "delete"]},
         {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "patch"]},
+        # Apply of the NetworkPolicies that keep the router's control ports and the pools to the deployment's pods.
+        {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"], "verbs": ["create", "patch"]},
         # kopf posts Events about the resources it handles (core/v1 only).
         {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     ]

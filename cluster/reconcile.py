@@ -114,6 +114,7 @@ class Desired:
     router: dict[str, Any]
     router_service: dict[str, Any]
     control_service: dict[str, Any]   # headless: the workers reach the router through it before it is ready
+    network_policies: list[dict[str, Any]]
     endpoint: str
 
     @property
@@ -197,6 +198,7 @@ def desired(owner: Owner, spec: AgentDeploymentSpec, weights: Weights | None = N
                    router_service=_service(owner, router, labels, {"http": ROUTER_PORT}, headless=False),
                    control_service=_service(owner, control_name(owner.name), labels, CONTROL_PORTS, headless=True,
                                             publish_not_ready=True),
+                   network_policies=_network_policies(owner),
                    endpoint=f"http://{router}.{owner.namespace}.svc:{ROUTER_PORT}")
 
 
@@ -229,6 +231,21 @@ def _service(owner: Owner, name: str, labels: dict[str, str], ports: dict[str, i
         service["spec"]["clusterIP"] = "None"
         service["spec"]["publishNotReadyAddresses"] = publish_not_ready
     return service
+
+
+def _network_policies(owner: Owner) -> list[dict[str, Any]]:
+    """The pools and the router's control ports take traffic from this deployment's own pods only: the control
+    ports and Gloo pairs are not authenticated (as torch.distributed's are not). The router's API port is open
+    (it requires its API key). Kubernetes always lets a node's kubelet probe its pods."""
+    own = [{"podSelector": {"matchLabels": {LABEL_DEPLOYMENT: owner.name, LABEL_MANAGED_BY: OPERATOR_NAME}}}]
+    pools = _object("networking.k8s.io/v1", "NetworkPolicy", owner, child_name(owner.name, "pools"),
+                    _labels(owner, "pool"))
+    pools["spec"] = {"podSelector": {"matchLabels": {LABEL_DEPLOYMENT: owner.name, LABEL_COMPONENT: "pool"}},
+                     "policyTypes": ["Ingress"], "ingress": [{"from": own}]}
+    router = _object("networking.k8s.io/v1", "NetworkPolicy", owner, router_name(owner.name), _labels(owner, "router"))
+    router["spec"] = {"podSelector": {"matchLabels": _labels(owner, "router")}, "policyTypes": ["Ingress"],
+                      "ingress": [{"from": own}, {"ports": [{"port": ROUTER_PORT, "protocol": "TCP"}]}]}
+    return [pools, router]
 
 
 def _pool_service(owner: Owner, pool: PoolSpec) -> dict[str, Any]:

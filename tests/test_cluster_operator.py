@@ -222,6 +222,8 @@ def test_create_makes_a_statefulset_per_pool_services_and_router_then_ready(env:
         assert core.read_namespaced_service(p.name, NS).spec.cluster_ip == "None"
     assert apps.read_namespaced_deployment("rag-router", NS).status.ready_replicas == 1
     assert core.read_namespaced_service("rag-router", NS).spec.ports[0].port == 8000
+    policies = _api(env, "NetworkingV1Api").list_namespaced_network_policy(NS, label_selector=f"{LABEL_DEPLOYMENT}=rag")
+    assert sorted(p.metadata.name for p in policies.items) == ["rag-pools", "rag-router"]   # under its own Role
     config = core.read_namespaced_config_map("rag-router", NS).data["plait.yaml"]
     assert f"qwen2.5-7b: http://rag-llm-qwen2-5-7b-1.{NS}.svc:8000/v1" in config
     status = get_cr(env, "rag")["status"]

@@ -96,6 +96,18 @@ def test_workers_attach_to_the_router_through_its_headless_control_service() -> 
         ("calls", 5555), ("answers", 5556), ("store", 5557)]
     assert [p["name"] for p in want.router_service["spec"]["ports"]] == ["http"]   # clients reach the API only
 
+    # the control ports and the pools (Gloo pairs, vLLM) take traffic from the deployment's own pods only
+    pools, router_policy = want.network_policies
+    own = [{"podSelector": {"matchLabels": {"plait.dev/deployment": "demo", "app.kubernetes.io/managed-by":
+                                            "plait-operator"}}}]
+    pool_labels = want.pools[0].statefulset["spec"]["template"]["metadata"]["labels"]
+    assert pools["spec"]["podSelector"]["matchLabels"].items() <= pool_labels.items()
+    assert pools["spec"]["ingress"] == [{"from": own}]
+    assert router_policy["spec"]["podSelector"]["matchLabels"] == router_pod["metadata"]["labels"]
+    assert router_policy["spec"]["ingress"] == [{"from": own}, {"ports": [{"port": 8000, "protocol": "TCP"}]}]
+    assert all(own[0]["podSelector"]["matchLabels"].items() <= labels.items()
+               for labels in (pool_labels, router_pod["metadata"]["labels"]))
+
 
 def test_vllm_pool_runs_the_openai_server_and_the_router_reaches_it_through_plait_yaml() -> None:
     want = desired(OWNER, make_spec())
