@@ -64,8 +64,12 @@ def check_name(name: str) -> str:
 
 
 def deployment_bundle(target: str, plan_dir: Path, name: str | None = None,
-                      image: str = "plait:latest", weights: str | None = None) -> Bundle:
-    """The AgentDeployment spec and ConfigMap of FILE:AGENT planned in `plan_dir`; BundleError on bad input."""
+                      image: str = "plait:latest", weights: str | None = None, vllm: bool = False) -> Bundle:
+    """The AgentDeployment spec and ConfigMap of FILE:AGENT planned in `plan_dir`; BundleError on bad input.
+
+    A pool of the plan that is an endpoint (the inventory's remote list, outside the cluster) gets no pods: the
+    router forwards its calls there. A pool of a device only another engine runs (runtime remote, e.g. Gaudi)
+    runs vLLM's OpenAI server, and with `vllm` so do the plan's other unified LLM pools."""
     from plait.codegen.build import build_programs
     from plait.codegen.program import dump_program
     from plait.ir.module import parse_module
@@ -96,7 +100,7 @@ def deployment_bundle(target: str, plan_dir: Path, name: str | None = None,
         agent=AgentSource(file=file, name=agent, config_map=config_map_name(name)),
         image=image,
         plan_hash=hashlib.sha256(plan_text.encode()).hexdigest(),
-        pools=[pool_spec(p) for p in plan.pools],
+        pools=[pool_spec(p, vllm) for p in plan.pools if p.endpoint is None],
         sla=SLASpec(p50_ms=_ms(plan.sla_p50_s), p95_ms=_ms(plan.sla_p95_s), ttft_ms=_ms(plan.sla_ttft_s),
                     tpot_ms=_ms(plan.sla_tpot_s)),
         rate_qps=plan.qps, weights=weights)
@@ -139,7 +143,7 @@ def _check_size(config_map: dict[str, Any], target: str) -> None:
         "build`, or a file the image carries), or build an image with the agent in it and give --image.")
 
 
-def pool_spec(pool: Pool) -> PoolSpec:
+def pool_spec(pool: Pool, vllm: bool = False) -> PoolSpec:
     """A plan pool as a StatefulSet runs it: its node selector and resource requests from DEVICE_NODES."""
     nodes = device_nodes(pool.device, pool.id)
     on_cpu = pool.host_cpu or nodes.resource is None
@@ -164,5 +168,6 @@ def pool_spec(pool: Pool) -> PoolSpec:
     return PoolSpec(id=pool.id, kind=pool.kind, model=pool.model, role=pool.role, peer=pool.peer, device=pool.device,
                     replicas=pool.replicas, tensor_parallel=pool.tensor_parallel,
                     devices_per_replica=pool.devices_per_replica, slice=pool.slice, mig_profile=pool.mig_profile,
-                    cpu_cores=pool.cpu_cores, engine="vllm" if pool.runtime == "remote" else "plait",
+                    cpu_cores=pool.cpu_cores, engine="vllm" if pool.runtime == "remote" or vllm and pool.kind == "llm"
+                    and pool.role in (None, "unified") else "plait",
                     node_selector=dict(nodes.labels), resources=Resources(requests=requests, limits=limits))

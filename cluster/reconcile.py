@@ -321,13 +321,21 @@ def _worker_container(owner: Owner, spec: AgentDeploymentSpec, pool: PoolSpec, m
     return container
 
 
-def _vllm_container(pool: PoolSpec, mounts: list[dict[str, Any]], weights: Weights | None) -> dict[str, Any]:
+def _api_key(owner: Owner, variable: str) -> dict[str, Any]:
+    """`variable` from the deployment's Secret: the router's bearer token, which its vLLM pools require too."""
+    return {"name": variable, "valueFrom": {"secretKeyRef": {"name": child_name(owner.name, "api-key"),
+                                                             "key": API_KEY_KEY}}}
+
+
+def _vllm_container(owner: Owner, pool: PoolSpec, mounts: list[dict[str, Any]],
+                    weights: Weights | None) -> dict[str, Any]:
     assert pool.model is not None   # check_spec refused a vllm pool without one
     model = f"{WEIGHTS_DIR}/{pool.model}" if weights is not None else pool.model
     container = {"name": "vllm", "image": pool.image or VLLM_IMAGE,
                  "args": ["--model", model, "--served-model-name", pool.model,
                           "--tensor-parallel-size", str(pool.tensor_parallel), "--host", "0.0.0.0",
                           "--port", str(VLLM_PORT)],
+                 "env": [_api_key(owner, "VLLM_API_KEY")],   # vLLM requires it on /v1 (not on /health)
                  "ports": [{"name": "http", "containerPort": VLLM_PORT, "protocol": "TCP"}],
                  "readinessProbe": _probe("http", "/health"),
                  # tensor-parallel ranks share memory through /dev/shm, which a container caps at 64 MiB
@@ -344,7 +352,7 @@ def _pool_statefulset(owner: Owner, spec: AgentDeploymentSpec, pool: PoolSpec,
     llm_weights = weights if pool.kind in ("llm", "search") else None   # checkpoints, indexes
     volumes, mounts, init = _weights(llm_weights)
     if pool.engine == "vllm":
-        container = _vllm_container(pool, mounts, llm_weights)
+        container = _vllm_container(owner, pool, mounts, llm_weights)
         volumes.append({"name": "shm", "emptyDir": {"medium": "Memory"}})
     else:
         container = _worker_container(owner, spec, pool, mounts, llm_weights)
@@ -373,8 +381,7 @@ def _router_deployment(owner: Owner, spec: AgentDeploymentSpec, services: dict[s
               "PLAIT_AGENT": f"{AGENT_DIR}/{spec.agent.file}:{spec.agent.name}",
               "PLAIT_POOL_SERVICES": json.dumps(services, sort_keys=True), "PLAIT_ROUTER_PORT": str(ROUTER_PORT),
               "PLAIT_CONTROL_PORTS": _control_ports()}
-    env = _env(values) + [{"name": "PLAIT_API_KEY", "valueFrom": {"secretKeyRef": {
-        "name": child_name(owner.name, "api-key"), "key": API_KEY_KEY}}}]
+    env = _env(values) + [_api_key(owner, "PLAIT_API_KEY")]
     container = {"name": "router", "image": spec.image, "env": env,
                  "ports": [{"name": "http", "containerPort": ROUTER_PORT, "protocol": "TCP"},
                            *({"name": name, "containerPort": port, "protocol": "TCP"}

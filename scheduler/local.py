@@ -62,12 +62,13 @@ def check_plan(plan: Any, graph: AgentGraph, where: str) -> None:
 
 def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bool, qps: float | None = None,
             scale: str = "tiny", max_replicas: int = 1, endpoints: dict[str, str] | None = None,
-            attached: bool = False) -> Prepared:
+            attached: bool = False, endpoint_wait_s: float = 0.0) -> Prepared:
     """The device programs to run: from `plan_dir` (plan.json and placed.mlir of `plait plan --out`), checked
     against the traced graph (at the plan's scale), or from a plan made now for this machine (`local_plan`).
     Pools planned for devices this machine lacks run as CPU workers only with `remap_cpu`; remote pools send their
     calls to their endpoint (at the URL `endpoints` gives for its model, else the planned one). `attached`: the
-    pools run elsewhere (pods attach to this driver), so no device of the plan need be here."""
+    pools run elsewhere (pods attach to this driver), so no device of the plan need be here; a remote pool's
+    endpoint is then waited for up to `endpoint_wait_s` (a vLLM pool's pods load their model meanwhile)."""
     from plait.codegen.build import build_programs
     from plait.planner.catalog import load_catalog
     from plait.planner.plan import Plan
@@ -102,6 +103,7 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
         check_plan(plan, graph, str(files[0]))
         placed = parse_module(files[1].read_text())
         where = str(files[0])
+    plan = with_endpoints(plan, endpoints or {}, where, endpoint_wait_s)   # first: a pool an endpoint serves is not absent
     absent = sorted({f"{p.id} ({p.device}, {p.runtime})" for p in plan.pools
                      if p.runtime not in LOCAL_RUNTIMES and p.endpoint is None})
     if attached:
@@ -110,11 +112,10 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
         raise PlaitError(f"{where} places pools on devices this machine does not have: {', '.join(absent)}\n"
                          "  To fix: pass --remap-cpu to run every pool as CPU worker processes here (LLMs at a "
                          f"scaled-down size), or plan for this machine: `plait plan {target} --device local`.")
-    plan = with_endpoints(plan, endpoints or {}, where)
     programs = build_programs(placed, plan, catalog)
     for pool in plan.pools:   # before any worker starts: reachable, the key taken, the model served
         if pool.endpoint is not None:
-            probe(pool.endpoint, f"remote pool {pool.id} of {where}")
+            _probe_until(pool.endpoint, f"remote pool {pool.id} of {where}", endpoint_wait_s)
             notes.append(f"remote pool {pool.id}: its LLM calls go whole to {pool.endpoint.base_url} (model "
                          f"{pool.endpoint.served_model}) through the openai client")
     if absent:
@@ -124,22 +125,72 @@ def prepare(graph: AgentGraph, target: str, plan_dir: Path | None, remap_cpu: bo
     return Prepared(programs, notes, driver_prompts(placed), graph, plan, local)
 
 
-def with_endpoints(plan: Any, endpoints: dict[str, str], where: str) -> Any:
+def _probe_until(endpoint: Any, where: str, wait_s: float) -> None:
+    """probe(), again every few seconds for up to `wait_s` while it fails (an endpoint still starting)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            probe(endpoint, where)
+            return
+        except PlaitError as err:
+            if time.monotonic() >= deadline:
+                raise
+            logging.getLogger("plait.driver").warning("%s not ready yet (%s); trying again", endpoint.base_url,
+                                                      str(err).splitlines()[0])
+            time.sleep(min(3.0, max(0.0, deadline - time.monotonic())))
+
+
+def with_endpoints(plan: Any, endpoints: dict[str, str], where: str, wait_s: float = 0.0) -> Any:
     """`plan` with each remote pool of a model `endpoints` names reached at that URL (plait.yaml's `endpoints`: the
-    same server behind another address); PlaitError for a model no remote pool of the plan serves."""
+    same server behind another address). A unified LLM pool of such a model that plait's engine would run, or no
+    engine here can (runtime remote, e.g. Gaudi), is served by that endpoint instead: a cluster's vLLM pool, which
+    the operator names so. It is waited for (up to `wait_s`) and measured as `plait cost --remote` does, so the
+    pool's endpoint carries measured figures. PlaitError for a model no such pool of the plan serves."""
     if not endpoints:
         return plan
     remote = {p.endpoint.model: p for p in plan.pools if p.endpoint is not None}
+    served = {p.model for p in plan.pools if p.endpoint is None and p.kind == "llm" and p.role in (None, "unified")}
     for model in endpoints:
-        if model not in remote:
+        if model not in remote and model not in served:
             raise PlaitError(f"plait.yaml's endpoints names model {model!r}, but no remote pool of {where} serves it "
-                             f"(remote pools: {', '.join(f'{p.id} ({m})' for m, p in remote.items()) or 'none'})\n"
+                             f"(remote pools: {', '.join(f'{p.id} ({m})' for m, p in remote.items()) or 'none'}; "
+                             f"unified LLM pools: {', '.join(sorted(served)) or 'none'})\n"
                              "  To fix: declare the endpoint in the inventory's `remote:` list and re-plan "
                              "(`plait plan FILE:AGENT --inventory FILE --out DIR`), or remove the key.")
-    pools = [p.model_copy(update={"endpoint": p.endpoint.model_copy(update={"base_url": endpoints[p.endpoint.model]
-                                                                             .rstrip("/")})})
-             if p.endpoint is not None and p.endpoint.model in endpoints else p for p in plan.pools]
+    pools = []
+    for p in plan.pools:
+        if p.endpoint is not None and p.endpoint.model in endpoints:
+            p = p.model_copy(update={"endpoint": p.endpoint.model_copy(update={"base_url": endpoints[
+                p.endpoint.model].rstrip("/")})})
+        elif p.endpoint is None and p.model in endpoints and p.model in served:
+            p = p.model_copy(update={"runtime": "remote", "endpoint": _measured(p, endpoints[p.model], where, wait_s)})
+        pools.append(p)
     return plan.model_copy(update={"pools": pools})
+
+
+def _measured(pool: Any, url: str, where: str, wait_s: float) -> Any:
+    """The endpoint at `url` that serves `pool`'s model under its catalog name (vLLM's --served-model-name), with
+    its figures measured now (a few bounded requests). Its key is the router's own (PLAIT_API_KEY, the
+    deployment's Secret, which the operator gives the vLLM pods as VLLM_API_KEY), where one is set."""
+    import os
+    import re
+
+    from plait.planner.endpoint import RemoteEndpoint
+    from plait.scheduler.remote_measure import measure
+
+    endpoint = RemoteEndpoint(name=re.sub(r"[^a-z0-9-]+", "-", pool.id.lower()).strip("-") or "pool",
+                              model=pool.model, base_url=url, served_model=pool.model, price_per_hour=0.0,
+                              prefill_tokens_per_s=1.0, decode_tokens_per_s={1: 1.0},   # replaced by the measured
+                              max_sequences=pool.max_sequences or 1, overhead_s=0.0,
+                              api_key_env="PLAIT_API_KEY" if os.environ.get("PLAIT_API_KEY") else None)
+    _probe_until(endpoint, f"pool {pool.id} of {where}, served at {url}", wait_s)
+    m = measure(endpoint, budget_s=60.0)
+    logging.getLogger("plait.driver").warning(
+        "pool %s is served by %s: measured overhead %.1f ms, prefill %.0f tokens/s, decode %s tokens/s per call "
+        "(concurrency: rate)", pool.id, url, m.overhead_s * 1e3, m.prefill_tps,
+        ", ".join(f"{n}: {r:.1f}" for n, r in m.decode.items()))
+    return endpoint.model_copy(update={"prefill_tokens_per_s": m.prefill_tps, "decode_tokens_per_s": m.decode,
+                                       "overhead_s": m.overhead_s})
 
 
 def local_plan(graph: AgentGraph, target: str, catalog: Any, qps: float | None, scale: str,
@@ -237,6 +288,8 @@ class LocalRun:
         driver_log.addHandler(handler)
         driver_log.setLevel(logging.INFO)
         self._log_handler = handler
+        if attach is not None:   # a remote pool's worker forwards whole calls: it runs beside the driver
+            attach = replace(attach, local_pools=frozenset(p.pool.id for p in programs if p.pool.endpoint))
         self.workers = Workers(specs, run_dir, start_timeout_s=start_timeout_s, max_restarts=max_restarts,
                                attach=attach, on_bound=on_bound)
         self.driver = Driver(graph, programs, self.workers, figures, driver_prompts or {}, max_tokens)

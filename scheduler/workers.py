@@ -71,12 +71,14 @@ CONTROL_PORTS = (5555, 5556, 5557)   # attached workers reach a router at these:
 @dataclass(frozen=True)
 class Attach:
     """Workers started elsewhere (a router's pods) attach to the driver: it listens on `host` at these ports (0: the
-    OS picks one, reported through `on_bound`) and spawns nothing."""
+    OS picks one, reported through `on_bound`) and spawns none but those of `local_pools` (remote pools, whose
+    worker only forwards whole calls to an endpoint such as a vLLM pool's Service)."""
 
     host: str = "0.0.0.0"
     calls: int = CONTROL_PORTS[0]
     answers: int = CONTROL_PORTS[1]
     store: int = CONTROL_PORTS[2]
+    local_pools: frozenset[str] = frozenset()
 
     @staticmethod
     def ports(text: str, where: str) -> tuple[int, int, int]:
@@ -155,8 +157,9 @@ class Workers:
                       int(self.store.port))
         log.info("control ROUTER on %s, answers on %s, TCPStore on port %d", self.endpoint, self.answers_endpoint,
                  self.store.port)
+        self.attached = {s.key for s in specs if attach is not None and s.pool not in attach.local_pools}
         if on_bound is not None and attach is not None:
-            on_bound(f"waiting for {len(specs)} worker(s) to attach on {host}: ports {self.ports[0]} (calls), "
+            on_bound(f"waiting for {len(self.attached)} worker(s) to attach on {host}: ports {self.ports[0]} (calls), "
                      f"{self.ports[1]} (answers), {self.ports[2]} (store); a worker pod's "
                      f"PLAIT_CONTROL_PORTS={','.join(map(str, self.ports))}")
         self.lock = threading.Lock()
@@ -186,7 +189,7 @@ class Workers:
         self.attaching: dict[str, Hello] = {}   # the Hello of a replica's next start, taken back by the supervisor
         for spec in specs:
             spec.driver, spec.answers, spec.store_port = self.endpoint, self.answers_endpoint, self.store.port
-            if attach is None:
+            if spec.key not in self.attached:
                 self._spawn(spec)
         self.closed = False
         self._await_hellos(start_timeout_s)
@@ -238,8 +241,10 @@ class Workers:
         except MessageError as err:
             log.warning("from %s: %s", key, err)
             return None
-        if not isinstance(msg, Hello) or self.attach is None:
-            return msg if isinstance(msg, Hello) else None
+        if not isinstance(msg, Hello):
+            return None
+        if self.attach is None or key in self.specs and key not in self.attached:
+            return msg   # a worker this driver spawned
         spec = self.specs.get(key)
         why = (f"no replica {key} is planned (the pools are {sorted({s.pool for s in self.specs.values()})})"
                if spec is None else f"it runs graph {msg.graph_hash[:12]}, this plan graph {spec.graph_hash[:12]}"
@@ -386,8 +391,9 @@ class Workers:
             with self.lock:
                 hello = self._hello(key_b, frame)
                 key = key_b.decode(errors="replace")
-                if hello is None or self.state[key] == "ready" and self.ready[key].boot == hello.boot:
-                    continue
+                if hello is None or key not in self.attached or self.state[key] == "ready" and \
+                        self.ready[key].boot == hello.boot:
+                    continue   # a spawned worker's restart is the supervisor's; a known start says Hello again
                 self.attaching[key] = hello
                 if self.state[key] == "ready":   # restarted before a route check saw the old start go
                     self.replaced.add(key)
@@ -398,7 +404,7 @@ class Workers:
 
         with self.lock:
             for key, state in self.state.items():
-                if state == "ready" and key not in self.unroutable:
+                if state == "ready" and key in self.attached and key not in self.unroutable:
                     try:
                         self.sock.send_multipart([key.encode(), encode(Ping(-1))], zmq.NOBLOCK)
                     except zmq.Again:   # its queue is full: connected, and busy
@@ -468,7 +474,7 @@ class Workers:
                 key = self.lost.get(timeout=0.05)
                 if self.stopping:
                     pass
-                elif self.attach is not None:   # its pod is restarted by Kubernetes, not here
+                elif key in self.attached:   # its pod is restarted by Kubernetes, not here
                     self.deaths[key].append(time.monotonic())
                     log.warning("%s\nwaiting for it to attach again", self.crashes.get(key, f"worker {key} died"))
                 else:
@@ -568,12 +574,11 @@ class Workers:
     def _dead(self) -> set[str]:
         if self.closed:
             return set()
-        if self.attach is not None:
-            return self.unroutable | self.replaced
-        return {k for k, p in list(self.procs.items()) if not p.is_alive()}
+        gone = {k for k in self.unroutable | self.replaced if k in self.attached}
+        return gone | {k for k, p in list(self.procs.items()) if not p.is_alive()}
 
     def _crash(self, key: str, why: str) -> str:
-        if self.attach is not None:
+        if key in self.attached:
             hello = self.ready.get(key)
             where = f" (pid {hello.pid} at {hello.address or 'an attached worker'})" if hello is not None else ""
             return (f"worker {key}{where} {why}: its connection to this driver closed (or its pod restarted); see "

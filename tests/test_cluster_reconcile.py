@@ -117,6 +117,8 @@ def test_vllm_pool_runs_the_openai_server_and_the_router_reaches_it_through_plai
     assert server["args"][:6] == ["--model", "qwen2.5-7b", "--served-model-name", "qwen2.5-7b",
                                   "--tensor-parallel-size", "2"]
     assert server["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
+    assert server["env"] == [{"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {   # the router's key, which
+        "name": "demo-api-key", "key": "api-key"}}}]                                   # it sends to its vLLM pools
     assert want.pools[1].service["spec"]["publishNotReadyAddresses"] is False   # DNS answers ready servers only
     settings = RunSettings.model_validate(yaml.safe_load(want.router_config["data"]["plait.yaml"]))
     assert settings.endpoints == {"qwen2.5-7b": "http://demo-llm-qwen2-5-7b-1.team-a.svc:8000/v1"}

@@ -214,5 +214,82 @@ def test_plait_yaml_endpoints_move_a_planned_remote_pool(planned: tuple[Path, di
     pool = next(p for p in moved.pools if p.endpoint is not None)
     assert pool.endpoint is not None and pool.endpoint.base_url == "http://tunnel.example:8000/v1"
     with pytest.raises(PlaitError, match=r"endpoints names model 'llama-3.1-8b', but no remote pool of plan.json "
-                                         r"serves it \(remote pools: remote-llama-3-1-70b-0 \(llama-3.1-70b\)\)"):
+                                         r"serves it \(remote pools: remote-llama-3-1-70b-0 \(llama-3.1-70b\); unified LLM pools: "
+                                         r"none\)"):
         with_endpoints(plan, {"llama-3.1-8b": "http://x:1/v1"}, "plan.json")
+
+
+def test_a_router_of_attached_pods_measures_and_reaches_its_vllm_pool(
+        planned: tuple[Path, dict[str, object]], endpoint: Server, tmp_path: Path) -> None:
+    """On a cluster a vLLM pool is a StatefulSet the operator names in the router's plait.yaml; the router waits for
+    it, measures it (as `plait cost --remote`), spawns that pool's forwarding worker beside itself, and waits for the
+    tool pod to attach. Here `plait serve --model` stands in for vLLM at the Service's address. A plan's remote pool
+    (an endpoint outside the cluster) gets no pods at all."""
+    import threading
+    import time
+
+    from plait.cluster.from_plan import deployment_bundle
+    from plait.cluster.reconcile import Owner, desired
+
+    assert [p.kind for p in deployment_bundle(AGENT, planned[0], name="big").spec.pools] == ["tool"]
+    plan = plait("plan", AGENT, "--out", str(tmp_path / "plan"), "--sweep", "0", "--no-simulate")   # 70B on GPUs
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    bundle = deployment_bundle(AGENT, tmp_path / "plan", name="big", vllm=True)
+    engines = {p.kind: p.engine for p in bundle.spec.pools}
+    assert engines == {"tool": "plait", "llm": "vllm"}
+    settings = yaml.safe_load(desired(Owner("big", "ns", "uid"), bundle.spec).router_config["data"]["plait.yaml"])
+    assert list(settings["endpoints"]) == ["llama-3.1-70b"]   # the operator names the pool's Service there
+    mount = tmp_path / "agent"   # the router's projected volume: the agent ConfigMap and the router's plait.yaml
+    mount.mkdir()
+    for key, text in bundle.config_map["data"].items():
+        (mount / key).write_text(text)
+    served_at = endpoint.url + "/v1"   # the stand-in for the pool's Service
+    (mount / "plait.yaml").write_text(yaml.safe_dump({"endpoints": {"llama-3.1-70b": served_at}}))
+    tool = next(p.id for p in bundle.spec.pools if p.kind == "tool")
+    llm = next(p.id for p in bundle.spec.pools if p.kind == "llm")
+    base = {**os.environ, "PLAIT_AGENT_DIR": str(mount), "PLAIT_BIND": "127.0.0.1"}
+    lines: list[str] = []
+
+    def launch(env: dict[str, str]) -> subprocess.Popen[str]:
+        proc = subprocess.Popen([sys.executable, "-m", "plait.cluster.entrypoint"], env={**base, **env},
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
+        threading.Thread(target=lambda: lines.extend(line.rstrip() for line in proc.stdout or ()), daemon=True).start()
+        return proc
+
+    def line_with(needle: str) -> str:
+        deadline = time.monotonic() + 180
+        while not (found := [line for line in list(lines) if needle in line]):
+            assert time.monotonic() < deadline, "\n".join(lines)
+            time.sleep(0.05)
+        return found[0]
+
+    before = metric(endpoint.url, "plait_requests_total", **COMPLETIONS)
+    router = launch({"PLAIT_ROLE": "router", "PLAIT_CONTROL_PORTS": "0,0,0", "PLAIT_ROUTER_PORT": "0",
+                     "PLAIT_API_KEY": KEY, "PLAIT_RUN_DIR": str(tmp_path / "router")})
+    pod = None
+    try:
+        measured = line_with(f"pool {llm} is served by {served_at}: measured overhead")
+        assert "waiting for 1 worker(s) to attach" in line_with("waiting for")   # the tool pod, not the vLLM pool
+        ports = line_with("PLAIT_CONTROL_PORTS=").rsplit("=", 1)[1]
+        pod = launch({"PLAIT_ROLE": "worker", "PLAIT_POOL_ID": tool, "PLAIT_REPLICA": "0", "PLAIT_ADDRESS": "127.0.0.1",
+                      "PLAIT_ROUTER_HOST": "127.0.0.1", "PLAIT_CONTROL_PORTS": ports, "PLAIT_HEALTH_PORT": "0",
+                      "PLAIT_RUN_DIR": str(tmp_path / "pod")})
+        url = line_with("listening on ").split()[-1]
+        after_measuring = metric(endpoint.url, "plait_requests_total", **COMPLETIONS)
+        assert after_measuring > before, measured   # the measurement's own requests
+        status, _, out = call(url, "/v1/agents/ask/invoke", {"inputs": {"text": " hi "}, "timeout_s": 60})
+        assert status == 200 and out["output"], out
+        assert metric(endpoint.url, "plait_requests_total", **COMPLETIONS) == after_measuring + 1
+        _, _, health = call(url, "/healthz")
+        workers = {w["pool"]: w for w in health["workers"].values()}
+        assert workers[tool]["pid"] == pod.pid   # the pod's own process
+        assert workers[llm]["remote"] == served_at and workers[llm]["pid"] not in (pod.pid, router.pid)
+    finally:
+        for proc in (router, pod):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()

@@ -107,24 +107,29 @@ def _serve_agent(target: str, weights: list[str], plan_dir: Path | None, remap_c
                  run_dir: Path, figures: Figures, attach: Attach | None = None,
                  attach_timeout_s: float = 600.0) -> None:
     from plait.cli._agent import traced
+    from plait.cli._settings import load_settings
     from plait.cli.run_cmd import _index_names, _pairs
     from plait.scheduler.local import LocalRun, prepare
     from plait.scheduler.serve.agent_app import AgentServeOptions, AgentServer, create_agent_app
     from plait.scheduler.serve.server import bind, run_server
 
     graph = traced(target)
-    checkpoints = _pairs(weights, "--weights")
-    indexes = _pairs(index, "--index")
+    # plait.yaml beside the agent: its endpoints move the plan's remote pools (a router's vLLM pools), and its
+    # weights and indexes are defaults the flags override, as for `plait run`
+    settings, _ = load_settings(Path(target.rpartition(":")[0] or target))
+    checkpoints = {**settings.weights, **_pairs(weights, "--weights")}
+    indexes = {**settings.index, **_pairs(index, "--index")}
     for name in _index_names(graph):
         indexes.setdefault(name, str(Path("out", name).resolve()))
-    prepared = prepare(graph, target, plan_dir, remap_cpu, max_replicas=max_replicas, attached=attach is not None)
+    prepared = prepare(graph, target, plan_dir, remap_cpu, max_replicas=max_replicas, endpoints=settings.endpoints,
+                       attached=attach is not None, endpoint_wait_s=attach_timeout_s if attach else 0.0)
     graph = prepared.graph   # at the plan's scale (a plan for this machine runs its models scaled down)
     sla_s = graph.sla.p95_ms / 1e3 if graph.sla is not None and graph.sla.p95_ms is not None else None
     deadline = deadline_s or sla_s or 60.0
     where = "--deadline-s" if deadline_s else "the agent's SLA p95" if sla_s else "the default"
     engines_here = any(p.pool.kind == "llm" and p.pool.endpoint is None for p in prepared.programs)
     if attach is not None:
-        procs = sum(p.pool.replicas for p in prepared.programs)
+        procs = sum(p.pool.replicas for p in prepared.programs if not p.pool.endpoint)
         typer.echo(f"serving {target}: {procs} attached workers (their pods) for {len(prepared.programs)} pools")
     else:
         procs = sum(min(p.pool.replicas, max_replicas) for p in prepared.programs)

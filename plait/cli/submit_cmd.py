@@ -33,6 +33,10 @@ def submit(
         help="Where LLM pools read checkpoints (/models/MODEL) and search pools indexes (/models/indexes/NAME): a "
              "PersistentVolumeClaim, or an image an init container copies /models from. Default: none (LLMs at "
              "a scaled-down size, random weights).")] = None,
+    vllm: Annotated[bool, typer.Option(
+        "--vllm", help="Run the plan's unified LLM pools on vLLM's OpenAI server instead of plait's engine (pools "
+                       "of a device only another engine runs always do); the router measures and reaches each "
+                       "as a remote pool.")] = False,
 ) -> None:
     """Create or update the AgentDeployment of FILE:AGENT with the pools of --plan, and its ConfigMap."""
     with user_errors():
@@ -41,7 +45,7 @@ def submit(
 
         if weights is not None and not weights.startswith(("pvc:", "image:")) or weights in ("pvc:", "image:"):
             raise typer.BadParameter(f"expected pvc:CLAIM or image:REF, got {weights!r}", param_hint="--weights")
-        bundle = deployment_bundle(target, plan_dir, name, image, weights)
+        bundle = deployment_bundle(target, plan_dir, name, image, weights, vllm)
         cluster = Cluster.connect(kubeconfig, namespace)
         done = cluster.submit(bundle)
     verb = "created" if done.created else "updated"
