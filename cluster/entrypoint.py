@@ -169,6 +169,16 @@ def worker_spec(settings: Settings) -> Any:
                       indexes=dict(settings.indexes), address=settings.address, attached=True)
 
 
+def cpu_limit(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int | None:
+    """The container's CPU limit in whole cores (cgroup v2's quota over its period, rounded up), or None: a pod's
+    affinity is the whole node's CPUs, so threads by affinity alone would be throttled far past the limit."""
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        return None if quota == "max" else max(1, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        return None
+
+
 def serve_health(worker: Any, settings: Settings, port: int) -> ThreadingHTTPServer:
     """GET /healthz on `port` (all addresses: the kubelet probes the pod's IP): 200 once the worker is connected
     to its router, 503 before (it waits for the router, or the router is gone and it is exiting)."""
@@ -205,7 +215,7 @@ def run_worker(settings: Settings, stop: threading.Event) -> int:
 
     spec = worker_spec(settings)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    torch.set_num_threads(max(1, len(spec.cores)))
+    torch.set_num_threads(max(1, min(len(spec.cores), cpu_limit() or len(spec.cores))))
     worker = Worker(spec)   # loads its kernels: weights, the index, the user's tools
     worker.stop_requested = stop
     server = serve_health(worker, settings, settings.health_port)

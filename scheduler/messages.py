@@ -118,6 +118,15 @@ class Stop(_Msg):
     """Driver -> worker: finish what is queued and exit."""
 
 
+class Leaving(_Msg):
+    """Worker -> driver: an attached worker was told to stop (its pod's SIGTERM): it finishes what it holds and
+    exits; the driver sends it nothing new (`boot` names the start that leaves)."""
+
+    pool: str
+    replica: int
+    boot: str
+
+
 class Ack(_Msg):
     """Worker -> driver: `call` was received and queued (ZeroMQ drops silently; the driver waits for this)."""
 
@@ -155,7 +164,8 @@ class Refused(_Msg):
     why: str
 
 
-Message = Hello | Run | Send | Recv | Release | Ping | Cancel | Stop | Ack | Done | Partial | Refused | TensorRef
+Message = (Hello | Run | Send | Recv | Release | Ping | Cancel | Stop | Leaving | Ack | Done | Partial | Refused
+           | TensorRef)
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)
 

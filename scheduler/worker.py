@@ -35,6 +35,7 @@ from plait.scheduler.messages import (
     Cancel,
     Done,
     Hello,
+    Leaving,
     MessageError,
     Partial,
     Ping,
@@ -158,8 +159,6 @@ class Worker:
                 sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
                 sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
             self.monitor = self.sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
-        self.sock.connect(spec.driver)
-        self.out.connect(spec.answers)
         self.kernels: dict[tuple[str, str, str], Any] = {}
         self.engine: Any = None
         self.values: dict[int, Any] = {}
@@ -179,6 +178,10 @@ class Worker:
         self.tool_runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plait-tool")
         self.tools_running: dict[int, tuple[str, float]] = {}   # call -> (tool, monotonic start)
         self._load()
+        # connected once loaded: a driver routes to a connection at once, and an attached worker's earlier start
+        # may still be thought alive, so nothing should reach this one before it can say Hello
+        self.sock.connect(spec.driver)
+        self.out.connect(spec.answers)
         endpoint = self.program.pool.endpoint   # a remote pool: whole calls go to its endpoint, no engine here
         self.llm: Any = (RemoteCalls(endpoint, self.program, self._finish) if endpoint is not None
                          else LLMCalls(self.engine, self.program, self._done))
@@ -232,6 +235,9 @@ class Worker:
         tensors and Gloo pairs belong to that driver's run, so it exits and its pod starts clean)."""
         import zmq
 
+        if self.stop_requested.is_set():   # told to stop while it loaded: never said Hello, nothing to finish
+            self._close()
+            return True
         self.sock.send(encode(Hello(self.spec.pool, self.spec.replica, os.getpid(), self.spec.cores, boot=self.boot,
                                     graph_hash=self.program.graph_hash, address=self.spec.address)))
         poller = zmq.Poller()
@@ -251,7 +257,9 @@ class Worker:
                           self.spec.driver)
                 self._close()
                 return False
-            stopping = stopping or self.stop_requested.is_set()
+            if self.stop_requested.is_set() and not stopping:   # SIGTERM: the driver sends nothing new from here
+                stopping = True
+                self.out.send(encode(Leaving(self.spec.pool, self.spec.replica, self.boot)))
             for msg in waiting(self.sock, 64) if self.sock in ready else ():
                 if isinstance(msg, MessageError):
                     log.warning("%s", msg)
@@ -450,18 +458,14 @@ class Worker:
 
     def _transfers(self, edge: str, rank: int, jobs: queue.Queue[Any]) -> None:
         import torch
-        import torch.distributed as dist
 
-        store = dist.TCPStore(self.spec.store_host, self.spec.store_port, is_master=False)
-        prefixed = dist.PrefixStore(f"edge/{edge}/", store)
-        if self.spec.address:   # listen where peers reach this worker (the store tells them the address)
-            options = dist.ProcessGroupGloo._Options()  # type: ignore[attr-defined]
-            options._timeout = timedelta(seconds=120)
-            options._devices = [dist.ProcessGroupGloo.create_device(hostname=self.spec.address)]
-            group = dist.ProcessGroupGloo(prefixed, rank, 2, options)
-        else:
-            group = dist.ProcessGroupGloo(prefixed, rank, 2, timedelta(seconds=120))
-        log.info("edge %s: rank %d of a Gloo pair", edge, rank)
+        try:
+            group = self._pair(edge, rank)
+        except Exception as err:   # an unresolvable address, a peer that never came: each transfer fails, none hangs
+            log.exception("edge %s: no Gloo pair", edge)
+            while True:
+                msg = jobs.get()
+                self._finish(Done(msg.call, error=f"transfer on edge {edge} failed: no Gloo pair ({err})"))
         while True:
             msg = jobs.get()
             start_ns = time.time_ns()
@@ -484,6 +488,22 @@ class Worker:
                 log.exception("transfer %d on edge %s failed", msg.call, edge)
                 done = Done(msg.call, error=f"transfer on edge {edge} failed: {err}")
             self._finish(done)
+
+    def _pair(self, edge: str, rank: int) -> Any:
+        """This worker's side of `edge`'s two-rank Gloo group, met through the driver's TCPStore."""
+        import torch.distributed as dist
+
+        store = dist.TCPStore(self.spec.store_host, self.spec.store_port, is_master=False)
+        prefixed = dist.PrefixStore(f"edge/{edge}/", store)
+        if self.spec.address:   # listen where peers reach this worker (the store tells them the address)
+            options = dist.ProcessGroupGloo._Options()  # type: ignore[attr-defined]
+            options._timeout = timedelta(seconds=120)
+            options._devices = [dist.ProcessGroupGloo.create_device(hostname=self.spec.address)]
+            group = dist.ProcessGroupGloo(prefixed, rank, 2, options)
+        else:
+            group = dist.ProcessGroupGloo(prefixed, rank, 2, timedelta(seconds=120))
+        log.info("edge %s: rank %d of a Gloo pair", edge, rank)
+        return group
 
     def _finish(self, done: Done | Partial | Ack) -> None:
         """From a transfer, tool or remote-call thread: hand `done` to the main loop and wake it (it sends; sockets

@@ -44,6 +44,7 @@ from plait.scheduler.messages import (
     Cancel,
     Done,
     Hello,
+    Leaving,
     MessageError,
     Partial,
     Ping,
@@ -187,6 +188,7 @@ class Workers:
         self.unroutable: set[str] = set()
         self.replaced: set[str] = set()
         self.attaching: dict[str, Hello] = {}   # the Hello of a replica's next start, taken back by the supervisor
+        self.unsent: set[int] = set()           # calls whose send failed (attached workers)
         for spec in specs:
             spec.driver, spec.answers, spec.store_port = self.endpoint, self.answers_endpoint, self.store.port
             if spec.key not in self.attached:
@@ -227,10 +229,13 @@ class Workers:
                 raise WorkerError(f"workers {missing} did not start within {timeout_s:g} s; see {self.run_dir}")
             if not self.sock.poll(50, zmq.POLLIN):
                 continue
-            key_b, frame = self.sock.recv_multipart()
-            msg = self._hello(key_b, frame)
+            frames = self.sock.recv_multipart()
+            if len(frames) != 2:   # not a DEALER's single frame (the port is open to the cluster)
+                log.warning("refused a %d-part message on the control port", len(frames))
+                continue
+            msg = self._hello(*frames)
             if msg is not None:
-                self.ready[key_b.decode()] = msg
+                self.ready[frames[0].decode()] = msg
 
     def _hello(self, key_b: bytes, frame: bytes) -> Hello | None:
         """The Hello in `frame` from worker `key_b`, if it is one this driver takes: an attached worker of another
@@ -255,17 +260,24 @@ class Workers:
             return None
         return msg
 
-    def _route(self, key: str, frame: bytes) -> None:
-        """Under self.lock (or before the I/O thread runs): send `frame` to worker `key`. An attached worker whose
-        connection closed is marked unroutable, and the I/O thread fails its calls."""
+    def _route(self, key: str, frame: bytes) -> bool:
+        """Under self.lock (or before the I/O thread runs): send `frame` to worker `key`; False when it did not
+        go. An attached worker whose connection closed is marked unroutable (the I/O thread fails its calls); one
+        whose queue is full (alive, not reading) is not waited for under the lock: the frame is not sent."""
         import zmq
 
         try:
-            self.sock.send_multipart([key.encode(), frame])
+            self.sock.send_multipart([key.encode(), frame], zmq.NOBLOCK if self.attach is not None else 0)
+            return True
+        except zmq.Again:
+            log.warning("worker %s is not reading its messages (its queue is full): a message to it was dropped", key)
+            return False
         except zmq.ZMQError as err:
             if err.errno != zmq.EHOSTUNREACH:
                 raise
-            self.unroutable.add(key)
+            if key in self.attached:   # not a refused stranger's key: that one is nobody's to fail
+                self.unroutable.add(key)
+            return False
 
     # --- sending ----------------------------------------------------------------------------------------------
     def call(self, key: str, make: Any, on_partial: Any = None) -> Future[Done]:
@@ -288,7 +300,8 @@ class Workers:
         self.pending[call] = (key, future)
         self.unacked[call] = time.monotonic()
         self.load[key] += 1
-        self._route(key, encode(make(call)))
+        if not self._route(key, encode(make(call))):
+            self.unsent.add(call)   # a WorkerLost for it says it never left: a step that must not re-run may
         return call, future
 
     def _unavailable(self, key: str) -> WorkerError:
@@ -296,6 +309,8 @@ class Workers:
             return WorkerError(f"worker {key} is stopping: the run is over")
         if self.state[key] == "failed":
             return CrashLoop(self.crashes.get(key, f"worker {key} was given up"))
+        if self.state[key] == "leaving":
+            return WorkerLost(f"worker {key} is leaving (its pod is stopping)", key, sent=False)
         return WorkerLost(f"worker {key} is restarting after it died:\n{self.crashes.get(key, '')}", key, sent=False)
 
     def send(self, key: str, msg: Any) -> None:
@@ -355,24 +370,33 @@ class Workers:
     def _receive(self) -> None:
         """The I/O thread: block until answers arrive, deliver each; every CHECK_EVERY_S, fail the calls of
         dead workers and of messages not acknowledged in time."""
-        import zmq
-
         checked = routed = time.monotonic()
         while not self.closed:
-            if self.answers.poll(int(CHECK_EVERY_S * 1e3), zmq.POLLIN):
-                for msg in waiting(self.answers):
-                    if isinstance(msg, MessageError):
-                        log.warning("on the answers socket: %s", msg)
-                    else:
-                        self._deliver(msg)
-            if self.attach is not None:
-                self._read_hellos()
-                if time.monotonic() - routed >= ROUTE_CHECK_S:
-                    self._check_routes()
-                    routed = time.monotonic()
-            if time.monotonic() - checked >= CHECK_EVERY_S:
-                self._check_timeouts()
-                checked = time.monotonic()
+            try:
+                checked, routed = self._receive_once(checked, routed)
+            except Exception:   # the driver's only reader: a bad message must not stop every answer
+                log.exception("the driver's I/O thread caught an error; it goes on")
+                time.sleep(CHECK_EVERY_S)
+
+    def _receive_once(self, checked: float, routed: float) -> tuple[float, float]:
+        """One turn of the I/O thread: the answers waiting (or a wait of CHECK_EVERY_S for them), then its checks."""
+        import zmq
+
+        if self.answers.poll(int(CHECK_EVERY_S * 1e3), zmq.POLLIN):
+            for msg in waiting(self.answers):
+                if isinstance(msg, MessageError):
+                    log.warning("on the answers socket: %s", msg)
+                else:
+                    self._deliver(msg)
+        if self.attach is not None:
+            self._read_hellos()
+            if time.monotonic() - routed >= ROUTE_CHECK_S:
+                self._check_routes()
+                routed = time.monotonic()
+        if time.monotonic() - checked >= CHECK_EVERY_S:
+            self._check_timeouts()
+            checked = time.monotonic()
+        return checked, routed
 
     def _read_hellos(self) -> None:
         """Attached workers: the Hellos on the ROUTER (read under the senders' lock: a socket is not thread-safe).
@@ -387,7 +411,11 @@ class Workers:
                     frames.append(self.sock.recv_multipart(zmq.NOBLOCK))
                 except zmq.Again:
                     break
-        for key_b, frame in frames:
+        for parts in frames:
+            if len(parts) != 2:
+                log.warning("refused a %d-part message on the control port", len(parts))
+                continue
+            key_b, frame = parts
             with self.lock:
                 hello = self._hello(key_b, frame)
                 key = key_b.decode(errors="replace")
@@ -404,7 +432,7 @@ class Workers:
 
         with self.lock:
             for key, state in self.state.items():
-                if state == "ready" and key in self.attached and key not in self.unroutable:
+                if state in ("ready", "leaving") and key in self.attached and key not in self.unroutable:
                     try:
                         self.sock.send_multipart([key.encode(), encode(Ping(-1))], zmq.NOBLOCK)
                     except zmq.Again:   # its queue is full: connected, and busy
@@ -415,7 +443,14 @@ class Workers:
                         self.unroutable.add(key)
 
     def _deliver(self, msg: Any) -> None:
-        if isinstance(msg, Refused):
+        if isinstance(msg, Leaving):   # its pod stops: nothing new goes to it; its calls in flight finish
+            key = f"{msg.pool}/{msg.replica}"
+            with self.lock:
+                hello = self.ready.get(key)
+                if key in self.attached and self.state[key] == "ready" and hello is not None and hello.boot == msg.boot:
+                    self.state[key] = "leaving"
+                    log.warning("worker %s is leaving (its pod stops): no new calls go to it", key)
+        elif isinstance(msg, Refused):
             self.refused.append(msg.why)
         elif isinstance(msg, Ack):
             self.unacked.pop(msg.call, None)
@@ -441,7 +476,7 @@ class Workers:
         for call in late:
             self.unacked.pop(call, None)
         with self.lock:
-            dead = {k for k in self._dead() if self.state[k] == "ready"}
+            dead = {k for k in self._dead() if self.state[k] in ("ready", "leaving")}
             for key in dead:   # reported once, before its pending calls fail: their retries wait for the restart
                 self.crashes[key] = self._crash(key, "died")
                 self.specs[key].generation += 1
@@ -455,9 +490,11 @@ class Workers:
                 self.load[k] -= 1
             if dead:
                 self.changed.notify_all()
-        for _, key, future in failed:
+            unsent = {c for c, _, _ in failed if c in self.unsent}
+            self.unsent -= unsent
+        for call, key, future in failed:
             if key in dead and not self.stopping:
-                future.set_exception(WorkerLost(self.crashes[key], key))
+                future.set_exception(WorkerLost(self.crashes[key], key, sent=call not in unsent))
             elif key in dead:
                 future.set_exception(WorkerError(self.crashes[key]))
             else:

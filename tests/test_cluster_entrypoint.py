@@ -26,7 +26,7 @@ from _cluster import AGENT, RUN, cluster_plan, make_plan  # noqa: F401  (a sessi
 from test_serve import KEY, call, metric, wait_for
 
 from plait.cli import app
-from plait.cluster.entrypoint import EntrypointError, Settings, router_argv
+from plait.cluster.entrypoint import EntrypointError, Settings, cpu_limit, router_argv
 from plait.cluster.from_plan import deployment_bundle
 from plait.planner.plan import Plan, graph_hash
 from plait.scheduler.local import check_plan
@@ -175,9 +175,19 @@ def test_worker_pods_attach_to_the_router_which_drives_them(lookup, router, tmp_
         assert status == 200, answer
         assert notes.read_text().splitlines()[-1] == f"{pods[tool].proc.pid} 384 second question"
 
+        # the kubelet stops the tool pod: it tells the router it leaves, finishes, exits 0; no call goes to it
+        pods[tool].proc.send_signal(signal.SIGTERM)
+        assert pods[tool].proc.wait(20) == 0
+        driver_log = Path(router_pod.wait_line("logs in ").split("logs in ")[1].split("/;")[0]) / "driver.log"
+        wait_for(lambda: f"worker {tool}/0 is leaving" in driver_log.read_text(), 10)
+        status, _, answer = call(url, "/v1/agents/lookup/invoke", {"inputs": {"text": "no tool"}, "timeout_s": 2})
+        assert status == 504 and notes.read_text().splitlines()[-1].endswith("second question"), answer
+
         # the router dies: every pod exits (1: Kubernetes starts it clean for the next router), saying why
         router_pod.proc.kill()
         for pool, pod in pods.items():
+            if pool == tool:
+                continue
             assert pod.proc.wait(30) == 1, pool
             assert pod.wait_line("went away; exiting so the pod starts clean", 5)
     finally:
@@ -256,3 +266,11 @@ def test_an_agent_with_sub_agents_mounted_elsewhere_is_the_same_graph(tmp_path: 
     copy = tmp_path / "triage.py"
     copy.write_text(Path(target.split(":")[0]).read_text())
     assert graph_hash(trace(load_agent(target))) == graph_hash(trace(load_agent(f"{copy}:triage")))
+
+
+def test_a_pods_threads_follow_its_cpu_limit_not_the_nodes_cores(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    for text, cores in (("250000 100000\n", 3), ("100000 100000\n", 1), ("max 100000\n", None), ("", None)):
+        cpu_max.write_text(text)
+        assert cpu_limit(cpu_max) == cores, text
+    assert cpu_limit(tmp_path / "absent") is None   # cgroup v1, or not in a container
