@@ -18,8 +18,9 @@ Reported: p50/p95 end to end (client-side), p50 of the server's `seconds` and of
 `steps` list, the concurrent phase's throughput, and attached/local per row. The tool's notes file checks that
 each mode's tool ran every request on a 384-dimension embedding, in the mode's own tool process.
 
-Run: .venv/bin/python bench/attached_vs_local.py [--requests 100] [--threads 4] [--pin local|none]
-Writes bench/results/attached_vs_local.json (--out). Every process it starts runs in a session of its own, which is
+Run: .venv/bin/python bench/attached_vs_local.py [--requests 100] [--threads 4] [--pin local|none] [--doc FILE]
+(about 1 minute). Writes bench/results/attached_vs_local.json (--pin none: attached_vs_local_pin_none.json; or
+--out) and, with --doc, the table into FILE between its --pin's markers (docs/cluster.md). Every process it starts runs in a session of its own, which is
 stopped at the end (on error too) and checked empty with `pgrep -s`.
 """
 
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from _runtime_common import ROOT, machine, percentile
+from predict_vs_run import write_doc
 
 AGENT = "tests/agents/cluster_agent.py:lookup"
 INVOKE = "/v1/agents/lookup/invoke"
@@ -195,6 +197,11 @@ class Deployment:
     notes: Path
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def pids(self) -> dict[str, int]:
+        """The server's and each worker's process (named by its pool's kind)."""
+        return {"server": self.details["server_pid"], **{k.split("-")[0]: w["pid"] for k, w in self.workers.items()}}
+
 
 def workers_of(url: str) -> dict[str, dict[str, Any]]:
     """The server's workers as its /healthz names them, with each process's core affinity read from the OS."""
@@ -247,18 +254,32 @@ def start_attached(sessions: Sessions, mount: Path, pools: dict[str, str], work:
     if {k: w["pid"] for k, w in workers.items()} != pids:   # the router started none of its own
         raise RuntimeError(f"the router's workers {workers} are not the pods {pids}")
     return Deployment("attached", url, startup, workers, notes,
-                      {"router_pid": router.popen.pid, "server_cores": sorted(os.sched_getaffinity(router.popen.pid)),
+                      {"server_pid": router.popen.pid, "server_cores": sorted(os.sched_getaffinity(router.popen.pid)),
                        "control_ports_printed_s": round(bound_s, 3), "pods_loaded_s": loaded})
 
 
 # --- the load ----------------------------------------------------------------------------------------------------
 
-def interleaved(deployments: list[Deployment], total: int, batch: int, threads: int,
-                tag: str) -> tuple[dict[str, list[Sample]], dict[str, float]]:
-    """`total` requests to each deployment in batches of `batch`, alternating which goes first each round; the
-    samples per mode, and the seconds each mode's batches took (wall, for throughput)."""
-    samples: dict[str, list[Sample]] = {d.mode: [] for d in deployments}
-    wall = dict.fromkeys(samples, 0.0)
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process `pid` so far (/proc/PID/stat's utime and stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Phase:
+    """What a phase measured per mode: its samples, the wall seconds its batches took, and the CPU seconds each
+    process of the mode (the server, each worker) spent during them."""
+
+    samples: dict[str, list[Sample]]
+    wall: dict[str, float]
+    cpu: dict[str, dict[str, float]]
+
+
+def interleaved(deployments: list[Deployment], total: int, batch: int, threads: int, tag: str) -> Phase:
+    """`total` requests to each deployment in batches of `batch`, alternating which goes first each round."""
+    phase = Phase({d.mode: [] for d in deployments}, {d.mode: 0.0 for d in deployments},
+                  {d.mode: dict.fromkeys(d.pids, 0.0) for d in deployments})
     sent = 0
     with ThreadPoolExecutor(threads) as pool:
         for round_ in range(-(-total // batch)):
@@ -266,14 +287,18 @@ def interleaved(deployments: list[Deployment], total: int, batch: int, threads: 
             order = deployments if round_ % 2 == 0 else deployments[::-1]
             for d in order:
                 texts = [f"{tag} question {sent + i}" for i in range(n)]
+                cpu = {name: cpu_seconds(pid) for name, pid in d.pids.items()}
                 start = time.perf_counter()
-                samples[d.mode] += list(pool.map(lambda t, u=d.url: invoke(u, t), texts))
-                wall[d.mode] += time.perf_counter() - start
+                phase.samples[d.mode] += list(pool.map(lambda t, u=d.url: invoke(u, t), texts))
+                phase.wall[d.mode] += time.perf_counter() - start
+                for name, pid in d.pids.items():
+                    phase.cpu[d.mode][name] += cpu_seconds(pid) - cpu[name]
             sent += n
-    return samples, wall
+    return phase
 
 
-def summary(samples: list[Sample], wall_s: float | None = None) -> dict[str, Any]:
+def summary(phase: Phase, mode: str, throughput: bool) -> dict[str, Any]:
+    samples = phase.samples[mode]
     ok = [s for s in samples if s.status == 200]
     steps: dict[str, list[float]] = defaultdict(list)
     for s in ok:
@@ -287,8 +312,9 @@ def summary(samples: list[Sample], wall_s: float | None = None) -> dict[str, Any
                 "e2e_mean_s": statistics.fmean(e2e), "server_p50_s": percentile([s.server_s for s in ok], 0.5),
                 "steps_p50_s": {name: percentile(v, 0.5) for name, v in sorted(steps.items())},
                 "steps_per_request": {name: len(v) / len(ok) for name, v in sorted(steps.items())}}
-    if wall_s:
-        out["throughput_rps"] = len(ok) / wall_s
+        out["cpu_per_request_s"] = {name: cpu / len(ok) for name, cpu in phase.cpu[mode].items()}
+    if throughput:
+        out["throughput_rps"] = len(ok) / phase.wall[mode]
     return out
 
 
@@ -319,6 +345,10 @@ def rows_of(phases: dict[str, dict[str, dict[str, Any]]], startup: dict[str, flo
             rows.append({"phase": phase, "figure": f"step {step} p50", "unit": "s",
                          "local": local.get("steps_p50_s", {}).get(step),
                          "attached": attached.get("steps_p50_s", {}).get(step)})
+        for name in local.get("cpu_per_request_s", {}):
+            rows.append({"phase": phase, "figure": f"CPU per request, {name} process", "unit": "s",
+                         "local": local["cpu_per_request_s"][name],
+                         "attached": attached.get("cpu_per_request_s", {}).get(name)})
         if "throughput_rps" in local:
             rows.append({"phase": phase, "figure": "throughput", "unit": "req/s", "local": local["throughput_rps"],
                          "attached": attached.get("throughput_rps")})
@@ -327,18 +357,44 @@ def rows_of(phases: dict[str, dict[str, dict[str, Any]]], startup: dict[str, flo
     return rows
 
 
-def show(rows: list[dict[str, Any]]) -> None:
-    def cell(v: float | None, unit: str) -> str:
-        if v is None:
-            return "-"
-        return f"{v:.1f}" if unit == "req/s" else f"{v * 1e3:.1f} ms" if v < 1 else f"{v:.2f} s"
+def cell(v: float | None, unit: str) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.1f}" if unit == "req/s" else f"{v * 1e3:.1f} ms" if v < 1 else f"{v:.2f} s"
 
-    table = [[r["phase"], r["figure"], cell(r["local"], r["unit"]), cell(r["attached"], r["unit"]),
-              "-" if r["ratio"] is None else f"{r['ratio']:.2f}"] for r in rows]
-    header = ["phase", "figure", "local", "attached", "attached/local"]
-    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(header)]
-    for line in [header, *table]:   # the names left, the figures right
+
+def table(rows: list[dict[str, Any]]) -> list[list[str]]:
+    return [[r["phase"], r["figure"], cell(r["local"], r["unit"]), cell(r["attached"], r["unit"]),
+             "-" if r["ratio"] is None else f"{r['ratio']:.2f}"] for r in rows]
+
+
+HEADER = ["phase", "figure", "local", "attached", "attached/local"]
+
+
+def show(rows: list[dict[str, Any]]) -> None:
+    cells = table(rows)
+    widths = [max(len(h), *(len(t[i]) for t in cells)) for i, h in enumerate(HEADER)]
+    for line in [HEADER, *cells]:   # the names left, the figures right
         print("  ".join(v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(line, widths, strict=True))))
+
+
+def markers(pin: str) -> tuple[str, str]:
+    return f"<!-- attached_vs_local.py --pin {pin}: begin -->", f"<!-- attached_vs_local.py --pin {pin}: end -->"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The doc's table of a result (bench/results/attached_vs_local*.json): tests/test_docs_tables.py checks the
+    doc shows the committed result's."""
+    before, after = result["machine_before"], result["machine_after"]
+    workers = "; ".join(f"{mode}: " + ", ".join(f"{k.split('-')[0]} {w['cores']}" for k, w in m["workers"].items())
+                        for mode, m in result["modes"].items())
+    head = (f"Measured on {result['measured_at']} with `.venv/bin/python {result['command']}` ({before['cpus']} "
+            f"cores, load average {before['load_avg_1m']:.2f} before, {after['load_avg_1m']:.2f} after; workers' "
+            f"cores: {workers}; {result['requests']} sequential and {result['concurrent_requests']} concurrent "
+            f"requests per mode, none failed).")
+    lines = ["| " + " | ".join(HEADER) + " |", "|---|---|---:|---:|---:|"]
+    lines += ["| " + " | ".join(row) + " |" for row in table(result["rows"])]
+    return head + "\n\n" + "\n".join(lines)
 
 
 def main() -> None:
@@ -352,33 +408,40 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5, help="requests per mode before measuring")
     ap.add_argument("--pin", choices=("local", "none"), default="local",
                     help="local: each pod on the cores local mode gave its pool's worker; none: every core")
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "attached_vs_local.json")
+    ap.add_argument("--out", type=Path, default=None, help="the JSON (default bench/results/attached_vs_local.json; "
+                                                           "with --pin none attached_vs_local_pin_none.json)")
+    ap.add_argument("--doc", type=Path, default=None, help="write the table into this markdown file, between the "
+                                                           "markers of --pin (docs/cluster.md has them)")
     args = ap.parse_args()
+    out = args.out or ROOT / "bench" / "results" / ("attached_vs_local.json" if args.pin == "local"
+                                                    else f"attached_vs_local_pin_{args.pin}.json")
     concurrent = args.requests if args.concurrent_requests is None else args.concurrent_requests
     sessions = Sessions()
     left: list[str] = []
     with tempfile.TemporaryDirectory(prefix="plait-attached-vs-local-") as tmp:
         work = Path(tmp)
         try:
+            measured_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             plan, mount, pools = plan_and_mount(work)
             before = machine()
             local = start_local(sessions, plan, work)   # first, alone: its start-up, and the cores it deals
             cores = None if args.pin == "none" else {k.split("/")[0]: w["cores"] for k, w in local.workers.items()}
             attached = start_attached(sessions, mount, pools, work, cores)
             both = [local, attached]
-            warm, _ = interleaved(both, args.warmup, max(1, args.warmup), 1, "warm-up")
-            seq, _ = interleaved(both, args.requests, args.batch, 1, "sequential")
-            con, wall = interleaved(both, concurrent, args.batch * args.threads, args.threads, "concurrent")
+            warm = interleaved(both, args.warmup, max(1, args.warmup), 1, "warm-up")
+            seq = interleaved(both, args.requests, args.batch, 1, "sequential")
+            con = interleaved(both, concurrent, args.batch * args.threads, args.threads, "concurrent")
             tool = next(f"{p}/0" for p, kind in pools.items() if kind == "tool")
-            answered = {d.mode: sum(s.status == 200 for s in warm[d.mode] + seq[d.mode] + con[d.mode]) for d in both}
+            answered = {d.mode: sum(s.status == 200 for p in (warm, seq, con) for s in p.samples[d.mode])
+                        for d in both}
             notes = {d.mode: check_notes(d, tool, answered[d.mode]) for d in both}
             after = machine()
         finally:
             left = sessions.stop()
             if left:
                 print(f"processes left after the stop: {left}", file=sys.stderr)
-    phases = {"sequential": {m: summary(seq[m]) for m in MODES},
-              f"{args.threads} threads": {m: summary(con[m], wall[m]) for m in MODES}}
+    phases = {"sequential": {m: summary(seq, m, False) for m in MODES},
+              f"{args.threads} threads": {m: summary(con, m, True) for m in MODES}}
     rows = rows_of(phases, {"local": local.startup_s, "attached": attached.startup_s})
     show(rows)
     failed = {f"{phase} {m}": s["failed"] for phase, by in phases.items() for m, s in by.items() if s["failed"]}
@@ -389,15 +452,18 @@ def main() -> None:
     print(f"pods pinned: {args.pin} (local: the cores local mode dealt; none: every core); "
           f"failed requests: {failed or 'none'}; processes left: {left or 'none'}")
     result = {
-        "command": " ".join(["bench/attached_vs_local.py", *sys.argv[1:]]), "agent": AGENT,
+        "command": " ".join(["bench/attached_vs_local.py", *sys.argv[1:]]), "measured_at": measured_at, "agent": AGENT,
         "machine_before": before, "machine_after": after, "pin": args.pin, "requests": args.requests,
         "concurrent_requests": concurrent, "threads": args.threads, "batch": args.batch, "warmup": args.warmup,
         "pools": pools, "rows": rows, "phases": phases, "notes": notes, "processes_left": left,
         "modes": {d.mode: {"url": d.url, "startup_s": d.startup_s, "workers": d.workers, **d.details} for d in both},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out}")
+    if args.doc is not None and not (left or failed):
+        write_doc(args.doc, markdown(result), *markers(args.pin))
+        print(f"wrote the table into {args.doc}")
     if left or failed:
         sys.exit(1)
 
