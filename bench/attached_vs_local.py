@@ -104,7 +104,7 @@ class Sessions:
         return proc
 
     def stop(self, grace_s: float = 60.0) -> list[str]:
-        for proc in self.procs:   # the servers first: each stops its own workers (local) or pods (attached)
+        for proc in self.procs:   # all at once: a local server stops its workers, a pod finishes what it holds
             if proc.popen.poll() is None:
                 proc.popen.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + grace_s
