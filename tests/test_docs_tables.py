@@ -62,3 +62,23 @@ def test_placement_doc_shows_the_latency_views_bench_table() -> None:
         cells = [f"{r[k] * 1e3:,.0f} ms" for k in ("p50_analytic_s", "p50_simulated_s", "p95_analytic_s",
                                                     "p95_simulated_s", "ttft_analytic_s", "ttft_simulated_s")]
         assert f"| {r['agent'].removeprefix('examples/')} | " + " | ".join(cells) + " |" in doc, r["agent"]
+
+
+def test_cluster_doc_shows_the_attached_vs_local_bench_tables() -> None:
+    """docs/cluster.md's two tables of bench/attached_vs_local.py are its committed results' (both modes answered
+    every request and left no process behind)."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import attached_vs_local as bench
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    doc = (ROOT / "docs" / "cluster.md").read_text()
+    for pin, name in (("local", "attached_vs_local.json"), ("none", "attached_vs_local_pin_none.json")):
+        result = json.loads((ROOT / "bench" / "results" / name).read_text())
+        assert result["pin"] == pin and result["processes_left"] == []
+        assert all(m["failed"] == 0 for by_mode in result["phases"].values() for m in by_mode.values())
+        begin, end = bench.markers(pin)
+        assert f"{begin}\n{bench.markdown(result)}\n{end}" in doc, pin
