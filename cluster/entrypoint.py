@@ -19,6 +19,7 @@ Environment (the operator's StatefulSet and Deployment set it; cluster.reconcile
     PLAIT_HEALTH_PORT   worker: port of GET /healthz (default 8081; 0: the OS picks, printed)
     PLAIT_ROUTER_PORT   router: port of `plait serve` (default 8000); its API key is PLAIT_API_KEY
     PLAIT_ATTACH_TIMEOUT_S  router: how long it waits for every worker pod to attach (default 600)
+    PLAIT_CPUS          worker: its CPU request in whole cores (torch's threads at most; 0 or unset: none)
     PLAIT_BIND          the address the router's ports and a worker's health check listen on (default 0.0.0.0,
                         the pod's addresses; 127.0.0.1 runs a whole deployment on one machine)
     PLAIT_RUN_DIR       a writable folder for programs and logs (default /tmp/plait)
@@ -75,6 +76,7 @@ class Settings:
     control_ports: tuple[int, int, int] = CONTROL_PORTS
     attach_timeout_s: float = 600.0
     bind: str = "0.0.0.0"
+    cpus: int = 0            # worker: its CPU request in whole cores (PLAIT_CPUS, the downward API); 0: none
     health_port: int = 8081
     port: int = 8000
     weights: tuple[tuple[str, str], ...] = ()
@@ -119,8 +121,13 @@ class Settings:
                                   "is set\n  To fix: set PLAIT_ROUTER to the router Service's HOST:PORT (the "
                                   "operator does).")
         address = env.get("PLAIT_ADDRESS") or (f"{pod}.{service}" if pod and service else "")
+        try:
+            cpus = int(env.get("PLAIT_CPUS") or 0)
+        except ValueError:
+            raise EntrypointError(f"PLAIT_CPUS is {env['PLAIT_CPUS']!r}\n  To fix: whole cores, e.g. 2 (the "
+                                  "operator sets it from the container's CPU request).") from None
         return cls(**common, pool=pool, replica=int(replica), address=address, router=router,
-                   router_host=router_host)
+                   router_host=router_host, cpus=cpus)
 
 
 def _weights(env: dict[str, str], kind: str = "WEIGHTS") -> tuple[tuple[str, str], ...]:
@@ -169,6 +176,11 @@ def worker_spec(settings: Settings) -> Any:
                       indexes=dict(settings.indexes), address=settings.address, attached=True)
 
 
+def worker_threads(cores: int, limit: int | None, request: int) -> int:
+    """torch's threads in a pod: the cores it may use, at most its CPU limit and its CPU request (0: none)."""
+    return max(1, min(cores, limit or cores, request or cores))
+
+
 def cpu_limit(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int | None:
     """The container's CPU limit in whole cores (cgroup v2's quota over its period, rounded up), or None: a pod's
     affinity is the whole node's CPUs, so threads by affinity alone would be throttled far past the limit."""
@@ -215,7 +227,7 @@ def run_worker(settings: Settings, stop: threading.Event) -> int:
 
     spec = worker_spec(settings)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    torch.set_num_threads(max(1, min(len(spec.cores), cpu_limit() or len(spec.cores))))
+    torch.set_num_threads(worker_threads(len(spec.cores), cpu_limit(), settings.cpus))
     worker = Worker(spec)   # loads its kernels: weights, the index, the user's tools
     worker.stop_requested = stop
     server = serve_health(worker, settings, settings.health_port)

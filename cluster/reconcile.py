@@ -312,7 +312,10 @@ def _worker_container(owner: Owner, spec: AgentDeploymentSpec, pool: PoolSpec, m
         values["PLAIT_WEIGHTS_DIR"] = WEIGHTS_DIR
     if weights is not None and pool.kind == "search":   # the same volume holds the indexes
         values["PLAIT_INDEXES_DIR"] = f"{WEIGHTS_DIR}/indexes"
-    container = {"name": "worker", "image": pool.image or spec.image, "env": _env(values),
+    # its CPU request in whole cores (rounded up; 0 without one): torch's threads, not the node's cores it sees
+    cpus = {"name": "PLAIT_CPUS", "valueFrom": {"resourceFieldRef": {"containerName": "worker",
+                                                                     "resource": "requests.cpu", "divisor": "1"}}}
+    container = {"name": "worker", "image": pool.image or spec.image, "env": [*_env(values), cpus],
                  "ports": [{"name": "health", "containerPort": HEALTH_PORT, "protocol": "TCP"}],
                  "readinessProbe": _probe("health", "/healthz"),
                  "volumeMounts": [{"name": "agent", "mountPath": AGENT_DIR, "readOnly": True}, *mounts]}

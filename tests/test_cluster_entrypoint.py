@@ -26,7 +26,7 @@ from _cluster import AGENT, RUN, cluster_plan, make_plan  # noqa: F401  (a sessi
 from test_serve import KEY, call, metric, wait_for
 
 from plait.cli import app
-from plait.cluster.entrypoint import EntrypointError, Settings, cpu_limit, router_argv
+from plait.cluster.entrypoint import EntrypointError, Settings, cpu_limit, router_argv, worker_threads
 from plait.cluster.from_plan import deployment_bundle
 from plait.planner.plan import Plan, graph_hash
 from plait.scheduler.local import check_plan
@@ -274,3 +274,6 @@ def test_a_pods_threads_follow_its_cpu_limit_not_the_nodes_cores(tmp_path: Path)
         cpu_max.write_text(text)
         assert cpu_limit(cpu_max) == cores, text
     assert cpu_limit(tmp_path / "absent") is None   # cgroup v1, or not in a container
+    # a pod sees the node's 64 cores: its request (PLAIT_CPUS) or its limit bounds torch's threads
+    assert [worker_threads(64, None, 3), worker_threads(64, 2, 3), worker_threads(64, None, 0),
+            worker_threads(2, None, 8)] == [3, 2, 64, 2]

@@ -70,6 +70,8 @@ def test_children_one_statefulset_and_headless_service_per_pool_owned_by_the_res
     assert env["PLAIT_ROLE"] == "worker" and env["PLAIT_POOL_ID"] == "llm-llama-3.1-8b-0"
     assert env["PLAIT_AGENT"] == "/etc/plait/agent/rag.py:answer"
     assert env["PLAIT_RENDEZVOUS"] == "demo-llm-llama-3-1-8b-0.team-a.svc"
+    assert next(e for e in worker["env"] if e["name"] == "PLAIT_CPUS")["valueFrom"] == {"resourceFieldRef": {
+        "containerName": "worker", "resource": "requests.cpu", "divisor": "1"}}   # torch's threads
     assert {"name": "agent", "configMap": {"name": "demo-agent"}} in pod["volumes"]
     service = want.pools[0].service["spec"]
     assert service["clusterIP"] == "None" and service["publishNotReadyAddresses"] is True
