@@ -1,12 +1,17 @@
 """Every test (and every `plait` process a test starts) reads a user catalog of its own, never the developer's
 ~/.config/plait: PLAIT_CONFIG_DIR points at a session folder whose `local` device is the reference machine's
-checked-in timings (planner/data/cpu_timings.jsonl), so `plait run` without --plan does not calibrate first."""
+checked-in timings (planner/data/cpu_timings.jsonl), so `plait run` without --plan does not calibrate first.
+
+When test_static's mypy check is collected, mypy starts in the background right after collection
+(tests/_static_checks.py): 30 s of one core that then overlap the first tests instead of adding to the run."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
+
+import pytest
 
 CONFIG = Path(tempfile.mkdtemp(prefix="plait-config-"))
 os.environ["PLAIT_CONFIG_DIR"] = str(CONFIG)
@@ -27,3 +32,16 @@ def _reference_local() -> None:
 
 
 _reference_local()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    from _static_checks import MYPY_TEST, start_mypy
+
+    if not session.config.option.collectonly and any(item.nodeid == MYPY_TEST for item in session.items):
+        start_mypy()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from _static_checks import stop_mypy
+
+    stop_mypy()

@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-LAYER_FOLDERS = {"ir": "ir", "planner": "planner", "codegen": "codegen",
-                 "scheduler": "scheduler", "cluster": "cluster"}
+from _static_checks import BIN, ROOT, lay_out_wheel, mypy_result
+from _static_checks import run as _run
 
 
 @pytest.fixture(scope="module")
 def wheel_layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The package as the wheel lays it out (layers under plait/), which import-linter and mypy walk."""
-    site = tmp_path_factory.mktemp("layout")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(ROOT / "plait", site / "plait", ignore=ignore)
-    for folder, sub in LAYER_FOLDERS.items():
-        shutil.copytree(ROOT / folder, site / "plait" / sub, ignore=ignore)
-    shutil.copy(ROOT / "pyproject.toml", site / "pyproject.toml")
-    return site
-
-
-def _run(cmd: list[str], cwd: Path, env_path: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": str(BIN) + ":/usr/bin:/bin"}
-    if env_path is not None:
-        env["PYTHONPATH"] = str(env_path)
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
+    return lay_out_wheel(tmp_path_factory.mktemp("layout"))
 
 
 def test_ruff_is_clean() -> None:
@@ -46,8 +29,7 @@ def test_layers_flow_one_way(wheel_layout: Path) -> None:
 
 
 def test_mypy_is_clean(wheel_layout: Path) -> None:
-    done = _run([sys.executable, "-m", "mypy", "--no-incremental", "-p", "plait"], wheel_layout,
-                env_path=wheel_layout)
+    done = mypy_result(wheel_layout)   # started after collection when this test was collected (tests/conftest.py)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

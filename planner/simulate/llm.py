@@ -182,12 +182,14 @@ class _Replica:
         for s in [s for s in self.running if s.generated >= s.out and not s.pending]:
             self._finish(s, now)
         for s in decoding:
-            if s in self.running and not s.pending:
+            if s.blocks and not s.pending:   # still running: finishing or preemption took its blocks
                 self._grow(s)
 
     def _grow(self, s: Seq) -> None:
         """Give `s` a block for its next token, preempting the newest sequence when none is free."""
         e = self.e
+        if s.prompt + s.generated < s.blocks * e.block_tokens:   # its next token fits: most steps (a hot path)
+            return
         need = e.blocks_for(s.prompt + s.generated + 1)
         while s.blocks < need:
             if self.free:
