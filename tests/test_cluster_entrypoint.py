@@ -13,16 +13,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from _cluster import AGENT, RUN, cluster_plan, make_plan  # noqa: F401  (a session fixture)
+from _cluster import AGENT, RUN, Pod, cluster_plan, launch_entrypoint, make_plan  # noqa: F401  (a session fixture)
 from test_serve import KEY, call, metric, wait_for
 
 from plait.cli import app
@@ -62,44 +59,6 @@ def lookup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[s
     return plan, folder, pools
 
 
-@dataclass
-class Pod:
-    """An entrypoint process as a container runs it; its output lines as they come."""
-
-    proc: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-
-    def wait_line(self, needle: str, timeout_s: float = 180.0) -> str:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            found = next((line for line in list(self.lines) if needle in line), None)
-            if found is not None:
-                return found
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                time.sleep(0.2)   # the reader's last lines
-                raise AssertionError(f"no line with {needle!r}; the process said:\n" + "\n".join(self.lines))
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def _launch(env: dict[str, str], cwd: Path) -> Pod:
-    proc = subprocess.Popen([sys.executable, "-m", "plait.cluster.entrypoint"], env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd)
-    pod = Pod(proc)
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            pod.lines.append(line.rstrip())
-
-    threading.Thread(target=read, daemon=True).start()
-    return pod
-
-
 def _env(folder: Path, run_dir: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "PLAIT_ROLE": "worker", "PLAIT_AGENT_DIR": str(folder), "PLAIT_RUN_DIR": str(run_dir),
             "PLAIT_HEALTH_PORT": "0", "PLAIT_BIND": "127.0.0.1", "PLAIT_ROUTER": "lk-router.default.svc:8000",
@@ -110,7 +69,7 @@ def _worker(folder: Path, pool: str, run_dir: Path, ports: str, notes: Path) -> 
     """Replica 0 of `pool` as its pod runs it (cwd: not the repository, the mount only), attaching to a router on
     loopback at `ports`; its health URL once loaded."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    pod = _launch(_env(folder, run_dir, PLAIT_POOL_ID=pool, PLAIT_POD_NAME=f"lk-{pool}-0",
+    pod = launch_entrypoint(_env(folder, run_dir, PLAIT_POOL_ID=pool, PLAIT_POD_NAME=f"lk-{pool}-0",
                        PLAIT_RENDEZVOUS=f"lk-{pool}.default.svc", PLAIT_ADDRESS="127.0.0.1",
                        PLAIT_ROUTER_HOST="127.0.0.1", PLAIT_CONTROL_PORTS=ports, PLAIT_NOTES=str(notes)), run_dir)
     line = pod.wait_line(f"worker {pool}/0 loaded")
@@ -129,7 +88,7 @@ def _health(url: str) -> tuple[int, dict]:
 def router(lookup: tuple[Path, Path, dict[str, str]], tmp_path: Path) -> Iterator[tuple[Pod, str]]:
     """The router's container on loopback, its control ports chosen by the OS: (its pod, PLAIT_CONTROL_PORTS)."""
     _, folder, _ = lookup
-    pod = _launch({"PLAIT_ROLE": "router", "PLAIT_AGENT_DIR": str(folder), "PLAIT_RUN_DIR": str(tmp_path / "router"),
+    pod = launch_entrypoint({"PLAIT_ROLE": "router", "PLAIT_AGENT_DIR": str(folder), "PLAIT_RUN_DIR": str(tmp_path / "router"),
                    "PLAIT_ROUTER_PORT": "0", "PLAIT_CONTROL_PORTS": "0,0,0", "PLAIT_BIND": "127.0.0.1",
                    "PLAIT_API_KEY": KEY}, tmp_path)
     try:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from _cluster import launch_entrypoint
 from test_serve import KEY, Server, call, metric, start
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,9 +226,6 @@ def test_a_router_of_attached_pods_measures_and_reaches_its_vllm_pool(
     it, measures it (as `plait cost --remote`), spawns that pool's forwarding worker beside itself, and waits for the
     tool pod to attach. Here `plait serve --model` stands in for vLLM at the Service's address. A plan's remote pool
     (an endpoint outside the cluster) gets no pods at all."""
-    import threading
-    import time
-
     from plait.cluster.from_plan import deployment_bundle
     from plait.cluster.reconcile import Owner, desired
 
@@ -247,34 +245,19 @@ def test_a_router_of_attached_pods_measures_and_reaches_its_vllm_pool(
     (mount / "plait.yaml").write_text(yaml.safe_dump({"endpoints": {"llama-3.1-70b": served_at}}))
     tool = next(p.id for p in bundle.spec.pools if p.kind == "tool")
     llm = next(p.id for p in bundle.spec.pools if p.kind == "llm")
-    base = {**os.environ, "PLAIT_AGENT_DIR": str(mount), "PLAIT_BIND": "127.0.0.1"}
-    lines: list[str] = []
-
-    def launch(env: dict[str, str]) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, "-m", "plait.cluster.entrypoint"], env={**base, **env},
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
-        threading.Thread(target=lambda: lines.extend(line.rstrip() for line in proc.stdout or ()), daemon=True).start()
-        return proc
-
-    def line_with(needle: str) -> str:
-        deadline = time.monotonic() + 180
-        while not (found := [line for line in list(lines) if needle in line]):
-            assert time.monotonic() < deadline, "\n".join(lines)
-            time.sleep(0.05)
-        return found[0]
-
+    base = {"PLAIT_AGENT_DIR": str(mount), "PLAIT_BIND": "127.0.0.1"}
     before = metric(endpoint.url, "plait_requests_total", **COMPLETIONS)
-    router = launch({"PLAIT_ROLE": "router", "PLAIT_CONTROL_PORTS": "0,0,0", "PLAIT_ROUTER_PORT": "0",
-                     "PLAIT_API_KEY": KEY, "PLAIT_RUN_DIR": str(tmp_path / "router")})
+    router = launch_entrypoint({**base, "PLAIT_ROLE": "router", "PLAIT_CONTROL_PORTS": "0,0,0", "PLAIT_ROUTER_PORT": "0",
+                     "PLAIT_API_KEY": KEY, "PLAIT_RUN_DIR": str(tmp_path / "router")}, tmp_path)
     pod = None
     try:
-        measured = line_with(f"pool {llm} is served by {served_at}: measured overhead")
-        assert "waiting for 1 worker(s) to attach" in line_with("waiting for")   # the tool pod, not the vLLM pool
-        ports = line_with("PLAIT_CONTROL_PORTS=").rsplit("=", 1)[1]
-        pod = launch({"PLAIT_ROLE": "worker", "PLAIT_POOL_ID": tool, "PLAIT_REPLICA": "0", "PLAIT_ADDRESS": "127.0.0.1",
+        measured = router.wait_line(f"pool {llm} is served by {served_at}: measured overhead")
+        assert "waiting for 1 worker(s) to attach" in router.wait_line("waiting for")   # the tool pod, not the vLLM pool
+        ports = router.wait_line("PLAIT_CONTROL_PORTS=").rsplit("=", 1)[1]
+        pod = launch_entrypoint({**base, "PLAIT_ROLE": "worker", "PLAIT_POOL_ID": tool, "PLAIT_REPLICA": "0", "PLAIT_ADDRESS": "127.0.0.1",
                       "PLAIT_ROUTER_HOST": "127.0.0.1", "PLAIT_CONTROL_PORTS": ports, "PLAIT_HEALTH_PORT": "0",
-                      "PLAIT_RUN_DIR": str(tmp_path / "pod")})
-        url = line_with("listening on ").split()[-1]
+                      "PLAIT_RUN_DIR": str(tmp_path / "pod")}, tmp_path)
+        url = router.wait_line("listening on ").split()[-1]
         after_measuring = metric(endpoint.url, "plait_requests_total", **COMPLETIONS)
         assert after_measuring > before, measured   # the measurement's own requests
         status, _, out = call(url, "/v1/agents/ask/invoke", {"inputs": {"text": " hi "}, "timeout_s": 60})
@@ -282,14 +265,13 @@ def test_a_router_of_attached_pods_measures_and_reaches_its_vllm_pool(
         assert metric(endpoint.url, "plait_requests_total", **COMPLETIONS) == after_measuring + 1
         _, _, health = call(url, "/healthz")
         workers = {w["pool"]: w for w in health["workers"].values()}
-        assert workers[tool]["pid"] == pod.pid   # the pod's own process
-        assert workers[llm]["remote"] == served_at and workers[llm]["pid"] not in (pod.pid, router.pid)
+        assert workers[tool]["pid"] == pod.proc.pid   # the pod's own process
+        assert workers[llm]["remote"] == served_at and workers[llm]["pid"] not in (pod.proc.pid, router.proc.pid)
     finally:
-        for proc in (router, pod):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
+        for each in (router, pod):
+            if each is not None and each.proc.poll() is None:
+                each.proc.terminate()
                 try:
-                    proc.wait(30)
+                    each.proc.wait(30)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                    each.stop()
