@@ -198,7 +198,7 @@ def test_ten_times_the_planned_rate_is_bounded(tmp_path: Path) -> None:
         # the agent's declared 2/s would not load a quiet machine, nor its 10x overload it.
         planned = 0.6 * _capacity(server, "steady", concurrency, 5.0)
         before, burst, after = Load(server, "steady"), Load(server, "steady"), Load(server, "steady")
-        before.run(100, 20, planned)
+        before.run(100, 60, planned)   # 120 planned-rate samples: a p95 of 40 was their 2nd largest, too noisy
         before.join(60)
         rss_before = _rss_kib(server.proc.pid)
         sender = threading.Thread(target=burst.run, args=(1000, 200, planned * 10))
@@ -210,7 +210,7 @@ def test_ten_times_the_planned_rate_is_bounded(tmp_path: Path) -> None:
             rss.append(_rss_kib(server.proc.pid))
             time.sleep(0.1)
         burst.join(60)
-        after.run(2000, 20, planned)
+        after.run(2000, 60, planned)
         after.join(60)
     finally:
         assert server.stop() == 0
